@@ -1,0 +1,1 @@
+//! What a runtime does on the host outside its event loop. (work in progress)

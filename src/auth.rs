@@ -1,0 +1,37 @@
+//! Authentication: what the core asks for at `PASS`, and what the runtime answers.
+
+use crate::path::VirtualPath;
+
+/// What a logged-in user may do. The core enforces it: a read-only user's `STOR`, `DELE`, `MKD`,
+/// ... get `550` without any filesystem request being made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Permissions {
+    /// The user's home directory in the server's view. It becomes `/` for the client, who can
+    /// never leave it.
+    pub home: VirtualPath,
+    /// Whether the user may change anything (upload, delete, rename, make directories).
+    pub write: bool,
+}
+
+impl Permissions {
+    /// Read-only access rooted at the server's root.
+    pub fn read_only() -> Self {
+        Self { home: VirtualPath::root(), write: false }
+    }
+
+    /// Read-write access rooted at the server's root.
+    pub fn read_write() -> Self {
+        Self { home: VirtualPath::root(), write: true }
+    }
+}
+
+/// The runtime's answer to an [`Output::Authenticate`](crate::Output::Authenticate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum AuthResult {
+    /// The name and password are good: the user is logged in with these permissions.
+    Accepted(Permissions),
+    /// Unknown user or wrong password (the client is not told which).
+    Refused,
+}

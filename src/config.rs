@@ -1,0 +1,45 @@
+//! Session configuration: limits and timeouts, all with the defaults an operator would expect.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Per-session settings. Build one with [`Config::default`] and change the fields you need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Text of the `220` greeting.
+    pub banner: String,
+    /// Longest command line accepted, in bytes, without its line end. A longer line gets `500` and
+    /// is discarded up to its end without being buffered. Default 8 KiB.
+    pub max_line_len: usize,
+    /// Most bytes of complete command lines kept waiting while a request is outstanding (the client
+    /// pipelines). Past it the session gets `421` and closes. Default 64 KiB.
+    pub max_pending_input: usize,
+    /// A session with no command for this long gets `421` and closes, unless a transfer is running.
+    /// Default 300 s.
+    pub idle_timeout: Duration,
+    /// How long a passive listener waits for the client's data connection, and how long an active
+    /// connection may take, before the command gets `425`. Default 30 s.
+    pub data_timeout: Duration,
+    /// How long a failed `PASS` waits before its `530`. Commands that arrive meanwhile wait too.
+    /// Default 1 s.
+    pub login_failure_delay: Duration,
+    /// After this many failed logins the session gets `421` and closes. Default 3.
+    pub max_login_failures: u32,
+    /// The address advertised in `227` replies instead of the listener's own (for NAT). Default none.
+    pub passive_address: Option<IpAddr>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            banner: "thinftp ready".to_owned(),
+            max_line_len: 8 * 1024,
+            max_pending_input: 64 * 1024,
+            idle_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(30),
+            login_failure_delay: Duration::from_secs(1),
+            max_login_failures: 3,
+            passive_address: None,
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The two surfaces of a [`Session`](crate::Session): what goes in ([`Input`]) and what comes
+//! out ([`Output`]).
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+
+use crate::auth::AuthResult;
+use crate::fs::{FsError, FsOp, FsReply};
+use crate::ids::{AuthId, DataId, FsId, TransferId};
+use crate::path::VirtualPath;
+use crate::reply::Reply;
+
+/// One event for [`Session::handle_input`](crate::Session::handle_input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub enum Input {
+    /// Bytes read from the control connection: any chunk, even half a line or many lines.
+    ControlBytes(Bytes),
+    /// The client closed the control connection (or reading it failed).
+    ControlEof,
+    /// The deadline from [`Session::poll_timeout`](crate::Session::poll_timeout) has passed.
+    /// Feeding it early does nothing.
+    Timeout,
+    /// The answer to an [`Output::Fs`].
+    Fs {
+        /// The request's id.
+        id: FsId,
+        /// What happened.
+        result: Result<FsReply, FsError>,
+    },
+    /// The answer to an [`Output::Authenticate`].
+    Auth {
+        /// The request's id.
+        id: AuthId,
+        /// Accepted (with permissions) or refused.
+        result: AuthResult,
+    },
+    /// The listener asked for by [`Output::OpenPassive`] is accepting connections on `addr`.
+    PassiveListening {
+        /// The request's id.
+        id: DataId,
+        /// The address the listener is bound to (its port goes into the `227`/`229` reply).
+        addr: SocketAddr,
+    },
+    /// The listener asked for by [`Output::OpenPassive`] could not be opened (no free port).
+    PassiveFailed {
+        /// The request's id.
+        id: DataId,
+    },
+    /// A data connection was established: accepted on the passive listener `id`, or connected
+    /// out for [`Output::Connect`]. The session may answer with
+    /// [`Output::RefuseDataConnection`] (it came from the wrong address); otherwise the runtime
+    /// keeps the connection under `id` and stops accepting on the listener.
+    DataConnected {
+        /// The listener's or the connect's id.
+        id: DataId,
+        /// The remote address of the data connection.
+        peer: SocketAddr,
+    },
+    /// The active connection asked for by [`Output::Connect`] failed.
+    ConnectFailed {
+        /// The request's id.
+        id: DataId,
+    },
+    /// The transfer started by [`Output::StartTransfer`] ended, and the runtime has closed its
+    /// data connection.
+    TransferDone {
+        /// The transfer's id.
+        id: TransferId,
+        /// Bytes moved over the data connection, or why it failed.
+        result: Result<u64, TransferError>,
+    },
+}
+
+/// Why a transfer failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub enum TransferError {
+    /// The data connection broke (or the client closed it early on a download).
+    ConnectionLost,
+    /// The runtime stopped it after [`Output::AbortTransfer`].
+    Aborted,
+    /// Opening, reading or writing the file failed.
+    Fs(FsError),
+}
+
+/// What the runtime must do next, from [`Session::poll_output`](crate::Session::poll_output).
+/// Carry the outputs out in the order they come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use = "every output is an obligation for the runtime"]
+pub enum Output {
+    /// Write these bytes to the control connection.
+    Reply(Reply),
+    /// Carry out a filesystem operation and answer with [`Input::Fs`].
+    Fs {
+        /// Hand it back in the answer.
+        id: FsId,
+        /// The operation. Its paths are virtual paths beneath the root.
+        op: FsOp,
+    },
+    /// Check a user name and password and answer with [`Input::Auth`]. Never block the event loop
+    /// while doing so (password hashes are slow on purpose). Never log the password.
+    Authenticate {
+        /// Hand it back in the answer.
+        id: AuthId,
+        /// The name given with `USER`.
+        user: String,
+        /// The password given with `PASS`.
+        password: String,
+    },
+    /// Open a passive data listener on `ip` (any port the runtime's range allows) and answer with
+    /// [`Input::PassiveListening`] or [`Input::PassiveFailed`]; then report the connection with
+    /// [`Input::DataConnected`].
+    OpenPassive {
+        /// The listener's id.
+        id: DataId,
+        /// The local address to listen on: the control connection's local address.
+        ip: IpAddr,
+    },
+    /// Connect to the client's `addr` (active mode, `PORT`/`EPRT`) and answer with
+    /// [`Input::DataConnected`] or [`Input::ConnectFailed`].
+    Connect {
+        /// The connection's id.
+        id: DataId,
+        /// Where to connect.
+        addr: SocketAddr,
+    },
+    /// Close the data connection just reported by [`Input::DataConnected`] for `id` (it came from
+    /// an address other than the client's) and keep accepting on the listener.
+    RefuseDataConnection {
+        /// The listener's id.
+        id: DataId,
+    },
+    /// Close the listener, pending connect or idle data connection of `id`.
+    CloseData {
+        /// The channel's id.
+        id: DataId,
+    },
+    /// Move bytes over the data connection `data`, close it, then answer with
+    /// [`Input::TransferDone`].
+    StartTransfer {
+        /// The transfer's id.
+        id: TransferId,
+        /// The connected data channel to use.
+        data: DataId,
+        /// What to move.
+        kind: TransferKind,
+    },
+    /// Stop the transfer `id` as soon as possible; it still ends with [`Input::TransferDone`]
+    /// (with [`TransferError::Aborted`], or whatever it finished with).
+    AbortTransfer {
+        /// The transfer's id.
+        id: TransferId,
+    },
+    /// Close the control connection (after writing every reply before this output), the data
+    /// connections and listeners of this session. Nothing more comes from the session.
+    CloseSession,
+}
+
+/// What a transfer moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransferKind {
+    /// Send the file at `path` from byte `offset` (after `REST`) to its end. With `ascii`, convert
+    /// each buffer with [`AsciiEncoder`](crate::ascii::AsciiEncoder) (LF → CRLF).
+    SendFile {
+        /// The file.
+        path: VirtualPath,
+        /// Where to start reading.
+        offset: u64,
+        /// `TYPE A`: convert line ends.
+        ascii: bool,
+    },
+    /// Receive the data connection's bytes into the file at `path` until the client closes it.
+    /// With `ascii`, convert each buffer with [`AsciiDecoder`](crate::ascii::AsciiDecoder)
+    /// (CRLF → LF).
+    ReceiveFile {
+        /// The file.
+        path: VirtualPath,
+        /// How to open it.
+        mode: WriteMode,
+        /// `TYPE A`: convert line ends.
+        ascii: bool,
+    },
+    /// Send these bytes (a rendered listing), already in wire form.
+    SendBytes(Bytes),
+}
+
+/// How a [`TransferKind::ReceiveFile`] writes its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// `STOR`: replace the file. Storage must not destroy an existing file until the upload is
+    /// complete: write a temporary file and rename it into place at the end.
+    Replace,
+    /// `REST n` + `STOR`: keep the first `n` bytes of the existing file and write from there.
+    Resume(u64),
+    /// `APPE`: add to the end (create if missing).
+    Append,
+    /// `STOU`: write into the new, empty file made by [`FsOp::CreateUnique`].
+    New,
+}

@@ -1,0 +1,1 @@
+//! Control-connection framing. (stub: to be written)

@@ -1,0 +1,168 @@
+//! Filesystem requests the core makes, and the answers a runtime gives.
+//!
+//! Every path in a request is a [`VirtualPath`]: absolute, normalised, beneath the server's root
+//! (the user's home is already prefixed). The storage layer maps it to the disk and must keep every
+//! access beneath the root, also through symlinks.
+
+use crate::path::VirtualPath;
+
+/// One filesystem operation for the runtime to carry out ([`Output::Fs`](crate::Output::Fs)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum FsOp {
+    /// Metadata of the path, not following a final symlink's target for the kind
+    /// ([`FsReply::Metadata`]). A symlink to a directory should report [`FileKind::Dir`] so
+    /// that `CWD` into it works; storage that refuses links leading outside the root reports
+    /// [`FsError::NotFound`] for them.
+    Stat(VirtualPath),
+    /// The entries of a directory, without `.` and `..` ([`FsReply::Listing`]).
+    ListDir(VirtualPath),
+    /// Create a directory ([`FsReply::Done`]).
+    MakeDir(VirtualPath),
+    /// Remove an empty directory ([`FsReply::Done`]).
+    RemoveDir(VirtualPath),
+    /// Remove a file ([`FsReply::Done`]).
+    RemoveFile(VirtualPath),
+    /// Rename `from` to `to`, replacing a file at `to` ([`FsReply::Done`]).
+    Rename {
+        /// Existing path.
+        from: VirtualPath,
+        /// New path.
+        to: VirtualPath,
+    },
+    /// Create a new empty file with a unique name in `dir` ([`FsReply::Created`]), for `STOU`.
+    CreateUnique {
+        /// Directory to create the file in.
+        dir: VirtualPath,
+    },
+}
+
+/// A successful answer to an [`FsOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum FsReply {
+    /// Answer to [`FsOp::Stat`].
+    Metadata(Metadata),
+    /// Answer to [`FsOp::ListDir`].
+    Listing(Listing),
+    /// Answer to operations that return nothing.
+    Done,
+    /// Answer to [`FsOp::CreateUnique`]: the path of the new file.
+    Created(VirtualPath),
+}
+
+/// Why a filesystem operation failed. The core turns each kind into a reply code.
+///
+/// Storage must answer [`FsError::NotFound`] for a path that leads outside the root, so a client
+/// cannot tell a missing file from a forbidden one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub enum FsError {
+    /// No such file or directory (or outside the root).
+    NotFound,
+    /// The operating system refused access.
+    PermissionDenied,
+    /// The target already exists.
+    AlreadyExists,
+    /// A directory was expected.
+    NotADirectory,
+    /// A file was expected.
+    IsADirectory,
+    /// `RMD` of a directory that still has entries.
+    DirectoryNotEmpty,
+    /// The disk or a quota is full.
+    NoSpace,
+    /// The name is not valid on this storage.
+    InvalidName,
+    /// Anything else (an I/O error): reported as a local error, `451`.
+    Other,
+}
+
+/// The directory entries of an [`FsOp::ListDir`], and the wall-clock time of the listing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Listing {
+    /// The entries, in any order (the core sorts them by name).
+    pub entries: Vec<DirEntry>,
+    /// Wall-clock time of the listing, in seconds since the Unix epoch. `LIST` shows entries
+    /// modified in the six months before it with a time of day, older ones with a year.
+    pub now: i64,
+}
+
+/// One directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct DirEntry {
+    /// The entry's name (one path component).
+    pub name: String,
+    /// Its metadata.
+    pub metadata: Metadata,
+}
+
+/// What kind of thing a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (in listings; see [`Metadata::symlink_target`]).
+    Symlink,
+    /// Anything else (device, socket, fifo).
+    Other,
+}
+
+/// Metadata of a file, as the core needs it for replies and listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Metadata {
+    /// The kind.
+    pub kind: FileKind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, in seconds since the Unix epoch (UTC), if known.
+    pub modified: Option<i64>,
+    /// Unix permission bits (`0o644`, ...), without the file-type bits.
+    pub mode: u32,
+    /// Number of hard links.
+    pub nlink: u64,
+    /// For a symlink, the text of its target, shown as `name -> target` in `LIST`.
+    pub symlink_target: Option<String>,
+    /// A stable identity (device, inode) for the MLSx `unique` fact, if the storage has one.
+    pub unique: Option<(u64, u64)>,
+}
+
+impl Metadata {
+    /// Metadata of a regular file of `size` bytes with mode `0o644`; change the fields you need.
+    pub fn file(size: u64, modified: Option<i64>) -> Self {
+        Self {
+            kind: FileKind::File,
+            size,
+            modified,
+            mode: 0o644,
+            nlink: 1,
+            symlink_target: None,
+            unique: None,
+        }
+    }
+
+    /// Metadata of a directory with mode `0o755`; change the fields you need.
+    pub fn dir(modified: Option<i64>) -> Self {
+        Self {
+            kind: FileKind::Dir,
+            size: 4096,
+            modified,
+            mode: 0o755,
+            nlink: 2,
+            symlink_target: None,
+            unique: None,
+        }
+    }
+
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.kind == FileKind::Dir
+    }
+}

@@ -1,0 +1,103 @@
+//! thinftp: an FTP server protocol core that performs no I/O.
+//!
+//! A [`Session`] is one client's control connection as a pure state machine. It takes bytes and
+//! the results of work it asked for ([`Input`]) and gives back replies and requests for work
+//! ([`Output`]). It opens no socket, touches no file, starts no thread and reads no clock: the
+//! runtime that drives it does all of that, so the same core runs on threads, on an async
+//! executor, or inside someone else's event loop.
+//!
+//! # The run loop
+//!
+//! 1. Accept a control connection and create the session with [`Session::new`]. It queues the
+//!    `220` greeting.
+//! 2. Drain [`Session::poll_output`] until it returns `None`, and carry out each [`Output`] in
+//!    order: write replies, start filesystem or authentication work, open listeners, start
+//!    transfers. Work may finish later; its answer is an [`Input`] with the id it was given.
+//! 3. Wait for the next event: bytes on the control connection, the answer to some work, or the
+//!    deadline from [`Session::poll_timeout`]. Feed it with [`Session::handle_input`] and go to 2.
+//! 4. Stop after [`Output::CloseSession`] (then [`Session::is_closed`] is true).
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use std::net::TcpListener;
+//! use std::time::Instant;
+//! use thinftp::{AuthResult, Config, Input, Output, Permissions, Session};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:2121")?;
+//! let (mut control, peer) = listener.accept()?;
+//! let mut session = Session::new(Config::default(), peer, control.local_addr()?, Instant::now());
+//! let mut buf = [0u8; 4096];
+//! while !session.is_closed() {
+//!     // Carry out every output, in order. Answers become inputs fed back at once here; a real
+//!     // runtime would run them elsewhere and feed them when they finish.
+//!     let mut answers = Vec::new();
+//!     while let Some(output) = session.poll_output() {
+//!         match output {
+//!             Output::Reply(reply) => control.write_all(reply.as_bytes())?,
+//!             Output::Authenticate { id, user, password } => {
+//!                 let ok = user == "demo" && password == "demo";
+//!                 let result = if ok {
+//!                     AuthResult::Accepted(Permissions::read_only())
+//!                 } else {
+//!                     AuthResult::Refused
+//!                 };
+//!                 answers.push(Input::Auth { id, result });
+//!             }
+//!             Output::Fs { id, op } => {
+//!                 // Carry out `op` beneath the root (see thinftp-host for a real storage).
+//!                 let _ = op;
+//!                 answers.push(Input::Fs { id, result: Err(thinftp::FsError::NotFound) });
+//!             }
+//!             Output::CloseSession => break,
+//!             _ => { /* listeners, connects and transfers: see tests/custom_loop.rs */ }
+//!         }
+//!     }
+//!     for input in answers {
+//!         session.handle_input(Instant::now(), input).expect("answers carry the ids we were given");
+//!     }
+//!     if session.is_closed() {
+//!         break;
+//!     }
+//!     // A real loop waits for the socket *or* `session.poll_timeout()`; this one only reads.
+//!     let n = control.read(&mut buf)?;
+//!     let input = if n == 0 {
+//!         Input::ControlEof
+//!     } else {
+//!         Input::ControlBytes(bytes::Bytes::copy_from_slice(&buf[..n]))
+//!     };
+//!     session.handle_input(Instant::now(), input).expect("control input is never a driving error");
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Transfers never pass file bytes through the core: a `RETR` becomes
+//! [`Output::StartTransfer`] with [`TransferKind::SendFile`], and the runtime copies the file to
+//! the data connection itself (on Linux `std::io::copy` from a file to a socket uses
+//! `sendfile`). Listings are protocol text, rendered by the core and handed over as
+//! [`TransferKind::SendBytes`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod ascii;
+mod auth;
+pub mod command;
+mod config;
+mod error;
+mod events;
+mod framing;
+pub mod fs;
+mod ids;
+pub mod listing;
+pub mod path;
+mod reply;
+mod session;
+
+pub use auth::{AuthResult, Permissions};
+pub use config::Config;
+pub use error::DriveError;
+pub use events::{Input, Output, TransferError, TransferKind, WriteMode};
+pub use fs::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata};
+pub use ids::{AuthId, DataId, FsId, TransferId};
+pub use path::VirtualPath;
+pub use reply::Reply;
+pub use session::Session;

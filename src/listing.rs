@@ -1,0 +1,1 @@
+//! Directory listings rendered from the runtime's entries. (stub: to be written)
