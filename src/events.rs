@@ -13,7 +13,6 @@ use crate::reply::Reply;
 
 /// One event for [`Session::handle_input`](crate::Session::handle_input).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
 pub enum Input {
     /// Bytes read from the control connection: any chunk, even half a line or many lines.
