@@ -17,12 +17,18 @@ pub struct Permissions {
 impl Permissions {
     /// Read-only access rooted at the server's root.
     pub fn read_only() -> Self {
-        Self { home: VirtualPath::root(), write: false }
+        Self {
+            home: VirtualPath::root(),
+            write: false,
+        }
     }
 
     /// Read-write access rooted at the server's root.
     pub fn read_write() -> Self {
-        Self { home: VirtualPath::root(), write: true }
+        Self {
+            home: VirtualPath::root(),
+            write: true,
+        }
     }
 }
 

@@ -20,7 +20,10 @@ impl Reply {
         debug_assert!((100..600).contains(&code));
         let mut wire = BytesMut::with_capacity(text.len() + 6);
         push_line(&mut wire, code, ' ', text);
-        Self { code, wire: wire.freeze() }
+        Self {
+            code,
+            wire: wire.freeze(),
+        }
     }
 
     /// A multi-line reply (RFC 959 4.2): `CODE-first`, then each of `lines` indented by one space,
@@ -38,7 +41,10 @@ impl Reply {
             wire.put_slice(b"\r\n");
         }
         push_line(&mut wire, code, ' ', last);
-        Self { code, wire: wire.freeze() }
+        Self {
+            code,
+            wire: wire.freeze(),
+        }
     }
 
     /// The reply code.
@@ -103,7 +109,10 @@ mod tests {
     #[test]
     fn multi_line() {
         let r = Reply::multiline(211, "Features:", ["EPSV", "PASV"], "End");
-        assert_eq!(r.as_bytes(), b"211-Features:\r\n EPSV\r\n PASV\r\n211 End\r\n");
+        assert_eq!(
+            r.as_bytes(),
+            b"211-Features:\r\n EPSV\r\n PASV\r\n211 End\r\n"
+        );
     }
 
     #[test]

@@ -1,52 +1,456 @@
-//! The session state machine. (work in progress)
+//! The session state machine: one client's control connection.
+//!
+//! `mod.rs` holds the state, the public surface and the command pump (framing, queueing, who may
+//! run when). Each group of commands lives in its own file: `access` (login), `files`
+//! (navigation and file management), `data` (passive and active data channels), `transfer`
+//! (RETR, STOR, listings, ABOR), `info` (FEAT, HELP, STAT, OPTS, ...).
 
+mod access;
+mod data;
+mod files;
+mod info;
+mod timers;
+mod transfer;
+
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::auth::Permissions;
+use crate::command::{self, Command, ParseError, TransferType};
 use crate::config::Config;
 use crate::error::DriveError;
 use crate::events::{Input, Output};
+use crate::framing::{Line, LineReader};
+use crate::fs::{FsError, FsOp};
+use crate::ids::{AuthId, FsId, IdSource};
+use crate::listing::Facts;
+use crate::path::VirtualPath;
+use crate::reply::Reply;
+
+use self::data::DataChannel;
+use self::files::FsThen;
+use self::timers::{Timer, Timers};
+use self::transfer::PendingTransfer;
 
 /// One client's control connection, as a pure state machine. See the [crate docs](crate) for
 /// the run loop.
 #[derive(Debug)]
 pub struct Session {
-    _config: Config,
+    config: Config,
+    peer: SocketAddr,
+    local: SocketAddr,
+    ids: IdSource,
+    reader: LineReader,
+    /// Complete lines waiting for their turn, and their total size (bounded by
+    /// `Config::max_pending_input`).
+    lines: VecDeque<Line>,
+    pending_bytes: usize,
+    outputs: VecDeque<Output>,
+    closed: bool,
+    now: Instant,
+    timers: Timers,
+    login: Login,
+    failed_logins: u32,
+    /// The current directory in the user's view (`/` is the user's home).
+    cwd: VirtualPath,
+    transfer_type: TransferType,
+    /// `REST` offset for the next transfer command.
+    rest: Option<u64>,
+    /// `RNFR` source (server view), valid for the very next command only.
+    rename_from: Option<VirtualPath>,
+    data: DataChannel,
+    /// After `EPSV ALL`, only `EPSV` may set up data connections (RFC 2428).
+    epsv_all: bool,
+    facts: Facts,
+    busy: Busy,
+    /// `QUIT` arrived during a transfer: close once it ends.
+    quit_after_transfer: bool,
+}
+
+/// Where the login stands.
+#[derive(Debug, Clone)]
+enum Login {
+    /// No `USER` yet (or the last `PASS` failed).
+    Anonymous,
+    /// `USER` given; `PASS` expected.
+    UserGiven(String),
+    /// Logged in.
+    LoggedIn { user: String, perms: Permissions },
+}
+
+/// What the session waits for before it runs the next queued command.
+#[derive(Debug)]
+enum Busy {
+    Idle,
+    Fs { id: FsId, then: FsThen },
+    Auth { id: AuthId, user: String },
+    /// A failed `PASS` whose `530` waits for [`Timer::LoginDelay`].
+    LoginDelay,
+    /// `PASV`/`EPSV` waiting for the listener.
+    PassiveOpening { extended: bool },
+    /// A transfer command: waiting for the data connection, or the transfer running.
+    Transfer(PendingTransfer),
+}
+
+/// Commands that RFC 959 lets the client send while a transfer runs.
+fn allowed_during_transfer(cmd: &Command) -> bool {
+    matches!(cmd, Command::Abor | Command::Stat(None) | Command::Quit | Command::Noop)
+}
+
+/// Verbs accepted before login (everything else gets `530`).
+fn allowed_before_login(verb: &str) -> bool {
+    matches!(
+        verb,
+        "USER" | "PASS" | "QUIT" | "FEAT" | "HELP" | "SYST" | "NOOP" | "OPTS" | "AUTH" | "PBSZ" | "PROT"
+    )
 }
 
 impl Session {
     /// Starts a session for a client at `peer` that connected to `local`. The `220` greeting is
     /// queued: drain [`poll_output`](Self::poll_output) next.
     pub fn new(config: Config, peer: SocketAddr, local: SocketAddr, now: Instant) -> Self {
-        let _ = (peer, local, now);
-        Self { _config: config }
+        let reader = LineReader::new(config.max_line_len);
+        let mut session = Self {
+            peer,
+            local,
+            ids: IdSource::default(),
+            reader,
+            lines: VecDeque::new(),
+            pending_bytes: 0,
+            outputs: VecDeque::new(),
+            closed: false,
+            now,
+            timers: Timers::default(),
+            login: Login::Anonymous,
+            failed_logins: 0,
+            cwd: VirtualPath::root(),
+            transfer_type: TransferType::Ascii,
+            rest: None,
+            rename_from: None,
+            data: DataChannel::None,
+            epsv_all: false,
+            facts: Facts::default(),
+            busy: Busy::Idle,
+            quit_after_transfer: false,
+            config,
+        };
+        let banner = session.config.banner.clone();
+        session.reply(220, &banner);
+        session.arm_idle();
+        session
     }
 
-    /// Feeds one event. Drain [`poll_output`](Self::poll_output) afterwards. An error means the
-    /// runtime fed something nobody asked for; the session is unchanged.
+    /// Feeds one event. Drain [`poll_output`](Self::poll_output) afterwards.
+    ///
+    /// An error means the runtime fed something nobody asked for (an unknown id, an input after
+    /// the session closed): a bug in the runtime, never the client's doing. The session is
+    /// unchanged; the runtime should drop whatever the input carried (e.g. close a data
+    /// connection reported for a listener that was already closed).
     pub fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), DriveError> {
-        let _ = (now, input);
-        todo!()
+        if self.closed {
+            return Err(DriveError::Closed);
+        }
+        if now > self.now {
+            self.now = now;
+        }
+        match input {
+            Input::ControlBytes(bytes) => self.on_control_bytes(&bytes),
+            Input::ControlEof => self.on_control_eof(),
+            Input::Timeout => self.on_timeout(),
+            Input::Fs { id, result } => self.on_fs(id, result)?,
+            Input::Auth { id, result } => self.on_auth(id, result)?,
+            Input::PassiveListening { id, addr } => self.on_passive_listening(id, addr)?,
+            Input::PassiveFailed { id } => self.on_passive_failed(id)?,
+            Input::DataConnected { id, peer } => self.on_data_connected(id, peer)?,
+            Input::ConnectFailed { id } => self.on_connect_failed(id)?,
+            Input::TransferDone { id, result } => self.on_transfer_done(id, result)?,
+        }
+        self.pump();
+        Ok(())
     }
 
     /// The next thing for the runtime to do, or `None` when there is nothing more until the next
-    /// input.
+    /// input. Carry the outputs out in the order they come.
     pub fn poll_output(&mut self) -> Option<Output> {
-        todo!()
+        self.outputs.pop_front()
     }
 
-    /// The earliest deadline: feed [`Input::Timeout`] once it has passed.
+    /// The earliest deadline: feed [`Input::Timeout`] once it has passed. `None` when nothing is
+    /// timed (or the session is closed).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        if self.closed {
+            None
+        } else {
+            self.timers.earliest()
+        }
     }
 
-    /// Whether the session has ended ([`Output::CloseSession`] was emitted).
+    /// Whether the session has ended ([`Output::CloseSession`] was emitted). Drain
+    /// [`poll_output`](Self::poll_output) one last time, then drop the session.
     pub fn is_closed(&self) -> bool {
-        todo!()
+        self.closed
     }
 
     /// The name of the logged-in user, for the runtime's logs.
     pub fn user(&self) -> Option<&str> {
-        todo!()
+        match &self.login {
+            Login::LoggedIn { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+
+    // ---- control input and the command pump ----
+
+    fn on_control_bytes(&mut self, bytes: &[u8]) {
+        let mut finished = Vec::new();
+        self.reader.push(bytes, &mut |line| finished.push(line));
+        for line in finished {
+            self.pending_bytes += line_cost(&line);
+            self.lines.push_back(line);
+        }
+        if self.pending_bytes > self.config.max_pending_input {
+            self.lines.clear();
+            self.pending_bytes = 0;
+            self.reply(421, "Too much input while busy; closing control connection.");
+            self.close();
+        }
+    }
+
+    fn on_control_eof(&mut self) {
+        if let Busy::Transfer(pending) = &self.busy {
+            if let Some(id) = pending.running() {
+                self.outputs.push_back(Output::AbortTransfer { id });
+            }
+        }
+        self.close();
+    }
+
+    fn on_timeout(&mut self) {
+        for timer in self.timers.take_expired(self.now) {
+            if self.closed {
+                return;
+            }
+            match timer {
+                Timer::Idle => {
+                    self.reply(421, "Timeout: no command for too long; closing control connection.");
+                    self.close();
+                }
+                Timer::Data => self.on_data_timeout(),
+                Timer::LoginDelay => self.on_login_delay_over(),
+            }
+        }
+    }
+
+    /// Runs queued command lines for as long as nothing is outstanding.
+    fn pump(&mut self) {
+        while !self.closed {
+            let Some(line) = self.lines.front() else { break };
+            let parsed = match line {
+                Line::Complete(bytes) => Some(command::parse(bytes)),
+                Line::TooLong => None,
+            };
+            let runnable = match &self.busy {
+                Busy::Idle => true,
+                Busy::Transfer(_) => {
+                    matches!(&parsed, Some(Ok(cmd)) if allowed_during_transfer(cmd))
+                }
+                _ => false,
+            };
+            if !runnable {
+                break;
+            }
+            if let Some(line) = self.lines.pop_front() {
+                self.pending_bytes = self.pending_bytes.saturating_sub(line_cost(&line));
+            }
+            if !matches!(self.busy, Busy::Transfer(_)) {
+                self.arm_idle();
+            }
+            match parsed {
+                None => self.reply(500, "Command line too long."),
+                Some(Ok(cmd)) => self.run(cmd),
+                Some(Err(err)) => self.refuse(err),
+            }
+        }
+    }
+
+    fn refuse(&mut self, err: ParseError) {
+        // A refused line is still "another command" between RNFR and RNTO.
+        self.rename_from = None;
+        if let Some(verb) = err.verb() {
+            if !self.logged_in() && !allowed_before_login(verb) {
+                return self.reply(530, "Please login with USER and PASS.");
+            }
+        }
+        match err {
+            ParseError::Unknown => self.reply(500, "Unknown command."),
+            ParseError::NotImplemented(verb) => {
+                self.reply(502, &format!("{verb} not implemented."))
+            }
+            ParseError::Syntax(verb) => {
+                self.reply(501, &format!("Syntax error in parameters or arguments to {verb}."))
+            }
+            ParseError::UnsupportedParameter(verb) => {
+                self.reply(504, &format!("{verb} not implemented for that parameter."))
+            }
+            ParseError::UnsupportedProtocol(_) => {
+                self.reply(522, "Network protocol not supported, use (1,2).")
+            }
+        }
+    }
+
+    /// Runs one command. The session is idle here, or a transfer runs and `cmd` is one of
+    /// [`allowed_during_transfer`].
+    fn run(&mut self, cmd: Command) {
+        if !self.logged_in() && !allowed_before_login(cmd.verb()) {
+            self.rename_from = None;
+            return self.reply(530, "Please login with USER and PASS.");
+        }
+        // RNFR's source is good for the very next command only.
+        let rename_from = self.rename_from.take();
+        match cmd {
+            Command::User(name) => self.cmd_user(name),
+            Command::Pass(password) => self.cmd_pass(password),
+            Command::Acct(_) => self.reply(202, "ACCT not needed."),
+            Command::Rein => self.cmd_rein(),
+            Command::Quit => self.cmd_quit(),
+            Command::Pwd => self.cmd_pwd(),
+            Command::Cwd(path) => self.cmd_cwd(&path),
+            Command::Cdup => self.cmd_cwd(".."),
+            Command::Mkd(path) => self.cmd_mkd(&path),
+            Command::Rmd(path) => self.cmd_rmd(&path),
+            Command::Dele(path) => self.cmd_dele(&path),
+            Command::Rnfr(path) => self.cmd_rnfr(&path),
+            Command::Rnto(path) => self.cmd_rnto(&path, rename_from),
+            Command::Size(path) => self.cmd_size(&path),
+            Command::Mdtm(path) => self.cmd_mdtm(&path),
+            Command::Type(t) => self.cmd_type(t),
+            Command::Mode => self.reply(200, "Mode set to S."),
+            Command::Stru => self.reply(200, "Structure set to F."),
+            Command::Allo => self.reply(202, "ALLO command ignored."),
+            Command::Rest(offset) => self.cmd_rest(offset),
+            Command::Retr(path) => self.cmd_retr(&path),
+            Command::Stor(path) => self.cmd_stor(&path, false),
+            Command::Appe(path) => self.cmd_stor(&path, true),
+            Command::Stou => self.cmd_stou(),
+            Command::Pasv => self.cmd_pasv(),
+            Command::Epsv(arg) => self.cmd_epsv(arg),
+            Command::Port(addr) => self.cmd_port(addr, false),
+            Command::Eprt(addr) => self.cmd_port(addr, true),
+            Command::Abor => self.cmd_abor(),
+            Command::List(args) => self.cmd_list(transfer::ListKind::List, args.path),
+            Command::Nlst(args) => self.cmd_list(transfer::ListKind::Nlst, args.path),
+            Command::Mlsd(path) => self.cmd_list(transfer::ListKind::Mlsd, path),
+            Command::Mlst(path) => self.cmd_mlst(path.as_deref()),
+            Command::Feat => self.cmd_feat(),
+            Command::Opts { option, args } => self.cmd_opts(&option, &args),
+            Command::Syst => self.reply(215, "UNIX Type: L8"),
+            Command::Stat(path) => self.cmd_stat(path.as_deref()),
+            Command::Help(topic) => self.cmd_help(topic.as_deref()),
+            Command::Noop => self.reply(200, "NOOP ok."),
+            Command::Site(args) => self.cmd_site(&args),
+            #[allow(unreachable_patterns)]
+            _ => self.reply(502, "Command not implemented."),
+        }
+    }
+
+    // ---- helpers shared by the command files ----
+
+    fn reply(&mut self, code: u16, text: &str) {
+        self.outputs.push_back(Output::Reply(Reply::new(code, text)));
+    }
+
+    fn send(&mut self, reply: Reply) {
+        self.outputs.push_back(Output::Reply(reply));
+    }
+
+    fn close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.lines.clear();
+            self.pending_bytes = 0;
+            self.outputs.push_back(Output::CloseSession);
+        }
+    }
+
+    fn arm_idle(&mut self) {
+        self.timers.set(Timer::Idle, self.now + self.config.idle_timeout);
+    }
+
+    fn logged_in(&self) -> bool {
+        matches!(self.login, Login::LoggedIn { .. })
+    }
+
+    fn permissions(&self) -> Option<&Permissions> {
+        match &self.login {
+            Login::LoggedIn { perms, .. } => Some(perms),
+            _ => None,
+        }
+    }
+
+    fn may_write(&self) -> bool {
+        self.permissions().is_some_and(|p| p.write)
+    }
+
+    /// Resolves a client's path: the user's view (for replies) and the server's view (for
+    /// requests). A forbidden character gets `501` and `None`.
+    fn resolve(&mut self, arg: &str) -> Option<(VirtualPath, VirtualPath)> {
+        match self.cwd.resolve(arg) {
+            Ok(user_path) => {
+                let home = self.permissions().map_or_else(VirtualPath::root, |p| p.home.clone());
+                let server_path = home.join(&user_path);
+                Some((user_path, server_path))
+            }
+            Err(_) => {
+                self.reply(501, "Invalid character in file name.");
+                None
+            }
+        }
+    }
+
+    /// Read-only users get `550` before any request is made.
+    fn require_write(&mut self) -> bool {
+        if self.may_write() {
+            true
+        } else {
+            self.reply(550, "Permission denied.");
+            false
+        }
+    }
+
+    fn request_fs(&mut self, op: FsOp, then: FsThen) {
+        let id = FsId::from_raw(self.ids.next());
+        self.outputs.push_back(Output::Fs { id, op });
+        self.busy = Busy::Fs { id, then };
+    }
+
+    /// The reply for a failed filesystem operation.
+    fn fs_error_reply(&mut self, err: FsError) {
+        let (code, text) = fs_error_text(err);
+        self.reply(code, text);
+    }
+}
+
+/// Reply code and text for a filesystem error. `NotFound` covers paths outside the root too, so
+/// the client cannot tell them apart.
+fn fs_error_text(err: FsError) -> (u16, &'static str) {
+    match err {
+        FsError::NotFound => (550, "No such file or directory."),
+        FsError::PermissionDenied => (550, "Permission denied."),
+        FsError::AlreadyExists => (550, "File exists."),
+        FsError::NotADirectory => (550, "Not a directory."),
+        FsError::IsADirectory => (550, "Is a directory."),
+        FsError::DirectoryNotEmpty => (550, "Directory not empty."),
+        FsError::NoSpace => (452, "Insufficient storage space."),
+        FsError::InvalidName => (553, "File name not allowed."),
+        FsError::Other => (451, "Local error in processing."),
+    }
+}
+
+/// What a queued line counts against `max_pending_input`.
+fn line_cost(line: &Line) -> usize {
+    match line {
+        Line::Complete(bytes) => bytes.len() + 2,
+        Line::TooLong => 2,
     }
 }

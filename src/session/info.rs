@@ -1,0 +1,142 @@
+//! Informational commands: FEAT, OPTS, STAT, HELP, SITE.
+
+use super::{Busy, Login, Session};
+use crate::command::TransferType;
+use crate::listing::Facts;
+use crate::reply::Reply;
+
+/// Every command the server implements, for `HELP`.
+const COMMANDS: &[&str] = &[
+    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST",
+    "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD",
+    "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU",
+    "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
+];
+
+/// Syntax help for `HELP command`.
+fn command_syntax(verb: &str) -> Option<&'static str> {
+    Some(match verb {
+        "ABOR" => "ABOR (abort the transfer in progress)",
+        "ACCT" => "ACCT <account> (not needed)",
+        "ALLO" => "ALLO <size> (ignored)",
+        "APPE" => "APPE <file> (append to a file)",
+        "CDUP" | "XCUP" => "CDUP (go to the parent directory)",
+        "CWD" | "XCWD" => "CWD <directory>",
+        "DELE" => "DELE <file>",
+        "EPRT" => "EPRT |<proto>|<address>|<port>|",
+        "EPSV" => "EPSV [1|2|ALL]",
+        "FEAT" => "FEAT (list the extensions)",
+        "HELP" => "HELP [command]",
+        "LIST" => "LIST [path] (long listing)",
+        "MDTM" => "MDTM <file> (modification time)",
+        "MKD" | "XMKD" => "MKD <directory>",
+        "MLSD" => "MLSD [directory] (machine listing)",
+        "MLST" => "MLST [path] (machine facts)",
+        "MODE" => "MODE S",
+        "NLST" => "NLST [path] (names only)",
+        "NOOP" => "NOOP",
+        "OPTS" => "OPTS UTF8 ON | OPTS MLST <facts>",
+        "PASS" => "PASS <password>",
+        "PASV" => "PASV (passive mode)",
+        "PORT" => "PORT h1,h2,h3,h4,p1,p2",
+        "PWD" | "XPWD" => "PWD (print the current directory)",
+        "QUIT" => "QUIT",
+        "REIN" => "REIN (start over)",
+        "REST" => "REST <offset>",
+        "RETR" => "RETR <file>",
+        "RMD" | "XRMD" => "RMD <directory>",
+        "RNFR" => "RNFR <path>",
+        "RNTO" => "RNTO <path>",
+        "SITE" => "SITE HELP",
+        "SIZE" => "SIZE <file>",
+        "STAT" => "STAT [path]",
+        "STOR" => "STOR <file>",
+        "STOU" => "STOU (store under a unique name)",
+        "STRU" => "STRU F",
+        "SYST" => "SYST",
+        "TYPE" => "TYPE A | TYPE I",
+        "USER" => "USER <name>",
+        _ => return None,
+    })
+}
+
+impl Session {
+    pub(super) fn cmd_feat(&mut self) {
+        let facts = self.facts.feat_line();
+        let features = [
+            "EPRT", "EPSV", "MDTM", &facts, "PASV", "REST STREAM", "SIZE", "TVFS", "UTF8",
+        ];
+        self.send(Reply::multiline(211, "Features:", features, "End"));
+    }
+
+    pub(super) fn cmd_opts(&mut self, option: &str, args: &str) {
+        match option {
+            "UTF8" => match args.trim().to_ascii_uppercase().as_str() {
+                "ON" | "" => self.reply(200, "Always in UTF8 mode."),
+                "OFF" => self.reply(504, "UTF8 cannot be turned off."),
+                _ => self.reply(501, "Syntax: OPTS UTF8 ON."),
+            },
+            "MLST" => {
+                self.facts = Facts::parse_opts(args);
+                let text = format!("MLST OPTS {}", self.facts.opts_reply_list());
+                self.reply(200, &text);
+            }
+            _ => self.reply(501, "Option not understood."),
+        }
+    }
+
+    /// `STAT`: the session's status (also during a transfer), or a listing of a path.
+    pub(super) fn cmd_stat(&mut self, path: Option<&str>) {
+        if let Some(path) = path {
+            return self.cmd_stat_path(path);
+        }
+        let mut lines = vec![format!("Connected to {}", self.peer.ip())];
+        match &self.login {
+            Login::LoggedIn { user, .. } => lines.push(format!("Logged in as {user}")),
+            _ => lines.push("Not logged in".to_owned()),
+        }
+        lines.push(match self.transfer_type {
+            TransferType::Ascii => "TYPE: ASCII".to_owned(),
+            TransferType::Image => "TYPE: BINARY".to_owned(),
+        });
+        lines.push("MODE: Stream; STRU: File".to_owned());
+        lines.push(self.data_channel_status().to_owned());
+        if let Busy::Transfer(pending) = &self.busy {
+            if pending.running().is_some() {
+                lines.push("Transfer in progress.".to_owned());
+            } else {
+                lines.push("Transfer waiting for its data connection.".to_owned());
+            }
+        }
+        self.send(Reply::multiline(211, "FTP server status:", lines, "End of status."));
+    }
+
+    pub(super) fn cmd_help(&mut self, topic: Option<&str>) {
+        match topic {
+            None => {
+                let rows: Vec<String> = COMMANDS.chunks(8).map(|row| row.join(" ")).collect();
+                self.send(Reply::multiline(
+                    214,
+                    "The following commands are recognized.",
+                    rows,
+                    "Help OK.",
+                ));
+            }
+            Some(topic) => {
+                let verb = topic.trim().to_ascii_uppercase();
+                match command_syntax(&verb) {
+                    Some(syntax) => self.reply(214, &format!("Syntax: {syntax}")),
+                    None => self.reply(502, &format!("Unknown command {verb}.")),
+                }
+            }
+        }
+    }
+
+    pub(super) fn cmd_site(&mut self, args: &str) {
+        let sub = args.split(' ').next().unwrap_or_default().to_ascii_uppercase();
+        match sub.as_str() {
+            "HELP" => self.reply(214, "SITE commands: HELP"),
+            _ => self.reply(504, "Unknown SITE command."),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Transfer commands: RETR, STOR, APPE, STOU, LIST, NLST, MLSD, STAT with a path, ABOR, and the
+//! settings they use (TYPE, REST).
+
+use bytes::Bytes;
+
+use super::files::{is_retrievable, FsThen};
+use super::timers::Timer;
+use super::{fs_error_text, Busy, Session};
+use crate::command::TransferType;
+use crate::error::DriveError;
+use crate::events::{Output, TransferError, TransferKind, WriteMode};
+use crate::fs::{FsOp, Listing, Metadata};
+use crate::ids::TransferId;
+use crate::listing;
+use crate::path::VirtualPath;
+use crate::reply::Reply;
+
+/// Which listing a `LIST`-like command sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ListKind {
+    List,
+    Nlst,
+    Mlsd,
+}
+
+/// A transfer command between its checks and its final reply.
+#[derive(Debug)]
+pub(super) struct PendingTransfer {
+    kind: TransferKind,
+    /// The `150` sent when the data connection is there.
+    opening: Reply,
+    /// The text of the `226`.
+    done_text: String,
+    running: Option<TransferId>,
+    abort_requested: bool,
+}
+
+impl PendingTransfer {
+    /// The transfer's id once [`Output::StartTransfer`] went out.
+    pub(super) fn running(&self) -> Option<TransferId> {
+        self.running
+    }
+}
+
+impl Session {
+    pub(super) fn cmd_type(&mut self, transfer_type: TransferType) {
+        self.transfer_type = transfer_type;
+        match transfer_type {
+            TransferType::Ascii => self.reply(200, "Switching to ASCII mode."),
+            TransferType::Image => self.reply(200, "Switching to Binary mode."),
+        }
+    }
+
+    pub(super) fn cmd_rest(&mut self, offset: u64) {
+        self.rest = Some(offset);
+        self.reply(350, &format!("Restart position accepted ({offset})."));
+    }
+
+    fn ascii(&self) -> bool {
+        self.transfer_type == TransferType::Ascii
+    }
+
+    pub(super) fn cmd_retr(&mut self, arg: &str) {
+        let offset = self.rest.take().unwrap_or(0);
+        if !self.has_data_channel() {
+            return self.reply_no_data_channel();
+        }
+        let Some((_, path)) = self.resolve(arg) else { return };
+        self.request_fs(FsOp::Stat(path.clone()), FsThen::Retr { path, offset });
+    }
+
+    /// `RETR` after its `Stat`: only regular files, only offsets within the file.
+    pub(super) fn retr_checked(&mut self, path: VirtualPath, offset: u64, meta: &Metadata) {
+        if !is_retrievable(meta) {
+            return self.reply(550, "Not a regular file.");
+        }
+        if offset > meta.size {
+            return self.reply(554, "Restart position beyond the end of the file.");
+        }
+        let mode = if self.ascii() { "ASCII" } else { "BINARY" };
+        let name = path.file_name().unwrap_or("/");
+        let opening = format!(
+            "Opening {mode} mode data connection for {name} ({} bytes).",
+            meta.size
+        );
+        let ascii = self.ascii();
+        self.begin_transfer(
+            TransferKind::SendFile { path, offset, ascii },
+            Reply::new(150, &opening),
+            "Transfer complete.",
+        );
+    }
+
+    /// `STOR` (or `APPE` when `append`).
+    pub(super) fn cmd_stor(&mut self, arg: &str, append: bool) {
+        let rest = self.rest.take();
+        if !self.require_write() {
+            return;
+        }
+        if !self.has_data_channel() {
+            return self.reply_no_data_channel();
+        }
+        let Some((user_path, path)) = self.resolve(arg) else { return };
+        if user_path.is_root() {
+            return self.reply(553, "File name not allowed.");
+        }
+        let mode = match (append, rest) {
+            (true, _) => WriteMode::Append,
+            (false, Some(offset)) if offset > 0 => WriteMode::Resume(offset),
+            (false, _) => WriteMode::Replace,
+        };
+        let ascii = self.ascii();
+        self.begin_transfer(
+            TransferKind::ReceiveFile { path, mode, ascii },
+            Reply::new(150, "Ok to send data."),
+            "Transfer complete.",
+        );
+    }
+
+    pub(super) fn cmd_stou(&mut self) {
+        self.rest = None;
+        if !self.require_write() {
+            return;
+        }
+        if !self.has_data_channel() {
+            return self.reply_no_data_channel();
+        }
+        let Some((_, dir)) = self.resolve(".") else { return };
+        self.request_fs(FsOp::CreateUnique { dir }, FsThen::Stou);
+    }
+
+    /// `STOU` after `CreateUnique`: receive into the new file (RFC 1123 4.1.2.9: `150 FILE:`).
+    pub(super) fn stou_created(&mut self, path: VirtualPath) {
+        let name = path.file_name().unwrap_or_default().to_owned();
+        let ascii = self.ascii();
+        self.begin_transfer(
+            TransferKind::ReceiveFile { path, mode: WriteMode::New, ascii },
+            Reply::new(150, &format!("FILE: {name}")),
+            &format!("Transfer complete (unique file name: {name})."),
+        );
+    }
+
+    /// `LIST`, `NLST`, `MLSD`.
+    pub(super) fn cmd_list(&mut self, kind: ListKind, arg: Option<String>) {
+        self.rest = None;
+        if !self.has_data_channel() {
+            return self.reply_no_data_channel();
+        }
+        let arg = arg.unwrap_or_default();
+        let target = if arg.is_empty() { "." } else { arg.as_str() };
+        let Some((_, path)) = self.resolve(target) else { return };
+        let name = if arg.is_empty() { String::new() } else { arg.clone() };
+        self.request_fs(
+            FsOp::ListDir(path.clone()),
+            FsThen::ListDir { kind: Some(kind), path, name },
+        );
+    }
+
+    /// `STAT path`: a `LIST` over the control connection.
+    pub(super) fn cmd_stat_path(&mut self, arg: &str) {
+        let Some((_, path)) = self.resolve(arg) else { return };
+        self.request_fs(
+            FsOp::ListDir(path.clone()),
+            FsThen::ListDir { kind: None, path, name: arg.to_owned() },
+        );
+    }
+
+    /// A listing arrived: send it on the data connection, or (for `STAT`) on the control one.
+    pub(super) fn listing_ready(&mut self, kind: Option<ListKind>, name: &str, listing: &Listing) {
+        let writable = self.may_write();
+        let body = match kind {
+            None => {
+                let text = listing::render_list(listing);
+                let text = String::from_utf8_lossy(&text);
+                let lines = text.split("\r\n").filter(|l| !l.is_empty());
+                let first = if name.is_empty() {
+                    "Status follows:".to_owned()
+                } else {
+                    format!("Status of {name}:")
+                };
+                return self.send(Reply::multiline(213, &first, lines, "End of status."));
+            }
+            Some(ListKind::List) => listing::render_list(listing),
+            Some(ListKind::Nlst) => listing::render_nlst(listing),
+            Some(ListKind::Mlsd) => listing::render_mlsd(listing, self.facts, writable),
+        };
+        self.begin_transfer(
+            TransferKind::SendBytes(Bytes::from(body)),
+            Reply::new(150, "Here comes the directory listing."),
+            "Directory send OK.",
+        );
+    }
+
+    /// Waits for the data connection (connecting out in active mode), then starts `kind`.
+    fn begin_transfer(&mut self, kind: TransferKind, opening: Reply, done_text: &str) {
+        if !self.prepare_data_connection() {
+            return;
+        }
+        self.busy = Busy::Transfer(PendingTransfer {
+            kind,
+            opening,
+            done_text: done_text.to_owned(),
+            running: None,
+            abort_requested: false,
+        });
+        self.start_waiting_transfer();
+    }
+
+    /// If a transfer waits and its data connection is up: `150`, then start it.
+    pub(super) fn start_waiting_transfer(&mut self) {
+        let Some(data) = self.connected_data() else { return };
+        let Busy::Transfer(pending) = &mut self.busy else { return };
+        if pending.running.is_some() {
+            return;
+        }
+        let id = TransferId::from_raw(self.ids.next());
+        pending.running = Some(id);
+        let opening = pending.opening.clone();
+        let kind = pending.kind.clone();
+        self.outputs.push_back(Output::Reply(opening));
+        self.outputs.push_back(Output::StartTransfer { id, data, kind });
+        // A running transfer is activity: no idle timeout until it ends.
+        self.timers.clear(Timer::Idle);
+    }
+
+    /// The data connection for a waiting transfer could not be made.
+    pub(super) fn fail_waiting_transfer(&mut self) {
+        if let Busy::Transfer(pending) = &self.busy {
+            if pending.running.is_none() {
+                self.busy = Busy::Idle;
+                self.reply(425, "Cannot open data connection.");
+                self.arm_idle();
+            }
+        }
+    }
+
+    pub(super) fn on_transfer_done(
+        &mut self,
+        id: TransferId,
+        result: Result<u64, TransferError>,
+    ) -> Result<(), DriveError> {
+        let pending = match std::mem::replace(&mut self.busy, Busy::Idle) {
+            Busy::Transfer(pending) if pending.running == Some(id) => pending,
+            other => {
+                self.busy = other;
+                return Err(DriveError::UnknownId("transfer", id.raw()));
+            }
+        };
+        // The runtime closed the data connection with the transfer.
+        self.data = super::data::DataChannel::None;
+        match result {
+            Ok(_) => self.reply(226, &pending.done_text),
+            Err(TransferError::ConnectionLost | TransferError::Aborted) => {
+                self.reply(426, "Connection closed; transfer aborted.")
+            }
+            Err(TransferError::Fs(err)) => {
+                let (code, text) = fs_error_text(err);
+                self.reply(code, text);
+            }
+        }
+        if pending.abort_requested {
+            self.reply(226, "ABOR command successful.");
+        }
+        self.arm_idle();
+        if self.quit_after_transfer {
+            self.reply(221, "Goodbye.");
+            self.close();
+        }
+        Ok(())
+    }
+
+    /// `ABOR` (RFC 959 4.1.3): 426 + 226 for a transfer under way, 225 otherwise.
+    pub(super) fn cmd_abor(&mut self) {
+        if let Busy::Transfer(pending) = &mut self.busy {
+            match pending.running {
+                Some(id) if !pending.abort_requested => {
+                    // The 426 and 226 follow when the runtime reports the transfer stopped.
+                    pending.abort_requested = true;
+                    self.outputs.push_back(Output::AbortTransfer { id });
+                }
+                Some(_) => self.reply(225, "Abort already in progress."),
+                None => {
+                    self.busy = Busy::Idle;
+                    self.close_data_channel();
+                    self.reply(426, "Connection closed; transfer aborted.");
+                    self.reply(226, "ABOR command successful.");
+                }
+            }
+            return;
+        }
+        if self.has_data_channel() {
+            self.close_data_channel();
+            self.reply(225, "ABOR command successful; data channel closed.");
+        } else {
+            self.reply(225, "No transfer to abort.");
+        }
+    }
+}
