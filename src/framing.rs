@@ -4,7 +4,6 @@
 //! send `IAC IP IAC DM` before `ABOR` (RFC 959 4.1.3), and a few negotiate options. Everything is
 //! a byte-at-a-time state machine, so a line or a Telnet sequence may be split anywhere.
 // The session is written alongside this file and does not call it yet.
-#![cfg_attr(not(test), allow(dead_code))]
 
 /// Telnet "interpret as command".
 const IAC: u8 = 255;
@@ -130,6 +129,7 @@ impl LineReader {
     }
 
     /// Bytes held for the unfinished line: at most `max_len`, plus one held-back CR.
+    #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
         self.buf.len() + usize::from(self.pending_cr)
     }

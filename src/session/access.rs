@@ -58,8 +58,10 @@ impl Session {
                 } else {
                     // Hold the 530 (and every command behind it) to slow password guessing.
                     self.busy = Busy::LoginDelay;
-                    self.timers
-                        .set(Timer::LoginDelay, self.now + self.config.login_failure_delay);
+                    self.timers.set(
+                        Timer::LoginDelay,
+                        self.now + self.config.login_failure_delay,
+                    );
                 }
             }
         }

@@ -28,9 +28,10 @@ pub(super) enum DataChannel {
 impl DataChannel {
     fn id(self) -> Option<DataId> {
         match self {
-            Self::Opening(id) | Self::Listening(id) | Self::Connecting(id) | Self::Connected(id) => {
-                Some(id)
-            }
+            Self::Opening(id)
+            | Self::Listening(id)
+            | Self::Connecting(id)
+            | Self::Connected(id) => Some(id),
             Self::None | Self::Active(_) => None,
         }
     }
@@ -60,7 +61,11 @@ impl Session {
                 self.reply(200, "EPSV ALL ok.");
             }
             EpsvArg::Protocol(proto) => {
-                let ours = if self.local.ip().to_canonical().is_ipv4() { 1 } else { 2 };
+                let ours = if self.local.ip().to_canonical().is_ipv4() {
+                    1
+                } else {
+                    2
+                };
                 if proto == ours {
                     self.open_passive(true);
                 } else {
@@ -76,7 +81,10 @@ impl Session {
     fn open_passive(&mut self, extended: bool) {
         self.close_data_channel();
         let id = DataId::from_raw(self.ids.next());
-        self.outputs.push_back(Output::OpenPassive { id, ip: self.local.ip() });
+        self.outputs.push_back(Output::OpenPassive {
+            id,
+            ip: self.local.ip(),
+        });
         self.data = DataChannel::Opening(id);
         self.busy = Busy::PassiveOpening { extended };
     }
@@ -87,7 +95,11 @@ impl Session {
             return self.reply(503, "EPSV ALL in effect: use EPSV.");
         }
         if extended && addr.is_ipv4() != self.peer.ip().to_canonical().is_ipv4() {
-            let ours = if self.peer.ip().to_canonical().is_ipv4() { 1 } else { 2 };
+            let ours = if self.peer.ip().to_canonical().is_ipv4() {
+                1
+            } else {
+                2
+            };
             let text = format!("Network protocol not supported, use ({ours}).");
             return self.reply(522, &text);
         }
@@ -100,7 +112,10 @@ impl Session {
         self.close_data_channel();
         self.data = DataChannel::Active(addr);
         let verb = if extended { "EPRT" } else { "PORT" };
-        self.reply(200, &format!("{verb} command successful. Consider using PASV."));
+        self.reply(
+            200,
+            &format!("{verb} command successful. Consider using PASV."),
+        );
     }
 
     /// Drops the data channel, telling the runtime to close whatever it holds for it.
@@ -125,10 +140,14 @@ impl Session {
         }
         self.busy = Busy::Idle;
         self.data = DataChannel::Listening(id);
-        self.timers.set(Timer::Data, self.now + self.config.data_timeout);
+        self.timers
+            .set(Timer::Data, self.now + self.config.data_timeout);
         let port = addr.port();
         if extended {
-            self.reply(229, &format!("Entering Extended Passive Mode (|||{port}|)."));
+            self.reply(
+                229,
+                &format!("Entering Extended Passive Mode (|||{port}|)."),
+            );
             return Ok(());
         }
         let ip = self.config.passive_address.unwrap_or_else(|| {
@@ -157,7 +176,8 @@ impl Session {
     }
 
     pub(super) fn on_passive_failed(&mut self, id: DataId) -> Result<(), DriveError> {
-        if !matches!(self.busy, Busy::PassiveOpening { .. }) || self.data != DataChannel::Opening(id)
+        if !matches!(self.busy, Busy::PassiveOpening { .. })
+            || self.data != DataChannel::Opening(id)
         {
             return Err(DriveError::UnknownId("passive listener", id.raw()));
         }
@@ -200,7 +220,10 @@ impl Session {
     }
 
     pub(super) fn on_data_timeout(&mut self) {
-        if matches!(self.data, DataChannel::Listening(_) | DataChannel::Connecting(_)) {
+        if matches!(
+            self.data,
+            DataChannel::Listening(_) | DataChannel::Connecting(_)
+        ) {
             self.close_data_channel();
             self.fail_waiting_transfer();
         }
@@ -214,12 +237,14 @@ impl Session {
                 let id = DataId::from_raw(self.ids.next());
                 self.outputs.push_back(Output::Connect { id, addr });
                 self.data = DataChannel::Connecting(id);
-                self.timers.set(Timer::Data, self.now + self.config.data_timeout);
+                self.timers
+                    .set(Timer::Data, self.now + self.config.data_timeout);
                 true
             }
             DataChannel::Listening(_) => {
                 // The client gets the full data timeout from its transfer command on.
-                self.timers.set(Timer::Data, self.now + self.config.data_timeout);
+                self.timers
+                    .set(Timer::Data, self.now + self.config.data_timeout);
                 true
             }
             DataChannel::Connected(_) => true,
@@ -266,5 +291,4 @@ impl Session {
             _ => None,
         }
     }
-
 }

@@ -27,24 +27,39 @@ pub(super) enum FsThen {
     /// `MLST`: the path as the client sees it.
     Mlst(VirtualPath),
     /// `RETR` after its `Stat`: the file and the `REST` offset.
-    Retr { path: VirtualPath, offset: u64 },
+    Retr {
+        path: VirtualPath,
+        offset: u64,
+    },
     /// `STOU` after `CreateUnique`.
     Stou,
     /// `LIST`/`NLST`/`MLSD` (or `STAT path` when `kind` is `None`) after `ListDir`. `path` is
     /// the server-view path, for the `Stat` fallback when it names a file.
-    ListDir { kind: Option<ListKind>, path: VirtualPath, name: String },
+    ListDir {
+        kind: Option<ListKind>,
+        path: VirtualPath,
+        name: String,
+    },
     /// The fallback: `LIST`/`NLST`/`STAT` of a single file.
-    ListFile { kind: Option<ListKind>, name: String },
+    ListFile {
+        kind: Option<ListKind>,
+        name: String,
+    },
 }
 
 impl Session {
     pub(super) fn cmd_pwd(&mut self) {
-        let text = format!("{} is the current directory.", quote_path(self.cwd.as_str()));
+        let text = format!(
+            "{} is the current directory.",
+            quote_path(self.cwd.as_str())
+        );
         self.reply(257, &text);
     }
 
     pub(super) fn cmd_cwd(&mut self, arg: &str) {
-        let Some((user_path, server_path)) = self.resolve(arg) else { return };
+        let Some((user_path, server_path)) = self.resolve(arg) else {
+            return;
+        };
         self.request_fs(FsOp::Stat(server_path), FsThen::Cwd(user_path));
     }
 
@@ -52,7 +67,9 @@ impl Session {
         if !self.require_write() {
             return;
         }
-        let Some((user_path, server_path)) = self.resolve(arg) else { return };
+        let Some((user_path, server_path)) = self.resolve(arg) else {
+            return;
+        };
         if user_path.is_root() {
             return self.reply(550, "File exists.");
         }
@@ -63,7 +80,9 @@ impl Session {
         if !self.require_write() {
             return;
         }
-        let Some((user_path, server_path)) = self.resolve(arg) else { return };
+        let Some((user_path, server_path)) = self.resolve(arg) else {
+            return;
+        };
         if user_path.is_root() {
             return self.reply(550, "Cannot remove the root directory.");
         }
@@ -74,7 +93,9 @@ impl Session {
         if !self.require_write() {
             return;
         }
-        let Some((user_path, server_path)) = self.resolve(arg) else { return };
+        let Some((user_path, server_path)) = self.resolve(arg) else {
+            return;
+        };
         if user_path.is_root() {
             return self.reply(550, "Is a directory.");
         }
@@ -85,7 +106,9 @@ impl Session {
         if !self.require_write() {
             return;
         }
-        let Some((user_path, server_path)) = self.resolve(arg) else { return };
+        let Some((user_path, server_path)) = self.resolve(arg) else {
+            return;
+        };
         if user_path.is_root() {
             return self.reply(550, "Cannot rename the root directory.");
         }
@@ -99,7 +122,9 @@ impl Session {
         if !self.require_write() {
             return;
         }
-        let Some((user_path, to)) = self.resolve(arg) else { return };
+        let Some((user_path, to)) = self.resolve(arg) else {
+            return;
+        };
         if user_path.is_root() {
             return self.reply(553, "File name not allowed.");
         }
@@ -107,17 +132,23 @@ impl Session {
     }
 
     pub(super) fn cmd_size(&mut self, arg: &str) {
-        let Some((_, server_path)) = self.resolve(arg) else { return };
+        let Some((_, server_path)) = self.resolve(arg) else {
+            return;
+        };
         self.request_fs(FsOp::Stat(server_path), FsThen::Size);
     }
 
     pub(super) fn cmd_mdtm(&mut self, arg: &str) {
-        let Some((_, server_path)) = self.resolve(arg) else { return };
+        let Some((_, server_path)) = self.resolve(arg) else {
+            return;
+        };
         self.request_fs(FsOp::Stat(server_path), FsThen::Mdtm);
     }
 
     pub(super) fn cmd_mlst(&mut self, arg: Option<&str>) {
-        let Some((user_path, server_path)) = self.resolve(arg.unwrap_or(".")) else { return };
+        let Some((user_path, server_path)) = self.resolve(arg.unwrap_or(".")) else {
+            return;
+        };
         self.request_fs(FsOp::Stat(server_path), FsThen::Mlst(user_path));
     }
 
@@ -135,7 +166,13 @@ impl Session {
             }
         };
         match (then, result) {
-            (FsThen::ListDir { kind: Some(ListKind::Mlsd), .. }, Err(FsError::NotADirectory)) => {
+            (
+                FsThen::ListDir {
+                    kind: Some(ListKind::Mlsd),
+                    ..
+                },
+                Err(FsError::NotADirectory),
+            ) => {
                 self.reply(501, "Not a directory.");
             }
             (FsThen::ListDir { kind, path, name }, Err(FsError::NotADirectory)) => {
@@ -198,7 +235,10 @@ impl Session {
             (FsThen::ListFile { kind, name }, FsReply::Metadata(meta)) => {
                 let now = meta.modified.unwrap_or(0);
                 let listing = Listing {
-                    entries: vec![DirEntry { name, metadata: meta }],
+                    entries: vec![DirEntry {
+                        name,
+                        metadata: meta,
+                    }],
                     now,
                 };
                 self.listing_ready(kind, "", &listing)

@@ -64,7 +64,15 @@ impl Session {
     pub(super) fn cmd_feat(&mut self) {
         let facts = self.facts.feat_line();
         let features = [
-            "EPRT", "EPSV", "MDTM", &facts, "PASV", "REST STREAM", "SIZE", "TVFS", "UTF8",
+            "EPRT",
+            "EPSV",
+            "MDTM",
+            &facts,
+            "PASV",
+            "REST STREAM",
+            "SIZE",
+            "TVFS",
+            "UTF8",
         ];
         self.send(Reply::multiline(211, "Features:", features, "End"));
     }
@@ -108,7 +116,12 @@ impl Session {
                 lines.push("Transfer waiting for its data connection.".to_owned());
             }
         }
-        self.send(Reply::multiline(211, "FTP server status:", lines, "End of status."));
+        self.send(Reply::multiline(
+            211,
+            "FTP server status:",
+            lines,
+            "End of status.",
+        ));
     }
 
     pub(super) fn cmd_help(&mut self, topic: Option<&str>) {
@@ -133,7 +146,11 @@ impl Session {
     }
 
     pub(super) fn cmd_site(&mut self, args: &str) {
-        let sub = args.split(' ').next().unwrap_or_default().to_ascii_uppercase();
+        let sub = args
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
         match sub.as_str() {
             "HELP" => self.reply(214, "SITE commands: HELP"),
             _ => self.reply(504, "Unknown SITE command."),

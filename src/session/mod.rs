@@ -83,26 +83,47 @@ enum Login {
 #[derive(Debug)]
 enum Busy {
     Idle,
-    Fs { id: FsId, then: FsThen },
-    Auth { id: AuthId, user: String },
+    Fs {
+        id: FsId,
+        then: FsThen,
+    },
+    Auth {
+        id: AuthId,
+        user: String,
+    },
     /// A failed `PASS` whose `530` waits for [`Timer::LoginDelay`].
     LoginDelay,
     /// `PASV`/`EPSV` waiting for the listener.
-    PassiveOpening { extended: bool },
+    PassiveOpening {
+        extended: bool,
+    },
     /// A transfer command: waiting for the data connection, or the transfer running.
     Transfer(PendingTransfer),
 }
 
 /// Commands that RFC 959 lets the client send while a transfer runs.
 fn allowed_during_transfer(cmd: &Command) -> bool {
-    matches!(cmd, Command::Abor | Command::Stat(None) | Command::Quit | Command::Noop)
+    matches!(
+        cmd,
+        Command::Abor | Command::Stat(None) | Command::Quit | Command::Noop
+    )
 }
 
 /// Verbs accepted before login (everything else gets `530`).
 fn allowed_before_login(verb: &str) -> bool {
     matches!(
         verb,
-        "USER" | "PASS" | "QUIT" | "FEAT" | "HELP" | "SYST" | "NOOP" | "OPTS" | "AUTH" | "PBSZ" | "PROT"
+        "USER"
+            | "PASS"
+            | "QUIT"
+            | "FEAT"
+            | "HELP"
+            | "SYST"
+            | "NOOP"
+            | "OPTS"
+            | "AUTH"
+            | "PBSZ"
+            | "PROT"
     )
 }
 
@@ -212,7 +233,10 @@ impl Session {
         if self.pending_bytes > self.config.max_pending_input {
             self.lines.clear();
             self.pending_bytes = 0;
-            self.reply(421, "Too much input while busy; closing control connection.");
+            self.reply(
+                421,
+                "Too much input while busy; closing control connection.",
+            );
             self.close();
         }
     }
@@ -233,7 +257,10 @@ impl Session {
             }
             match timer {
                 Timer::Idle => {
-                    self.reply(421, "Timeout: no command for too long; closing control connection.");
+                    self.reply(
+                        421,
+                        "Timeout: no command for too long; closing control connection.",
+                    );
                     self.close();
                 }
                 Timer::Data => self.on_data_timeout(),
@@ -245,7 +272,9 @@ impl Session {
     /// Runs queued command lines for as long as nothing is outstanding.
     fn pump(&mut self) {
         while !self.closed {
-            let Some(line) = self.lines.front() else { break };
+            let Some(line) = self.lines.front() else {
+                break;
+            };
             let parsed = match line {
                 Line::Complete(bytes) => Some(command::parse(bytes)),
                 Line::TooLong => None,
@@ -287,9 +316,10 @@ impl Session {
             ParseError::NotImplemented(verb) => {
                 self.reply(502, &format!("{verb} not implemented."))
             }
-            ParseError::Syntax(verb) => {
-                self.reply(501, &format!("Syntax error in parameters or arguments to {verb}."))
-            }
+            ParseError::Syntax(verb) => self.reply(
+                501,
+                &format!("Syntax error in parameters or arguments to {verb}."),
+            ),
             ParseError::UnsupportedParameter(verb) => {
                 self.reply(504, &format!("{verb} not implemented for that parameter."))
             }
@@ -357,7 +387,8 @@ impl Session {
     // ---- helpers shared by the command files ----
 
     fn reply(&mut self, code: u16, text: &str) {
-        self.outputs.push_back(Output::Reply(Reply::new(code, text)));
+        self.outputs
+            .push_back(Output::Reply(Reply::new(code, text)));
     }
 
     fn send(&mut self, reply: Reply) {
@@ -374,7 +405,8 @@ impl Session {
     }
 
     fn arm_idle(&mut self) {
-        self.timers.set(Timer::Idle, self.now + self.config.idle_timeout);
+        self.timers
+            .set(Timer::Idle, self.now + self.config.idle_timeout);
     }
 
     fn logged_in(&self) -> bool {
@@ -397,7 +429,9 @@ impl Session {
     fn resolve(&mut self, arg: &str) -> Option<(VirtualPath, VirtualPath)> {
         match self.cwd.resolve(arg) {
             Ok(user_path) => {
-                let home = self.permissions().map_or_else(VirtualPath::root, |p| p.home.clone());
+                let home = self
+                    .permissions()
+                    .map_or_else(VirtualPath::root, |p| p.home.clone());
                 let server_path = home.join(&user_path);
                 Some((user_path, server_path))
             }

@@ -53,6 +53,7 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // any instant will do as the origin
     fn earliest_and_expiry() {
         let t0 = Instant::now();
         let mut timers = Timers::default();
@@ -61,7 +62,10 @@ mod tests {
         timers.set(Timer::Data, t0 + Duration::from_secs(30));
         assert_eq!(timers.earliest(), Some(t0 + Duration::from_secs(30)));
         assert!(timers.take_expired(t0 + Duration::from_secs(29)).is_empty());
-        assert_eq!(timers.take_expired(t0 + Duration::from_secs(30)), [Timer::Data]);
+        assert_eq!(
+            timers.take_expired(t0 + Duration::from_secs(30)),
+            [Timer::Data]
+        );
         assert_eq!(timers.earliest(), Some(t0 + Duration::from_secs(300)));
         timers.clear(Timer::Idle);
         assert_eq!(timers.earliest(), None);

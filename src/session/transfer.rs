@@ -65,7 +65,9 @@ impl Session {
         if !self.has_data_channel() {
             return self.reply_no_data_channel();
         }
-        let Some((_, path)) = self.resolve(arg) else { return };
+        let Some((_, path)) = self.resolve(arg) else {
+            return;
+        };
         self.request_fs(FsOp::Stat(path.clone()), FsThen::Retr { path, offset });
     }
 
@@ -85,7 +87,11 @@ impl Session {
         );
         let ascii = self.ascii();
         self.begin_transfer(
-            TransferKind::SendFile { path, offset, ascii },
+            TransferKind::SendFile {
+                path,
+                offset,
+                ascii,
+            },
             Reply::new(150, &opening),
             "Transfer complete.",
         );
@@ -100,7 +106,9 @@ impl Session {
         if !self.has_data_channel() {
             return self.reply_no_data_channel();
         }
-        let Some((user_path, path)) = self.resolve(arg) else { return };
+        let Some((user_path, path)) = self.resolve(arg) else {
+            return;
+        };
         if user_path.is_root() {
             return self.reply(553, "File name not allowed.");
         }
@@ -125,7 +133,9 @@ impl Session {
         if !self.has_data_channel() {
             return self.reply_no_data_channel();
         }
-        let Some((_, dir)) = self.resolve(".") else { return };
+        let Some((_, dir)) = self.resolve(".") else {
+            return;
+        };
         self.request_fs(FsOp::CreateUnique { dir }, FsThen::Stou);
     }
 
@@ -134,7 +144,11 @@ impl Session {
         let name = path.file_name().unwrap_or_default().to_owned();
         let ascii = self.ascii();
         self.begin_transfer(
-            TransferKind::ReceiveFile { path, mode: WriteMode::New, ascii },
+            TransferKind::ReceiveFile {
+                path,
+                mode: WriteMode::New,
+                ascii,
+            },
             Reply::new(150, &format!("FILE: {name}")),
             &format!("Transfer complete (unique file name: {name})."),
         );
@@ -148,20 +162,36 @@ impl Session {
         }
         let arg = arg.unwrap_or_default();
         let target = if arg.is_empty() { "." } else { arg.as_str() };
-        let Some((_, path)) = self.resolve(target) else { return };
-        let name = if arg.is_empty() { String::new() } else { arg.clone() };
+        let Some((_, path)) = self.resolve(target) else {
+            return;
+        };
+        let name = if arg.is_empty() {
+            String::new()
+        } else {
+            arg.clone()
+        };
         self.request_fs(
             FsOp::ListDir(path.clone()),
-            FsThen::ListDir { kind: Some(kind), path, name },
+            FsThen::ListDir {
+                kind: Some(kind),
+                path,
+                name,
+            },
         );
     }
 
     /// `STAT path`: a `LIST` over the control connection.
     pub(super) fn cmd_stat_path(&mut self, arg: &str) {
-        let Some((_, path)) = self.resolve(arg) else { return };
+        let Some((_, path)) = self.resolve(arg) else {
+            return;
+        };
         self.request_fs(
             FsOp::ListDir(path.clone()),
-            FsThen::ListDir { kind: None, path, name: arg.to_owned() },
+            FsThen::ListDir {
+                kind: None,
+                path,
+                name: arg.to_owned(),
+            },
         );
     }
 
@@ -208,8 +238,12 @@ impl Session {
 
     /// If a transfer waits and its data connection is up: `150`, then start it.
     pub(super) fn start_waiting_transfer(&mut self) {
-        let Some(data) = self.connected_data() else { return };
-        let Busy::Transfer(pending) = &mut self.busy else { return };
+        let Some(data) = self.connected_data() else {
+            return;
+        };
+        let Busy::Transfer(pending) = &mut self.busy else {
+            return;
+        };
         if pending.running.is_some() {
             return;
         }
@@ -218,7 +252,8 @@ impl Session {
         let opening = pending.opening.clone();
         let kind = pending.kind.clone();
         self.outputs.push_back(Output::Reply(opening));
-        self.outputs.push_back(Output::StartTransfer { id, data, kind });
+        self.outputs
+            .push_back(Output::StartTransfer { id, data, kind });
         // A running transfer is activity: no idle timeout until it ends.
         self.timers.clear(Timer::Idle);
     }
