@@ -25,6 +25,9 @@ pub struct Config {
     pub login_failure_delay: Duration,
     /// After this many failed logins the session gets `421` and closes. Default 3.
     pub max_login_failures: u32,
+    /// After this many refused command lines in a row (unknown, malformed, over-long, or not
+    /// allowed before login) the session gets `421` and closes. Default 20.
+    pub max_bad_commands: u32,
     /// The address advertised in `227` replies instead of the listener's own (for NAT). Default none.
     pub passive_address: Option<IpAddr>,
 }
@@ -39,6 +42,7 @@ impl Default for Config {
             data_timeout: Duration::from_secs(30),
             login_failure_delay: Duration::from_secs(1),
             max_login_failures: 3,
+            max_bad_commands: 20,
             passive_address: None,
         }
     }

@@ -66,6 +66,8 @@ pub struct Session {
     busy: Busy,
     /// `QUIT` arrived during a transfer: close once it ends.
     quit_after_transfer: bool,
+    /// Refused command lines in a row (see `Config::max_bad_commands`).
+    bad_commands: u32,
 }
 
 /// Where the login stands.
@@ -154,6 +156,7 @@ impl Session {
             facts: Facts::default(),
             busy: Busy::Idle,
             quit_after_transfer: false,
+            bad_commands: 0,
             config,
         };
         let banner = session.config.banner.clone();
@@ -188,6 +191,7 @@ impl Session {
             Input::TransferDone { id, result } => self.on_transfer_done(id, result)?,
         }
         self.pump();
+        self.check_pending_input();
         Ok(())
     }
 
@@ -230,7 +234,12 @@ impl Session {
             self.pending_bytes += line_cost(&line);
             self.lines.push_back(line);
         }
-        if self.pending_bytes > self.config.max_pending_input {
+    }
+
+    /// Lines that keep waiting are bounded: a client that pipelines more than
+    /// `max_pending_input` behind an outstanding request is closed.
+    fn check_pending_input(&mut self) {
+        if !self.closed && self.pending_bytes > self.config.max_pending_input {
             self.lines.clear();
             self.pending_bytes = 0;
             self.reply(
@@ -295,11 +304,32 @@ impl Session {
             if !matches!(self.busy, Busy::Transfer(_)) {
                 self.arm_idle();
             }
-            match parsed {
-                None => self.reply(500, "Command line too long."),
+            let refused = match parsed {
+                None => {
+                    self.rename_from = None;
+                    self.reply(500, "Command line too long.");
+                    true
+                }
                 Some(Ok(cmd)) => self.run(cmd),
-                Some(Err(err)) => self.refuse(err),
-            }
+                Some(Err(err)) => {
+                    self.refuse(err);
+                    true
+                }
+            };
+            self.count_bad_command(refused);
+        }
+    }
+
+    /// Repeated abuse (a stream of refused lines) ends the session.
+    fn count_bad_command(&mut self, refused: bool) {
+        if !refused {
+            self.bad_commands = 0;
+            return;
+        }
+        self.bad_commands = self.bad_commands.saturating_add(1);
+        if self.bad_commands >= self.config.max_bad_commands && !self.closed {
+            self.reply(421, "Too many bad commands; closing control connection.");
+            self.close();
         }
     }
 
@@ -330,11 +360,12 @@ impl Session {
     }
 
     /// Runs one command. The session is idle here, or a transfer runs and `cmd` is one of
-    /// [`allowed_during_transfer`].
-    fn run(&mut self, cmd: Command) {
+    /// [`allowed_during_transfer`]. Returns true if it was refused for want of a login.
+    fn run(&mut self, cmd: Command) -> bool {
         if !self.logged_in() && !allowed_before_login(cmd.verb()) {
             self.rename_from = None;
-            return self.reply(530, "Please login with USER and PASS.");
+            self.reply(530, "Please login with USER and PASS.");
+            return true;
         }
         // RNFR's source is good for the very next command only.
         let rename_from = self.rename_from.take();
@@ -382,6 +413,7 @@ impl Session {
             #[allow(unreachable_patterns)]
             _ => self.reply(502, "Command not implemented."),
         }
+        false
     }
 
     // ---- helpers shared by the command files ----
