@@ -15,6 +15,8 @@ const SIX_MONTHS: i64 = 31_556_952 / 2;
 const FUTURE_SLACK: i64 = 60 * 60;
 /// 9999-12-31 23:59:59 UTC: the last second a four-digit year can show.
 const MAX_TIME: i64 = 253_402_300_799;
+/// 0000-01-01 00:00:00 UTC: the earliest time with a four-digit year.
+const MIN_TIME: i64 = -62_167_219_200;
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -242,8 +244,8 @@ pub fn render_mlsd(listing: &Listing, facts: Facts, writable: bool) -> Vec<u8> {
 
 /// `YYYYMMDDHHMMSS` in UTC, for `MDTM` replies and the `modify` fact (RFC 3659, 2.3).
 ///
-/// The form has room for years 0000 to 9999 only: times before the epoch show as the epoch
-/// (as an unknown time does in `LIST`) and times after 9999 as its last second.
+/// The form has room for years 0000 to 9999 only: earlier times show as the first second of
+/// year 0, later ones as the last second of 9999.
 #[must_use]
 pub fn mdtm_time(unix_secs: i64) -> String {
     let t = Civil::from_unix(unix_secs);
@@ -308,7 +310,7 @@ fn mode_string(kind: FileKind, mode: u32) -> String {
 /// The date column of a `LIST` line: `Mon DD HH:MM` for recent times, `Mon DD  YYYY` for others,
 /// the day padded with a space (`%b %e`).
 fn list_date(modified: i64, now: i64) -> String {
-    let modified = modified.clamp(0, MAX_TIME);
+    let modified = modified.clamp(MIN_TIME, MAX_TIME);
     let t = Civil::from_unix(modified);
     let month = MONTHS
         .get(usize::from(t.month).wrapping_sub(1))
@@ -319,7 +321,7 @@ fn list_date(modified: i64, now: i64) -> String {
     if recent {
         format!("{month} {:>2} {:02}:{:02}", t.day, t.hour, t.minute)
     } else {
-        format!("{month} {:>2}  {}", t.day, t.year)
+        format!("{month} {:>2}  {:04}", t.day, t.year)
     }
 }
 
@@ -335,9 +337,9 @@ struct Civil {
 }
 
 impl Civil {
-    /// The date of `unix_secs`, clamped to 1970-01-01 00:00:00 ..= 9999-12-31 23:59:59.
+    /// The date of `unix_secs`, clamped to 0000-01-01 00:00:00 ..= 9999-12-31 23:59:59.
     fn from_unix(unix_secs: i64) -> Self {
-        let secs = unix_secs.clamp(0, MAX_TIME);
+        let secs = unix_secs.clamp(MIN_TIME, MAX_TIME);
         let days = secs.div_euclid(86_400);
         let of_day = secs.rem_euclid(86_400);
         let (year, month, day) = civil_from_days(days);
@@ -409,9 +411,12 @@ mod tests {
         assert_eq!(mdtm_time(951_782_400 + 86_399), "20000229235959");
         assert_eq!(mdtm_time(1_709_164_800 + 3_600), "20240229010000");
         assert_eq!(mdtm_time(1_709_251_200), "20240301000000");
-        // Out of the range of four-digit years after the epoch: clamped, never malformed.
-        assert_eq!(mdtm_time(-1), "19700101000000");
-        assert_eq!(mdtm_time(i64::MIN), "19700101000000");
+        // Before the epoch is fine; out of the range of four-digit years is clamped, never
+        // malformed.
+        assert_eq!(mdtm_time(-1), "19691231235959");
+        assert_eq!(mdtm_time(-310_435_200), "19600301000000");
+        assert_eq!(mdtm_time(MIN_TIME), "00000101000000");
+        assert_eq!(mdtm_time(i64::MIN), "00000101000000");
         assert_eq!(mdtm_time(MAX_TIME), "99991231235959");
         assert_eq!(mdtm_time(MAX_TIME + 1), "99991231235959");
         assert_eq!(mdtm_time(i64::MAX), "99991231235959");
@@ -475,7 +480,8 @@ mod tests {
         assert_eq!(list_date(0, T_2024), "Jan  1  1970");
         assert_eq!(list_date(0, 0), "Jan  1 00:00");
         // Extreme clocks neither panic nor print a malformed year.
-        assert_eq!(list_date(i64::MIN, i64::MAX), "Jan  1  1970");
+        assert_eq!(list_date(i64::MIN, i64::MAX), "Jan  1  0000");
+        assert_eq!(list_date(-310_435_200, T_2024), "Mar  1  1960");
         assert_eq!(list_date(i64::MAX, i64::MIN), "Dec 31  9999");
     }
 

@@ -91,6 +91,10 @@ impl Session {
                 self.quit_after_transfer = true;
                 return;
             }
+            // Still waiting for its data connection: the transfer command ends first.
+            self.busy = Busy::Idle;
+            self.close_data_channel();
+            self.reply(426, "Connection closed; transfer aborted.");
         }
         self.reply(221, "Goodbye.");
         self.close();

@@ -47,6 +47,17 @@ pub(super) enum FsThen {
     },
 }
 
+impl FsThen {
+    /// Whether the request belongs to a command that uses the data channel.
+    fn is_transfer(&self) -> bool {
+        match self {
+            Self::Retr { .. } | Self::Stou => true,
+            Self::ListDir { kind, .. } | Self::ListFile { kind, .. } => kind.is_some(),
+            _ => false,
+        }
+    }
+}
+
 impl Session {
     pub(super) fn cmd_pwd(&mut self) {
         let text = format!(
@@ -116,12 +127,12 @@ impl Session {
     }
 
     pub(super) fn cmd_rnto(&mut self, arg: &str, from: Option<VirtualPath>) {
-        let Some(from) = from else {
-            return self.reply(503, "RNFR required first.");
-        };
         if !self.require_write() {
             return;
         }
+        let Some(from) = from else {
+            return self.reply(503, "RNFR required first.");
+        };
         let Some((user_path, to)) = self.resolve(arg) else {
             return;
         };
@@ -173,13 +184,20 @@ impl Session {
                 },
                 Err(FsError::NotADirectory),
             ) => {
+                self.close_data_channel();
                 self.reply(501, "Not a directory.");
             }
             (FsThen::ListDir { kind, path, name }, Err(FsError::NotADirectory)) => {
                 // LIST/NLST/STAT of a file shows that one file.
                 self.request_fs(FsOp::Stat(path), FsThen::ListFile { kind, name });
             }
-            (_, Err(err)) => self.fs_error_reply(err),
+            (then, Err(err)) => {
+                if then.is_transfer() {
+                    // A refused transfer command uses up its data channel, as if it had run.
+                    self.close_data_channel();
+                }
+                self.fs_error_reply(err)
+            }
             (then, Ok(reply)) => self.on_fs_success(then, reply),
         }
         Ok(())

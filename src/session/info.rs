@@ -139,7 +139,7 @@ impl Session {
                 let verb = topic.trim().to_ascii_uppercase();
                 match command_syntax(&verb) {
                     Some(syntax) => self.reply(214, &format!("Syntax: {syntax}")),
-                    None => self.reply(502, &format!("Unknown command {verb}.")),
+                    None => self.reply(501, &format!("Unknown command {verb}.")),
                 }
             }
         }

@@ -265,6 +265,10 @@ impl Session {
                 return;
             }
             match timer {
+                Timer::Idle if !matches!(self.busy, Busy::Idle) => {
+                    // The client waits for us (a request of ours is outstanding): not idle.
+                    self.arm_idle();
+                }
                 Timer::Idle => {
                     self.reply(
                         421,

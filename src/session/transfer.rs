@@ -74,9 +74,11 @@ impl Session {
     /// `RETR` after its `Stat`: only regular files, only offsets within the file.
     pub(super) fn retr_checked(&mut self, path: VirtualPath, offset: u64, meta: &Metadata) {
         if !is_retrievable(meta) {
+            self.close_data_channel();
             return self.reply(550, "Not a regular file.");
         }
         if offset > meta.size {
+            self.close_data_channel();
             return self.reply(554, "Restart position beyond the end of the file.");
         }
         let mode = if self.ascii() { "ASCII" } else { "BINARY" };
@@ -156,7 +158,7 @@ impl Session {
 
     /// `LIST`, `NLST`, `MLSD`.
     pub(super) fn cmd_list(&mut self, kind: ListKind, arg: Option<String>) {
-        self.rest = None;
+        // REST is for the next RETR/STOR: a listing in between leaves it alone.
         if !self.has_data_channel() {
             return self.reply_no_data_channel();
         }
