@@ -1,0 +1,227 @@
+//! The command line shared by every thinftp server binary.
+
+use std::fmt;
+use std::io::BufRead;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+
+const AFTER_HELP: &str = "\
+With no --user, --users-file or --anonymous, the server serves the root read-only to anonymous
+users (names `anonymous` or `ftp`, any password). RUST_LOG (e.g. RUST_LOG=debug) overrides -v/-q.";
+
+/// The options of a thinftp server.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    version,
+    about = "An FTP server that serves one directory tree, and nothing outside it.",
+    after_help = AFTER_HELP
+)]
+pub struct Options {
+    /// Address and port to accept control connections on.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:2121")]
+    pub listen: SocketAddr,
+
+    /// Directory to serve; nothing outside it is reachable, not even through symlinks.
+    /// Default: the current directory.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// A user who may log in with this password, read-write at the root (repeatable). The
+    /// password shows in the process list: prefer --users-file outside of tests.
+    #[arg(long = "user", value_name = "NAME:PASSWORD", value_parser = parse_user)]
+    pub users: Vec<UserArg>,
+
+    /// TOML file of users with argon2 password hashes, home directories and write access
+    /// (`[[user]]` tables: name, password_hash, home, write). Make a hash with --hash-password.
+    #[arg(long, value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
+
+    /// Also let `anonymous` and `ftp` log in with any password, read-only.
+    #[arg(long)]
+    pub anonymous: bool,
+
+    /// Let anonymous users upload, delete and rename too (implies --anonymous).
+    #[arg(long)]
+    pub anonymous_write: bool,
+
+    /// Nobody may change anything, whatever the users file says.
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Ports for passive data connections, as FIRST-LAST (default: any free port).
+    #[arg(long, value_name = "FIRST-LAST", value_parser = parse_port_range)]
+    pub passive_ports: Option<PortRange>,
+
+    /// Address to advertise in PASV replies instead of the server's own (behind NAT).
+    #[arg(long, value_name = "IP")]
+    pub passive_address: Option<IpAddr>,
+
+    /// Most sessions at once; more get "421 Too many connections".
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_sessions: usize,
+
+    /// Most sessions at once from one client address.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_sessions_per_ip: usize,
+
+    /// Seconds without a command before a session is closed; also how long a running transfer
+    /// may go without moving a byte.
+    #[arg(long, value_name = "SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+
+    /// Seconds to wait for a data connection (PASV accept or PORT connect).
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub data_timeout: u64,
+
+    /// Failed logins after which a session is closed.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_login_failures: u32,
+
+    /// Text of the 220 greeting.
+    #[arg(long, value_name = "TEXT")]
+    pub banner: Option<String>,
+
+    /// Seconds that running transfers get to finish after SIGINT/SIGTERM.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub shutdown_grace: u64,
+
+    /// Log more (-v: debug, -vv: trace).
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log less (-q: warnings and errors, -qq: errors only).
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    /// Read a password from standard input, print its argon2 hash for a users file, and exit.
+    #[arg(long)]
+    pub hash_password: bool,
+}
+
+impl Options {
+    /// Parses the process's arguments, with `bin` as the program name in `--help`; prints help or
+    /// an error and exits when asked or when they are invalid.
+    pub fn parse_for(bin: &'static str) -> Options {
+        let matches = Options::command().name(bin).bin_name(bin).get_matches();
+        Options::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args` (the first is the program name), for tests.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Options, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Options::try_parse_from(args)
+    }
+
+    /// The session settings these options ask for.
+    pub fn config(&self) -> thinftp::Config {
+        let mut config = thinftp::Config::default();
+        if let Some(banner) = &self.banner {
+            config.banner = banner.clone();
+        }
+        config.idle_timeout = Duration::from_secs(self.idle_timeout);
+        config.data_timeout = Duration::from_secs(self.data_timeout);
+        config.max_login_failures = self.max_login_failures;
+        config.passive_address = self.passive_address;
+        config
+    }
+
+    /// The log level asked for: 0 is the default (info), positive is more, negative less.
+    pub fn verbosity(&self) -> i8 {
+        i8::try_from(i16::from(self.verbose) - i16::from(self.quiet)).unwrap_or(0)
+    }
+
+    /// Carries out an option that does something other than serving (`--hash-password`) and
+    /// returns the exit code; `None` when the server should start.
+    pub fn run_utility(&self) -> Option<ExitCode> {
+        if !self.hash_password {
+            return None;
+        }
+        let mut line = String::new();
+        if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
+            eprintln!("cannot read the password from standard input: {e}");
+            return Some(ExitCode::FAILURE);
+        }
+        let password = line.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            eprintln!("no password given on standard input");
+            return Some(ExitCode::FAILURE);
+        }
+        match crate::auth::hash_password(password) {
+            Ok(hash) => {
+                println!("{hash}");
+                Some(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("cannot hash the password: {e}");
+                Some(ExitCode::FAILURE)
+            }
+        }
+    }
+}
+
+/// A `--user NAME:PASSWORD` argument. Its `Debug` hides the password.
+#[derive(Clone)]
+pub struct UserArg {
+    /// The user name.
+    pub name: String,
+    /// The clear-text password.
+    pub password: String,
+}
+
+impl fmt::Debug for UserArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserArg")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse_user(arg: &str) -> Result<UserArg, String> {
+    match arg.split_once(':') {
+        Some((name, password)) if !name.is_empty() => Ok(UserArg {
+            name: name.to_owned(),
+            password: password.to_owned(),
+        }),
+        _ => Err("expected NAME:PASSWORD".to_owned()),
+    }
+}
+
+/// A `--passive-ports FIRST-LAST` range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    /// First port.
+    pub first: u16,
+    /// Last port (inclusive).
+    pub last: u16,
+}
+
+impl PortRange {
+    /// The ports as a range.
+    pub fn range(&self) -> RangeInclusive<u16> {
+        self.first..=self.last
+    }
+}
+
+fn parse_port_range(arg: &str) -> Result<PortRange, String> {
+    let (first, last) = arg.split_once('-').unwrap_or((arg, arg));
+    let port = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("invalid port {s:?}"))
+    };
+    let (first, last) = (port(first)?, port(last)?);
+    if first == 0 || first > last {
+        return Err("expected FIRST-LAST with 0 < FIRST <= LAST".to_owned());
+    }
+    Ok(PortRange { first, last })
+}

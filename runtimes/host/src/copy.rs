@@ -1,0 +1,152 @@
+//! Moving bytes between a file and a socket inside the kernel: `sendfile` for downloads, `splice`
+//! through a pipe for uploads, with a buffered copy as the fallback.
+//!
+//! `std::io::copy` does not do this for a `File` and a `TcpStream` (seen with strace on Rust 1.95):
+//! its Linux specialisation refuses `sendfile` from a file to a socket (later changes to the file
+//! could show up in bytes already queued on the socket, which its `Read`/`Write` contract forbids)
+//! and only splices when one side is a pipe, so both directions fall back to 8 KiB reads and
+//! writes. An FTP server does not mind that, so it makes the calls
+//! itself, through `rustix`'s safe wrappers.
+//!
+//! Errors say which side failed, so that the transfer can tell a lost connection from a disk
+//! error without guessing from the error kind.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+
+use rustix::io::Errno;
+use rustix::pipe::{PipeFlags, SpliceFlags};
+
+/// Most bytes one `sendfile`/`splice` call is asked to move (also the pipe size asked for).
+const CHUNK: usize = 1 << 20;
+/// Buffer of the fallback copy.
+const BUF: usize = 256 * 1024;
+
+/// Which side of a copy failed.
+#[derive(Debug)]
+pub(crate) enum CopyError {
+    /// Reading or writing the socket (the connection broke, timed out or was shut down).
+    Socket(io::Error),
+    /// Reading or writing the file.
+    File(io::Error),
+}
+
+/// Sends the file from its current position to its end; returns the bytes sent.
+pub(crate) fn file_to_socket(file: &mut File, stream: &mut TcpStream) -> Result<u64, CopyError> {
+    let mut sent = 0u64;
+    loop {
+        match rustix::fs::sendfile(&*stream, &*file, None, CHUNK) {
+            Ok(0) => return Ok(sent),
+            Ok(n) => sent += n as u64,
+            Err(Errno::INTR) => {}
+            // No sendfile for this file (some filesystems): nothing was sent yet, copy by hand.
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if sent == 0 => {
+                return buffered(file, stream, CopyError::File, CopyError::Socket);
+            }
+            // sendfile does not say which side failed; a socket error is by far the likelier,
+            // and the kinds tell the rest (EIO is the file's).
+            Err(e) => return Err(classify(e.into())),
+        }
+    }
+}
+
+/// Receives the socket's bytes until its end into the file at its current position; returns the
+/// bytes received.
+pub(crate) fn socket_to_file(stream: &mut TcpStream, file: &mut File) -> Result<u64, CopyError> {
+    let Ok((pipe_r, pipe_w)) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC) else {
+        return buffered(stream, file, CopyError::Socket, CopyError::File);
+    };
+    // A bigger pipe means fewer calls; the default 64 KiB still works if this is refused.
+    let _ = rustix::pipe::fcntl_setpipe_size(&pipe_w, CHUNK);
+    let mut received = 0u64;
+    loop {
+        let n = match rustix::pipe::splice(&*stream, None, &pipe_w, None, CHUNK, SpliceFlags::MOVE)
+        {
+            Ok(0) => return Ok(received),
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if received == 0 => {
+                return buffered(stream, file, CopyError::Socket, CopyError::File);
+            }
+            Err(e) => return Err(CopyError::Socket(e.into())),
+        };
+        received += n as u64;
+        let mut left = n;
+        while left > 0 {
+            match rustix::pipe::splice(&pipe_r, None, &*file, None, left, SpliceFlags::MOVE) {
+                Ok(0) => return Err(CopyError::File(io::ErrorKind::WriteZero.into())),
+                Ok(m) => left -= m,
+                Err(Errno::INTR) => {}
+                // The file takes no splice (e.g. opened with O_APPEND on older kernels): move what
+                // the pipe holds by hand, then go on without splice.
+                Err(Errno::INVAL | Errno::OPNOTSUPP) => {
+                    drain_pipe(&pipe_r, left, file)?;
+                    let rest = buffered(stream, file, CopyError::Socket, CopyError::File)?;
+                    return Ok(received + rest);
+                }
+                Err(e) => return Err(CopyError::File(e.into())),
+            }
+        }
+    }
+}
+
+/// Writes the `left` bytes waiting in the pipe to the file.
+fn drain_pipe(
+    pipe_r: &rustix::fd::OwnedFd,
+    mut left: usize,
+    file: &mut File,
+) -> Result<(), CopyError> {
+    let mut buf = vec![0u8; BUF.min(left)];
+    while left > 0 {
+        let want = buf.len().min(left);
+        let chunk = buf.get_mut(..want).unwrap_or_default();
+        match rustix::io::read(pipe_r, &mut *chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                file.write_all(chunk.get(..n).unwrap_or_default())
+                    .map_err(CopyError::File)?;
+                left -= n;
+            }
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(CopyError::File(e.into())),
+        }
+    }
+    Ok(())
+}
+
+/// The plain copy loop, with each side's errors wrapped by its own constructor.
+fn buffered(
+    reader: &mut impl Read,
+    writer: &mut impl Write,
+    read_err: fn(io::Error) -> CopyError,
+    write_err: fn(io::Error) -> CopyError,
+) -> Result<u64, CopyError> {
+    let mut buf = vec![0u8; BUF];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
+        };
+        writer
+            .write_all(buf.get(..n).unwrap_or_default())
+            .map_err(write_err)?;
+        total += n as u64;
+    }
+}
+
+/// For calls that do not say which side failed.
+fn classify(e: io::Error) -> CopyError {
+    match e.kind() {
+        io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::NotConnected
+        | io::ErrorKind::TimedOut
+        | io::ErrorKind::WouldBlock => CopyError::Socket(e),
+        _ => CopyError::File(e),
+    }
+}

@@ -1,0 +1,256 @@
+//! [`Host`]: everything a runtime needs outside its event loop, built once from the options.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use thinftp::{
+    AuthResult, Config, FsError, FsOp, FsReply, Permissions, TransferError, TransferKind,
+};
+
+use crate::auth::{Users, UsersError};
+use crate::cli::Options;
+use crate::limits::{Limits, SessionGuard};
+use crate::passive::PassivePorts;
+use crate::shutdown::{ActiveTransfers, Shutdown};
+use crate::storage::Storage;
+use crate::transfer::{run_transfer, AbortHandle};
+
+/// The storage, users, limits and settings shared by every session of a server. Runtimes keep
+/// one in an `Arc` and call its blocking methods off their event loop.
+#[derive(Debug)]
+pub struct Host {
+    storage: Storage,
+    users: Users,
+    limits: Limits,
+    passive: PassivePorts,
+    config: Config,
+    shutdown: Shutdown,
+    transfers: ActiveTransfers,
+    shutdown_grace: Duration,
+    next_session: AtomicU64,
+    default_anonymous: bool,
+}
+
+/// Why a server could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// The root directory could not be opened.
+    Root(PathBuf, io::Error),
+    /// The users could not be loaded.
+    Users(UsersError),
+}
+
+impl fmt::Display for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartupError::Root(path, e) => write!(f, "cannot open root {}: {e}", path.display()),
+            StartupError::Users(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+impl From<UsersError> for StartupError {
+    fn from(e: UsersError) -> Self {
+        StartupError::Users(e)
+    }
+}
+
+impl Host {
+    /// Opens the root and loads the users the options name. With no user options at all, anonymous
+    /// users get read-only access.
+    pub fn from_options(options: &Options) -> Result<Host, StartupError> {
+        let root = match &options.root {
+            Some(root) => root.clone(),
+            None => std::env::current_dir().map_err(|e| StartupError::Root(".".into(), e))?,
+        };
+        let storage = Storage::open(&root).map_err(|e| StartupError::Root(root.clone(), e))?;
+        let mut users = Users::new();
+        for user in &options.users {
+            users.add_plain(&user.name, &user.password, Permissions::read_write())?;
+        }
+        if let Some(path) = &options.users_file {
+            users.load_file(path)?;
+        }
+        let default_anonymous = users.named_count() == 0 && !options.anonymous;
+        if options.anonymous || options.anonymous_write || default_anonymous {
+            let write = options.anonymous_write;
+            users.allow_anonymous(Permissions {
+                home: thinftp::VirtualPath::root(),
+                write,
+            });
+        }
+        if options.read_only {
+            users.make_read_only();
+        }
+        for (name, permissions) in users.named() {
+            if !matches!(storage.stat(&permissions.home), Ok(m) if m.is_dir()) {
+                tracing::warn!(user = ?name, home = %permissions.home, "home directory is missing");
+            }
+        }
+        let range = options.passive_ports.map(|r| r.range());
+        Ok(Host {
+            storage,
+            users,
+            limits: Limits::new(options.max_sessions, options.max_sessions_per_ip),
+            passive: PassivePorts::new(range),
+            config: options.config(),
+            shutdown: Shutdown::new(),
+            transfers: ActiveTransfers::default(),
+            shutdown_grace: Duration::from_secs(options.shutdown_grace),
+            next_session: AtomicU64::new(1),
+            default_anonymous,
+        })
+    }
+
+    /// One line on what is served to whom, for the first log line.
+    pub fn describe(&self) -> String {
+        let root = self.storage.root().display();
+        if self.default_anonymous {
+            return format!(
+                "serving {root} read-only to anonymous users (no --user, --users-file or \
+                 --anonymous given)"
+            );
+        }
+        let named = self.users.named_count();
+        let writers = self.users.named().filter(|(_, p)| p.write).count();
+        let anonymous = match self.users.anonymous() {
+            None => "no anonymous access",
+            Some(p) if p.write => "anonymous read-write",
+            Some(_) => "anonymous read-only",
+        };
+        format!("serving {root} to {named} user(s) ({writers} read-write), {anonymous}")
+    }
+
+    /// The storage beneath the root.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The settings for each new [`Session`](thinftp::Session).
+    pub fn session_config(&self) -> Config {
+        self.config.clone()
+    }
+
+    /// A new session id, for logs.
+    pub fn next_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Admits a session from `ip`, or `None` when a limit is reached: then send
+    /// [`limits::reject`](crate::limits::reject) and close the connection at once.
+    pub fn try_admit(&self, ip: IpAddr) -> Option<SessionGuard> {
+        let guard = self.limits.try_acquire(ip);
+        if guard.is_none() {
+            tracing::warn!(%ip, "too many sessions: refused with 421");
+        }
+        guard
+    }
+
+    /// The shutdown flag: raised by SIGINT/SIGTERM once
+    /// [`install_signal_handler`](Shutdown::install_signal_handler) was called.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// After shutdown was asked for and accepting stopped: blocks until running transfers have
+    /// finished or the grace period (`--shutdown-grace`) has passed.
+    pub fn drain(&self) {
+        let running = self.transfers.count();
+        if running > 0 {
+            tracing::info!(running, grace = ?self.shutdown_grace, "waiting for transfers");
+        }
+        if !self.transfers.wait_idle(self.shutdown_grace) {
+            tracing::warn!(
+                running = self.transfers.count(),
+                "grace period over: exiting anyway"
+            );
+        }
+    }
+
+    /// Carries out a filesystem request (blocking).
+    pub fn fs(&self, op: &FsOp) -> Result<FsReply, FsError> {
+        let result = self.storage.execute(op);
+        tracing::debug!(?op, ok = result.is_ok(), "fs");
+        result
+    }
+
+    /// Checks a login (blocking, slow on purpose) and logs the outcome, never the password. Call
+    /// it inside the session's span: on success the user is recorded in it.
+    pub fn authenticate(&self, user: &str, password: &str) -> AuthResult {
+        let result = self.users.check(user, password);
+        match &result {
+            AuthResult::Accepted(p) => {
+                tracing::Span::current().record("user", user);
+                tracing::info!(user = ?user, home = %p.home, write = p.write, "login accepted");
+            }
+            AuthResult::Refused => tracing::warn!(user = ?user, "login refused"),
+        }
+        result
+    }
+
+    /// Binds a passive data listener on `ip` within the port range (blocking, quick).
+    pub fn open_passive(&self, ip: IpAddr) -> io::Result<TcpListener> {
+        self.passive.bind(ip)
+    }
+
+    /// Connects to a client's active-mode address, waiting at most the data timeout (blocking).
+    pub fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpStream::connect_timeout(&addr, self.config.data_timeout)
+    }
+
+    /// Runs a transfer to its end (blocking) and logs it: see [`run_transfer`]. A transfer that
+    /// moves no byte for the idle timeout fails with
+    /// [`ConnectionLost`](TransferError::ConnectionLost).
+    pub fn run_transfer(
+        &self,
+        kind: &TransferKind,
+        stream: TcpStream,
+        abort: &AbortHandle,
+    ) -> Result<u64, TransferError> {
+        let _running = self.transfers.enter();
+        let stall = Some(self.config.idle_timeout);
+        let _ = stream.set_read_timeout(stall);
+        let _ = stream.set_write_timeout(stall);
+        let started = Instant::now();
+        let result = run_transfer(&self.storage, kind, stream, abort);
+        log_transfer(kind, &result, started.elapsed());
+        result
+    }
+}
+
+fn log_transfer(kind: &TransferKind, result: &Result<u64, TransferError>, took: Duration) {
+    let (what, path) = match kind {
+        TransferKind::SendFile { path, .. } => ("sent", path.as_str()),
+        TransferKind::ReceiveFile { path, .. } => ("received", path.as_str()),
+        _ => {
+            tracing::debug!(?result, ?took, "listing sent");
+            return;
+        }
+    };
+    let secs = took.as_secs_f64();
+    match result {
+        Ok(bytes) => {
+            #[allow(clippy::cast_precision_loss)] // a rate for people to read
+            let rate = if secs > 0.0 {
+                *bytes as f64 / secs / 1e6
+            } else {
+                0.0
+            };
+            tracing::info!(
+                path,
+                bytes,
+                ?took,
+                rate = format_args!("{rate:.1} MB/s"),
+                "{what}"
+            );
+        }
+        Err(e) => tracing::info!(path, error = ?e, ?took, "{what}: failed"),
+    }
+}

@@ -1,0 +1,108 @@
+//! Graceful shutdown: SIGINT/SIGTERM stop accepting; running transfers get a grace period.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A flag raised once, by a signal or by [`trigger`](Self::trigger), that threads can wait for.
+/// Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    inner: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Shutdown {
+    /// A flag not raised yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Raises the flag on SIGINT, SIGTERM or SIGHUP. Only one handler can be installed per process.
+    pub fn install_signal_handler(&self) -> Result<(), ctrlc::Error> {
+        let this = self.clone();
+        ctrlc::set_handler(move || {
+            tracing::info!("signal received: no new sessions; waiting for transfers to finish");
+            this.trigger();
+        })
+    }
+
+    /// Raises the flag and wakes every waiter.
+    pub fn trigger(&self) {
+        *self.lock() = true;
+        self.inner.1.notify_all();
+    }
+
+    /// Whether the flag is raised.
+    pub fn is_triggered(&self) -> bool {
+        *self.lock()
+    }
+
+    /// Blocks until the flag is raised. (An async runtime waits for it on a blocking thread.)
+    pub fn wait(&self) {
+        let mut raised = self.lock();
+        while !*raised {
+            raised = self.inner.1.wait(raised).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, bool> {
+        self.inner.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Counts running transfers, so shutdown can wait for them.
+#[derive(Debug, Clone, Default)]
+pub struct ActiveTransfers {
+    inner: Arc<(Mutex<usize>, Condvar)>,
+}
+
+/// One running transfer; dropping it ends it.
+#[derive(Debug)]
+pub struct TransferGuard {
+    transfers: ActiveTransfers,
+}
+
+impl ActiveTransfers {
+    /// Counts one transfer until the guard is dropped.
+    pub fn enter(&self) -> TransferGuard {
+        *self.lock() += 1;
+        TransferGuard {
+            transfers: self.clone(),
+        }
+    }
+
+    /// Transfers running now.
+    pub fn count(&self) -> usize {
+        *self.lock()
+    }
+
+    /// Blocks until no transfer runs or `grace` has passed; true if none runs.
+    pub fn wait_idle(&self, grace: Duration) -> bool {
+        let deadline = Instant::now() + grace;
+        let mut count = self.lock();
+        while *count > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            count = self
+                .inner
+                .1
+                .wait_timeout(count, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    fn lock(&self) -> MutexGuard<'_, usize> {
+        self.inner.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for TransferGuard {
+    fn drop(&mut self) {
+        let mut count = self.transfers.lock();
+        *count = count.saturating_sub(1);
+        self.transfers.inner.1.notify_all();
+    }
+}

@@ -1,0 +1,219 @@
+//! Moving a transfer's bytes between the disk and a data connection (blocking).
+//!
+//! Binary transfers move file bytes inside the kernel (`sendfile` to the socket, `splice` from
+//! it; see the `copy` module), so they do not pass through user space. `TYPE A` transfers read buffers and convert them with the core's
+//! [`AsciiEncoder`]/[`AsciiDecoder`].
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use thinftp::ascii::{AsciiDecoder, AsciiEncoder};
+use thinftp::{FsError, TransferError, TransferKind, VirtualPath, WriteMode};
+
+use crate::copy::{file_to_socket, socket_to_file, CopyError};
+use crate::errors::fs_error;
+use crate::storage::Storage;
+use crate::upload::Upload;
+
+/// Buffer size for `TYPE A` conversion.
+const ASCII_BUF: usize = 64 * 1024;
+
+/// Stops a running transfer from another thread. Clone it before handing it to
+/// [`run_transfer`]; keep a clone where [`Output::AbortTransfer`](thinftp::Output::AbortTransfer)
+/// is handled.
+#[derive(Debug, Clone, Default)]
+pub struct AbortHandle {
+    inner: Arc<AbortInner>,
+}
+
+#[derive(Debug, Default)]
+struct AbortInner {
+    aborted: AtomicBool,
+    /// A clone of the data connection while a transfer runs on it: shutting it down makes a copy
+    /// blocked in `read`, `write`, `sendfile` or `splice` return at once.
+    stream: Mutex<Option<TcpStream>>,
+}
+
+impl AbortHandle {
+    /// A handle for one transfer, not aborted.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stops the transfer as soon as possible: it then ends with [`TransferError::Aborted`]. Safe
+    /// to call before the transfer starts (it then stops at once), while it runs, after it ended,
+    /// and more than once.
+    pub fn abort(&self) {
+        // The flag is set before the lock is taken, and `attach` checks it after storing the
+        // stream under the lock: whichever runs second shuts the stream down.
+        self.inner.aborted.store(true, Ordering::SeqCst);
+        if let Some(stream) = self.lock().as_ref() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Whether [`abort`](Self::abort) was called.
+    pub fn is_aborted(&self) -> bool {
+        self.inner.aborted.load(Ordering::SeqCst)
+    }
+
+    fn attach(&self, stream: &TcpStream) {
+        let mut slot = self.lock();
+        if let Ok(clone) = stream.try_clone() {
+            *slot = Some(clone);
+        }
+        if self.is_aborted() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn detach(&self) {
+        self.lock().take();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<TcpStream>> {
+        // A panic elsewhere while holding the lock leaves a plain Option behind: still usable.
+        self.inner.stream.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Carries out one transfer on the connected data connection `stream`, blocking until it ends,
+/// and closes the connection (the client sees EOF). Returns the bytes moved over the connection.
+///
+/// `stream` must be in blocking mode (it is set so). Read and write timeouts set on it by the
+/// caller bound how long the transfer may stall: a timeout ends it with
+/// [`TransferError::ConnectionLost`]. A client that closes the connection before a download ends
+/// or resets it during an upload also gives `ConnectionLost`; after [`AbortHandle::abort`] the
+/// result is [`TransferError::Aborted`].
+pub fn run_transfer(
+    storage: &Storage,
+    kind: &TransferKind,
+    stream: TcpStream,
+    abort: &AbortHandle,
+) -> Result<u64, TransferError> {
+    let _ = stream.set_nonblocking(false);
+    abort.attach(&stream);
+    let mut stream = stream;
+    let result = match kind {
+        TransferKind::SendFile {
+            path,
+            offset,
+            ascii,
+        } => send_file(storage, path, *offset, *ascii, &mut stream),
+        TransferKind::ReceiveFile { path, mode, ascii } => {
+            receive_file(storage, path, *mode, *ascii, &mut stream, abort)
+        }
+        TransferKind::SendBytes(bytes) => stream
+            .write_all(bytes)
+            .map(|()| bytes.len() as u64)
+            .map_err(|e| socket_error(&e)),
+        // `TransferKind` is non-exhaustive: a kind this host does not know cannot be carried out.
+        _ => Err(TransferError::Fs(FsError::Other)),
+    };
+    abort.detach();
+    // FIN after the last byte: for a download this is the client's end of file.
+    let _ = stream.shutdown(Shutdown::Write);
+    if abort.is_aborted() {
+        return Err(TransferError::Aborted);
+    }
+    result
+}
+
+fn send_file(
+    storage: &Storage,
+    path: &VirtualPath,
+    offset: u64,
+    ascii: bool,
+    stream: &mut TcpStream,
+) -> Result<u64, TransferError> {
+    let mut file = storage.open_read(path).map_err(TransferError::Fs)?;
+    if offset > 0 {
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| TransferError::Fs(fs_error(&e)))?;
+    }
+    if !ascii {
+        return file_to_socket(&mut file, stream).map_err(copy_error);
+    }
+    let mut encoder = AsciiEncoder::new();
+    let mut buf = vec![0u8; ASCII_BUF];
+    let mut out = Vec::with_capacity(ASCII_BUF * 2);
+    let mut sent = 0u64;
+    loop {
+        let n = read_retrying(&mut file, &mut buf).map_err(|e| TransferError::Fs(fs_error(&e)))?;
+        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+            break;
+        };
+        out.clear();
+        encoder.encode(chunk, &mut out);
+        stream.write_all(&out).map_err(|e| socket_error(&e))?;
+        sent += out.len() as u64;
+    }
+    Ok(sent)
+}
+
+fn receive_file(
+    storage: &Storage,
+    path: &VirtualPath,
+    mode: WriteMode,
+    ascii: bool,
+    stream: &mut TcpStream,
+    abort: &AbortHandle,
+) -> Result<u64, TransferError> {
+    let mut upload = Upload::open(storage, path, mode).map_err(TransferError::Fs)?;
+    let result = if ascii {
+        receive_ascii(stream, upload.file())
+    } else {
+        socket_to_file(stream, upload.file()).map_err(copy_error)
+    };
+    // Our own shutdown on abort reads as a clean end of file: the flag tells them apart.
+    let complete = result.is_ok() && !abort.is_aborted();
+    let finished = upload.finish(complete).map_err(TransferError::Fs);
+    let received = result?;
+    finished?;
+    Ok(received)
+}
+
+fn receive_ascii(stream: &mut TcpStream, file: &mut std::fs::File) -> Result<u64, TransferError> {
+    let mut decoder = AsciiDecoder::new();
+    let mut buf = vec![0u8; ASCII_BUF];
+    let mut out = Vec::with_capacity(ASCII_BUF);
+    let mut received = 0u64;
+    loop {
+        let n = read_retrying(stream, &mut buf).map_err(|e| socket_error(&e))?;
+        out.clear();
+        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+            decoder.finish(&mut out);
+            file.write_all(&out)
+                .map_err(|e| TransferError::Fs(fs_error(&e)))?;
+            return Ok(received);
+        };
+        received += n as u64;
+        decoder.decode(chunk, &mut out);
+        file.write_all(&out)
+            .map_err(|e| TransferError::Fs(fs_error(&e)))?;
+    }
+}
+
+fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Any failure of the data connection (reset, closed early, timed out, shut down by an abort)
+/// is a lost connection to the core.
+fn socket_error(_e: &io::Error) -> TransferError {
+    TransferError::ConnectionLost
+}
+
+fn copy_error(e: CopyError) -> TransferError {
+    match e {
+        CopyError::Socket(e) => socket_error(&e),
+        CopyError::File(e) => TransferError::Fs(fs_error(&e)),
+    }
+}

@@ -1,0 +1,85 @@
+//! Helpers shared by the host tests: temporary roots and socket pairs on 127.0.0.1.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+
+use tempfile::TempDir;
+use thinftp::VirtualPath;
+use thinftp_host::Storage;
+
+/// A virtual path from text.
+pub fn vp(path: &str) -> VirtualPath {
+    VirtualPath::root()
+        .resolve(path)
+        .expect("test paths are valid")
+}
+
+/// A temporary directory holding `root/` (served) and `outside/` (not served, with a secret).
+pub struct Tree {
+    pub dir: TempDir,
+    pub storage: Storage,
+}
+
+impl Tree {
+    pub fn new() -> Tree {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::create_dir(dir.path().join("root")).unwrap();
+        fs::create_dir(dir.path().join("outside")).unwrap();
+        fs::write(dir.path().join("outside/secret.txt"), b"SECRET").unwrap();
+        let storage = Storage::open(&dir.path().join("root")).expect("open root");
+        Tree { dir, storage }
+    }
+
+    pub fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn outside(&self) -> std::path::PathBuf {
+        self.dir.path().join("outside")
+    }
+
+    /// Writes a file below the root.
+    pub fn write(&self, rel: &str, data: &[u8]) {
+        let path = self.root().join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        fs::write(path, data).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> Vec<u8> {
+        fs::read(self.root().join(rel)).unwrap()
+    }
+
+    pub fn symlink(&self, target: impl AsRef<Path>, rel: &str) {
+        std::os::unix::fs::symlink(target, self.root().join(rel)).unwrap();
+    }
+
+    /// Names in a directory below the root, sorted (hidden ones included).
+    pub fn names(&self, rel: &str) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.root().join(rel))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// A connected pair: (client side, server side).
+pub fn socket_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (client, server)
+}
+
+/// Closes `stream` with a reset (RST) instead of an orderly end of file: a broken connection.
+pub fn reset(stream: TcpStream) {
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    drop(stream);
+}
