@@ -25,6 +25,8 @@ use argon2::Argon2;
 use serde::Deserialize;
 use thinftp::{AuthResult, Permissions, VirtualPath};
 
+use crate::limits::Semaphore;
+
 /// The names that log in as the anonymous user (compared without regard to case).
 pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
 
@@ -34,6 +36,10 @@ pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
 pub struct Users {
     named: HashMap<String, User>,
     anonymous: Option<Permissions>,
+    /// Places for argon2 checks running at once: one per CPU. Each check holds about 19 MiB
+    /// and a CPU for its whole run, so a burst of logins waits here instead of taking gigabytes
+    /// of memory and more CPUs than there are.
+    hashing: Semaphore,
 }
 
 #[derive(Debug)]
@@ -207,14 +213,15 @@ impl Users {
     }
 
     /// Checks a name and password. Blocking and slow on purpose for hashed passwords (argon2):
-    /// call it off any event loop. Never logs the password.
+    /// call it off any event loop. At most one argon2 check per CPU runs at once (for all
+    /// threads using these users); more wait their turn. Never logs the password.
     pub fn check(&self, user: &str, password: &str) -> AuthResult {
         if let Some(entry) = self.named.get(user) {
             let ok = match &entry.secret {
                 Secret::Plain(expected) => {
                     constant_time_eq(expected.as_bytes(), password.as_bytes())
                 }
-                Secret::Hash(phc) => verify(phc, password),
+                Secret::Hash(phc) => self.verify(phc, password),
             };
             return if ok {
                 AuthResult::Accepted(entry.permissions.clone())
@@ -234,9 +241,15 @@ impl Users {
         {
             // Spend the time of a real check, so that response times do not tell which names
             // exist.
-            let _ = verify(dummy_hash(), password);
+            let _ = self.verify(dummy_hash(), password);
         }
         AuthResult::Refused
+    }
+
+    /// Checks `password` against an argon2 PHC string, once a place for it is free.
+    fn verify(&self, phc: &str, password: &str) -> bool {
+        let _place = self.hashing.acquire();
+        verify(phc, password)
     }
 
     fn insert(
@@ -289,4 +302,51 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn argon2_checks_wait_for_a_free_place() {
+        let mut users = Users {
+            hashing: Semaphore::new(1),
+            ..Users::default()
+        };
+        let hash = hash_password("pw").unwrap();
+        users
+            .add_hashed("alice", &hash, Permissions::read_write())
+            .unwrap();
+        let users = &users;
+        let held = users.hashing.acquire();
+        std::thread::scope(|s| {
+            let (tx, rx) = mpsc::channel();
+            s.spawn(move || tx.send(users.check("alice", "pw")).unwrap());
+            // The only place is taken: the check waits...
+            assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+            drop(held);
+            // ... and runs once the place is free.
+            let result = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+            assert_eq!(result, AuthResult::Accepted(Permissions::read_write()));
+        });
+    }
+
+    #[test]
+    fn plain_passwords_need_no_place() {
+        let mut users = Users {
+            hashing: Semaphore::new(1),
+            ..Users::default()
+        };
+        users
+            .add_plain("bob", "pw", Permissions::read_only())
+            .unwrap();
+        let _held = users.hashing.acquire();
+        assert_eq!(
+            users.check("bob", "pw"),
+            AuthResult::Accepted(Permissions::read_only())
+        );
+    }
 }

@@ -1,23 +1,29 @@
 //! [`Host`]: everything a runtime needs outside its event loop, built once from the options.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use thinftp::{
-    AuthResult, Config, FsError, FsOp, FsReply, Permissions, TransferError, TransferKind,
+    AuthResult, Config, FsError, FsOp, FsReply, Permissions, Session, TransferError, TransferKind,
 };
+use tracing::Span;
 
 use crate::auth::{Users, UsersError};
 use crate::cli::Options;
-use crate::limits::{Limits, SessionGuard};
+use crate::limits::{self, Limits, SessionGuard};
 use crate::passive::PassivePorts;
-use crate::shutdown::{ActiveTransfers, Shutdown};
+use crate::shutdown::{ActiveTransfers, Shutdown, TransferGuard};
 use crate::storage::Storage;
 use crate::transfer::{run_transfer, AbortHandle};
+
+/// How long to pause after a failed `accept` before the next one, so that a lasting error (out
+/// of file descriptors) does not make the accept loop spin.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 
 /// The storage, users, limits and settings shared by every session of a server. Runtimes keep
 /// one in an `Arc` and call its blocking methods off their event loop.
@@ -55,6 +61,19 @@ impl fmt::Display for StartupError {
 }
 
 impl std::error::Error for StartupError {}
+
+/// A control connection let in by [`Host::admit`]: keep it for as long as the session runs.
+#[derive(Debug)]
+#[must_use = "the session's place is freed when the admission is dropped"]
+pub struct Admission {
+    /// The session's id, for logs and thread names.
+    pub id: u64,
+    /// The session's span ([`logging::session_span`](crate::logging::session_span)): run the
+    /// session inside it, and enter it on every thread that works for the session.
+    pub span: Span,
+    /// The session's place within the limits, freed when dropped.
+    pub guard: SessionGuard,
+}
 
 impl From<UsersError> for StartupError {
     fn from(e: UsersError) -> Self {
@@ -109,6 +128,12 @@ impl Host {
         })
     }
 
+    /// The server's first log line: `bin` listens on `addr`, and what it serves to whom. (Tests
+    /// read the address from it: it follows "listening on " and ends with ": ".)
+    pub fn startup_line(&self, bin: &str, addr: SocketAddr) -> String {
+        format!("{bin} listening on {addr}: {}", self.describe())
+    }
+
     /// One line on what is served to whom, for the first log line.
     pub fn describe(&self) -> String {
         let root = self.storage.root().display();
@@ -145,6 +170,7 @@ impl Host {
 
     /// Admits a session from `ip`, or `None` when a limit is reached: then send
     /// [`limits::reject`](crate::limits::reject) and close the connection at once.
+    /// [`admit`](Self::admit) does all of that.
     pub fn try_admit(&self, ip: IpAddr) -> Option<SessionGuard> {
         let guard = self.limits.try_acquire(ip);
         if guard.is_none() {
@@ -153,25 +179,92 @@ impl Host {
         guard
     }
 
+    /// Lets the control connection `conn` from `peer` in, or turns it away: over a limit it is
+    /// sent `421` ([`limits::reject`]) and `None` is returned; the caller then drops the
+    /// connection at once. Once admitted, the connection's socket options are set
+    /// ([`socket::prepare_control`](crate::socket::prepare_control)) and the session gets an id
+    /// and a span. A non-blocking `conn` is fine: the `421` fits an empty send buffer.
+    pub fn admit<C: Write + AsFd>(&self, peer: SocketAddr, conn: &mut C) -> Option<Admission> {
+        let Some(guard) = self.try_admit(peer.ip()) else {
+            limits::reject(conn);
+            return None;
+        };
+        crate::socket::prepare_control(conn);
+        let id = self.next_session_id();
+        let span = crate::logging::session_span(id, peer);
+        Some(Admission { id, span, guard })
+    }
+
+    /// The session of the admitted control connection `control` from `peer`, with its `220`
+    /// greeting queued; `None` (logged) when the connection is already gone. Call it inside the
+    /// session's span.
+    pub fn new_session(&self, control: &TcpStream, peer: SocketAddr) -> Option<Session> {
+        let local = match control.local_addr() {
+            Ok(local) => local,
+            Err(e) => {
+                tracing::debug!("control connection gone: {e}");
+                return None;
+            }
+        };
+        tracing::debug!("connected");
+        Some(Session::new(
+            self.session_config(),
+            peer,
+            local,
+            Instant::now(),
+        ))
+    }
+
+    /// How long writing a reply may take: a client that does not read its replies for the idle
+    /// timeout is gone, and its session ends.
+    pub fn reply_timeout(&self) -> Duration {
+        self.config.idle_timeout
+    }
+
+    /// Logs a failed `accept` of a control connection and returns how long to pause before the
+    /// next one. Such errors (out of file descriptors, a connection reset before it was
+    /// accepted) do not stop the server.
+    pub fn accept_failed(&self, e: &io::Error) -> Duration {
+        tracing::warn!("accept failed: {e}");
+        ACCEPT_PAUSE
+    }
+
     /// The shutdown flag: raised by SIGINT/SIGTERM once
     /// [`install_signal_handler`](Shutdown::install_signal_handler) was called.
     pub fn shutdown(&self) -> &Shutdown {
         &self.shutdown
     }
 
-    /// After shutdown was asked for and accepting stopped: blocks until running transfers have
-    /// finished or the grace period (`--shutdown-grace`) has passed.
-    pub fn drain(&self) {
+    /// After shutdown was asked for and accepting stopped (it logs so): blocks until every
+    /// transfer has finished and its final reply is written, or the grace period
+    /// (`--shutdown-grace`) has passed. Sessions must keep running meanwhile, so that they can
+    /// write those replies. Returns whether everything finished in time.
+    ///
+    /// A transfer counts from [`enter_transfer`](Self::enter_transfer) (which
+    /// [`Transfers::start`](crate::work::Transfers::start) calls) until every clone of its guard
+    /// is dropped: the one in the [`Work`](crate::work::Work) once the bytes are moved, the one
+    /// the session keeps once the final reply is written.
+    pub fn drain(&self) -> bool {
+        tracing::info!("no longer accepting connections");
         let running = self.transfers.count();
         if running > 0 {
             tracing::info!(running, grace = ?self.shutdown_grace, "waiting for transfers");
         }
-        if !self.transfers.wait_idle(self.shutdown_grace) {
+        let finished = self.transfers.wait_idle(self.shutdown_grace);
+        if !finished {
             tracing::warn!(
                 running = self.transfers.count(),
                 "grace period over: exiting anyway"
             );
         }
+        finished
+    }
+
+    /// Counts a transfer for [`drain`](Self::drain) until the guard (and every clone of it) is
+    /// dropped. Take it when the transfer starts and hold it until its final reply (`226`,
+    /// `426`, ...) is written.
+    pub fn enter_transfer(&self) -> TransferGuard {
+        self.transfers.enter()
     }
 
     /// Carries out a filesystem request (blocking).
@@ -195,9 +288,12 @@ impl Host {
         result
     }
 
-    /// Binds a passive data listener on `ip` within the port range (blocking, quick).
-    pub fn open_passive(&self, ip: IpAddr) -> io::Result<TcpListener> {
-        self.passive.bind(ip)
+    /// Binds a passive data listener on `ip` within the port range (blocking, quick), and
+    /// returns it with its address (for [`Input::PassiveListening`](thinftp::Input)).
+    pub fn open_passive(&self, ip: IpAddr) -> io::Result<(TcpListener, SocketAddr)> {
+        let listener = self.passive.bind(ip)?;
+        let addr = listener.local_addr()?;
+        Ok((listener, addr))
     }
 
     /// Connects to a client's active-mode address, waiting at most the data timeout (blocking).
@@ -207,14 +303,15 @@ impl Host {
 
     /// Runs a transfer to its end (blocking) and logs it: see [`run_transfer`]. A transfer that
     /// moves no byte for the idle timeout fails with
-    /// [`ConnectionLost`](TransferError::ConnectionLost).
+    /// [`ConnectionLost`](TransferError::ConnectionLost). [`drain`](Self::drain) waits for it
+    /// only under a guard from [`enter_transfer`](Self::enter_transfer) (which
+    /// [`work::Transfers`](crate::work::Transfers) takes).
     pub fn run_transfer(
         &self,
         kind: &TransferKind,
         stream: TcpStream,
         abort: &AbortHandle,
     ) -> Result<u64, TransferError> {
-        let _running = self.transfers.enter();
         let stall = Some(self.config.idle_timeout);
         let _ = stream.set_read_timeout(stall);
         let _ = stream.set_write_timeout(stall);

@@ -6,46 +6,60 @@
 //! Everything here is blocking and uses std types. A thread-per-session runtime calls it
 //! directly; an async runtime calls it through its blocking pool (e.g. `blocking::unblock`).
 //!
-//! What to call for each [`thinftp::Output`] (all blocking; an async runtime runs them on its
-//! blocking pool):
+//! A server binary is its accept loop and its session loop; everything else is here:
+//!
+//! - `main`: [`server::main`] parses the command line, starts logging, builds the [`Host`],
+//!   binds the listener, logs the first line, raises the open-files limit and installs the
+//!   signal handler, then calls the runtime's accept loop with a [`server::Server`].
+//! - The accept loop: [`Host::admit`] for each connection (over a limit it answers `421`; else
+//!   it prepares the socket and gives the session an id and a span), [`Host::accept_failed`]
+//!   when `accept` fails, and, once [`Host::shutdown`] is raised, [`Host::drain`] while the
+//!   sessions keep running.
+//! - The session loop: [`Host::new_session`] makes the [`thinftp::Session`];
+//!   [`socket::read_control`] turns control reads into inputs; replies are written with
+//!   [`Host::reply_timeout`]. Outputs are carried out with the per-session
+//!   [`channels::DataChannels`] and [`work::Transfers`], and blocking [`work::Work`]:
 //!
 //! | output | call |
 //! | --- | --- |
-//! | `Fs` | [`Host::fs`] |
-//! | `Authenticate` | [`Host::authenticate`], inside the session's span ([`logging::session_span`]) |
-//! | `OpenPassive` | [`Host::open_passive`] (quick); close it with [`passive::wake_listener`] if a thread is blocked in `accept` |
-//! | `Connect` | [`Host::connect`] |
-//! | `StartTransfer` | [`Host::run_transfer`] with a std `TcpStream` (blocking mode is set) and an [`AbortHandle`] |
-//! | `AbortTransfer` | [`AbortHandle::abort`] |
+//! | `Fs`, `Authenticate` | run [`work::Work`] off the loop, feed what [`work::Work::run`] returns |
+//! | `OpenPassive` | [`Host::open_passive`], start accepting, [`channels::DataChannels::listening`] |
+//! | `Connect` | start connecting ([`Host::connect`] blocks), [`channels::DataChannels::connecting`] |
+//! | `RefuseDataConnection` | [`channels::DataChannels::refuse`], then accept again on the listener |
+//! | `CloseData` | [`channels::DataChannels::close`] |
+//! | `StartTransfer` | [`channels::DataChannels::take_stream`], [`work::Transfers::start`], run the work |
+//! | `AbortTransfer` | [`work::Transfers::abort`] |
 //!
-//! Before a session starts: [`Host::try_admit`] (over the limit: [`limits::reject`] and close),
-//! [`socket::prepare_control`] on the control connection, [`Host::session_config`] for
-//! [`thinftp::Session::new`].
+//! What the work reports comes back as a [`channels::Event`]:
+//! [`channels::DataChannels::input`] turns it into the input to feed, and
+//! [`work::Transfers::ended`] gives the guard to hold until a finished transfer's final reply is
+//! written. After the outputs of each input: [`channels::DataChannels::settle`].
 //!
-//! A server's `main` is typically:
+//! A server's `main` is then:
 //!
 //! ```no_run
-//! use std::sync::Arc;
-//! use thinftp_host::{logging, Host, Options};
+//! use std::process::ExitCode;
+//! use thinftp_host::server::{self, Server};
 //!
-//! let options = Options::parse_for("my-ftpd");
-//! if let Some(code) = options.run_utility() {
-//!     std::process::exit(if code == std::process::ExitCode::SUCCESS { 0 } else { 1 });
+//! fn main() -> ExitCode {
+//!     server::main("my-ftpd", |server: Server| {
+//!         for conn in server.listener.incoming() {
+//!             if server.host.shutdown().is_triggered() {
+//!                 break;
+//!             }
+//!             // host.admit(peer, &mut conn), then a session loop driving thinftp::Session
+//!         }
+//!         server.host.drain();
+//!         Ok(())
+//!     })
 //! }
-//! logging::init(options.verbosity());
-//! let host = Arc::new(Host::from_options(&options)?);
-//! host.shutdown().install_signal_handler()?;
-//! tracing::info!("my-ftpd on {}: {}", options.listen, host.describe());
-//! // accept loop: host.try_admit(ip), then one session per connection driving thinftp::Session,
-//! // with host.fs(..), host.authenticate(..), host.open_passive(..), host.connect(..) and
-//! // host.run_transfer(..) carrying out its outputs.
-//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod channels;
 pub mod cli;
 mod copy;
 pub mod errors;
@@ -53,13 +67,15 @@ mod host;
 pub mod limits;
 pub mod logging;
 pub mod passive;
+pub mod server;
 pub mod shutdown;
 pub mod socket;
 pub mod storage;
 pub mod transfer;
 mod upload;
+pub mod work;
 
 pub use cli::Options;
-pub use host::{Host, StartupError};
+pub use host::{Admission, Host, StartupError};
 pub use storage::Storage;
 pub use transfer::{run_transfer, AbortHandle};

@@ -55,9 +55,17 @@ pub struct ActiveTransfers {
     inner: Arc<(Mutex<usize>, Condvar)>,
 }
 
-/// One running transfer; dropping it ends it.
-#[derive(Debug)]
+/// One running transfer, counted until the guard is dropped. Clones share the count: the
+/// transfer counts once, until every clone is dropped (one goes with the work that moves the
+/// bytes, one stays with the session until the final reply is written).
+#[derive(Debug, Clone)]
+#[must_use = "the transfer is counted only while the guard lives"]
 pub struct TransferGuard {
+    _counted: Arc<Counted>,
+}
+
+#[derive(Debug)]
+struct Counted {
     transfers: ActiveTransfers,
 }
 
@@ -65,8 +73,11 @@ impl ActiveTransfers {
     /// Counts one transfer until the guard is dropped.
     pub fn enter(&self) -> TransferGuard {
         *self.lock() += 1;
-        TransferGuard {
+        let counted = Counted {
             transfers: self.clone(),
+        };
+        TransferGuard {
+            _counted: Arc::new(counted),
         }
     }
 
@@ -99,7 +110,7 @@ impl ActiveTransfers {
     }
 }
 
-impl Drop for TransferGuard {
+impl Drop for Counted {
     fn drop(&mut self) {
         let mut count = self.transfers.lock();
         *count = count.saturating_sub(1);

@@ -1,67 +1,84 @@
-//! Data channels of one session: passive listeners accepted asynchronously, active connects with
-//! the data timeout, and the connections they yield until a transfer takes them.
+//! What waits for a data connection in this runtime: a task accepting on a passive listener,
+//! or one connecting out with the data timeout. The channels' state machine itself is
+//! [`DataChannels`](thinftp_host::channels::DataChannels), in the host.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_channel::Sender;
 use async_executor::Task;
 use async_io::{Async, Timer};
 use futures_lite::FutureExt;
-use thinftp::{DataId, Input};
+use thinftp::DataId;
+use thinftp_host::channels::Event;
 use tracing::{Instrument, Span};
 
-use crate::session::Event;
 use crate::EXECUTOR;
 
-/// One data channel, under the id the core gave it.
-pub(crate) enum Channel {
+/// What a session's tasks report: boxed (see [`crate::session`]).
+pub(crate) type Report = Box<Event<Async<TcpStream>>>;
+
+/// The waiter of one data channel. Dropping it cancels its task, and closes the listener.
+pub(crate) enum Waiter {
     /// A passive listener; the task accepts one connection and reports it as
-    /// [`Event::Accepted`]. Dropping the task closes the listener.
-    Accepting { _task: Task<()> },
-    /// An active connect under way, reported as [`Event::Connected`] or
-    /// [`Input::ConnectFailed`]. Dropping the task gives up.
-    Connecting { _task: Task<()> },
-    /// A connection just reported with [`Input::DataConnected`]. The core may still refuse it;
-    /// then the listener it came from goes back to accepting.
-    Offered {
-        stream: Async<TcpStream>,
-        listener: Option<Async<TcpListener>>,
+    /// [`Event::Accepted`]. The listener stays here, for when the core refuses the connection
+    /// and wants the next one.
+    Accepting {
+        listener: Arc<Async<TcpListener>>,
+        task: Task<()>,
     },
-    /// A connection the core kept: it waits for its transfer.
-    Connected(Async<TcpStream>),
+    /// An active connect under way, reported as [`Event::Connected`].
+    Connecting { _task: Task<()> },
 }
 
-impl Channel {
-    /// The connection of an offered or kept channel, for a transfer.
-    pub(crate) fn into_stream(self) -> Option<Async<TcpStream>> {
-        match self {
-            Channel::Offered { stream, .. } | Channel::Connected(stream) => Some(stream),
-            Channel::Accepting { .. } | Channel::Connecting { .. } => None,
+impl Waiter {
+    /// Starts accepting on `listener` for channel `id`.
+    pub(crate) fn accepting(
+        id: DataId,
+        listener: Arc<Async<TcpListener>>,
+        tx: Sender<Report>,
+        span: Span,
+    ) -> Waiter {
+        let task = accept(id, Arc::clone(&listener), tx, span);
+        Waiter::Accepting { listener, task }
+    }
+
+    /// Starts connecting to the client's `addr` for channel `id`, giving up after `timeout`.
+    pub(crate) fn connecting(
+        id: DataId,
+        addr: SocketAddr,
+        timeout: Duration,
+        tx: Sender<Report>,
+        span: Span,
+    ) -> Waiter {
+        let task = async move {
+            let timed_out = async {
+                Timer::after(timeout).await;
+                Err(io::Error::from(io::ErrorKind::TimedOut))
+            };
+            let result = Async::<TcpStream>::connect(addr).or(timed_out).await;
+            let _ = tx.try_send(Box::new(Event::Connected { id, result, addr }));
+        };
+        Waiter::Connecting {
+            _task: EXECUTOR.spawn(task.instrument(span)),
         }
     }
 }
 
-/// Accepts one connection on `listener` and reports it, listener included (the core may refuse
-/// the connection and want the next one). Cancelled by dropping the task.
+/// Accepts one connection on `listener` and reports it. Cancelled by dropping the task.
 pub(crate) fn accept(
     id: DataId,
-    listener: Async<TcpListener>,
-    tx: Sender<Box<Event>>,
+    listener: Arc<Async<TcpListener>>,
+    tx: Sender<Report>,
     span: Span,
-) -> Channel {
+) -> Task<()> {
     let task = async move {
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
-                    let accepted = Event::Accepted {
-                        id,
-                        listener,
-                        stream,
-                        peer,
-                    };
-                    let _ = tx.try_send(Box::new(accepted));
+                    let _ = tx.try_send(Box::new(Event::Accepted { id, stream, peer }));
                     return;
                 }
                 // A connection that was reset before accept, or a transient lack of file
@@ -73,38 +90,5 @@ pub(crate) fn accept(
             }
         }
     };
-    Channel::Accepting {
-        _task: EXECUTOR.spawn(task.instrument(span)),
-    }
-}
-
-/// Connects to the client's `addr` for active mode, giving up after `timeout`.
-pub(crate) fn connect(
-    id: DataId,
-    addr: SocketAddr,
-    timeout: Duration,
-    tx: Sender<Box<Event>>,
-    span: Span,
-) -> Channel {
-    let task = async move {
-        let timed_out = async {
-            Timer::after(timeout).await;
-            Err(io::Error::from(io::ErrorKind::TimedOut))
-        };
-        let event = match Async::<TcpStream>::connect(addr).or(timed_out).await {
-            Ok(stream) => Event::Connected {
-                id,
-                stream,
-                peer: addr,
-            },
-            Err(e) => {
-                tracing::debug!(%id, %addr, "active connect failed: {e}");
-                Event::Input(Input::ConnectFailed { id })
-            }
-        };
-        let _ = tx.try_send(Box::new(event));
-    };
-    Channel::Connecting {
-        _task: EXECUTOR.spawn(task.instrument(span)),
-    }
+    EXECUTOR.spawn(task.instrument(span))
 }
