@@ -1,1 +1,96 @@
-//! The end-to-end suite every runtime binary must pass. (work in progress)
+//! The end-to-end suite every thinftp runtime binary must pass, written once and instantiated per
+//! runtime.
+//!
+//! Each scenario is a function taking the path of a server binary. It starts its own server
+//! process on `127.0.0.1:0` over a fresh temporary root ([`Server`]), talks to it over real
+//! sockets ([`Client`], or a real FTP client program), checks replies and the disk, and kills the
+//! server when it ends, also when it fails.
+//!
+//! A runtime crate instantiates the suite in its integration tests:
+//!
+//! ```text
+//! // runtimes/std/tests/suite.rs
+//! thinftp_testsuite::suite!(env!("CARGO_BIN_EXE_thinftp-std"));
+//! // runtimes/std/tests/clients.rs
+//! thinftp_testsuite::clients!(env!("CARGO_BIN_EXE_thinftp-std"));
+//! ```
+//!
+//! Each macro expands to one `#[test]` per scenario, named after it. The real-client scenarios
+//! print `skipped: <tool> not installed` and pass when the program is missing (`.ci/run`
+//! installs curl, lftp and wget).
+#![warn(missing_docs)]
+
+pub mod clients;
+pub mod commands;
+pub mod ftp;
+pub mod lifecycle;
+pub mod load;
+pub mod safety;
+pub mod server;
+pub mod transfers;
+pub mod util;
+
+pub use ftp::{Client, DataMode, Reply};
+pub use server::Server;
+
+/// Expands to one `#[test]` per protocol scenario, each running against the server binary at
+/// `$bin` (an expression giving a `&str` path, usually `env!("CARGO_BIN_EXE_<name>")`).
+#[macro_export]
+macro_rules! suite {
+    ($bin:expr) => {
+        $crate::__scenarios!($bin;
+            commands::commands_around_login,
+            commands::file_management_commands,
+            commands::listing_commands,
+            commands::data_channel_commands,
+            transfers::byte_exact_small_files,
+            transfers::byte_exact_64_mib,
+            transfers::every_data_connection_mode,
+            transfers::type_a_converts_both_ways,
+            transfers::rest_resumes_both_ways,
+            transfers::abor_mid_download,
+            transfers::abor_mid_upload,
+            safety::broken_upload_keeps_the_old_file,
+            safety::symlinks_out_of_the_root_are_refused,
+            safety::foreign_data_connection_is_refused,
+            safety::anonymous_is_read_only_by_default,
+            load::concurrent_sessions,
+            load::session_limit_total,
+            load::session_limit_per_ip,
+            load::idle_timeout,
+            load::stalled_transfer_fails,
+            load::data_timeout,
+            lifecycle::sigterm_lets_transfers_finish,
+        );
+    };
+}
+
+/// Expands to one `#[test]` per real FTP client (curl, wget, lftp, Python's ftplib) against the
+/// server binary at `$bin`.
+#[macro_export]
+macro_rules! clients {
+    ($bin:expr) => {
+        $crate::__scenarios!($bin;
+            clients::curl_upload_download_list,
+            clients::curl_active_mode,
+            clients::curl_create_dirs,
+            clients::wget_download,
+            clients::lftp_mirror_both_ways,
+            clients::python_ftplib,
+        );
+    };
+}
+
+/// One `#[test]` per `module::scenario`, calling it with the binary's path.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenarios {
+    ($bin:expr; $($module:ident :: $name:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::$module::$name(::std::path::Path::new($bin));
+            }
+        )+
+    };
+}

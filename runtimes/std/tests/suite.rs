@@ -1,0 +1,4 @@
+//! The end-to-end suite every runtime must pass (see the `thinftp-testsuite` crate), against the
+//! `thinftp-std` binary.
+
+thinftp_testsuite::suite!(env!("CARGO_BIN_EXE_thinftp-std"));
