@@ -246,6 +246,20 @@ impl Users {
         AuthResult::Refused
     }
 
+    /// Whether [`check`](Self::check) of `user` is quick (no password hash to compute: a plain
+    /// password, an anonymous name, or an unknown name while no user has a hash), so that an
+    /// event loop may call it in place instead of handing it to a thread. The answer depends
+    /// only on the name, never on the password, and takes no longer for a name that exists.
+    pub fn check_is_quick(&self, user: &str) -> bool {
+        match self.named.get(user) {
+            Some(entry) => matches!(entry.secret, Secret::Plain(_)),
+            None => !self
+                .named
+                .values()
+                .any(|u| matches!(u.secret, Secret::Hash(_))),
+        }
+    }
+
     /// Checks `password` against an argon2 PHC string, once a place for it is free.
     fn verify(&self, phc: &str, password: &str) -> bool {
         let _place = self.hashing.acquire();
@@ -332,6 +346,26 @@ mod tests {
             let result = rx.recv_timeout(Duration::from_secs(20)).unwrap();
             assert_eq!(result, AuthResult::Accepted(Permissions::read_write()));
         });
+    }
+
+    #[test]
+    fn only_checks_without_a_hash_are_quick() {
+        let mut users = Users::new();
+        users
+            .add_plain("bob", "pw", Permissions::read_only())
+            .unwrap();
+        users.allow_anonymous(Permissions::read_only());
+        assert!(users.check_is_quick("bob"));
+        assert!(users.check_is_quick("anonymous"));
+        assert!(users.check_is_quick("nobody"));
+        let hash = hash_password("pw").unwrap();
+        users
+            .add_hashed("alice", &hash, Permissions::read_write())
+            .unwrap();
+        assert!(!users.check_is_quick("alice"));
+        // An unknown name now costs a dummy hash, like a real one: not quick either.
+        assert!(!users.check_is_quick("nobody"));
+        assert!(users.check_is_quick("bob"));
     }
 
     #[test]

@@ -288,6 +288,12 @@ impl Host {
         result
     }
 
+    /// Whether [`authenticate`](Self::authenticate) of `user` is quick enough to run on an event
+    /// loop (see [`Users::check_is_quick`](crate::auth::Users::check_is_quick)).
+    pub fn authenticate_is_quick(&self, user: &str) -> bool {
+        self.users.check_is_quick(user)
+    }
+
     /// Binds a passive data listener on `ip` within the port range (blocking, quick), and
     /// returns it with its address (for [`Input::PassiveListening`](thinftp::Input)).
     pub fn open_passive(&self, ip: IpAddr) -> io::Result<(TcpListener, SocketAddr)> {

@@ -84,6 +84,17 @@ impl Work {
         }
     }
 
+    /// Whether the work takes no time worth a thread: a login whose check computes no password
+    /// hash ([`Host::authenticate_is_quick`]). Handing such work to a thread pool costs more
+    /// than doing it, so an event loop may [`run`](Self::run) it in place. Filesystem requests
+    /// are never quick: a disk or network filesystem may stall.
+    pub fn is_quick(&self, host: &Host) -> bool {
+        match self {
+            Work::Auth { user, .. } => host.authenticate_is_quick(user),
+            Work::Fs { .. } | Work::Transfer { .. } => false,
+        }
+    }
+
     /// The answer to feed instead if the work cannot be started (no thread for it): a failure
     /// the core reports to the client. Take it before handing the work to a thread that may not
     /// start.

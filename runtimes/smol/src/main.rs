@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use async_executor::Executor;
 use async_io::{Async, Timer};
-use futures_lite::FutureExt;
 use thinftp_host::server::{self, Server};
 use thinftp_host::Host;
 use tracing::Instrument;
@@ -57,8 +56,16 @@ async fn serve(listener: Async<TcpListener>, host: Arc<Host>) {
     let shutdown = host.shutdown().clone();
     // The flag is a condition variable: wait for it on a thread of the pool.
     let stop = blocking::unblock(move || shutdown.wait());
-    accept_loop(&listener, &host).or(stop).await;
-    drop(listener);
+    // The accept loop is a task of its own, not part of this future: `Executor::run` polls its
+    // main future whenever any task wakes, and an accept polled that way would try `accept4`
+    // (and re-arm the listener in epoll) once per command of every session.
+    let accepting = EXECUTOR.spawn({
+        let host = Arc::clone(&host);
+        async move { accept_loop(&listener, &host).await }
+    });
+    stop.await;
+    // Cancelling the task drops the listener: no new connections from here on.
+    accepting.cancel().await;
     // Sessions keep running on this executor meanwhile, so replies still go out.
     blocking::unblock(move || host.drain()).await;
 }

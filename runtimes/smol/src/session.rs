@@ -56,6 +56,9 @@ pub(crate) async fn run(host: Arc<Host>, control: Async<TcpStream>, peer: Socket
         transfers: Transfers::new(),
         read_eof: false,
         write_failed: false,
+        replies: Vec::new(),
+        timer: Timer::never(),
+        armed: None,
     };
     driver.run().await;
     driver.close();
@@ -77,6 +80,12 @@ struct Driver {
     read_eof: bool,
     /// Writing a reply failed: the client is gone.
     write_failed: bool,
+    /// Replies gathered while draining, written in one go (empty, unallocated, between drains).
+    replies: Vec<u8>,
+    /// Fires at `armed`, no later than the core's deadline (see [`Driver::arm_timer`]).
+    timer: Timer,
+    /// When `timer` fires; `None` when it is not armed (or has fired).
+    armed: Option<Instant>,
     /// A reply that cannot be written for this long means the client stopped reading.
     write_timeout: Duration,
     data_timeout: Duration,
@@ -105,32 +114,56 @@ impl Driver {
     /// Waits for the next event. Completed work goes first: it is bounded (one request of each
     /// kind at a time), so it cannot starve the control connection, while a client that keeps
     /// the control socket readable could otherwise starve the answers.
-    async fn wait(&self) -> Wake {
+    async fn wait(&mut self) -> Wake {
+        self.arm_timer();
+        let Driver {
+            rx,
+            control,
+            read_eof,
+            timer,
+            armed,
+            ..
+        } = self;
         let work = async {
-            match self.rx.recv().await {
+            match rx.recv().await {
                 Ok(event) => Wake::Work(*event),
                 // Never: `self.tx` keeps the channel open.
                 Err(_) => future::pending().await,
             }
         };
         let readable = async {
-            if self.read_eof {
+            if *read_eof {
                 future::pending::<()>().await;
             }
             // An error here shows up again in the read that follows.
-            let _ = self.control.readable().await;
+            let _ = control.readable().await;
             Wake::Readable
         };
         let deadline = async {
-            match self.session.poll_timeout() {
-                Some(at) => {
-                    Timer::at(at).await;
-                }
-                None => future::pending::<()>().await,
+            if armed.is_none() {
+                future::pending::<()>().await;
             }
+            timer.await;
+            *armed = None;
             Wake::Deadline
         };
         work.or(readable).or(deadline).await
+    }
+
+    /// Makes the session's timer fire no later than the core's deadline. Most commands push the
+    /// idle deadline later; the timer is left where it is then (it fires early, and an early
+    /// [`Input::Timeout`] does nothing but re-arm it), because every re-arm registers a timer
+    /// with the reactor and wakes its thread: that was a wake-up per command.
+    fn arm_timer(&mut self) {
+        let Some(deadline) = self.session.poll_timeout() else {
+            // Nothing to wait for; a timer still armed fires harmlessly.
+            return;
+        };
+        if self.armed.is_some_and(|at| at <= deadline) {
+            return;
+        }
+        self.timer.set_at(deadline);
+        self.armed = Some(deadline);
     }
 
     /// Reads what the control socket has, without waiting. `None` after a spurious wake-up.
@@ -155,8 +188,15 @@ impl Driver {
     async fn drain(&mut self) {
         loop {
             while let Some(output) = self.session.poll_output() {
+                // Replies in a row (a pipelined batch of commands answers many at once) are
+                // gathered and go out in one write; anything else happens after the replies
+                // before it left.
+                if !matches!(output, Output::Reply(_)) {
+                    self.flush_replies().await;
+                }
                 self.carry_out(output).await;
             }
+            self.flush_replies().await;
             // A reply could not be written: the client is gone, as if it had closed.
             if self.write_failed && !self.read_eof && !self.session.is_closed() {
                 self.read_eof = true;
@@ -170,7 +210,11 @@ impl Driver {
 
     async fn carry_out(&mut self, output: Output) {
         match output {
-            Output::Reply(reply) => self.write(reply.as_bytes()).await,
+            Output::Reply(reply) => {
+                if !self.write_failed {
+                    self.replies.extend_from_slice(reply.as_bytes());
+                }
+            }
             Output::Fs { id, op } => self.work(Work::Fs { id, op }),
             Output::Authenticate { id, user, password } => {
                 self.work(Work::Auth { id, user, password });
@@ -197,7 +241,18 @@ impl Driver {
         }
     }
 
-    /// Writes a reply. A client that does not read its replies for the idle timeout is gone.
+    /// Writes the replies gathered by [`drain`](Self::drain) in one write. A client that does
+    /// not read its replies for the idle timeout is gone.
+    async fn flush_replies(&mut self) {
+        if self.replies.is_empty() {
+            return;
+        }
+        let replies = std::mem::take(&mut self.replies);
+        self.write(&replies).await;
+        // An idle session keeps no buffer: thousands of them wait at once.
+        drop(replies);
+    }
+
     async fn write(&mut self, bytes: &[u8]) {
         if self.write_failed {
             return;
@@ -213,8 +268,14 @@ impl Driver {
         }
     }
 
-    /// Runs `work` on the blocking pool, in the session's span, and reports its answer.
+    /// Runs `work` on the blocking pool, in the session's span, and reports its answer. Work
+    /// that takes no time (a login without a password hash) runs here instead: handing it to a
+    /// pool thread and back would cost more than the work.
     fn work(&self, work: Work) {
+        if work.is_quick(&self.host) {
+            self.answer(work.run(&self.host));
+            return;
+        }
         let host = Arc::clone(&self.host);
         let tx = self.tx.clone();
         let span = self.span.clone();

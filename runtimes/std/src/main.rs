@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod session;
+mod threads;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,14 +48,12 @@ fn serve(server: Server) -> Result<(), Box<dyn std::error::Error>> {
             continue;
         };
         let host = Arc::clone(&host);
-        let spawned = thread::Builder::new()
-            .name(format!("session-{}", admission.id))
-            .spawn(move || {
-                admission
-                    .span
-                    .in_scope(|| session::run(&host, stream, peer, &admission.span));
-                drop(admission.guard);
-            });
+        let spawned = threads::spawn(move || {
+            admission
+                .span
+                .in_scope(|| session::run(&host, stream, peer, &admission.span));
+            drop(admission.guard);
+        });
         if let Err(e) = spawned {
             tracing::error!("cannot start a session thread: {e}");
         }

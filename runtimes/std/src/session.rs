@@ -1,14 +1,13 @@
 //! One session on its own thread: the loop that feeds the core its inputs and carries out its
-//! outputs. Helper threads (the control reader, filesystem and password work, accepts, connects
-//! and transfers) report into one channel; the session thread blocks on it with the core's
-//! deadline as its timeout.
+//! outputs. Helper threads (the control reader, accepts, connects and transfers) report into one
+//! channel; the session thread blocks on it with the core's deadline as its timeout. Filesystem
+//! requests and password checks run on the session thread itself.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::thread;
 use std::time::Instant;
 
 use thinftp::{DataId, Input, Output, Session};
@@ -60,6 +59,7 @@ pub fn run(host: &Arc<Host>, control: TcpStream, peer: SocketAddr, span: &Span) 
         channels: DataChannels::new(),
         transfers: Transfers::new(),
         immediate: VecDeque::new(),
+        replies: Vec::new(),
         control_dead: false,
     };
     runner.run(&rx);
@@ -78,9 +78,14 @@ struct Runner {
     transfers: Transfers,
     /// Answers known at once (a listener bound, a write that failed): fed before waiting again.
     immediate: VecDeque<Input>,
+    /// Replies gathered while draining, written in one go.
+    replies: Vec<u8>,
     /// Writing a reply failed: the connection is gone, EOF has been queued once.
     control_dead: bool,
 }
+
+/// Capacity of the reply buffer kept between drains.
+const REPLY_BUF_KEEP: usize = 16 * 1024;
 
 impl Runner {
     fn run(&mut self, rx: &Receiver<Event<TcpStream>>) {
@@ -123,26 +128,52 @@ impl Runner {
 
     fn drain(&mut self) {
         while let Some(output) = self.session.poll_output() {
+            // Replies in a row (a pipelined batch of commands answers many at once) are gathered
+            // and go out in one write; anything else happens after the replies before it left.
+            if !matches!(output, Output::Reply(_)) {
+                self.flush_replies();
+            }
             self.carry_out(output);
         }
+        self.flush_replies();
         self.channels.settle();
+    }
+
+    /// Writes the replies gathered by [`drain`](Self::drain) in one write.
+    fn flush_replies(&mut self) {
+        if self.replies.is_empty() {
+            return;
+        }
+        if let Err(e) = self.control.write_all(&self.replies) {
+            tracing::debug!("writing a reply failed: {e}");
+            self.control_dead = true;
+            self.immediate.push_back(Input::ControlEof);
+        }
+        self.replies.clear();
+        // A big batch (a long multi-line reply) does not stay allocated while the session idles.
+        if self.replies.capacity() > REPLY_BUF_KEEP {
+            self.replies = Vec::new();
+        }
     }
 
     fn carry_out(&mut self, output: Output) {
         match output {
             Output::Reply(reply) => {
-                if self.control_dead {
-                    return;
-                }
-                if let Err(e) = self.control.write_all(reply.as_bytes()) {
-                    tracing::debug!("writing a reply failed: {e}");
-                    self.control_dead = true;
-                    self.immediate.push_back(Input::ControlEof);
+                if !self.control_dead {
+                    self.replies.extend_from_slice(reply.as_bytes());
                 }
             }
-            Output::Fs { id, op } => self.work(Work::Fs { id, op }),
+            // Filesystem requests and password checks block this session only: this thread is
+            // the session's own, and its reader thread keeps queueing what the client sends.
+            // A thread each would cost more than the work (a stat takes microseconds); its answer
+            // is fed after the outputs carried out now, as if it came back from a thread.
+            Output::Fs { id, op } => {
+                let answer = Work::Fs { id, op }.run(&self.host);
+                self.immediate.push_back(answer);
+            }
             Output::Authenticate { id, user, password } => {
-                self.work(Work::Auth { id, user, password });
+                let answer = Work::Auth { id, user, password }.run(&self.host);
+                self.immediate.push_back(answer);
             }
             Output::OpenPassive { id, ip } => {
                 let opened = self.host.open_passive(ip).map(|(listener, addr)| {
@@ -188,8 +219,8 @@ impl Runner {
         }
     }
 
-    /// Runs `work` on a thread of its own and reports its answer; answers at once if no thread
-    /// could be started.
+    /// Runs `work` (a transfer) on a thread of its own and reports its answer; answers at once if
+    /// no thread could be started.
     fn work(&mut self, work: Work) {
         let (host, tx) = (Arc::clone(&self.host), self.tx.clone());
         let not_started = work.not_started();
@@ -252,11 +283,8 @@ fn read_control(mut reader: TcpStream, tx: &Sender<Event<TcpStream>>) {
 #[must_use]
 fn spawn(span: &Span, what: &str, work: impl FnOnce() + Send + 'static) -> bool {
     let span = span.clone();
-    let spawned = thread::Builder::new()
-        .name(format!("thinftp-{what}"))
-        .spawn(move || span.in_scope(work));
-    match spawned {
-        Ok(_) => true,
+    match crate::threads::spawn(move || span.in_scope(work)) {
+        Ok(()) => true,
         Err(e) => {
             tracing::error!("cannot start a {what} thread: {e}");
             false
