@@ -179,6 +179,11 @@ impl Host {
         guard
     }
 
+    /// Sessions admitted and not yet ended.
+    pub fn active_sessions(&self) -> usize {
+        self.limits.active()
+    }
+
     /// Lets the control connection `conn` from `peer` in, or turns it away: over a limit it is
     /// sent `421` ([`limits::reject`]) and `None` is returned; the caller then drops the
     /// connection at once. Once admitted, the connection's socket options are set

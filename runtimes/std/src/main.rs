@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
 
-use thinftp_host::passive;
 use thinftp_host::server::{self, Server};
+use thinftp_host::{limits, passive};
 
 fn main() -> ExitCode {
     server::main("thinftp-std", serve)
@@ -21,7 +21,22 @@ fn main() -> ExitCode {
 
 /// Accepts control connections until SIGINT/SIGTERM, then lets running transfers finish.
 fn serve(server: Server) -> Result<(), Box<dyn std::error::Error>> {
-    let Server { host, listener, .. } = server;
+    let Server {
+        host,
+        listener,
+        options,
+        ..
+    } = server;
+    // A thread per session: past what the kernel lets one process map, refuse with 421 rather
+    // than fail to start a thread.
+    let budget = threads::session_budget();
+    if budget < options.max_sessions {
+        tracing::warn!(
+            "at most {budget} sessions on threads here (vm.max_map_count, kernel.threads-max), \
+             below --max-sessions {}; thinftp-smol has no such limit",
+            options.max_sessions
+        );
+    }
     // A signal only raises a flag; this thread turns it into a wake-up of the blocked accept.
     let waker = listener.try_clone()?;
     let shutdown = host.shutdown().clone();
@@ -44,6 +59,10 @@ fn serve(server: Server) -> Result<(), Box<dyn std::error::Error>> {
         let Ok(peer) = stream.peer_addr() else {
             continue;
         };
+        if host.active_sessions() >= budget {
+            limits::reject(&mut stream);
+            continue;
+        }
         let Some(admission) = host.admit(peer, &mut stream) else {
             continue;
         };

@@ -15,6 +15,30 @@ use std::time::Duration;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// Memory mappings one thread costs: its stack and guard page, its signal stack and guard page.
+const MAPS_PER_THREAD: usize = 4;
+/// Threads a session may have at once: its own, its control reader, a transfer.
+const THREADS_PER_SESSION: usize = 3;
+/// Mappings kept back for everything else (the binary, libraries, the heap's arenas).
+const MAPS_RESERVED: usize = 4096;
+
+/// How many sessions this process can run before starting a thread would fail, from the
+/// kernel's per-process limit on memory mappings (`vm.max_map_count`, 65,530 by default) and its
+/// limit on threads. Past it a failed thread start can take the whole process down (an
+/// allocation that cannot map memory aborts), so the server refuses sessions before that.
+pub fn session_budget() -> usize {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse::<usize>().ok())
+    };
+    let maps = read("/proc/sys/vm/max_map_count").unwrap_or(65_530);
+    let by_maps = maps.saturating_sub(MAPS_RESERVED) / (MAPS_PER_THREAD * THREADS_PER_SESSION);
+    let by_threads =
+        read("/proc/sys/kernel/threads-max").map_or(usize::MAX, |t| t / THREADS_PER_SESSION);
+    by_maps.min(by_threads).max(1)
+}
+
 /// Most threads waiting for a job at once; more exit when their job ends.
 const KEEP_IDLE: usize = 256;
 /// How long a thread waits for a job before it exits.
