@@ -15,8 +15,22 @@ pub enum FsOp {
     /// that `CWD` into it works; storage that refuses links leading outside the root reports
     /// [`FsError::NotFound`] for them.
     Stat(VirtualPath),
-    /// The entries of a directory, without `.` and `..` ([`FsReply::Listing`]).
+    /// The entries of a directory, without `.` and `..` ([`FsReply::Listing`]). Sent for `LIST`,
+    /// `MLSD` and `STAT path`, which show each entry's metadata.
     ListDir(VirtualPath),
+    /// The names of a directory's entries, without `.` and `..` ([`FsReply::Listing`]), for
+    /// `NLST`, which prints names only: storage need not read each entry's metadata.
+    ///
+    /// Of each [`DirEntry`] the core uses only [`name`](DirEntry::name). Fill
+    /// [`metadata`](DirEntry::metadata) with whatever the storage knows for free (say the
+    /// [`kind`](Metadata::kind) from the directory entry itself) and defaults for the rest, e.g.
+    /// [`Metadata::file`]`(0, None)`; [`Listing::now`] is unused too. The rules of
+    /// [`ListDir`](Self::ListDir) still hold: every access stays beneath the root, the same
+    /// entries are listed (storage that hides its own temporary upload files hides them here
+    /// too), and a path naming something other than a directory answers
+    /// [`FsError::NotADirectory`], upon which the core sends [`Stat`](Self::Stat) to list that
+    /// one name.
+    ListNames(VirtualPath),
     /// Create a directory ([`FsReply::Done`]).
     MakeDir(VirtualPath),
     /// Remove an empty directory ([`FsReply::Done`]).
@@ -43,7 +57,7 @@ pub enum FsOp {
 pub enum FsReply {
     /// Answer to [`FsOp::Stat`].
     Metadata(Metadata),
-    /// Answer to [`FsOp::ListDir`].
+    /// Answer to [`FsOp::ListDir`] and [`FsOp::ListNames`].
     Listing(Listing),
     /// Answer to operations that return nothing.
     Done,
@@ -79,7 +93,8 @@ pub enum FsError {
     Other,
 }
 
-/// The directory entries of an [`FsOp::ListDir`], and the wall-clock time of the listing.
+/// The directory entries of an [`FsOp::ListDir`] or [`FsOp::ListNames`], and the wall-clock time
+/// of the listing.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Listing {

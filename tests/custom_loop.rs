@@ -247,7 +247,7 @@ fn run_fs(root: &Path, op: FsOp) -> Result<FsReply, FsError> {
         FsOp::Stat(p) => Ok(FsReply::Metadata(metadata(
             &fs::metadata(real(root, &p)).map_err(fs_error)?,
         ))),
-        FsOp::ListDir(p) => {
+        FsOp::ListDir(p) | FsOp::ListNames(p) => {
             let mut entries = Vec::new();
             for entry in fs::read_dir(real(root, &p)).map_err(fs_error)? {
                 let entry = entry.map_err(fs_error)?;

@@ -14,6 +14,7 @@ pub fn op_paths(op: &FsOp) -> Vec<&VirtualPath> {
     match op {
         FsOp::Stat(p)
         | FsOp::ListDir(p)
+        | FsOp::ListNames(p)
         | FsOp::MakeDir(p)
         | FsOp::RemoveDir(p)
         | FsOp::RemoveFile(p) => {
@@ -29,7 +30,7 @@ pub fn fits(op: &FsOp, result: &Result<FsReply, thinftp::FsError>) -> bool {
     match (op, result) {
         (_, Err(_)) => true,
         (FsOp::Stat(_), Ok(FsReply::Metadata(_))) => true,
-        (FsOp::ListDir(_), Ok(FsReply::Listing(_))) => true,
+        (FsOp::ListDir(_) | FsOp::ListNames(_), Ok(FsReply::Listing(_))) => true,
         (FsOp::CreateUnique { dir }, Ok(FsReply::Created(p))) => p.parent().as_ref() == Some(dir),
         (
             FsOp::MakeDir(_) | FsOp::RemoveDir(_) | FsOp::RemoveFile(_) | FsOp::Rename { .. },
@@ -43,7 +44,7 @@ pub fn fits(op: &FsOp, result: &Result<FsReply, thinftp::FsError>) -> bool {
 pub fn fitting(op: &FsOp, metadata: Metadata, listing: Listing, name: &str) -> FsReply {
     match op {
         FsOp::Stat(_) => FsReply::Metadata(metadata),
-        FsOp::ListDir(_) => FsReply::Listing(listing),
+        FsOp::ListDir(_) | FsOp::ListNames(_) => FsReply::Listing(listing),
         FsOp::CreateUnique { dir } => FsReply::Created(created(dir, name)),
         _ => FsReply::Done,
     }
@@ -70,6 +71,24 @@ pub fn plausible(op: &FsOp, flavor: Flavor) -> Result<FsReply, thinftp::FsError>
         FsOp::Stat(_) if flavor.missing => return Err(thinftp::FsError::NotFound),
         FsOp::Stat(p) if flavor.dirs || p.is_root() => FsReply::Metadata(Metadata::dir(modified)),
         FsOp::Stat(_) => FsReply::Metadata(Metadata::file(u64::from(flavor.size), modified)),
+        FsOp::ListNames(_) => {
+            // As a disk storage answers: names and kinds, every other field a default.
+            let entry = |name: &str, kind| thinftp::DirEntry {
+                name: name.to_owned(),
+                metadata: Metadata {
+                    kind,
+                    ..Metadata::file(0, None)
+                },
+            };
+            FsReply::Listing(Listing {
+                entries: vec![
+                    entry("a", thinftp::FileKind::File),
+                    entry("dir", thinftp::FileKind::Dir),
+                    entry("l", thinftp::FileKind::Symlink),
+                ],
+                now: 0,
+            })
+        }
         FsOp::ListDir(_) => {
             let mut link = Metadata::file(1, modified);
             link.kind = thinftp::FileKind::Symlink;

@@ -652,7 +652,7 @@ impl Driver {
                         login.home
                     );
                 }
-                let mutates = !matches!(op, FsOp::Stat(_) | FsOp::ListDir(_));
+                let mutates = !matches!(op, FsOp::Stat(_) | FsOp::ListDir(_) | FsOp::ListNames(_));
                 assert!(
                     !mutates || login.write,
                     "Fs {op:?} for a read-only user, after {input:?}"

@@ -248,7 +248,7 @@ pub enum FsAnswer {
     Fitting {
         /// For `Stat`.
         metadata: Metadata,
-        /// For `ListDir`.
+        /// For `ListDir` and `ListNames`.
         listing: Listing,
         /// For `CreateUnique`: the new file's name (made one valid component).
         name: String,

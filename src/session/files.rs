@@ -33,8 +33,8 @@ pub(super) enum FsThen {
     },
     /// `STOU` after `CreateUnique`.
     Stou,
-    /// `LIST`/`NLST`/`MLSD` (or `STAT path` when `kind` is `None`) after `ListDir`. `path` is
-    /// the server-view path, for the `Stat` fallback when it names a file.
+    /// `LIST`/`MLSD` (or `STAT path` when `kind` is `None`) after `ListDir`, `NLST` after
+    /// `ListNames`. `path` is the server-view path, for the `Stat` fallback when it names a file.
     ListDir {
         kind: Option<ListKind>,
         path: VirtualPath,

@@ -172,8 +172,13 @@ impl Session {
         } else {
             arg.clone()
         };
+        // NLST prints names only: storage can skip reading every entry's metadata.
+        let op = match kind {
+            ListKind::Nlst => FsOp::ListNames(path.clone()),
+            ListKind::List | ListKind::Mlsd => FsOp::ListDir(path.clone()),
+        };
         self.request_fs(
-            FsOp::ListDir(path.clone()),
+            op,
             FsThen::ListDir {
                 kind: Some(kind),
                 path,

@@ -1,6 +1,7 @@
 //! The in-memory tree that answers the session's filesystem requests, the way a storage layer
 //! would: symlinks are followed (a link leading above the root is `NotFound`), a `Stat` reports
-//! what a link leads to, `ListDir` reports links as links with their target text.
+//! what a link leads to, `ListDir` reports links as links with their target text, `ListNames`
+//! reports only names and kinds.
 
 use std::collections::BTreeMap;
 
@@ -208,17 +209,28 @@ impl MemFs {
             FsOp::Stat(p) => Ok(FsReply::Metadata(Self::metadata(
                 self.existing(p.as_str(), true)?.1,
             ))),
-            FsOp::ListDir(p) => {
+            FsOp::ListDir(p) | FsOp::ListNames(p) => {
                 let (real, node) = self.existing(p.as_str(), true)?;
                 if node.content != Content::Dir {
                     return Err(FsError::NotADirectory);
                 }
+                let names_only = matches!(op, FsOp::ListNames(_));
                 let entries = self
                     .children(&real)
                     .into_iter()
-                    .map(|(name, n)| DirEntry {
-                        name,
-                        metadata: Self::metadata(n),
+                    .map(|(name, n)| {
+                        let full = Self::metadata(n);
+                        // As a disk storage would: the kind is free from the directory entry,
+                        // everything else would need a stat, so it is left at the default.
+                        let metadata = if names_only {
+                            Metadata {
+                                kind: full.kind,
+                                ..Metadata::file(0, None)
+                            }
+                        } else {
+                            full
+                        };
+                        DirEntry { name, metadata }
                     })
                     .collect();
                 Ok(FsReply::Listing(Listing { entries, now }))

@@ -27,6 +27,13 @@ fn list(storage: &Storage, path: &str) -> Result<Listing, FsError> {
     }
 }
 
+fn list_names(storage: &Storage, path: &str) -> Result<Listing, FsError> {
+    match storage.execute(&FsOp::ListNames(vp(path)))? {
+        FsReply::Listing(l) => Ok(l),
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
 /// Downloads `path` over a real socket; the bytes, or the transfer's error.
 fn download(storage: &Storage, path: &str) -> Result<Vec<u8>, TransferError> {
     let (mut client, server) = socket_pair();
@@ -303,6 +310,53 @@ fn listing_has_every_fact_and_hides_temporary_uploads() {
     let remove = FsOp::RemoveFile(vp(&format!("/{TEMP_PREFIX}0123")));
     assert_eq!(tree.storage.execute(&remove), Err(FsError::NotFound));
     assert_eq!(list(&tree.storage, "/a.txt"), Err(FsError::NotADirectory));
+}
+
+#[test]
+fn names_listing_has_the_same_names_without_reading_metadata() {
+    let tree = Tree::new();
+    tree.write("a.txt", b"abc");
+    tree.write("d/inner", b"");
+    tree.write(&format!("{TEMP_PREFIX}0123"), b"partial upload");
+    tree.write(&format!("d/{TEMP_PREFIX}4567"), b"partial upload");
+    tree.symlink("a.txt", "link");
+    tree.symlink(tree.outside(), "out");
+    tree.symlink("..", "up");
+    let s = &tree.storage;
+    let names = |listing: &Listing| {
+        let mut names: Vec<_> = listing.entries.iter().map(|e| e.name.clone()).collect();
+        names.sort();
+        names
+    };
+    // The same entries as the full listing, temporary uploads hidden in subdirectories too.
+    let listing = list_names(s, "/").unwrap();
+    assert_eq!(names(&listing), ["a.txt", "d", "link", "out", "up"]);
+    assert_eq!(names(&listing), names(&list(s, "/").unwrap()));
+    assert_eq!(names(&list_names(s, "/d").unwrap()), ["inner"]);
+    let get = |n: &str| {
+        &listing
+            .entries
+            .iter()
+            .find(|e| e.name == n)
+            .unwrap()
+            .metadata
+    };
+    // The kind comes from the directory entry; links are not followed.
+    assert_eq!(get("d").kind, FileKind::Dir);
+    assert_eq!(get("link").kind, FileKind::Symlink);
+    assert_eq!(get("out").kind, FileKind::Symlink);
+    // Nothing was read per entry: the size, time, identity and link text are the defaults.
+    let a = get("a.txt");
+    assert_eq!(a.kind, FileKind::File);
+    assert_eq!((a.size, a.modified, a.unique), (0, None, None));
+    assert_eq!(get("link").symlink_target, None);
+    // Still beneath the root, and the same errors as a full listing.
+    assert_eq!(list_names(s, "/out"), Err(FsError::NotFound));
+    assert_eq!(list_names(s, "/up"), Err(FsError::NotFound));
+    assert_eq!(list_names(s, "/missing"), Err(FsError::NotFound));
+    assert_eq!(list_names(s, "/a.txt"), Err(FsError::NotADirectory));
+    let temp = format!("/{TEMP_PREFIX}0123");
+    assert_eq!(list_names(s, &temp), Err(FsError::NotFound));
 }
 
 #[test]
