@@ -74,16 +74,30 @@ impl Session {
         self.request_fs(FsOp::Stat(server_path), FsThen::Cwd(user_path));
     }
 
+    /// Resolves the target of a command that changes something: the root itself is refused
+    /// with `code` and `text` (it can be neither made, removed nor renamed).
+    pub(super) fn resolve_below_root(
+        &mut self,
+        arg: &str,
+        code: u16,
+        text: &str,
+    ) -> Option<(VirtualPath, VirtualPath)> {
+        let (user_path, server_path) = self.resolve(arg)?;
+        if user_path.is_root() {
+            self.reply(code, text);
+            return None;
+        }
+        Some((user_path, server_path))
+    }
+
     pub(super) fn cmd_mkd(&mut self, arg: &str) {
         if !self.require_write() {
             return;
         }
-        let Some((user_path, server_path)) = self.resolve(arg) else {
+        let Some((user_path, server_path)) = self.resolve_below_root(arg, 550, "File exists.")
+        else {
             return;
         };
-        if user_path.is_root() {
-            return self.reply(550, "File exists.");
-        }
         self.request_fs(FsOp::MakeDir(server_path), FsThen::Mkd(user_path));
     }
 
@@ -91,12 +105,11 @@ impl Session {
         if !self.require_write() {
             return;
         }
-        let Some((user_path, server_path)) = self.resolve(arg) else {
+        let Some((_, server_path)) =
+            self.resolve_below_root(arg, 550, "Cannot remove the root directory.")
+        else {
             return;
         };
-        if user_path.is_root() {
-            return self.reply(550, "Cannot remove the root directory.");
-        }
         self.request_fs(FsOp::RemoveDir(server_path), FsThen::Rmd);
     }
 
@@ -104,12 +117,9 @@ impl Session {
         if !self.require_write() {
             return;
         }
-        let Some((user_path, server_path)) = self.resolve(arg) else {
+        let Some((_, server_path)) = self.resolve_below_root(arg, 550, "Is a directory.") else {
             return;
         };
-        if user_path.is_root() {
-            return self.reply(550, "Is a directory.");
-        }
         self.request_fs(FsOp::RemoveFile(server_path), FsThen::Dele);
     }
 
@@ -117,12 +127,11 @@ impl Session {
         if !self.require_write() {
             return;
         }
-        let Some((user_path, server_path)) = self.resolve(arg) else {
+        let Some((_, server_path)) =
+            self.resolve_below_root(arg, 550, "Cannot rename the root directory.")
+        else {
             return;
         };
-        if user_path.is_root() {
-            return self.reply(550, "Cannot rename the root directory.");
-        }
         self.request_fs(FsOp::Stat(server_path.clone()), FsThen::Rnfr(server_path));
     }
 
@@ -133,12 +142,9 @@ impl Session {
         let Some(from) = from else {
             return self.reply(503, "RNFR required first.");
         };
-        let Some((user_path, to)) = self.resolve(arg) else {
+        let Some((_, to)) = self.resolve_below_root(arg, 553, "File name not allowed.") else {
             return;
         };
-        if user_path.is_root() {
-            return self.reply(553, "File name not allowed.");
-        }
         self.request_fs(FsOp::Rename { from, to }, FsThen::Rnto);
     }
 

@@ -108,12 +108,9 @@ impl Session {
         if !self.has_data_channel() {
             return self.reply_no_data_channel();
         }
-        let Some((user_path, path)) = self.resolve(arg) else {
+        let Some((_, path)) = self.resolve_below_root(arg, 553, "File name not allowed.") else {
             return;
         };
-        if user_path.is_root() {
-            return self.reply(553, "File name not allowed.");
-        }
         let mode = match (append, rest) {
             (true, _) => WriteMode::Append,
             (false, Some(offset)) if offset > 0 => WriteMode::Resume(offset),

@@ -112,44 +112,20 @@ impl Storage {
     /// host's temporary upload files left out.
     pub fn list_dir(&self, path: &VirtualPath) -> Result<Listing, FsError> {
         let rel = relative(path)?;
-        let entries = self.dir().read_dir(rel).map_err(|e| fs_error(&e))?;
-        let mut out = Vec::new();
-        for entry in entries {
-            // An entry that vanishes while we list is simply not listed.
-            let Ok(entry) = entry else { continue };
-            let Ok(name) = entry.file_name().into_string() else {
-                // A name that is not UTF-8 could not be named back by a client in a command.
-                tracing::debug!(dir = %path, "skipping an entry whose name is not UTF-8");
-                continue;
-            };
-            if name.starts_with(TEMP_PREFIX) {
-                continue;
-            }
+        self.visible_entries(path, |entry, name| {
             // `DirEntry::metadata` does not follow a final symlink: the link itself is listed.
-            let Ok(meta) = entry.metadata() else { continue };
+            let meta = entry.metadata().ok()?;
             let target = if meta.file_type().is_symlink() {
-                let link = if rel == "." {
-                    name.clone()
-                } else {
-                    format!("{rel}/{name}")
-                };
-                // The raw text of the link, as `ls -l` would show it; not followed, so an absolute
-                // target is only shown, never reached.
+                // The raw text of the link, as `ls -l` would show it; not followed, so an
+                // absolute target is only shown, never reached.
                 self.dir()
-                    .read_link_contents(link)
+                    .read_link_contents(join_rel(rel, name))
                     .ok()
                     .map(|t| t.to_string_lossy().into_owned())
             } else {
                 None
             };
-            out.push(DirEntry {
-                name,
-                metadata: convert_metadata(&meta, target),
-            });
-        }
-        Ok(Listing {
-            entries: out,
-            now: unix_secs(SystemTime::now()),
+            Some(convert_metadata(&meta, target))
         })
     }
 
@@ -159,6 +135,25 @@ impl Storage {
     /// costs a few `getdents` calls instead of 10,000 `statx`. Every other field of the metadata
     /// is a default ([`Metadata::file`]`(0, None)`): the core uses only the names.
     pub fn list_names(&self, path: &VirtualPath) -> Result<Listing, FsError> {
+        self.visible_entries(path, |entry, _| {
+            let mut metadata = Metadata::file(0, None);
+            // On Linux cap-std takes the kind from `d_type`, with no system call; a file system
+            // that leaves it unknown gives `FileKind::Other`, harmless as the core ignores it.
+            if let Ok(file_type) = entry.file_type() {
+                metadata.kind = kind_of(file_type);
+            }
+            Some(metadata)
+        })
+    }
+
+    /// Reads the directory `path` and describes each entry a client may see (a UTF-8 name, not
+    /// one of the host's temporary upload files) with `describe`. An entry that vanishes while
+    /// we list, or that `describe` gives up on, is simply not listed.
+    fn visible_entries(
+        &self,
+        path: &VirtualPath,
+        mut describe: impl FnMut(&cap_std::fs::DirEntry, &str) -> Option<Metadata>,
+    ) -> Result<Listing, FsError> {
         let entries = self
             .dir()
             .read_dir(relative(path)?)
@@ -167,19 +162,16 @@ impl Storage {
         for entry in entries {
             let Ok(entry) = entry else { continue };
             let Ok(name) = entry.file_name().into_string() else {
+                // A name that is not UTF-8 could not be named back by a client in a command.
                 tracing::debug!(dir = %path, "skipping an entry whose name is not UTF-8");
                 continue;
             };
             if name.starts_with(TEMP_PREFIX) {
                 continue;
             }
-            let mut metadata = Metadata::file(0, None);
-            // On Linux cap-std takes the kind from `d_type`, with no system call; a file system
-            // that leaves it unknown gives `FileKind::Other`, harmless as the core ignores it.
-            if let Ok(file_type) = entry.file_type() {
-                metadata.kind = kind_of(file_type);
+            if let Some(metadata) = describe(&entry, &name) {
+                out.push(DirEntry { name, metadata });
             }
-            out.push(DirEntry { name, metadata });
         }
         Ok(Listing {
             entries: out,
@@ -192,11 +184,7 @@ impl Storage {
         let rel = relative(dir)?;
         for _ in 0..UNIQUE_TRIES {
             let name = format!("stou.{:016x}", fastrand::u64(..));
-            let file_rel = if rel == "." {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
+            let file_rel = join_rel(rel, &name);
             let mut options = OpenOptions::new();
             options.write(true).create_new(true);
             match self.dir().open_with(&file_rel, &options) {
@@ -238,6 +226,15 @@ impl Storage {
             Err(FsError::IsADirectory) => Err(io::Error::from_raw_os_error(libc::EISDIR)),
             Err(_) => Err(io::Error::from_raw_os_error(libc::EACCES)),
         }
+    }
+}
+
+/// `name` inside the directory `rel` (a path relative to the root, `.` for the root itself).
+pub(crate) fn join_rel(rel: &str, name: &str) -> String {
+    if rel == "." {
+        name.to_owned()
+    } else {
+        format!("{rel}/{name}")
     }
 }
 

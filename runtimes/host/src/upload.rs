@@ -14,7 +14,7 @@ use cap_std::fs::OpenOptions;
 use thinftp::{FsError, VirtualPath, WriteMode};
 
 use crate::errors::fs_error;
-use crate::storage::{relative, Storage, TEMP_PREFIX};
+use crate::storage::{join_rel, relative, Storage, TEMP_PREFIX};
 
 /// An open upload target. Write to [`file`](Self::file), then call [`finish`](Self::finish)
 /// with whether the upload ended cleanly.
@@ -176,11 +176,7 @@ fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError
 fn create_temp(storage: &Storage, dir_rel: &str) -> Result<(File, String), FsError> {
     for _ in 0..64 {
         let name = format!("{TEMP_PREFIX}{:016x}", fastrand::u64(..));
-        let rel = if dir_rel == "." {
-            name
-        } else {
-            format!("{dir_rel}/{name}")
-        };
+        let rel = join_rel(dir_rel, &name);
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         match storage.open_write(&rel, &mut options) {
