@@ -14,6 +14,7 @@ use thinftp::{
 use tracing::Span;
 
 use crate::auth::{Users, UsersError};
+use crate::busy_poll::{BusyPoll, Polling};
 use crate::cli::Options;
 use crate::limits::{self, Limits, SessionGuard};
 use crate::passive::PassivePorts;
@@ -39,6 +40,7 @@ pub struct Host {
     shutdown_grace: Duration,
     next_session: AtomicU64,
     default_anonymous: bool,
+    busy_poll: BusyPoll,
 }
 
 /// Why a server could not start.
@@ -125,6 +127,7 @@ impl Host {
             shutdown_grace: Duration::from_secs(options.shutdown_grace),
             next_session: AtomicU64::new(1),
             default_anonymous,
+            busy_poll: BusyPoll::new(Duration::from_micros(options.busy_poll)),
         })
     }
 
@@ -218,6 +221,12 @@ impl Host {
             local,
             Instant::now(),
         ))
+    }
+
+    /// Starts a session's busy-polling window after it answered, if polling is on and a place
+    /// is free (see [`busy_poll`](crate::busy_poll)).
+    pub fn busy_poll(&self) -> Option<Polling> {
+        self.busy_poll.start()
     }
 
     /// How long writing a reply may take: a client that does not read its replies for the idle

@@ -59,6 +59,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod busy_poll;
 pub mod channels;
 pub mod cli;
 mod copy;

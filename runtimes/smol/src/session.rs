@@ -4,7 +4,10 @@
 //! the session's channel of completed work (filesystem requests, password checks and transfers
 //! run on `blocking::unblock`; accepts and connects are small tasks of their own), the control
 //! socket becoming readable, or the core's deadline. It feeds that one input, then drains
-//! `poll_output` and carries every output out in order before it waits again.
+//! `poll_output` and carries every output out in order before it waits again. Before it waits,
+//! it busy-polls the channel and the socket for a short window ([`thinftp_host::busy_poll`]),
+//! yielding to other tasks between looks: the client's next command usually arrives within it,
+//! and then the executor thread never went to sleep.
 //!
 //! An idle session holds no read buffer: the control socket is read only once it is readable,
 //! into a buffer on the stack of a plain function, so the task itself stays small. Reports
@@ -95,10 +98,13 @@ impl Driver {
     async fn run(&mut self) {
         self.drain().await;
         while !self.session.is_closed() {
-            let input = match self.wait().await {
-                Wake::Work(event) => self.channels.input(event),
-                Wake::Readable => self.read_control(),
-                Wake::Deadline => Some(Input::Timeout),
+            let input = match self.busy_poll().await {
+                Some(input) => Some(input),
+                None => match self.wait().await {
+                    Wake::Work(event) => self.channels.input(event),
+                    Wake::Readable => self.read_control(),
+                    Wake::Deadline => Some(Input::Timeout),
+                },
             };
             let Some(input) = input else {
                 continue;
@@ -109,6 +115,27 @@ impl Driver {
             self.drain().await;
             drop(ended);
         }
+    }
+
+    /// Looks at the channel and the control socket, without waiting, for a short window if a
+    /// place is free; yields to the executor's other tasks between looks. The input to feed, if
+    /// something came.
+    async fn busy_poll(&mut self) -> Option<Input> {
+        let window = self.host.busy_poll()?;
+        while !window.is_over() {
+            if let Ok(event) = self.rx.try_recv() {
+                if let Some(input) = self.channels.input(*event) {
+                    return Some(input);
+                }
+            }
+            if !self.read_eof {
+                if let Some(input) = self.read_control() {
+                    return Some(input);
+                }
+            }
+            future::yield_now().await;
+        }
+        None
     }
 
     /// Waits for the next event. Completed work goes first: it is bounded (one request of each

@@ -5,6 +5,7 @@
 //! [`session::run`] for each on its own thread.
 #![forbid(unsafe_code)]
 
+mod inbox;
 mod session;
 mod threads;
 

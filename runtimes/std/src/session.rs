@@ -1,12 +1,13 @@
 //! One session on its own thread: the loop that feeds the core its inputs and carries out its
-//! outputs. Helper threads (the control reader, accepts, connects and transfers) report into one
-//! channel; the session thread blocks on it with the core's deadline as its timeout. Filesystem
-//! requests and password checks run on the session thread itself.
+//! outputs. The session thread reads the control connection itself; helper threads (accepts,
+//! connects and transfers) report through its [`Inbox`], and it sleeps in one `poll` on both
+//! with the core's deadline as the timeout. After each answer it first busy-polls both for a
+//! short window ([`thinftp_host::busy_poll`]): the client's next command usually arrives within
+//! it. Filesystem requests and password checks run on the session thread itself.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +16,8 @@ use thinftp_host::channels::{DataChannels, Event};
 use thinftp_host::work::{Transfers, Work};
 use thinftp_host::{passive, socket, Host};
 use tracing::Span;
+
+use crate::inbox::{self, Inbox, Mailbox, NoWait, Report, Woken};
 
 /// What waits for a data connection on a helper thread.
 enum Waiter {
@@ -39,30 +42,27 @@ pub fn run(host: &Arc<Host>, control: TcpStream, peer: SocketAddr, span: &Span) 
     let Some(session) = host.new_session(&control, peer) else {
         return;
     };
-    let reader = match control.try_clone() {
-        Ok(reader) => reader,
-        Err(e) => return tracing::warn!("cannot clone the control connection: {e}"),
+    let (inbox, mailbox) = match inbox::inbox() {
+        Ok(pair) => pair,
+        Err(e) => return tracing::warn!("cannot make the session's inbox: {e}"),
     };
     // Replies are small: a client that stops reading them is as good as idle.
     let _ = control.set_write_timeout(Some(host.reply_timeout()));
-    let (tx, rx) = mpsc::channel();
-    let _ = spawn(span, "control", {
-        let tx = tx.clone();
-        move || read_control(reader, &tx)
-    });
     let mut runner = Runner {
         host: Arc::clone(host),
         span: span.clone(),
         session,
         control,
-        tx,
+        inbox,
+        mailbox,
         channels: DataChannels::new(),
         transfers: Transfers::new(),
         immediate: VecDeque::new(),
         replies: Vec::new(),
         control_dead: false,
+        control_ended: false,
     };
-    runner.run(&rx);
+    runner.run();
     runner.close();
     tracing::debug!("closed");
 }
@@ -72,8 +72,10 @@ struct Runner {
     span: Span,
     session: Session,
     control: TcpStream,
-    /// Handed to helper threads; the session thread receives on the other end.
-    tx: Sender<Event<TcpStream>>,
+    /// Reports of helper threads, and the control connection, are waited for here.
+    inbox: Inbox,
+    /// Handed to helper threads; also keeps the inbox from ever being disconnected.
+    mailbox: Mailbox,
     channels: DataChannels<TcpStream, Waiter>,
     transfers: Transfers,
     /// Answers known at once (a listener bound, a write that failed): fed before waiting again.
@@ -82,36 +84,82 @@ struct Runner {
     replies: Vec<u8>,
     /// Writing a reply failed: the connection is gone, EOF has been queued once.
     control_dead: bool,
+    /// The control connection reached its end (or failed): stop reading and polling it.
+    control_ended: bool,
 }
 
 /// Capacity of the reply buffer kept between drains.
 const REPLY_BUF_KEEP: usize = 16 * 1024;
 
 impl Runner {
-    fn run(&mut self, rx: &Receiver<Event<TcpStream>>) {
+    /// Feeds inputs until the session closes: answers known at once first, then reports of
+    /// helpers (bounded: one of each kind at a time, so they cannot starve the client, while a
+    /// client that keeps sending could starve them), then the control connection.
+    fn run(&mut self) {
         self.drain();
         while !self.session.is_closed() {
             if let Some(input) = self.immediate.pop_front() {
                 self.feed(input);
-                continue;
-            }
-            let event = match self.session.poll_timeout() {
-                Some(deadline) => {
-                    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                        Ok(event) => event,
-                        Err(RecvTimeoutError::Timeout) => Event::Input(Input::Timeout),
-                        // Unreachable while `self.tx` lives; end the session rather than spin.
-                        Err(RecvTimeoutError::Disconnected) => return,
-                    }
-                }
-                None => match rx.recv() {
-                    Ok(event) => event,
-                    Err(_) => return,
-                },
-            };
-            if let Some(input) = self.channels.input(event) {
+            } else if let Some(report) = self.inbox.try_recv() {
+                self.report(report);
+            } else if let Some(input) = self.read_control() {
                 self.feed(input);
+            } else if !self.busy_poll() {
+                self.sleep();
             }
+        }
+    }
+
+    /// Polls the inbox and the control connection for a short window, if a place is free.
+    /// True if something arrived (and was fed).
+    fn busy_poll(&mut self) -> bool {
+        let Some(window) = self.host.busy_poll() else {
+            return false;
+        };
+        while !window.is_over() {
+            if let Some(report) = self.inbox.try_recv() {
+                drop(window);
+                self.report(report);
+                return true;
+            }
+            if let Some(input) = self.read_control() {
+                drop(window);
+                self.feed(input);
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        false
+    }
+
+    /// Sleeps until the control connection is readable, a helper reports, or the core's
+    /// deadline; feeds what woke it.
+    fn sleep(&mut self) {
+        let deadline = self.session.poll_timeout();
+        let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+        let control = (!self.control_ended).then_some(&self.control);
+        match self.inbox.wait(control, timeout) {
+            Woken::Timeout => self.feed(Input::Timeout),
+            // A readable control connection, or a report, is taken by the next turn of `run`.
+            Woken::Control | Woken::Report | Woken::Interrupted => {}
+        }
+    }
+
+    /// Reads what the control connection has now, without waiting.
+    fn read_control(&mut self) -> Option<Input> {
+        if self.control_ended {
+            return None;
+        }
+        let input = socket::read_control(&mut NoWait(&self.control))?;
+        if input == Input::ControlEof {
+            self.control_ended = true;
+        }
+        Some(input)
+    }
+
+    fn report(&mut self, report: Report) {
+        if let Some(input) = self.channels.input(report) {
+            self.feed(input);
         }
     }
 
@@ -147,7 +195,10 @@ impl Runner {
         if let Err(e) = self.control.write_all(&self.replies) {
             tracing::debug!("writing a reply failed: {e}");
             self.control_dead = true;
-            self.immediate.push_back(Input::ControlEof);
+            if !self.control_ended {
+                self.control_ended = true;
+                self.immediate.push_back(Input::ControlEof);
+            }
         }
         self.replies.clear();
         // A big batch (a long multi-line reply) does not stay allocated while the session idles.
@@ -164,7 +215,7 @@ impl Runner {
                 }
             }
             // Filesystem requests and password checks block this session only: this thread is
-            // the session's own, and its reader thread keeps queueing what the client sends.
+            // the session's own, and what the client sends meanwhile waits in the socket.
             // A thread each would cost more than the work (a stat takes microseconds); its answer
             // is fed after the outputs carried out now, as if it came back from a thread.
             Output::Fs { id, op } => {
@@ -186,10 +237,10 @@ impl Runner {
             }
             Output::Connect { id, addr } => {
                 self.channels.connecting(id, Waiter::Connecting);
-                let (host, tx) = (Arc::clone(&self.host), self.tx.clone());
+                let (host, mailbox) = (Arc::clone(&self.host), self.mailbox.clone());
                 let spawned = spawn(&self.span, "connect", move || {
                     let result = host.connect(addr);
-                    let _ = tx.send(Event::Connected { id, result, addr });
+                    let _ = mailbox.send(Event::Connected { id, result, addr });
                 });
                 if !spawned {
                     let result = Err(io::Error::other("no thread to connect"));
@@ -222,10 +273,10 @@ impl Runner {
     /// Runs `work` (a transfer) on a thread of its own and reports its answer; answers at once if
     /// no thread could be started.
     fn work(&mut self, work: Work) {
-        let (host, tx) = (Arc::clone(&self.host), self.tx.clone());
+        let (host, mailbox) = (Arc::clone(&self.host), self.mailbox.clone());
         let not_started = work.not_started();
         let spawned = spawn(&self.span, work.name(), move || {
-            let _ = tx.send(Event::Input(work.run(&host)));
+            let _ = mailbox.send(Event::Input(work.run(&host)));
         });
         if !spawned {
             self.immediate.push_back(not_started);
@@ -234,12 +285,12 @@ impl Runner {
 
     /// Starts a thread that waits for one connection on `listener`.
     fn accept_on(&self, id: DataId, listener: &Arc<TcpListener>) {
-        let (listener, tx) = (Arc::clone(listener), self.tx.clone());
+        let (listener, mailbox) = (Arc::clone(listener), self.mailbox.clone());
         // Not started (out of threads): the core's data timeout ends the wait.
         let _ = spawn(&self.span, "accept", move || loop {
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    let _ = tx.send(Event::Accepted { id, stream, peer });
+                    let _ = mailbox.send(Event::Accepted { id, stream, peer });
                     return;
                 }
                 // The client gave up before we accepted: wait for its next try.
@@ -260,21 +311,7 @@ impl Runner {
         self.transfers.abort_all();
         self.channels.clear();
         let _ = self.control.flush();
-        // Also wakes the reader thread.
         let _ = self.control.shutdown(Shutdown::Both);
-    }
-}
-
-fn read_control(mut reader: TcpStream, tx: &Sender<Event<TcpStream>>) {
-    loop {
-        // `None` is an interrupted read: read again.
-        let Some(input) = socket::read_control(&mut reader) else {
-            continue;
-        };
-        let eof = input == Input::ControlEof;
-        if tx.send(Event::Input(input)).is_err() || eof {
-            return;
-        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Threads for sessions and their helpers, kept for reuse once their job ends.
 //!
-//! This runtime starts a thread for each session, its control reader, each transfer and each
-//! passive accept. Starting and ending a thread costs tens of microseconds (a stack and a signal
+//! This runtime starts a thread for each session, each transfer, each passive accept and each
+//! active connect. Starting and ending a thread costs tens of microseconds (a stack and a signal
 //! stack mapped and unmapped, `clone`, the kernel's bookkeeping), more than a whole login
 //! exchange on loopback. So a thread whose job is done waits, up to [`IDLE_FOR`], for the next
 //! job instead of exiting; at most [`KEEP_IDLE`] wait at once.
@@ -17,8 +17,9 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// Memory mappings one thread costs: its stack and guard page, its signal stack and guard page.
 const MAPS_PER_THREAD: usize = 4;
-/// Threads a session may have at once: its own, its control reader, a transfer.
-const THREADS_PER_SESSION: usize = 3;
+/// Threads a session may have at once: its own and one helper (a transfer, an accept or a
+/// connect; the core runs one of them at a time).
+const THREADS_PER_SESSION: usize = 2;
 /// Mappings kept back for everything else (the binary, libraries, the heap's arenas).
 const MAPS_RESERVED: usize = 4096;
 

@@ -58,6 +58,7 @@ macro_rules! suite {
             load::session_limit_total,
             load::session_limit_per_ip,
             load::idle_timeout,
+            load::busy_polling_off_and_long,
             load::stalled_transfer_fails,
             load::data_timeout,
             lifecycle::sigterm_lets_transfers_finish,

@@ -272,3 +272,51 @@ fn full_listener() -> FullListener {
         _filler: filler,
     }
 }
+
+/// Busy polling (`--busy-poll`) changes only how a session waits: with it off, every command is
+/// read after a sleep; with a long window, sessions poll (one at a time per spare CPU) while
+/// others sleep. Either way pipelined and sequential commands, a transfer and the idle timeout
+/// behave the same.
+pub fn busy_polling_off_and_long(bin: &Path) {
+    for window in ["0", "10000"] {
+        let args = [
+            "--user",
+            "u:p",
+            "--idle-timeout",
+            "1",
+            "--busy-poll",
+            window,
+        ];
+        let server = Server::start(bin, &args);
+        fs::write(server.path("f"), b"contents\n").unwrap();
+        let mut sessions: Vec<Client> = (0..3)
+            .map(|_| Client::login(server.addr(), "u", "p"))
+            .collect();
+        for round in 0..20 {
+            for c in &mut sessions {
+                c.expect("NOOP", 200);
+                if round % 10 == 0 {
+                    assert_eq!(
+                        c.retr(DataMode::Pasv, "f"),
+                        b"contents\n",
+                        "--busy-poll {window}"
+                    );
+                }
+            }
+        }
+        let c = &mut sessions[0];
+        // Three commands in one write get three replies, in order.
+        c.send("NOOP\r\nPWD\r\nSYST");
+        assert_eq!(c.reply().code, 200, "--busy-poll {window}");
+        assert_eq!(c.reply().code, 257, "--busy-poll {window}");
+        assert_eq!(c.reply().code, 215, "--busy-poll {window}");
+        let started = Instant::now();
+        c.expect_reply(421, "the idle timeout");
+        c.expect_closed();
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(500) && waited < Duration::from_secs(5),
+            "--busy-poll {window}: 421 after {waited:?}"
+        );
+    }
+}
