@@ -76,8 +76,9 @@ pub struct Options {
     pub idle_timeout: u64,
 
     /// Microseconds a session keeps polling for the client's next command after it answered,
-    /// before its thread sleeps (at most one session per CPU beyond the first polls at once):
-    /// a round trip costs a third as much when the server is still awake. 0 turns it off.
+    /// before its thread sleeps (at most one session per CPU beyond the first polls at once,
+    /// and none while a transfer runs): a round trip costs a third as much when the server is
+    /// still awake. 0 turns it off.
     #[arg(long, value_name = "MICROS", default_value_t = 50,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub busy_poll: u64,

@@ -17,8 +17,10 @@
 //!   sessions keep running.
 //! - The session loop: [`Host::new_session`] makes the [`thinftp::Session`];
 //!   [`socket::read_control`] turns control reads into inputs; replies are written with
-//!   [`Host::reply_timeout`]. Outputs are carried out with the per-session
-//!   [`channels::DataChannels`] and [`work::Transfers`], and blocking [`work::Work`]:
+//!   [`Host::reply_timeout`]; after answering, [`Host::busy_poll`] says whether (and how long)
+//!   to keep polling for the next command before sleeping. Outputs are carried out with the
+//!   per-session [`channels::DataChannels`] and [`work::Transfers`], and blocking
+//!   [`work::Work`]:
 //!
 //! | output | call |
 //! | --- | --- |
