@@ -120,7 +120,8 @@ pub enum EpsvArg {
 /// The arguments of `LIST` and `NLST`: `ls`-style flags (tolerated, ignored) and a path.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListArgs {
-    /// A leading `-word` (such as `-la`), without the `-`; empty if none was given.
+    /// A leading `-word` of [`LIST_FLAGS`] (such as `-la`), without the `-`; empty if none was
+    /// given.
     pub flags: String,
     /// The path after the flags, if any.
     pub path: Option<String>,
@@ -429,23 +430,31 @@ fn parse_epsv(arg: Option<&str>) -> Result<EpsvArg, ParseError> {
     }
 }
 
-/// `LIST`/`NLST` arguments: a leading `-word` is `ls` flags, the rest after its space the path.
+/// The `ls` flags thinftp understands in `LIST`/`NLST` (and ignores: the listing is always the
+/// long or the names-only form). A leading `-word` is flags only when every character after the
+/// `-` is one of these, as vsftpd decides; `-la`, `-al`, `-R`, `-ltr`, `-1` are flags, while
+/// `-notes.txt` or `-leading*` is a path. A lone `-` stands for "no flags", so `NLST - -la` lists
+/// a file named `-la`.
+pub const LIST_FLAGS: &str = "aAlLRrt1F";
+
+/// `LIST`/`NLST` arguments: a leading `-word` made only of [`LIST_FLAGS`] is flags, the rest
+/// after its space the path; any other argument is the path, whole.
 fn parse_list(arg: Option<&str>) -> ListArgs {
     let Some(arg) = arg else {
         return ListArgs::default();
     };
-    match arg.strip_prefix('-') {
-        Some(flagged) => {
-            let (flags, path) = flagged.split_once(' ').unwrap_or((flagged, ""));
-            ListArgs {
+    if let Some(flagged) = arg.strip_prefix('-') {
+        let (flags, path) = flagged.split_once(' ').unwrap_or((flagged, ""));
+        if flags.chars().all(|c| LIST_FLAGS.contains(c)) {
+            return ListArgs {
                 flags: flags.to_owned(),
                 path: (!path.is_empty()).then(|| path.to_owned()),
-            }
+            };
         }
-        None => ListArgs {
-            flags: String::new(),
-            path: Some(arg.to_owned()),
-        },
+    }
+    ListArgs {
+        flags: String::new(),
+        path: Some(arg.to_owned()),
     }
 }
 

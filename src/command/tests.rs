@@ -321,7 +321,15 @@ fn list_flags_and_paths() {
         ("LIST  x", list("", Some(" x"))),
         ("LIST -", list("", None)),
         ("LIST - -odd", list("", Some("-odd"))),
-        ("LIST --all", list("-all", None)),
+        ("LIST -R", list("R", None)),
+        ("LIST -alR1trFLA dir", list("alR1trFLA", Some("dir"))),
+        ("LIST -al -x", list("al", Some("-x"))),
+        // Not made of known flags: the whole argument is a path (tnftp's `mdelete -x*`).
+        ("LIST --all", list("", Some("--all"))),
+        ("LIST -leading*", list("", Some("-leading*"))),
+        ("LIST -notes.txt", list("", Some("-notes.txt"))),
+        ("LIST -lz dir", list("", Some("-lz dir"))),
+        ("LIST -é", list("", Some("-é"))),
     ];
     for (line, want) in cases {
         assert_eq!(p(line), Ok(C::List(want.clone())), "{line}");

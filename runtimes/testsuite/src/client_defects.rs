@@ -1,0 +1,119 @@
+//! Defects real clients hit (issue 8), each shown with the client that hit it: tnftp's `mdelete`
+//! of names that start with `-`, Python ftplib after the last failed login. Each scenario is
+//! skipped (it prints why and passes) when its program is not installed.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::server::Server;
+use crate::util::installed;
+
+/// How long one run of a client program may take.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `cmd` with `input` on its standard input, to its end (killing it after
+/// [`TOOL_TIMEOUT`]), and returns its standard output and error; fails the test if it fails.
+#[track_caller]
+fn run_with_input(cmd: &mut Command, input: &str) -> (String, String) {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        let input = input.to_owned();
+        // A writer thread, so that a client that stops reading cannot block the test.
+        thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+    }
+    let read = |stream: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut stream) = stream {
+                let _ = stream.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = read(child.stdout.take().map(|s| Box::new(s) as _));
+    let stderr = read(child.stderr.take().map(|s| Box::new(s) as _));
+    let deadline = Instant::now() + TOOL_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    match status {
+        Some(status) if status.success() => (stdout, stderr),
+        Some(status) => panic!("{what} failed ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}"),
+        None => panic!("{what} took over {TOOL_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"),
+    }
+}
+
+/// The names in the server's root.
+fn names(server: &Server) -> BTreeSet<String> {
+    fs::read_dir(server.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// tnftp's `mdelete` of names that start with `-`: it sends `NLST <name>` and deletes every name
+/// that comes back. thinftp took `-leading*` for `ls` flags and listed the whole directory, so
+/// tnftp deleted every file in it. Only the matching file may go.
+pub fn tnftp_mdelete_dash_names(bin: &Path) {
+    let Some(program) = ["tnftp", "ftp"]
+        .into_iter()
+        .find(|p| installed("sh", &["-c", &format!("command -v {p} >/dev/null")]))
+    else {
+        println!("skipped: tnftp not installed");
+        return;
+    };
+    let server = Server::start(bin, &["--user", "u:p"]);
+    // `-leading*` matches only the file of that very name here, with or without server-side
+    // globbing; the others look like flags (`-la`, `-l`, `-R`) or hold the text elsewhere.
+    let tree = [
+        "-leading*",
+        "-la",
+        "-l",
+        "-R",
+        "-one",
+        "-two",
+        "keep.txt",
+        "notes-leading",
+    ];
+    for name in tree {
+        fs::write(server.path(name), name).unwrap();
+    }
+    let port = server.addr().port().to_string();
+    let script = "user u p\nmdelete -leading*\nmdelete -one\nbye\n";
+    let (out, err) = run_with_input(
+        Command::new(program).args(["-n", "-i", "-v", "127.0.0.1", &port]),
+        script,
+    );
+    let left = names(&server);
+    let want: BTreeSet<String> = ["-la", "-l", "-R", "-two", "keep.txt", "notes-leading"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        left, want,
+        "{program}'s mdelete deleted other files than it named\nstdout:\n{out}\nstderr:\n{err}"
+    );
+}
