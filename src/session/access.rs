@@ -72,10 +72,16 @@ impl Session {
         if matches!(self.busy, Busy::LoginDelay) {
             self.busy = Busy::Idle;
         }
-        self.reply(530, "Login incorrect.");
+        // One reply per PASS: the last allowed failure is answered by the 421 alone, which
+        // says the login failed as well as why the session ends.
         if self.failed_logins >= self.config.max_login_failures {
-            self.reply(421, "Too many failed logins; closing control connection.");
+            self.reply(
+                421,
+                "Login incorrect; too many failed logins, closing control connection.",
+            );
             self.close();
+        } else {
+            self.reply(530, "Login incorrect.");
         }
     }
 

@@ -117,3 +117,59 @@ pub fn tnftp_mdelete_dash_names(bin: &Path) {
         "{program}'s mdelete deleted other files than it named\nstdout:\n{out}\nstderr:\n{err}"
     );
 }
+
+/// Python ftplib after its last allowed failed login: one reply, a `421`, and the session
+/// ends. thinftp sent `530` and then `421`, so ftplib took the `530` for the login's answer and
+/// the stale `421` for the answer to its next command.
+pub fn python_ftplib_last_failed_login(bin: &Path) {
+    if !installed("python3", &["-c", "import ftplib"]) {
+        println!("skipped: python3 not installed");
+        return;
+    }
+    let server = Server::start(bin, &["--user", "u:p"]);
+    let port = server.addr().port().to_string();
+    let (out, err) = run_with_input(
+        Command::new("python3")
+            .arg("-c")
+            .arg(PYTHON_LAST_FAILED_LOGIN)
+            .arg(&port),
+        "",
+    );
+    assert_eq!(
+        out.trim_end().lines().last(),
+        Some("ftplib ok"),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+}
+
+const PYTHON_LAST_FAILED_LOGIN: &str = r#"
+import ftplib, sys
+
+ftp = ftplib.FTP()
+ftp.connect("127.0.0.1", int(sys.argv[1]), timeout=30)
+replies = []
+for attempt in range(10):
+    # Each USER must get its own 331, never a reply left over from the PASS before it.
+    user = ftp.sendcmd("USER u")
+    assert user.startswith("331"), "USER got %r after %r" % (user, replies)
+    try:
+        ftp.sendcmd("PASS wrong")
+        raise AssertionError("logged in with a wrong password")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("530"), e
+        replies.append("530")
+    except ftplib.error_temp as e:
+        # The last one: a 421 alone, which says the login failed, and then the end.
+        assert str(e).startswith("421 Login incorrect"), e
+        replies.append("421")
+        break
+else:
+    raise AssertionError("never closed: %r" % replies)
+try:
+    rest = ftp.sock.recv(1024)
+except OSError:
+    rest = b""
+assert rest == b"", "more after the 421: %r" % rest
+print(replies)
+print("ftplib ok")
+"#;

@@ -80,6 +80,7 @@ macro_rules! clients {
             clients::lftp_mirror_both_ways,
             clients::python_ftplib,
             client_defects::tnftp_mdelete_dash_names,
+            client_defects::python_ftplib_last_failed_login,
         );
     };
 }
