@@ -3,6 +3,7 @@
 
 use super::transfer::ListKind;
 use super::{Busy, Session};
+use crate::command::TransferType;
 use crate::error::DriveError;
 use crate::fs::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata};
 use crate::ids::FsId;
@@ -220,6 +221,13 @@ impl Session {
                 }
             }
             (FsThen::Size, FsReply::Metadata(meta)) => match meta.kind {
+                // In TYPE A a RETR sends more than the stored bytes (LF goes out as CRLF), and
+                // only reading the whole file would say how much: refused, as proftpd and
+                // pyftpdlib do (RFC 3659 4.1 allows it). Missing files and directories still
+                // get their own reply.
+                FileKind::File if self.transfer_type == TransferType::Ascii => {
+                    self.reply(550, "SIZE not allowed in ASCII mode; use TYPE I.")
+                }
                 FileKind::File => self.reply(213, &meta.size.to_string()),
                 _ => self.reply(550, "Not a regular file."),
             },
