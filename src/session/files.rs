@@ -198,6 +198,17 @@ impl Session {
                 // LIST/NLST/STAT of a file shows that one file.
                 self.request_fs(FsOp::Stat(path), FsThen::ListFile { kind, name });
             }
+            (
+                FsThen::ListDir {
+                    kind: Some(ListKind::Mlsd),
+                    ..
+                },
+                Ok(FsReply::Entry { .. }),
+            ) => {
+                // MLSD lists directories only (RFC 3659 7.1); MLST is for one file.
+                self.close_data_channel();
+                self.reply(501, "Not a directory.");
+            }
             (then, Err(err)) => {
                 if then.is_transfer() {
                     // A refused transfer command uses up its data channel, as if it had run.
@@ -264,20 +275,32 @@ impl Session {
             (FsThen::ListDir { kind, name, .. }, FsReply::Listing(listing)) => {
                 self.listing_ready(kind, &name, &listing)
             }
+            (FsThen::ListDir { kind, name, .. }, FsReply::Entry { metadata, now }) => {
+                self.list_one_file(kind, name, metadata, now)
+            }
+            // The `Stat` fallback brings no wall-clock time: the date shows with its year (a
+            // time of day would claim the file is from the last six months).
             (FsThen::ListFile { kind, name }, FsReply::Metadata(meta)) => {
-                let now = meta.modified.unwrap_or(0);
-                let listing = Listing {
-                    entries: vec![DirEntry {
-                        name,
-                        metadata: meta,
-                    }],
-                    now,
-                };
-                self.listing_ready(kind, "", &listing)
+                self.list_one_file(kind, name, meta, listing::NOW_UNKNOWN)
             }
             // An answer of the wrong shape is the storage's bug; the client gets a local error.
             _ => self.reply(451, "Local error in processing."),
         }
+    }
+}
+
+impl Session {
+    /// `LIST`/`NLST`/`STAT` of one file: a listing of that one entry, under the name the
+    /// client gave (NLST's answer is what clients send back, e.g. to `DELE`).
+    fn list_one_file(&mut self, kind: Option<ListKind>, name: String, meta: Metadata, now: i64) {
+        let listing = Listing {
+            entries: vec![DirEntry {
+                name,
+                metadata: meta,
+            }],
+            now,
+        };
+        self.listing_ready(kind, "", &listing)
     }
 }
 

@@ -80,7 +80,8 @@ pub struct Runner {
 impl Runner {
     pub fn new(script: &Script) -> Result<Self, String> {
         let setup = &script.setup;
-        let fs = MemFs::new(&setup.tree)?;
+        let mut fs = MemFs::new(&setup.tree)?;
+        fs.single_entry = setup.single_entry;
         // Any instant will do as the fake clock's zero: only offsets from it are ever shown.
         #[allow(clippy::disallowed_methods)]
         let base = Instant::now();
@@ -683,6 +684,13 @@ fn show_fs_result(result: &Result<FsReply, FsError>) -> String {
                 .collect();
             format!("Ok Listing now={} [{}]", show_time(l.now), names.join(", "))
         }
+        Ok(FsReply::Entry { metadata: m, now }) => format!(
+            "Ok Entry {:?} size={} modified={} now={}",
+            m.kind,
+            m.size,
+            m.modified.map_or("none".to_owned(), show_time),
+            show_time(*now)
+        ),
         Ok(other) => format!("Ok {other:?}"),
     }
 }
