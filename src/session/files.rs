@@ -32,6 +32,11 @@ pub(super) enum FsThen {
         path: VirtualPath,
         offset: u64,
     },
+    /// `REST` + `STOR` after its `Stat`: the file and the offset.
+    StorResume {
+        path: VirtualPath,
+        offset: u64,
+    },
     /// `STOU` after `CreateUnique`.
     Stou,
     /// `LIST`/`MLSD` (or `STAT path` when `kind` is `None`) after `ListDir`, `NLST` after
@@ -52,7 +57,7 @@ impl FsThen {
     /// Whether the request belongs to a command that uses the data channel.
     fn is_transfer(&self) -> bool {
         match self {
-            Self::Retr { .. } | Self::Stou => true,
+            Self::Retr { .. } | Self::StorResume { .. } | Self::Stou => true,
             Self::ListDir { kind, .. } | Self::ListFile { kind, .. } => kind.is_some(),
             _ => false,
         }
@@ -270,6 +275,9 @@ impl Session {
             }
             (FsThen::Retr { path, offset }, FsReply::Metadata(meta)) => {
                 self.retr_checked(path, offset, &meta)
+            }
+            (FsThen::StorResume { path, offset }, FsReply::Metadata(meta)) => {
+                self.stor_resume_checked(path, offset, &meta)
             }
             (FsThen::Stou, FsReply::Created(path)) => self.stou_created(path),
             (FsThen::ListDir { kind, name, .. }, FsReply::Listing(listing)) => {

@@ -111,6 +111,24 @@ fn allowed_during_transfer(cmd: &Command) -> bool {
     )
 }
 
+/// Commands that leave a pending `REST` offset for the transfer command after them: the
+/// transfer commands themselves, `REST` (which replaces it), and setting up the data connection,
+/// which clients (ftplib, tnftp, FileZilla) may do between `REST` and `RETR`. Every other
+/// command, and every refused line, clears it.
+fn keeps_rest(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::Rest(_)
+            | Command::Retr(_)
+            | Command::Stor(_)
+            | Command::Appe(_)
+            | Command::Pasv
+            | Command::Epsv(_)
+            | Command::Port(_)
+            | Command::Eprt(_)
+    )
+}
+
 /// Verbs accepted before login (everything else gets `530`).
 fn allowed_before_login(verb: &str) -> bool {
     matches!(
@@ -307,6 +325,10 @@ impl Session {
             }
             if !matches!(self.busy, Busy::Transfer(_)) {
                 self.arm_idle();
+            }
+            if !matches!(&parsed, Some(Ok(cmd)) if keeps_rest(cmd)) {
+                // REST is for the RETR/STOR/APPE right after it (RFC 959 4.1.3).
+                self.rest = None;
             }
             let refused = match parsed {
                 None => {

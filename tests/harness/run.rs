@@ -393,7 +393,12 @@ impl Runner {
                     .min(file.len());
                 let mut out = Vec::new();
                 if *ascii {
-                    AsciiEncoder::new().encode(&file[start..], &mut out);
+                    // As a runtime would: the encoder knows the byte before the offset.
+                    let mut encoder = match start.checked_sub(1).and_then(|i| file.get(i)) {
+                        Some(&previous) => AsciiEncoder::resuming_after(previous),
+                        None => AsciiEncoder::new(),
+                    };
+                    encoder.encode(&file[start..], &mut out);
                 } else {
                     out.extend_from_slice(&file[start..]);
                 }

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::ftp::{Client, DataMode};
 use crate::server::Server;
 use crate::util::installed;
 
@@ -173,3 +174,27 @@ assert rest == b"", "more after the 421: %r" % rest
 print(replies)
 print("ftplib ok")
 "#;
+
+/// `REST` + `RETR` in `TYPE A` from an offset between a CR and its LF: the client already has
+/// the CR, so the LF goes out alone. The runtime started its encoder knowing nothing of the
+/// byte before the offset and sent another CR.
+pub fn ascii_rest_between_cr_and_lf(bin: &Path) {
+    let server = Server::start(bin, &["--user", "u:p"]);
+    fs::write(server.path("crlf.txt"), b"dos\r\nline\r\nunix\n").unwrap();
+    let mut c = Client::login(server.addr(), "u", "p");
+    c.expect("TYPE A", 200);
+    let whole = c.download(DataMode::Pasv, "RETR crlf.txt");
+    assert_eq!(whole, b"dos\r\nline\r\nunix\r\n");
+    for offset in [4usize, 3, 5, 10, 15] {
+        c.expect(&format!("REST {offset}"), 350);
+        let got = c.download(DataMode::Pasv, "RETR crlf.txt");
+        // Up to byte 15 every LF of the file follows a CR, so an offset in the file is the same
+        // offset on the wire: the rest of the whole download is what must come.
+        assert_eq!(
+            got,
+            whole[offset..],
+            "REST {offset} in TYPE A sent {:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+}

@@ -81,6 +81,7 @@ macro_rules! clients {
             clients::python_ftplib,
             client_defects::tnftp_mdelete_dash_names,
             client_defects::python_ftplib_last_failed_login,
+            client_defects::ascii_rest_between_cr_and_lf,
         );
     };
 }
