@@ -12,8 +12,14 @@ use super::timers::Timer;
 impl Session {
     pub(super) fn cmd_user(&mut self, name: String) {
         if self.logged_in() {
-            // RFC 959 lets USER change the user at any time: start over as after REIN.
-            self.reset_session_state();
+            // RFC 959 4.1.1 lets USER change the user at any time and leaves "all transfer
+            // parameters unchanged": TYPE, the data connection (an open passive listener),
+            // EPSV ALL and the MLST facts stay. The login starts over: a new home, so a new
+            // current directory, and no REST or RNFR carried from the old user.
+            self.login = Login::Anonymous;
+            self.cwd = VirtualPath::root();
+            self.rest = None;
+            self.rename_from = None;
         }
         self.login = Login::UserGiven(name);
         // The same reply for every name, known or not: no user-name oracle.
@@ -106,7 +112,7 @@ impl Session {
         self.close();
     }
 
-    /// Back to the state right after the greeting (REIN, or USER while logged in). Failed
+    /// Back to the state right after the greeting (REIN). Failed
     /// logins keep counting.
     fn reset_session_state(&mut self) {
         self.close_data_channel();
