@@ -20,6 +20,7 @@ impl Session {
             self.cwd = VirtualPath::root();
             self.rest = None;
             self.rename_from = None;
+            self.arm_login_deadline();
         }
         self.login = Login::UserGiven(name);
         // The same reply for every name, known or not: no user-name oracle.
@@ -55,19 +56,25 @@ impl Session {
             AuthResult::Accepted(perms) => {
                 self.login = Login::LoggedIn { user, perms };
                 self.cwd = VirtualPath::root();
+                self.timers.clear(Timer::Login);
+                // Refused lines before the login do not count against the logged-in user.
+                self.bad_commands = 0;
                 self.reply(230, "Login successful.");
             }
             AuthResult::Refused => {
                 self.failed_logins = self.failed_logins.saturating_add(1);
-                if self.config.login_failure_delay.is_zero() {
-                    self.on_login_delay_over();
-                } else {
-                    // Hold the 530 (and every command behind it) to slow password guessing.
-                    self.busy = Busy::LoginDelay;
-                    self.timers.set(
+                // Hold the 530 (and every command behind it) to slow password guessing. A
+                // delay too long for the clock counts as none.
+                let delayed = !self.config.login_failure_delay.is_zero()
+                    && self.timers.set_after(
                         Timer::LoginDelay,
-                        self.now + self.config.login_failure_delay,
+                        self.now,
+                        self.config.login_failure_delay,
                     );
+                if delayed {
+                    self.busy = Busy::LoginDelay;
+                } else {
+                    self.on_login_delay_over();
                 }
             }
         }
@@ -93,6 +100,7 @@ impl Session {
 
     pub(super) fn cmd_rein(&mut self) {
         self.reset_session_state();
+        self.arm_login_deadline();
         self.reply(220, "Service ready for new user.");
     }
 
