@@ -95,6 +95,9 @@ pub enum Command {
     Noop,
     /// `SITE command`: the rest of the line, as given.
     Site(String),
+    /// `CLNT [client name]` (draft-ietf-ftpext-clnt, sent by WinSCP and FileZilla): the name as
+    /// given (bytes that are not UTF-8 replaced), possibly empty. Accepted and ignored.
+    Clnt(String),
 }
 
 /// The representation type set by `TYPE`.
@@ -200,6 +203,7 @@ impl Command {
             Self::Help(_) => "HELP",
             Self::Noop => "NOOP",
             Self::Site(_) => "SITE",
+            Self::Clnt(_) => "CLNT",
         }
     }
 }
@@ -282,6 +286,8 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         b"HELP" => Command::Help(arg.optional("HELP")?.map(str::to_owned)),
         b"NOOP" => Command::Noop,
         b"SITE" => Command::Site(arg.owned("SITE")?),
+        // Only informative: any text will do, UTF-8 or not.
+        b"CLNT" => Command::Clnt(String::from_utf8_lossy(arg.0.unwrap_or_default()).into_owned()),
         other => {
             return Err(NOT_IMPLEMENTED
                 .iter()
@@ -541,6 +547,8 @@ impl fmt::Display for Command {
                 Some(arg) => write!(f, "{verb} {arg}"),
                 None => f.write_str(verb),
             },
+            Self::Clnt(name) if name.is_empty() => f.write_str(verb),
+            Self::Clnt(name) => write!(f, "{verb} {name}"),
             Self::Opts { option, args } if args.is_empty() => write!(f, "OPTS {option}"),
             Self::Opts { option, args } => write!(f, "OPTS {option} {args}"),
         }

@@ -88,6 +88,13 @@ fn every_verb_with_its_argument() {
         ("HELP", C::Help(None), "HELP"),
         ("HELP retr", C::Help(Some(s("retr"))), "HELP"),
         ("NOOP", C::Noop, "NOOP"),
+        ("CLNT", C::Clnt(s("")), "CLNT"),
+        (
+            "CLNT WinSCP-release-5.21.5",
+            C::Clnt(s("WinSCP-release-5.21.5")),
+            "CLNT",
+        ),
+        ("clnt  two  spaces ", C::Clnt(s(" two  spaces ")), "CLNT"),
         ("SITE CHMOD 755 f", C::Site(s("CHMOD 755 f")), "SITE"),
     ];
     for (line, want, verb) in cases {

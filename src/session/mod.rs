@@ -140,6 +140,7 @@ fn allowed_before_login(verb: &str) -> bool {
             | "HELP"
             | "SYST"
             | "NOOP"
+            | "CLNT"
             | "OPTS"
             | "AUTH"
             | "PBSZ"
@@ -454,6 +455,7 @@ impl Session {
             Command::Help(topic) => self.cmd_help(topic.as_deref()),
             Command::Noop => self.reply(200, "NOOP ok."),
             Command::Site(args) => self.cmd_site(&args),
+            Command::Clnt(_) => self.reply(200, "Noted."),
             #[allow(unreachable_patterns)]
             _ => self.reply(502, "Command not implemented."),
         }
