@@ -580,3 +580,6 @@ fn line_cost(line: &Line) -> usize {
         Line::TooLong => slot,
     }
 }
+
+#[cfg(test)]
+mod tests;
