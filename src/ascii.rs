@@ -25,6 +25,16 @@ impl AsciiEncoder {
         Self::default()
     }
 
+    /// An encoder for a file sent from an offset (`REST` + `RETR`): `previous` is the file's
+    /// byte just before the offset. If that is a CR, an LF at the offset completes the CRLF the
+    /// client already has and goes out alone, not as another CRLF.
+    #[must_use]
+    pub fn resuming_after(previous: u8) -> Self {
+        Self {
+            last_was_cr: previous == b'\r',
+        }
+    }
+
     /// Appends the converted form of `input` (the next buffer of the file) to `out`.
     pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
         // Most text has long runs without LF: copy those runs whole instead of byte by byte.
@@ -304,5 +314,27 @@ mod tests {
                 assert_eq!(encode_chunks(&chunks), whole_enc, "case {case}: {chunks:?}");
             }
         }
+    }
+
+    #[test]
+    fn resuming_between_cr_and_lf_sends_no_extra_cr() {
+        let file = b"dos\r\nline\r\nunix\n";
+        for offset in 1..file.len() {
+            let mut enc = AsciiEncoder::resuming_after(file[offset - 1]);
+            let mut resumed = Vec::new();
+            enc.encode(&file[offset..], &mut resumed);
+            // The encoder never looks ahead, so the wire form of the first `offset` bytes is a
+            // prefix of the whole file's: resuming must send exactly the rest of it.
+            let whole = encode_chunks(&[file]);
+            let head = encode_chunks(&[&file[..offset]]);
+            let expected = &whole[head.len()..];
+            assert_eq!(resumed, expected, "offset {offset}");
+        }
+        let mut out = Vec::new();
+        AsciiEncoder::resuming_after(b'\r').encode(b"\nx\n", &mut out);
+        assert_eq!(out, b"\nx\r\n");
+        out.clear();
+        AsciiEncoder::resuming_after(b'a').encode(b"\nx", &mut out);
+        assert_eq!(out, b"\r\nx");
     }
 }

@@ -4,6 +4,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 /// Per-session settings. Build one with [`Config::default`] and change the fields you need.
+///
+/// A duration too long to add to the session's clock (such as [`Duration::MAX`]) means "none":
+/// no timeout, no delay. No setting makes the session panic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Text of the `220` greeting.
@@ -17,6 +20,10 @@ pub struct Config {
     /// A session with no command for this long gets `421` and closes, unless a transfer is running.
     /// Default 300 s.
     pub idle_timeout: Duration,
+    /// A session not logged in this long after it started (or after `REIN`, or a `USER` that
+    /// ended a login) gets `421` and closes. No command pushes this deadline back, so a client
+    /// cannot hold a session without logging in by sending `NOOP`s. Default 60 s.
+    pub login_timeout: Duration,
     /// How long a passive listener waits for the client's data connection, and how long an active
     /// connection may take, before the command gets `425`. Default 30 s.
     pub data_timeout: Duration,
@@ -28,6 +35,10 @@ pub struct Config {
     /// After this many refused command lines in a row (unknown, malformed, over-long, or not
     /// allowed before login) the session gets `421` and closes. Default 20.
     pub max_bad_commands: u32,
+    /// Before login, after this many refused command lines (or `max_bad_commands`, if lower) the
+    /// session gets `421` and closes. Nothing but a login resets this count (a `NOOP` between
+    /// bad lines does not). Default 10, as vsftpd.
+    pub max_bad_commands_before_login: u32,
     /// The address advertised in `227` replies instead of the listener's own (for NAT). Default none.
     pub passive_address: Option<IpAddr>,
 }
@@ -39,10 +50,12 @@ impl Default for Config {
             max_line_len: 8 * 1024,
             max_pending_input: 64 * 1024,
             idle_timeout: Duration::from_secs(300),
+            login_timeout: Duration::from_secs(60),
             data_timeout: Duration::from_secs(30),
             login_failure_delay: Duration::from_secs(1),
             max_login_failures: 3,
             max_bad_commands: 20,
+            max_bad_commands_before_login: 10,
             passive_address: None,
         }
     }

@@ -17,6 +17,12 @@ pub enum FsOp {
     Stat(VirtualPath),
     /// The entries of a directory, without `.` and `..` ([`FsReply::Listing`]). Sent for `LIST`,
     /// `MLSD` and `STAT path`, which show each entry's metadata.
+    ///
+    /// A path naming something other than a directory answers [`FsReply::Entry`] (its metadata
+    /// and the storage's wall-clock time), so that `LIST file` dates it as a listing would. A
+    /// storage may answer [`FsError::NotADirectory`] instead: the core then sends
+    /// [`Stat`](Self::Stat) to list that one name, and, having no wall-clock time, shows its
+    /// date with the year.
     ListDir(VirtualPath),
     /// The names of a directory's entries, without `.` and `..` ([`FsReply::Listing`]), for
     /// `NLST`, which prints names only: storage need not read each entry's metadata.
@@ -27,9 +33,9 @@ pub enum FsOp {
     /// [`Metadata::file`]`(0, None)`; [`Listing::now`] is unused too. The rules of
     /// [`ListDir`](Self::ListDir) still hold: every access stays beneath the root, the same
     /// entries are listed (storage that hides its own temporary upload files hides them here
-    /// too), and a path naming something other than a directory answers
-    /// [`FsError::NotADirectory`], upon which the core sends [`Stat`](Self::Stat) to list that
-    /// one name.
+    /// too), and a path naming something other than a directory answers [`FsReply::Entry`] or
+    /// [`FsError::NotADirectory`] (upon which the core sends [`Stat`](Self::Stat) to list that
+    /// one name).
     ListNames(VirtualPath),
     /// Create a directory ([`FsReply::Done`]).
     MakeDir(VirtualPath),
@@ -57,8 +63,16 @@ pub enum FsOp {
 pub enum FsReply {
     /// Answer to [`FsOp::Stat`].
     Metadata(Metadata),
-    /// Answer to [`FsOp::ListDir`] and [`FsOp::ListNames`].
+    /// Answer to [`FsOp::ListDir`] and [`FsOp::ListNames`] of a directory.
     Listing(Listing),
+    /// Answer to [`FsOp::ListDir`] and [`FsOp::ListNames`] of a path that names something other
+    /// than a directory: that one thing. The core lists it under the name the client gave.
+    Entry {
+        /// Its metadata, as [`FsOp::Stat`] would report it.
+        metadata: Metadata,
+        /// Wall-clock time, in seconds since the Unix epoch, as in [`Listing::now`].
+        now: i64,
+    },
     /// Answer to operations that return nothing.
     Done,
     /// Answer to [`FsOp::CreateUnique`]: the path of the new file.

@@ -18,6 +18,10 @@ const MAX_TIME: i64 = 253_402_300_799;
 /// 0000-01-01 00:00:00 UTC: the earliest time with a four-digit year.
 const MIN_TIME: i64 = -62_167_219_200;
 
+/// A [`Listing::now`] for a listing that came without the wall-clock time (the `Stat` fallback
+/// for `LIST file`): no time counts as recent, so every date shows its year.
+pub const NOW_UNKNOWN: i64 = i64::MIN;
+
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -26,7 +30,8 @@ const MONTHS: [&str; 12] = [
 /// `drwxr-xr-x    2 ftp      ftp          4096 Jan  5 12:00 name`.
 ///
 /// `now` is [`Listing::now`]: entries modified in the six months before it (and at most an hour
-/// after it) show the time of day, others the year (`Jan 15  2020`). An unknown time shows as
+/// after it) show the time of day, others the year (`Jan 15  2020`); with [`NOW_UNKNOWN`] every
+/// entry shows the year. An unknown time shows as
 /// the epoch. A symlink with a known target shows as `name -> target`. CR and LF in names show
 /// as `?` so that a name cannot start a new line.
 #[must_use]
@@ -316,8 +321,9 @@ fn list_date(modified: i64, now: i64) -> String {
         .get(usize::from(t.month).wrapping_sub(1))
         .copied()
         .unwrap_or("???");
-    let recent =
-        modified > now.saturating_sub(SIX_MONTHS) && modified <= now.saturating_add(FUTURE_SLACK);
+    let recent = now != NOW_UNKNOWN
+        && modified > now.saturating_sub(SIX_MONTHS)
+        && modified <= now.saturating_add(FUTURE_SLACK);
     if recent {
         format!("{month} {:>2} {:02}:{:02}", t.day, t.hour, t.minute)
     } else {

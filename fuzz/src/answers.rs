@@ -30,7 +30,10 @@ pub fn fits(op: &FsOp, result: &Result<FsReply, thinftp::FsError>) -> bool {
     match (op, result) {
         (_, Err(_)) => true,
         (FsOp::Stat(_), Ok(FsReply::Metadata(_))) => true,
-        (FsOp::ListDir(_) | FsOp::ListNames(_), Ok(FsReply::Listing(_))) => true,
+        (
+            FsOp::ListDir(_) | FsOp::ListNames(_),
+            Ok(FsReply::Listing(_) | FsReply::Entry { .. }),
+        ) => true,
         (FsOp::CreateUnique { dir }, Ok(FsReply::Created(p))) => p.parent().as_ref() == Some(dir),
         (
             FsOp::MakeDir(_) | FsOp::RemoveDir(_) | FsOp::RemoveFile(_) | FsOp::Rename { .. },

@@ -95,6 +95,9 @@ pub enum Command {
     Noop,
     /// `SITE command`: the rest of the line, as given.
     Site(String),
+    /// `CLNT [client name]` (draft-ietf-ftpext-clnt, sent by WinSCP and FileZilla): the name as
+    /// given (bytes that are not UTF-8 replaced), possibly empty. Accepted and ignored.
+    Clnt(String),
 }
 
 /// The representation type set by `TYPE`.
@@ -120,7 +123,8 @@ pub enum EpsvArg {
 /// The arguments of `LIST` and `NLST`: `ls`-style flags (tolerated, ignored) and a path.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListArgs {
-    /// A leading `-word` (such as `-la`), without the `-`; empty if none was given.
+    /// A leading `-word` of [`LIST_FLAGS`] (such as `-la`), without the `-`; empty if none was
+    /// given.
     pub flags: String,
     /// The path after the flags, if any.
     pub path: Option<String>,
@@ -199,6 +203,7 @@ impl Command {
             Self::Help(_) => "HELP",
             Self::Noop => "NOOP",
             Self::Site(_) => "SITE",
+            Self::Clnt(_) => "CLNT",
         }
     }
 }
@@ -281,6 +286,8 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         b"HELP" => Command::Help(arg.optional("HELP")?.map(str::to_owned)),
         b"NOOP" => Command::Noop,
         b"SITE" => Command::Site(arg.owned("SITE")?),
+        // Only informative: any text will do, UTF-8 or not.
+        b"CLNT" => Command::Clnt(String::from_utf8_lossy(arg.0.unwrap_or_default()).into_owned()),
         other => {
             return Err(NOT_IMPLEMENTED
                 .iter()
@@ -429,23 +436,31 @@ fn parse_epsv(arg: Option<&str>) -> Result<EpsvArg, ParseError> {
     }
 }
 
-/// `LIST`/`NLST` arguments: a leading `-word` is `ls` flags, the rest after its space the path.
+/// The `ls` flags thinftp understands in `LIST`/`NLST` (and ignores: the listing is always the
+/// long or the names-only form). A leading `-word` is flags only when every character after the
+/// `-` is one of these, as vsftpd decides; `-la`, `-al`, `-R`, `-ltr`, `-1` are flags, while
+/// `-notes.txt` or `-leading*` is a path. A lone `-` stands for "no flags", so `NLST - -la` lists
+/// a file named `-la`.
+pub const LIST_FLAGS: &str = "aAlLRrt1F";
+
+/// `LIST`/`NLST` arguments: a leading `-word` made only of [`LIST_FLAGS`] is flags, the rest
+/// after its space the path; any other argument is the path, whole.
 fn parse_list(arg: Option<&str>) -> ListArgs {
     let Some(arg) = arg else {
         return ListArgs::default();
     };
-    match arg.strip_prefix('-') {
-        Some(flagged) => {
-            let (flags, path) = flagged.split_once(' ').unwrap_or((flagged, ""));
-            ListArgs {
+    if let Some(flagged) = arg.strip_prefix('-') {
+        let (flags, path) = flagged.split_once(' ').unwrap_or((flagged, ""));
+        if flags.chars().all(|c| LIST_FLAGS.contains(c)) {
+            return ListArgs {
                 flags: flags.to_owned(),
                 path: (!path.is_empty()).then(|| path.to_owned()),
-            }
+            };
         }
-        None => ListArgs {
-            flags: String::new(),
-            path: Some(arg.to_owned()),
-        },
+    }
+    ListArgs {
+        flags: String::new(),
+        path: Some(arg.to_owned()),
     }
 }
 
@@ -532,6 +547,8 @@ impl fmt::Display for Command {
                 Some(arg) => write!(f, "{verb} {arg}"),
                 None => f.write_str(verb),
             },
+            Self::Clnt(name) if name.is_empty() => f.write_str(verb),
+            Self::Clnt(name) => write!(f, "{verb} {name}"),
             Self::Opts { option, args } if args.is_empty() => write!(f, "OPTS {option}"),
             Self::Opts { option, args } => write!(f, "OPTS {option} {args}"),
         }

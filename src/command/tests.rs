@@ -88,6 +88,13 @@ fn every_verb_with_its_argument() {
         ("HELP", C::Help(None), "HELP"),
         ("HELP retr", C::Help(Some(s("retr"))), "HELP"),
         ("NOOP", C::Noop, "NOOP"),
+        ("CLNT", C::Clnt(s("")), "CLNT"),
+        (
+            "CLNT WinSCP-release-5.21.5",
+            C::Clnt(s("WinSCP-release-5.21.5")),
+            "CLNT",
+        ),
+        ("clnt  two  spaces ", C::Clnt(s(" two  spaces ")), "CLNT"),
         ("SITE CHMOD 755 f", C::Site(s("CHMOD 755 f")), "SITE"),
     ];
     for (line, want, verb) in cases {
@@ -321,7 +328,15 @@ fn list_flags_and_paths() {
         ("LIST  x", list("", Some(" x"))),
         ("LIST -", list("", None)),
         ("LIST - -odd", list("", Some("-odd"))),
-        ("LIST --all", list("-all", None)),
+        ("LIST -R", list("R", None)),
+        ("LIST -alR1trFLA dir", list("alR1trFLA", Some("dir"))),
+        ("LIST -al -x", list("al", Some("-x"))),
+        // Not made of known flags: the whole argument is a path (tnftp's `mdelete -x*`).
+        ("LIST --all", list("", Some("--all"))),
+        ("LIST -leading*", list("", Some("-leading*"))),
+        ("LIST -notes.txt", list("", Some("-notes.txt"))),
+        ("LIST -lz dir", list("", Some("-lz dir"))),
+        ("LIST -é", list("", Some("-é"))),
     ];
     for (line, want) in cases {
         assert_eq!(p(line), Ok(C::List(want.clone())), "{line}");

@@ -12,8 +12,15 @@ use super::timers::Timer;
 impl Session {
     pub(super) fn cmd_user(&mut self, name: String) {
         if self.logged_in() {
-            // RFC 959 lets USER change the user at any time: start over as after REIN.
-            self.reset_session_state();
+            // RFC 959 4.1.1 lets USER change the user at any time and leaves "all transfer
+            // parameters unchanged": TYPE, the data connection (an open passive listener),
+            // EPSV ALL and the MLST facts stay. The login starts over: a new home, so a new
+            // current directory, and no REST or RNFR carried from the old user.
+            self.login = Login::Anonymous;
+            self.cwd = VirtualPath::root();
+            self.rest = None;
+            self.rename_from = None;
+            self.arm_login_deadline();
         }
         self.login = Login::UserGiven(name);
         // The same reply for every name, known or not: no user-name oracle.
@@ -49,19 +56,25 @@ impl Session {
             AuthResult::Accepted(perms) => {
                 self.login = Login::LoggedIn { user, perms };
                 self.cwd = VirtualPath::root();
+                self.timers.clear(Timer::Login);
+                // Refused lines before the login do not count against the logged-in user.
+                self.bad_commands = 0;
                 self.reply(230, "Login successful.");
             }
             AuthResult::Refused => {
                 self.failed_logins = self.failed_logins.saturating_add(1);
-                if self.config.login_failure_delay.is_zero() {
-                    self.on_login_delay_over();
-                } else {
-                    // Hold the 530 (and every command behind it) to slow password guessing.
-                    self.busy = Busy::LoginDelay;
-                    self.timers.set(
+                // Hold the 530 (and every command behind it) to slow password guessing. A
+                // delay too long for the clock counts as none.
+                let delayed = !self.config.login_failure_delay.is_zero()
+                    && self.timers.set_after(
                         Timer::LoginDelay,
-                        self.now + self.config.login_failure_delay,
+                        self.now,
+                        self.config.login_failure_delay,
                     );
+                if delayed {
+                    self.busy = Busy::LoginDelay;
+                } else {
+                    self.on_login_delay_over();
                 }
             }
         }
@@ -72,15 +85,22 @@ impl Session {
         if matches!(self.busy, Busy::LoginDelay) {
             self.busy = Busy::Idle;
         }
-        self.reply(530, "Login incorrect.");
+        // One reply per PASS: the last allowed failure is answered by the 421 alone, which
+        // says the login failed as well as why the session ends.
         if self.failed_logins >= self.config.max_login_failures {
-            self.reply(421, "Too many failed logins; closing control connection.");
+            self.reply(
+                421,
+                "Login incorrect; too many failed logins, closing control connection.",
+            );
             self.close();
+        } else {
+            self.reply(530, "Login incorrect.");
         }
     }
 
     pub(super) fn cmd_rein(&mut self) {
         self.reset_session_state();
+        self.arm_login_deadline();
         self.reply(220, "Service ready for new user.");
     }
 
@@ -100,7 +120,7 @@ impl Session {
         self.close();
     }
 
-    /// Back to the state right after the greeting (REIN, or USER while logged in). Failed
+    /// Back to the state right after the greeting (REIN). Failed
     /// logins keep counting.
     fn reset_session_state(&mut self) {
         self.close_data_channel();

@@ -141,7 +141,7 @@ impl Session {
         self.busy = Busy::Idle;
         self.data = DataChannel::Listening(id);
         self.timers
-            .set(Timer::Data, self.now + self.config.data_timeout);
+            .set_after(Timer::Data, self.now, self.config.data_timeout);
         let port = addr.port();
         if extended {
             self.reply(
@@ -238,13 +238,13 @@ impl Session {
                 self.outputs.push_back(Output::Connect { id, addr });
                 self.data = DataChannel::Connecting(id);
                 self.timers
-                    .set(Timer::Data, self.now + self.config.data_timeout);
+                    .set_after(Timer::Data, self.now, self.config.data_timeout);
                 true
             }
             DataChannel::Listening(_) => {
                 // The client gets the full data timeout from its transfer command on.
                 self.timers
-                    .set(Timer::Data, self.now + self.config.data_timeout);
+                    .set_after(Timer::Data, self.now, self.config.data_timeout);
                 true
             }
             DataChannel::Connected(_) => true,

@@ -3,6 +3,7 @@
 
 use super::transfer::ListKind;
 use super::{Busy, Session};
+use crate::command::TransferType;
 use crate::error::DriveError;
 use crate::fs::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata};
 use crate::ids::FsId;
@@ -31,6 +32,11 @@ pub(super) enum FsThen {
         path: VirtualPath,
         offset: u64,
     },
+    /// `REST` + `STOR` after its `Stat`: the file and the offset.
+    StorResume {
+        path: VirtualPath,
+        offset: u64,
+    },
     /// `STOU` after `CreateUnique`.
     Stou,
     /// `LIST`/`MLSD` (or `STAT path` when `kind` is `None`) after `ListDir`, `NLST` after
@@ -51,7 +57,7 @@ impl FsThen {
     /// Whether the request belongs to a command that uses the data channel.
     fn is_transfer(&self) -> bool {
         match self {
-            Self::Retr { .. } | Self::Stou => true,
+            Self::Retr { .. } | Self::StorResume { .. } | Self::Stou => true,
             Self::ListDir { kind, .. } | Self::ListFile { kind, .. } => kind.is_some(),
             _ => false,
         }
@@ -197,6 +203,17 @@ impl Session {
                 // LIST/NLST/STAT of a file shows that one file.
                 self.request_fs(FsOp::Stat(path), FsThen::ListFile { kind, name });
             }
+            (
+                FsThen::ListDir {
+                    kind: Some(ListKind::Mlsd),
+                    ..
+                },
+                Ok(FsReply::Entry { .. }),
+            ) => {
+                // MLSD lists directories only (RFC 3659 7.1); MLST is for one file.
+                self.close_data_channel();
+                self.reply(501, "Not a directory.");
+            }
             (then, Err(err)) => {
                 if then.is_transfer() {
                     // A refused transfer command uses up its data channel, as if it had run.
@@ -220,6 +237,13 @@ impl Session {
                 }
             }
             (FsThen::Size, FsReply::Metadata(meta)) => match meta.kind {
+                // In TYPE A a RETR sends more than the stored bytes (LF goes out as CRLF), and
+                // only reading the whole file would say how much: refused, as proftpd and
+                // pyftpdlib do (RFC 3659 4.1 allows it). Missing files and directories still
+                // get their own reply.
+                FileKind::File if self.transfer_type == TransferType::Ascii => {
+                    self.reply(550, "SIZE not allowed in ASCII mode; use TYPE I.")
+                }
                 FileKind::File => self.reply(213, &meta.size.to_string()),
                 _ => self.reply(550, "Not a regular file."),
             },
@@ -252,24 +276,39 @@ impl Session {
             (FsThen::Retr { path, offset }, FsReply::Metadata(meta)) => {
                 self.retr_checked(path, offset, &meta)
             }
+            (FsThen::StorResume { path, offset }, FsReply::Metadata(meta)) => {
+                self.stor_resume_checked(path, offset, &meta)
+            }
             (FsThen::Stou, FsReply::Created(path)) => self.stou_created(path),
             (FsThen::ListDir { kind, name, .. }, FsReply::Listing(listing)) => {
                 self.listing_ready(kind, &name, &listing)
             }
+            (FsThen::ListDir { kind, name, .. }, FsReply::Entry { metadata, now }) => {
+                self.list_one_file(kind, name, metadata, now)
+            }
+            // The `Stat` fallback brings no wall-clock time: the date shows with its year (a
+            // time of day would claim the file is from the last six months).
             (FsThen::ListFile { kind, name }, FsReply::Metadata(meta)) => {
-                let now = meta.modified.unwrap_or(0);
-                let listing = Listing {
-                    entries: vec![DirEntry {
-                        name,
-                        metadata: meta,
-                    }],
-                    now,
-                };
-                self.listing_ready(kind, "", &listing)
+                self.list_one_file(kind, name, meta, listing::NOW_UNKNOWN)
             }
             // An answer of the wrong shape is the storage's bug; the client gets a local error.
             _ => self.reply(451, "Local error in processing."),
         }
+    }
+}
+
+impl Session {
+    /// `LIST`/`NLST`/`STAT` of one file: a listing of that one entry, under the name the
+    /// client gave (NLST's answer is what clients send back, e.g. to `DELE`).
+    fn list_one_file(&mut self, kind: Option<ListKind>, name: String, meta: Metadata, now: i64) {
+        let listing = Listing {
+            entries: vec![DirEntry {
+                name,
+                metadata: meta,
+            }],
+            now,
+        };
+        self.listing_ready(kind, "", &listing)
     }
 }
 

@@ -7,10 +7,10 @@ use crate::reply::Reply;
 
 /// Every command the server implements, for `HELP`.
 const COMMANDS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST",
-    "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD",
-    "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU",
-    "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
+    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CLNT", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP",
+    "LIST", "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT",
+    "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR",
+    "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
 ];
 
 /// Syntax help for `HELP command`.
@@ -21,6 +21,7 @@ fn command_syntax(verb: &str) -> Option<&'static str> {
         "ALLO" => "ALLO <size> (ignored)",
         "APPE" => "APPE <file> (append to a file)",
         "CDUP" | "XCUP" => "CDUP (go to the parent directory)",
+        "CLNT" => "CLNT <client name> (noted, ignored)",
         "CWD" | "XCWD" => "CWD <directory>",
         "DELE" => "DELE <file>",
         "EPRT" => "EPRT |<proto>|<address>|<port>|",

@@ -111,6 +111,24 @@ fn allowed_during_transfer(cmd: &Command) -> bool {
     )
 }
 
+/// Commands that leave a pending `REST` offset for the transfer command after them: the
+/// transfer commands themselves, `REST` (which replaces it), and setting up the data connection,
+/// which clients (ftplib, tnftp, FileZilla) may do between `REST` and `RETR`. Every other
+/// command, and every refused line, clears it.
+fn keeps_rest(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::Rest(_)
+            | Command::Retr(_)
+            | Command::Stor(_)
+            | Command::Appe(_)
+            | Command::Pasv
+            | Command::Epsv(_)
+            | Command::Port(_)
+            | Command::Eprt(_)
+    )
+}
+
 /// Verbs accepted before login (everything else gets `530`).
 fn allowed_before_login(verb: &str) -> bool {
     matches!(
@@ -122,6 +140,7 @@ fn allowed_before_login(verb: &str) -> bool {
             | "HELP"
             | "SYST"
             | "NOOP"
+            | "CLNT"
             | "OPTS"
             | "AUTH"
             | "PBSZ"
@@ -162,6 +181,7 @@ impl Session {
         let banner = session.config.banner.clone();
         session.reply(220, &banner);
         session.arm_idle();
+        session.arm_login_deadline();
         session
     }
 
@@ -276,6 +296,12 @@ impl Session {
                     );
                     self.close();
                 }
+                Timer::Login if self.logged_in() => {}
+                Timer::Login => {
+                    // Whatever is outstanding (a password being checked): the deadline holds.
+                    self.reply(421, "Login timeout; closing control connection.");
+                    self.close();
+                }
                 Timer::Data => self.on_data_timeout(),
                 Timer::LoginDelay => self.on_login_delay_over(),
             }
@@ -308,6 +334,10 @@ impl Session {
             if !matches!(self.busy, Busy::Transfer(_)) {
                 self.arm_idle();
             }
+            if !matches!(&parsed, Some(Ok(cmd)) if keeps_rest(cmd)) {
+                // REST is for the RETR/STOR/APPE right after it (RFC 959 4.1.3).
+                self.rest = None;
+            }
             let refused = match parsed {
                 None => {
                     self.rename_from = None;
@@ -324,14 +354,25 @@ impl Session {
         }
     }
 
-    /// Repeated abuse (a stream of refused lines) ends the session.
+    /// Repeated abuse (a stream of refused lines) ends the session. Before login the count is
+    /// never reset (only a login does) and has its own, lower limit.
     fn count_bad_command(&mut self, refused: bool) {
+        let logged_in = self.logged_in();
         if !refused {
-            self.bad_commands = 0;
+            if logged_in {
+                self.bad_commands = 0;
+            }
             return;
         }
         self.bad_commands = self.bad_commands.saturating_add(1);
-        if self.bad_commands >= self.config.max_bad_commands && !self.closed {
+        let limit = if logged_in {
+            self.config.max_bad_commands
+        } else {
+            self.config
+                .max_bad_commands
+                .min(self.config.max_bad_commands_before_login)
+        };
+        if self.bad_commands >= limit && !self.closed {
             self.reply(421, "Too many bad commands; closing control connection.");
             self.close();
         }
@@ -414,6 +455,7 @@ impl Session {
             Command::Help(topic) => self.cmd_help(topic.as_deref()),
             Command::Noop => self.reply(200, "NOOP ok."),
             Command::Site(args) => self.cmd_site(&args),
+            Command::Clnt(_) => self.reply(200, "Noted."),
             #[allow(unreachable_patterns)]
             _ => self.reply(502, "Command not implemented."),
         }
@@ -442,7 +484,13 @@ impl Session {
 
     fn arm_idle(&mut self) {
         self.timers
-            .set(Timer::Idle, self.now + self.config.idle_timeout);
+            .set_after(Timer::Idle, self.now, self.config.idle_timeout);
+    }
+
+    /// Starts the login deadline (at the greeting, and whenever the session is logged out).
+    fn arm_login_deadline(&mut self) {
+        self.timers
+            .set_after(Timer::Login, self.now, self.config.login_timeout);
     }
 
     fn logged_in(&self) -> bool {
@@ -517,10 +565,21 @@ fn fs_error_text(err: FsError) -> (u16, &'static str) {
     }
 }
 
-/// What a queued line counts against `max_pending_input`.
+/// What a queued line counts against `max_pending_input`: what it costs in memory, not on the
+/// wire. Its slot in the queue, and for a non-empty line its heap block as the allocator hands
+/// it out (glibc: 8 bytes of header, 16-byte steps, 32 bytes at least): 56 bytes for `a`, so a
+/// flood of tiny lines cannot hold 20 times the limit.
 fn line_cost(line: &Line) -> usize {
+    let slot = std::mem::size_of::<Line>();
     match line {
-        Line::Complete(bytes) => bytes.len() + 2,
-        Line::TooLong => 2,
+        Line::Complete(bytes) if bytes.is_empty() => slot,
+        Line::Complete(bytes) => {
+            let block = bytes.len().saturating_add(8 + 15) / 16 * 16;
+            slot.saturating_add(block.max(32))
+        }
+        Line::TooLong => slot,
     }
 }
+
+#[cfg(test)]
+mod tests;

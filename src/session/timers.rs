@@ -1,6 +1,6 @@
 //! The session's deadlines: a small table, earliest first for `poll_timeout`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What a deadline is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,19 +11,30 @@ pub(crate) enum Timer {
     Data,
     /// The delayed `530` after a failed `PASS`.
     LoginDelay,
+    /// The deadline for logging in.
+    Login,
 }
 
-const ALL: [Timer; 3] = [Timer::Idle, Timer::Data, Timer::LoginDelay];
+const ALL: [Timer; 4] = [Timer::Idle, Timer::Data, Timer::LoginDelay, Timer::Login];
 
 /// One optional deadline per [`Timer`].
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
-    deadlines: [Option<Instant>; 3],
+    deadlines: [Option<Instant>; 4],
 }
 
 impl Timers {
+    #[cfg(test)]
     pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
         self.deadlines[timer as usize] = Some(at);
+    }
+
+    /// Sets `timer` to `after` from `now`. A duration too long to add to `now` means no
+    /// deadline (the timer is cleared): returns whether one was set.
+    pub(crate) fn set_after(&mut self, timer: Timer, now: Instant, after: Duration) -> bool {
+        let at = now.checked_add(after);
+        self.deadlines[timer as usize] = at;
+        at.is_some()
     }
 
     pub(crate) fn clear(&mut self, timer: Timer) {
@@ -50,7 +61,6 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     #[allow(clippy::disallowed_methods)] // any instant will do as the origin
@@ -69,5 +79,17 @@ mod tests {
         assert_eq!(timers.earliest(), Some(t0 + Duration::from_secs(300)));
         timers.clear(Timer::Idle);
         assert_eq!(timers.earliest(), None);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // any instant will do as the origin
+    fn a_duration_past_the_clock_is_no_deadline() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        for timer in ALL {
+            assert!(timers.set_after(timer, t0, Duration::from_secs(1)));
+            assert!(!timers.set_after(timer, t0, Duration::MAX), "{timer:?}");
+            assert_eq!(timers.earliest(), None, "{timer:?}");
+        }
     }
 }

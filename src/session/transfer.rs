@@ -113,9 +113,34 @@ impl Session {
         };
         let mode = match (append, rest) {
             (true, _) => WriteMode::Append,
-            (false, Some(offset)) if offset > 0 => WriteMode::Resume(offset),
+            (false, Some(offset)) if offset > 0 => {
+                // Resuming needs the file, and an offset within it: look first, so that a
+                // missing file is not created and an offset past the end is not a sparse hole.
+                return self.request_fs(
+                    FsOp::Stat(path.clone()),
+                    FsThen::StorResume { path, offset },
+                );
+            }
             (false, _) => WriteMode::Replace,
         };
+        self.begin_receive(path, mode);
+    }
+
+    /// `REST` + `STOR` after its `Stat`: only a regular file, only an offset within it (`554`
+    /// beyond the end, as for `RETR`).
+    pub(super) fn stor_resume_checked(&mut self, path: VirtualPath, offset: u64, meta: &Metadata) {
+        if !is_retrievable(meta) {
+            self.close_data_channel();
+            return self.reply(550, "Not a regular file.");
+        }
+        if offset > meta.size {
+            self.close_data_channel();
+            return self.reply(554, "Restart position beyond the end of the file.");
+        }
+        self.begin_receive(path, WriteMode::Resume(offset));
+    }
+
+    fn begin_receive(&mut self, path: VirtualPath, mode: WriteMode) {
         let ascii = self.ascii();
         self.begin_transfer(
             TransferKind::ReceiveFile { path, mode, ascii },
@@ -155,7 +180,6 @@ impl Session {
 
     /// `LIST`, `NLST`, `MLSD`.
     pub(super) fn cmd_list(&mut self, kind: ListKind, arg: Option<String>) {
-        // REST is for the next RETR/STOR: a listing in between leaves it alone.
         if !self.has_data_channel() {
             return self.reply_no_data_channel();
         }

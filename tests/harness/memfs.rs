@@ -35,6 +35,8 @@ pub struct Node {
 pub struct MemFs {
     pub nodes: BTreeMap<String, Node>,
     next_ino: u64,
+    /// `ListDir`/`ListNames` of a non-directory answer `FsReply::Entry`, not `NotADirectory`.
+    pub single_entry: bool,
 }
 
 fn parent_of(path: &str) -> &str {
@@ -57,6 +59,7 @@ impl MemFs {
         let mut fs = Self {
             nodes: BTreeMap::new(),
             next_ino: 1,
+            single_entry: false,
         };
         fs.insert("/", Content::Dir, DEFAULT_MTIME, 0o755);
         for decl in decls {
@@ -211,6 +214,12 @@ impl MemFs {
             ))),
             FsOp::ListDir(p) | FsOp::ListNames(p) => {
                 let (real, node) = self.existing(p.as_str(), true)?;
+                if node.content != Content::Dir && self.single_entry {
+                    return Ok(FsReply::Entry {
+                        metadata: Self::metadata(node),
+                        now,
+                    });
+                }
                 if node.content != Content::Dir {
                     return Err(FsError::NotADirectory);
                 }

@@ -80,7 +80,8 @@ pub struct Runner {
 impl Runner {
     pub fn new(script: &Script) -> Result<Self, String> {
         let setup = &script.setup;
-        let fs = MemFs::new(&setup.tree)?;
+        let mut fs = MemFs::new(&setup.tree)?;
+        fs.single_entry = setup.single_entry;
         // Any instant will do as the fake clock's zero: only offsets from it are ever shown.
         #[allow(clippy::disallowed_methods)]
         let base = Instant::now();
@@ -392,7 +393,12 @@ impl Runner {
                     .min(file.len());
                 let mut out = Vec::new();
                 if *ascii {
-                    AsciiEncoder::new().encode(&file[start..], &mut out);
+                    // As a runtime would: the encoder knows the byte before the offset.
+                    let mut encoder = match start.checked_sub(1).and_then(|i| file.get(i)) {
+                        Some(&previous) => AsciiEncoder::resuming_after(previous),
+                        None => AsciiEncoder::new(),
+                    };
+                    encoder.encode(&file[start..], &mut out);
                 } else {
                     out.extend_from_slice(&file[start..]);
                 }
@@ -683,6 +689,13 @@ fn show_fs_result(result: &Result<FsReply, FsError>) -> String {
                 .collect();
             format!("Ok Listing now={} [{}]", show_time(l.now), names.join(", "))
         }
+        Ok(FsReply::Entry { metadata: m, now }) => format!(
+            "Ok Entry {:?} size={} modified={} now={}",
+            m.kind,
+            m.size,
+            m.modified.map_or("none".to_owned(), show_time),
+            show_time(*now)
+        ),
         Ok(other) => format!("Ok {other:?}"),
     }
 }

@@ -7,10 +7,11 @@
 //! dir /pub/empty
 //! symlink /pub/link -> a.txt
 //! user bob secret rw home=/home/bob      # or ro; home defaults to /
-//! config idle_timeout 10s                # any Config field; durations take a unit
+//! config idle_timeout 10s                # any Config field; durations take a unit (or `max`)
 //! peer [2001:db8::10]:40000              # the client (default 192.0.2.10:40000)
 //! local [2001:db8::1]:21                 # the server (default 192.0.2.1:21)
 //! wallclock 2024-06-15T12:00:00          # wall-clock time at t+0 (listings, new files)
+//! storage single-entry                   # ListDir/ListNames of a file: FsReply::Entry
 //!
 //! > USER bob                             # a line, sent with "\r\n" (escapes work)
 //! send "US" "ER bob\n"                   # raw writes, one per string; "A"*9000 repeats
@@ -73,6 +74,9 @@ pub struct Setup {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub wallclock: i64,
+    /// `storage single-entry`: `ListDir`/`ListNames` of a file answer `FsReply::Entry` (the
+    /// default answers `NotADirectory`, as a storage that knows only directories would).
+    pub single_entry: bool,
     /// The setup lines as written, echoed at the top of the transcript.
     pub lines: Vec<String>,
 }
@@ -149,6 +153,7 @@ pub fn parse(source: &str) -> Result<Script, String> {
         peer: "192.0.2.10:40000".parse().expect("literal"),
         local: "192.0.2.1:21".parse().expect("literal"),
         wallclock: DEFAULT_WALLCLOCK,
+        single_entry: false,
         lines: Vec::new(),
     };
     let mut steps = Vec::new();
@@ -392,6 +397,7 @@ fn parse_setup(setup: &mut Setup, verb: &str, args: &[String]) -> Result<(), Str
         "peer" => setup.peer = arg(0)?.parse().map_err(|_| "bad address")?,
         "local" => setup.local = arg(0)?.parse().map_err(|_| "bad address")?,
         "wallclock" => setup.wallclock = parse_time(arg(0)?)?,
+        "storage" if arg(0)? == "single-entry" => setup.single_entry = true,
         _ => return Err(format!("unknown directive {verb}")),
     }
     Ok(())
@@ -408,6 +414,7 @@ fn set_config(config: &mut thinftp::Config, key: &str, value: &str) -> Result<()
         "max_line_len" => config.max_line_len = num()?,
         "max_pending_input" => config.max_pending_input = num()?,
         "idle_timeout" => config.idle_timeout = parse_duration(value)?,
+        "login_timeout" => config.login_timeout = parse_duration(value)?,
         "data_timeout" => config.data_timeout = parse_duration(value)?,
         "login_failure_delay" => config.login_failure_delay = parse_duration(value)?,
         "max_login_failures" => {
@@ -415,6 +422,9 @@ fn set_config(config: &mut thinftp::Config, key: &str, value: &str) -> Result<()
         }
         "max_bad_commands" => {
             config.max_bad_commands = u32::try_from(num()?).map_err(|_| "too big")?
+        }
+        "max_bad_commands_before_login" => {
+            config.max_bad_commands_before_login = u32::try_from(num()?).map_err(|_| "too big")?
         }
         "passive_address" => config.passive_address = Some(value.parse().map_err(|_| "bad IP")?),
         _ => return Err(format!("unknown config key {key}")),

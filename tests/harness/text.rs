@@ -93,6 +93,9 @@ pub fn lines(bytes: &[u8]) -> Vec<&[u8]> {
 
 /// Parses `2s`, `1500ms`, `5m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if text == "max" {
+        return Ok(Duration::MAX);
+    }
     let (num, unit) = text
         .find(|c: char| !c.is_ascii_digit())
         .map(|i| text.split_at(i))

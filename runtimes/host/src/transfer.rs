@@ -129,14 +129,22 @@ fn send_file(
     stream: &mut TcpStream,
 ) -> Result<u64, TransferError> {
     let mut file = storage.open_read(path).map_err(TransferError::Fs)?;
-    if offset > 0 {
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|e| TransferError::Fs(fs_error(&e)))?;
+    let fs_err = |e: std::io::Error| TransferError::Fs(fs_error(&e));
+    // In TYPE A the encoder must know the byte before the offset (a CR there means an LF at
+    // the offset completes a CRLF the client already has), so read from one byte earlier.
+    let mut encoder = AsciiEncoder::new();
+    if ascii && offset > 0 {
+        file.seek(SeekFrom::Start(offset - 1)).map_err(fs_err)?;
+        let mut previous = [0u8; 1];
+        if read_retrying(&mut file, &mut previous).map_err(fs_err)? == 1 {
+            encoder = AsciiEncoder::resuming_after(previous[0]);
+        }
+    } else if offset > 0 {
+        file.seek(SeekFrom::Start(offset)).map_err(fs_err)?;
     }
     if !ascii {
         return file_to_socket(&mut file, stream).map_err(copy_error);
     }
-    let mut encoder = AsciiEncoder::new();
     let mut buf = vec![0u8; ASCII_BUF];
     let mut out = Vec::with_capacity(ASCII_BUF * 2);
     let mut sent = 0u64;

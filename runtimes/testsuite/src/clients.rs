@@ -347,6 +347,8 @@ assert int(facts["py.bin"]["size"]) == len(data), facts
 ftp.rename("py.bin", "renamed.bin")
 names = [name for name, _ in ftp.mlsd()]
 assert "renamed.bin" in names and "py.bin" not in names, names
+# SIZE answers in TYPE I only, and mlsd (retrlines) left TYPE A.
+ftp.voidcmd("TYPE I")
 assert ftp.size("renamed.bin") == len(data)
 ftp.mkd("sub")
 ftp.cwd("sub")

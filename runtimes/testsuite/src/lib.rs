@@ -20,6 +20,7 @@
 //! installs curl, lftp and wget).
 #![warn(missing_docs)]
 
+pub mod client_defects;
 pub mod clients;
 pub mod commands;
 pub mod ftp;
@@ -78,6 +79,9 @@ macro_rules! clients {
             clients::wget_download,
             clients::lftp_mirror_both_ways,
             clients::python_ftplib,
+            client_defects::tnftp_mdelete_dash_names,
+            client_defects::python_ftplib_last_failed_login,
+            client_defects::ascii_rest_between_cr_and_lf,
         );
     };
 }
