@@ -64,6 +64,10 @@ impl Session {
                     );
                 }
             }
+            AuthResult::Unavailable => {
+                self.reply(421, "Service not available, closing control connection.");
+                self.close();
+            }
         }
         Ok(())
     }

@@ -303,6 +303,7 @@ impl Host {
                 tracing::info!(user = ?user, home = %p.home, write = p.write, "login accepted");
             }
             AuthResult::Refused => tracing::warn!(user = ?user, "login refused"),
+            other => tracing::warn!(user = ?user, ?other, "login not checked"),
         }
         result
     }

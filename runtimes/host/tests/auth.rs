@@ -6,7 +6,7 @@ use thinftp_host::auth::{hash_password, Users, UsersError};
 fn accepted(result: AuthResult) -> Permissions {
     match result {
         AuthResult::Accepted(p) => p,
-        AuthResult::Refused => panic!("refused"),
+        other => panic!("not accepted: {other:?}"),
     }
 }
 
