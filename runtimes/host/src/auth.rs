@@ -38,8 +38,8 @@ pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
 pub struct Users {
     named: HashMap<String, User>,
     anonymous: Option<Permissions>,
-    /// Places for argon2 checks running at once: one per CPU, each with its own memory, reused
-    /// by every check (see [`hashing`](crate::hashing)). A burst of logins waits here, in a
+    /// Places for argon2 checks running at once: one per CPU (at most 8), each with its own
+    /// memory, reused by every check (see [`hashing`](crate::hashing)). A burst of logins waits here, in a
     /// bounded queue, instead of taking gigabytes of memory and more CPUs than there are.
     hasher: Hasher,
 }
@@ -297,11 +297,6 @@ impl Users {
         if self.has_hashes() {
             self.hasher.reserve();
         }
-    }
-
-    /// How many argon2 checks run at once (one per CPU).
-    pub fn hash_places(&self) -> usize {
-        self.hasher.places()
     }
 
     fn has_hashes(&self) -> bool {

@@ -116,8 +116,8 @@ pub struct Options {
           value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub ban_time: u64,
 
-    /// Most password checks (argon2, one per CPU at a time) waiting or running at once; past
-    /// it, PASS gets 421 at once, without a check.
+    /// Most password checks (argon2: one per CPU at a time, at most 8) waiting or running at
+    /// once; past it, PASS gets 421 at once, without a check.
     #[arg(long, value_name = "N", default_value_t = 32,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_pending_logins: u64,

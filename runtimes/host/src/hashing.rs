@@ -17,6 +17,10 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
+/// Most places, whatever the number of CPUs: each holds its memory for good (19 MiB with the
+/// default parameters), and eight checks at once already serve hundreds of logins a second.
+pub(crate) const MAX_PLACES: usize = 8;
+
 /// A parsed argon2 PHC string: everything a check needs, decoded once.
 #[derive(Clone)]
 pub(crate) struct PhcHash {
@@ -71,7 +75,6 @@ impl PhcHash {
 
 /// Places for argon2 checks, each with its own memory, and the queue in front of them.
 pub(crate) struct Hasher {
-    places: usize,
     max_queued: usize,
     max_queued_per_ip: usize,
     state: Mutex<State>,
@@ -106,7 +109,6 @@ impl Hasher {
             ..State::default()
         };
         Hasher {
-            places,
             max_queued,
             max_queued_per_ip,
             state: Mutex::new(state),
@@ -114,10 +116,10 @@ impl Hasher {
         }
     }
 
-    /// One place per CPU, with the default queue bounds.
+    /// One place per CPU, at most [`MAX_PLACES`], and an unbounded queue.
     pub(crate) fn per_cpu() -> Self {
-        let places = std::thread::available_parallelism().map_or(1, usize::from);
-        Self::new(places, usize::MAX, usize::MAX)
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::new(cpus.min(MAX_PLACES), usize::MAX, usize::MAX)
     }
 
     /// Sets the queue bounds.
@@ -143,11 +145,6 @@ impl Hasher {
                 *memory = vec![Block::new(); blocks];
             }
         }
-    }
-
-    /// How many checks may run at once.
-    pub(crate) fn places(&self) -> usize {
-        self.places
     }
 
     /// Joins the queue for a check for a client of address group `ip` (`None`: not counted per
@@ -212,7 +209,6 @@ impl std::fmt::Debug for Hasher {
     // Not the memory: megabytes of blocks.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hasher")
-            .field("places", &self.places)
             .field("max_queued", &self.max_queued)
             .field("max_queued_per_ip", &self.max_queued_per_ip)
             .finish_non_exhaustive()
