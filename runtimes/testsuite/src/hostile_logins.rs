@@ -155,6 +155,9 @@ pub fn failed_logins_keep_memory_flat(bin: &Path) {
             "1000",
             "--max-pending-logins-per-ip",
             "1000",
+            // Room for sessions the server has not yet seen end.
+            "--max-sessions-per-ip",
+            "1000",
         ],
     );
     let addr = server.addr();
