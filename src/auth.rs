@@ -35,9 +35,15 @@ impl Permissions {
 /// The runtime's answer to an [`Output::Authenticate`](crate::Output::Authenticate).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub enum AuthResult {
     /// The name and password are good: the user is logged in with these permissions.
     Accepted(Permissions),
     /// Unknown user or wrong password (the client is not told which).
     Refused,
+    /// The password was not checked: the runtime will not check one for this client now (too
+    /// many checks are waiting, or the client's address is banned after failed logins). The
+    /// session answers `421` and closes, without counting a failed login or waiting the login
+    /// failure delay.
+    Unavailable,
 }

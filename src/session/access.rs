@@ -77,6 +77,10 @@ impl Session {
                     self.on_login_delay_over();
                 }
             }
+            AuthResult::Unavailable => {
+                self.reply(421, "Service not available, closing control connection.");
+                self.close();
+            }
         }
         Ok(())
     }

@@ -64,6 +64,7 @@ pub struct Runner {
     held: Vec<Held>,
     fail_fs: VecDeque<FsError>,
     fail_passive: usize,
+    fail_auth: usize,
     listeners: BTreeMap<DataId, SocketAddr>,
     connecting: BTreeMap<DataId, SocketAddr>,
     /// Data connections, with the listener they came from (restored on a refusal).
@@ -101,6 +102,7 @@ impl Runner {
             held: Vec::new(),
             fail_fs: VecDeque::new(),
             fail_passive: 0,
+            fail_auth: 0,
             listeners: BTreeMap::new(),
             connecting: BTreeMap::new(),
             connected: BTreeMap::new(),
@@ -330,6 +332,13 @@ impl Runner {
     }
 
     fn authenticate(&mut self, id: AuthId, user: &str, password: &str) -> Input {
+        if self.fail_auth > 0 {
+            self.fail_auth -= 1;
+            return Input::Auth {
+                id,
+                result: AuthResult::Unavailable,
+            };
+        }
         let found = self
             .users
             .iter()
@@ -616,6 +625,7 @@ impl Runner {
             Step::Release => self.release(),
             Step::FailFs(e) => self.fail_fs.push_back(*e),
             Step::FailPassive => self.fail_passive += 1,
+            Step::FailAuth => self.fail_auth += 1,
             Step::Forge(kind, id) => self.forge(*kind, *id),
         }
     }

@@ -25,6 +25,7 @@
 //! hold fs|auth|passive                   # leave the next such request unanswered...
 //! release                                # ...until now (answers every held request)
 //! fail fs KIND | fail passive            # answer the next such request with a failure
+//! fail auth                              # answer the next Authenticate with Unavailable
 //! forge fs|auth|passive|connected|connectfail|transfer ID|last   # an answer nobody asked for
 //! ```
 
@@ -131,6 +132,7 @@ pub enum Step {
     Release,
     FailFs(FsError),
     FailPassive,
+    FailAuth,
     Forge(Forge, ForgeId),
 }
 
@@ -281,6 +283,7 @@ fn parse_step(verb: &str, args: &[String]) -> Result<Option<Step>, String> {
         ("release", None) => Step::Release,
         ("fail", Some("fs")) => Step::FailFs(fs_error(arg(1).unwrap_or(""))?),
         ("fail", Some("passive")) => Step::FailPassive,
+        ("fail", Some("auth")) => Step::FailAuth,
         ("forge", Some(kind)) => {
             let kind = match kind {
                 "fs" => Forge::Fs,

@@ -17,15 +17,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use argon2::password_hash::{phc::PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::password_hash::PasswordHasher;
 use argon2::Argon2;
+use blake2::{Blake2b512, Digest};
 use serde::Deserialize;
 use thinftp::{AuthResult, Permissions, VirtualPath};
 
-use crate::limits::Semaphore;
+use crate::hashing::{Hasher, PhcHash};
 
 /// The names that log in as the anonymous user (compared without regard to case).
 pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
@@ -36,10 +38,10 @@ pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
 pub struct Users {
     named: HashMap<String, User>,
     anonymous: Option<Permissions>,
-    /// Places for argon2 checks running at once: one per CPU. Each check holds about 19 MiB
-    /// and a CPU for its whole run, so a burst of logins waits here instead of taking gigabytes
-    /// of memory and more CPUs than there are.
-    hashing: Semaphore,
+    /// Places for argon2 checks running at once: one per CPU (at most 8), each with its own
+    /// memory, reused by every check (see [`hashing`](crate::hashing)). A burst of logins waits here, in a
+    /// bounded queue, instead of taking gigabytes of memory and more CPUs than there are.
+    hasher: Hasher,
 }
 
 #[derive(Debug)]
@@ -51,7 +53,7 @@ struct User {
 /// A stored password. Its `Debug` shows no secret, so a user table can be logged.
 enum Secret {
     Plain(String),
-    Hash(String),
+    Hash(PhcHash),
 }
 
 impl fmt::Debug for Secret {
@@ -143,11 +145,11 @@ impl Users {
         permissions: Permissions,
     ) -> Result<(), UsersError> {
         // Refuse a bad hash now rather than at every login.
-        match PasswordHash::new(phc) {
-            Ok(hash) if hash.algorithm.as_str().starts_with("argon2") => {}
-            _ => return Err(UsersError::BadHash(name.to_owned())),
-        }
-        self.insert(name, Secret::Hash(phc.to_owned()), permissions)
+        let hash = PhcHash::parse(phc).ok_or_else(|| UsersError::BadHash(name.to_owned()))?;
+        // Every place gets memory for the largest hash, and for the dummy hash of unknown names.
+        self.hasher.need(hash.blocks());
+        self.hasher.need(dummy_hash().blocks());
+        self.insert(name, Secret::Hash(hash), permissions)
     }
 
     /// Adds every user of a users file (see the [module docs](self)).
@@ -214,36 +216,61 @@ impl Users {
 
     /// Checks a name and password. Blocking and slow on purpose for hashed passwords (argon2):
     /// call it off any event loop. At most one argon2 check per CPU runs at once (for all
-    /// threads using these users); more wait their turn. Never logs the password.
+    /// threads using these users); more wait their turn, however many. Never logs the password.
     pub fn check(&self, user: &str, password: &str) -> AuthResult {
-        if let Some(entry) = self.named.get(user) {
-            let ok = match &entry.secret {
-                Secret::Plain(expected) => {
-                    constant_time_eq(expected.as_bytes(), password.as_bytes())
-                }
-                Secret::Hash(phc) => self.verify(phc, password),
-            };
-            return if ok {
-                AuthResult::Accepted(entry.permissions.clone())
+        self.check_queued(None, user, password)
+    }
+
+    /// Like [`check`](Self::check), for a client of address group `ip` (see
+    /// [`limits::ip_group`](crate::limits::ip_group)): when the check needs a hash and the queue
+    /// of checks is full (see [`set_queue_bounds`](Self::set_queue_bounds)), in total or for
+    /// that group (`None`: only the total counts), the answer is [`AuthResult::Unavailable`] at
+    /// once, without hashing.
+    pub fn check_queued(&self, ip: Option<IpAddr>, user: &str, password: &str) -> AuthResult {
+        let named = self.named.get(user);
+        if let Some(User {
+            secret: Secret::Plain(expected),
+            permissions,
+        }) = named
+        {
+            return if constant_time_eq(expected.as_bytes(), password.as_bytes()) {
+                AuthResult::Accepted(permissions.clone())
             } else {
                 AuthResult::Refused
             };
         }
-        if let Some(anonymous) = &self.anonymous {
-            if ANONYMOUS_NAMES.iter().any(|n| n.eq_ignore_ascii_case(user)) {
-                return AuthResult::Accepted(anonymous.clone());
+        if named.is_none() {
+            if let Some(anonymous) = &self.anonymous {
+                if ANONYMOUS_NAMES.iter().any(|n| n.eq_ignore_ascii_case(user)) {
+                    return AuthResult::Accepted(anonymous.clone());
+                }
+            }
+            if !self.has_hashes() {
+                return AuthResult::Refused;
             }
         }
-        if self
-            .named
-            .values()
-            .any(|u| matches!(u.secret, Secret::Hash(_)))
-        {
-            // Spend the time of a real check, so that response times do not tell which names
-            // exist.
-            let _ = self.verify(dummy_hash(), password);
+        // A hash to compute: a user's, or for an unknown name the dummy one, which spends the
+        // time (and the memory) of a real check so that response times do not tell which names
+        // exist.
+        let Some(ticket) = self.hasher.enter(ip) else {
+            return AuthResult::Unavailable;
+        };
+        match named {
+            Some(User {
+                secret: Secret::Hash(hash),
+                permissions,
+            }) => {
+                if self.hasher.check(&ticket, hash, password) {
+                    AuthResult::Accepted(permissions.clone())
+                } else {
+                    AuthResult::Refused
+                }
+            }
+            _ => {
+                let _ = self.hasher.check(&ticket, dummy_hash(), password);
+                AuthResult::Refused
+            }
         }
-        AuthResult::Refused
     }
 
     /// Whether [`check`](Self::check) of `user` is quick (no password hash to compute: a plain
@@ -253,17 +280,29 @@ impl Users {
     pub fn check_is_quick(&self, user: &str) -> bool {
         match self.named.get(user) {
             Some(entry) => matches!(entry.secret, Secret::Plain(_)),
-            None => !self
-                .named
-                .values()
-                .any(|u| matches!(u.secret, Secret::Hash(_))),
+            None => !self.has_hashes(),
         }
     }
 
-    /// Checks `password` against an argon2 PHC string, once a place for it is free.
-    fn verify(&self, phc: &str, password: &str) -> bool {
-        let _place = self.hashing.acquire();
-        verify(phc, password)
+    /// Bounds the queue of argon2 checks: at most `total` waiting or running, `per_ip` of them
+    /// for one address group. Checks past a bound are answered [`AuthResult::Unavailable`] by
+    /// [`check_queued`](Self::check_queued). Default: unbounded.
+    pub fn set_queue_bounds(&mut self, total: usize, per_ip: usize) {
+        self.hasher.set_queue_bounds(total, per_ip);
+    }
+
+    /// Allocates the memory of every argon2 place now (if any user has a hash), so that the
+    /// first logins do not raise the process's memory. Call it once at startup.
+    pub fn reserve_hash_memory(&self) {
+        if self.has_hashes() {
+            self.hasher.reserve();
+        }
+    }
+
+    fn has_hashes(&self) -> bool {
+        self.named
+            .values()
+            .any(|u| matches!(u.secret, Secret::Hash(_)))
     }
 
     fn insert(
@@ -294,58 +333,74 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
         .to_string())
 }
 
-fn verify(phc: &str, password: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(hash) => Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok(),
-        Err(_) => false,
-    }
+/// A hash of nothing anyone types, computed once (with the default parameters, as
+/// [`hash_password`] makes them), for checks of unknown names.
+fn dummy_hash() -> &'static PhcHash {
+    static HASH: OnceLock<PhcHash> = OnceLock::new();
+    HASH.get_or_init(|| {
+        let phc = hash_password("thinftp: no such user").expect("argon2 with default parameters");
+        PhcHash::parse(&phc).expect("a hash just made parses")
+    })
 }
 
-/// A hash of nothing anyone types, computed once, for checks of unknown names.
-fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password("thinftp: no such user").unwrap_or_default())
-}
-
-/// Compares without stopping at the first difference, so timing does not tell how much of a
-/// password was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Compares without stopping at the first difference, nor at a difference in length, so timing
+/// does not tell how much of a password was right, nor how long it is: both sides are reduced
+/// to fixed-length digests first, which are compared whole.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let (a, b) = (Blake2b512::digest(a), Blake2b512::digest(b));
+    let diff = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
-    use std::time::Duration;
 
     #[test]
-    fn argon2_checks_wait_for_a_free_place() {
-        let mut users = Users {
-            hashing: Semaphore::new(1),
-            ..Users::default()
-        };
+    fn a_full_queue_answers_unavailable_without_hashing() {
+        let mut users = Users::new();
         let hash = hash_password("pw").unwrap();
         users
             .add_hashed("alice", &hash, Permissions::read_write())
             .unwrap();
-        let users = &users;
-        let held = users.hashing.acquire();
-        std::thread::scope(|s| {
-            let (tx, rx) = mpsc::channel();
-            s.spawn(move || tx.send(users.check("alice", "pw")).unwrap());
-            // The only place is taken: the check waits...
-            assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
-            drop(held);
-            // ... and runs once the place is free.
-            let result = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-            assert_eq!(result, AuthResult::Accepted(Permissions::read_write()));
-        });
+        users
+            .add_plain("bob", "pw", Permissions::read_only())
+            .unwrap();
+        users.set_queue_bounds(1, 1);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let held = users.hasher.enter(Some(ip)).unwrap();
+        for name in ["alice", "nobody"] {
+            assert_eq!(
+                users.check_queued(Some(ip), name, "pw"),
+                AuthResult::Unavailable
+            );
+        }
+        // A check without a hash needs no place in the queue.
+        assert_eq!(
+            users.check_queued(Some(ip), "bob", "pw"),
+            AuthResult::Accepted(Permissions::read_only())
+        );
+        drop(held);
+        assert_eq!(
+            users.check_queued(Some(ip), "alice", "pw"),
+            AuthResult::Accepted(Permissions::read_write())
+        );
+        assert_eq!(
+            users.check_queued(Some(ip), "nobody", "pw"),
+            AuthResult::Refused
+        );
+    }
+
+    #[test]
+    fn equal_means_equal_whatever_the_lengths() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret "));
+        assert!(!constant_time_eq(b"secret", b""));
     }
 
     #[test]
@@ -370,14 +425,11 @@ mod tests {
 
     #[test]
     fn plain_passwords_need_no_place() {
-        let mut users = Users {
-            hashing: Semaphore::new(1),
-            ..Users::default()
-        };
+        let mut users = Users::new();
+        users.set_queue_bounds(0, 0);
         users
             .add_plain("bob", "pw", Permissions::read_only())
             .unwrap();
-        let _held = users.hashing.acquire();
         assert_eq!(
             users.check("bob", "pw"),
             AuthResult::Accepted(Permissions::read_only())

@@ -65,7 +65,7 @@ pub struct Options {
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_sessions: usize,
 
-    /// Most sessions at once from one client address.
+    /// Most sessions at once from one client address (IPv6: its /64).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_sessions_per_ip: usize,
 
@@ -91,6 +91,47 @@ pub struct Options {
     /// Failed logins after which a session is closed.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub max_login_failures: u32,
+
+    // Login defences (auth branch): bans after failed logins, the queue of password checks,
+    // and the cap on sessions that have not logged in.
+    /// Failed logins from one client address (IPv6: its /64) within --ban-window after which
+    /// the address is banned for --ban-time: its logins are refused (421) without checking the
+    /// password, a correct one too. 0 turns address bans off.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub ban_after: u32,
+
+    /// Failed logins for one user name, from any address, within --ban-window after which the
+    /// name is banned for --ban-time (anyone can ban a name this way, and lock its owner out
+    /// meanwhile: keep it above --ban-after). 0 turns name bans off.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub ban_user_after: u32,
+
+    /// Seconds over which failed logins count towards a ban.
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub ban_window: u64,
+
+    /// Seconds a ban lasts.
+    #[arg(long, value_name = "SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub ban_time: u64,
+
+    /// Most password checks (argon2: one per CPU at a time, at most 8) waiting or running at
+    /// once; past it, PASS gets 421 at once, without a check.
+    #[arg(long, value_name = "N", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_pending_logins: u64,
+
+    /// Most password checks waiting or running at once for one client address (IPv6: its /64).
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_pending_logins_per_ip: u64,
+
+    /// Most sessions at once that have not logged in yet; more get "421 Too many connections",
+    /// so that a quarter of --max-sessions stays for those who have. Default: three quarters of
+    /// --max-sessions.
+    #[arg(long, value_name = "N")]
+    pub max_unauthenticated_sessions: Option<usize>,
 
     /// Text of the 220 greeting.
     #[arg(long, value_name = "TEXT")]
@@ -141,6 +182,23 @@ impl Options {
         config.max_login_failures = self.max_login_failures;
         config.passive_address = self.passive_address;
         config
+    }
+
+    /// The ban policy these options ask for (auth branch).
+    pub fn ban_policy(&self) -> crate::bans::BanPolicy {
+        crate::bans::BanPolicy {
+            per_address: self.ban_after,
+            per_user: self.ban_user_after,
+            window: Duration::from_secs(self.ban_window),
+            ban_for: Duration::from_secs(self.ban_time),
+        }
+    }
+
+    /// The cap on sessions that have not logged in (auth branch).
+    pub fn unauthenticated_cap(&self) -> usize {
+        self.max_unauthenticated_sessions
+            .unwrap_or(self.max_sessions - self.max_sessions / 4)
+            .max(1)
     }
 
     /// The log level asked for: 0 is the default (info), positive is more, negative less.

@@ -14,13 +14,19 @@ use thinftp::{
 use tracing::Span;
 
 use crate::auth::{Users, UsersError};
+use crate::bans::{Banned, Bans};
 use crate::busy_poll::{BusyPoll, Polling};
 use crate::cli::Options;
 use crate::limits::{self, Limits, SessionGuard};
 use crate::passive::PassivePorts;
 use crate::shutdown::{ActiveTransfers, Shutdown, TransferGuard};
 use crate::storage::Storage;
+use crate::throttle::Throttle;
 use crate::transfer::{run_transfer, AbortHandle};
+
+/// At most one "login refused" (or "login queue full") warning per this long; the next one
+/// says how many were left out.
+const LOGIN_WARN_EVERY: Duration = Duration::from_secs(5);
 
 /// How long to pause after a failed `accept` before the next one, so that a lasting error (out
 /// of file descriptors) does not make the accept loop spin.
@@ -41,6 +47,9 @@ pub struct Host {
     next_session: AtomicU64,
     default_anonymous: bool,
     busy_poll: BusyPoll,
+    bans: Bans,
+    refused_log: Throttle,
+    queue_full_log: Throttle,
 }
 
 /// Why a server could not start.
@@ -110,6 +119,12 @@ impl Host {
         if options.read_only {
             users.make_read_only();
         }
+        let bound = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        users.set_queue_bounds(
+            bound(options.max_pending_logins),
+            bound(options.max_pending_logins_per_ip),
+        );
+        users.reserve_hash_memory();
         for (name, permissions) in users.named() {
             if !matches!(storage.stat(&permissions.home), Ok(m) if m.is_dir()) {
                 tracing::warn!(user = ?name, home = %permissions.home, "home directory is missing");
@@ -119,7 +134,11 @@ impl Host {
         Ok(Host {
             storage,
             users,
-            limits: Limits::new(options.max_sessions, options.max_sessions_per_ip),
+            limits: Limits::with_max_unauthenticated(
+                options.max_sessions,
+                options.max_sessions_per_ip,
+                options.unauthenticated_cap(),
+            ),
             passive: PassivePorts::new(range),
             config: options.config(),
             shutdown: Shutdown::new(),
@@ -128,6 +147,9 @@ impl Host {
             next_session: AtomicU64::new(1),
             default_anonymous,
             busy_poll: BusyPoll::new(Duration::from_micros(options.busy_poll)),
+            bans: Bans::new(options.ban_policy()),
+            refused_log: Throttle::new(LOGIN_WARN_EVERY),
+            queue_full_log: Throttle::new(LOGIN_WARN_EVERY),
         })
     }
 
@@ -294,17 +316,72 @@ impl Host {
     }
 
     /// Checks a login (blocking, slow on purpose) and logs the outcome, never the password. Call
-    /// it inside the session's span: on success the user is recorded in it.
+    /// it inside the session's span: on success the user is recorded in it. Without a session
+    /// (see [`authenticate_session`](Self::authenticate_session)) only name bans apply and the
+    /// queue of checks is bounded in total only.
     pub fn authenticate(&self, user: &str, password: &str) -> AuthResult {
-        let result = self.users.check(user, password);
+        self.check_login(None, user, password)
+    }
+
+    /// [`authenticate`](Self::authenticate) for the admitted session `session` (a clone of its
+    /// guard is held by the work, so the session keeps its place until the check ends): its
+    /// address counts for bans and for the queue of password checks. A banned address or name,
+    /// or a full queue, gets [`AuthResult::Unavailable`] at once, without a check. Success
+    /// marks the session as logged in (see [`SessionGuard::logged_in`]).
+    pub fn authenticate_session(
+        &self,
+        session: &SessionGuard,
+        user: &str,
+        password: &str,
+    ) -> AuthResult {
+        let result = self.check_login(Some(session.ip_group()), user, password);
+        if matches!(result, AuthResult::Accepted(_)) {
+            session.logged_in();
+        }
+        result
+    }
+
+    fn check_login(&self, ip: Option<IpAddr>, user: &str, password: &str) -> AuthResult {
+        let now = Instant::now();
+        if let Some(banned) = self.bans.banned(now, ip, user) {
+            // Logged when the ban started; each refusal only at debug level.
+            tracing::debug!(user = ?user, ?banned, "login refused: banned");
+            return AuthResult::Unavailable;
+        }
+        let result = self.users.check_queued(ip, user, password);
         match &result {
             AuthResult::Accepted(p) => {
                 tracing::Span::current().record("user", user);
                 tracing::info!(user = ?user, home = %p.home, write = p.write, "login accepted");
             }
-            AuthResult::Refused => tracing::warn!(user = ?user, "login refused"),
+            AuthResult::Refused => {
+                if let Some(suppressed) = self.refused_log.admit(now) {
+                    tracing::warn!(user = ?user, suppressed, "login refused");
+                }
+                for banned in self.bans.failed(now, ip, user) {
+                    let secs = self.bans_time().as_secs();
+                    match banned {
+                        Banned::Address(ip) => tracing::warn!(
+                            %ip, "too many failed logins from this address: banned for {secs} s"
+                        ),
+                        Banned::User(name) => tracing::warn!(
+                            user = ?name, "too many failed logins for this user: banned for {secs} s"
+                        ),
+                    }
+                }
+            }
+            AuthResult::Unavailable => {
+                if let Some(suppressed) = self.queue_full_log.admit(now) {
+                    tracing::warn!(user = ?user, suppressed, "too many password checks waiting: 421");
+                }
+            }
+            other => tracing::warn!(?other, "unknown answer to a login"),
         }
         result
+    }
+
+    fn bans_time(&self) -> Duration {
+        self.bans.ban_time()
     }
 
     /// Whether [`authenticate`](Self::authenticate) of `user` is quick enough to run on an event

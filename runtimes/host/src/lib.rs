@@ -61,11 +61,13 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod bans;
 pub mod busy_poll;
 pub mod channels;
 pub mod cli;
 mod copy;
 pub mod errors;
+mod hashing;
 mod host;
 pub mod limits;
 pub mod logging;
@@ -74,6 +76,7 @@ pub mod server;
 pub mod shutdown;
 pub mod socket;
 pub mod storage;
+mod throttle;
 pub mod transfer;
 mod upload;
 pub mod work;

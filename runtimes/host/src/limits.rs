@@ -1,15 +1,35 @@
-//! Limits: concurrent sessions (in total and per client address), concurrent password checks,
-//! and the process's open-files limit.
+//! Limits: concurrent sessions (in total, per client address group, and those not logged in
+//! yet), and the process's open-files limit.
+//!
+//! Addresses are counted by group ([`ip_group`]): an IPv4 address alone, an IPv6 client by its
+//! /64 prefix, since one host or site usually holds a whole /64 and could otherwise take a
+//! place per address.
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::IpAddr;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
 /// What an over-limit client is sent before its connection is closed.
 pub const TOO_MANY: &[u8] = b"421 Too many connections\r\n";
+
+/// The group an address counts in for per-address limits: an IPv4 address (also written as an
+/// IPv4-mapped IPv6 address) is its own group, an IPv6 address counts by its /64 prefix.
+pub fn ip_group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !u128::from(u64::MAX);
+                IpAddr::V6(Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
 
 /// Counts live sessions. Cheap to clone: clones share the counts.
 #[derive(Debug, Clone)]
@@ -21,29 +41,54 @@ pub struct Limits {
 struct Inner {
     max_total: usize,
     max_per_ip: usize,
+    max_unauthenticated: usize,
     counts: Mutex<Counts>,
 }
 
 #[derive(Debug, Default)]
 struct Counts {
     total: usize,
+    /// Sessions not logged in yet.
+    unauthenticated: usize,
     per_ip: HashMap<IpAddr, usize>,
 }
 
-/// One admitted session. Dropping it frees its place.
-#[derive(Debug)]
+/// One admitted session's place. Cheap to clone: the place is freed when the last clone is
+/// dropped, so work started for the session (a password check that outlives the connection)
+/// holds a clone and keeps the place until it ends.
+#[derive(Debug, Clone)]
 #[must_use = "the session's place is freed when the guard is dropped"]
 pub struct SessionGuard {
+    place: Arc<Place>,
+}
+
+#[derive(Debug)]
+struct Place {
     limits: Limits,
-    ip: IpAddr,
+    /// The client's address group ([`ip_group`]).
+    group: IpAddr,
+    logged_in: AtomicBool,
 }
 
 impl Limits {
-    /// At most `max_total` sessions, and `max_per_ip` from any one address.
+    /// At most `max_total` sessions, and `max_per_ip` from any one address group; no bound on
+    /// sessions that have not logged in beyond those (see
+    /// [`with_max_unauthenticated`](Self::with_max_unauthenticated)).
     pub fn new(max_total: usize, max_per_ip: usize) -> Self {
+        Self::with_max_unauthenticated(max_total, max_per_ip, usize::MAX)
+    }
+
+    /// Like [`new`](Self::new), and at most `max_unauthenticated` sessions at once that have
+    /// not logged in ([`SessionGuard::logged_in`] was not called).
+    pub fn with_max_unauthenticated(
+        max_total: usize,
+        max_per_ip: usize,
+        max_unauthenticated: usize,
+    ) -> Self {
         let inner = Inner {
             max_total,
             max_per_ip,
+            max_unauthenticated,
             counts: Mutex::new(Counts::default()),
         };
         Limits {
@@ -54,16 +99,25 @@ impl Limits {
     /// Admits a session from `ip`, or `None` if that would pass a limit: then write
     /// [`TOO_MANY`] (see [`reject`]) and close the connection.
     pub fn try_acquire(&self, ip: IpAddr) -> Option<SessionGuard> {
+        let group = ip_group(ip);
         let mut counts = self.lock();
-        let from_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
-        if counts.total >= self.inner.max_total || from_ip >= self.inner.max_per_ip {
+        let from_ip = counts.per_ip.get(&group).copied().unwrap_or(0);
+        if counts.total >= self.inner.max_total
+            || from_ip >= self.inner.max_per_ip
+            || counts.unauthenticated >= self.inner.max_unauthenticated
+        {
             return None;
         }
         counts.total += 1;
-        counts.per_ip.insert(ip, from_ip + 1);
-        Some(SessionGuard {
+        counts.unauthenticated += 1;
+        counts.per_ip.insert(group, from_ip + 1);
+        let place = Place {
             limits: self.clone(),
-            ip,
+            group,
+            logged_in: AtomicBool::new(false),
+        };
+        Some(SessionGuard {
+            place: Arc::new(place),
         })
     }
 
@@ -72,16 +126,9 @@ impl Limits {
         self.lock().total
     }
 
-    fn release(&self, ip: IpAddr) {
-        let mut counts = self.lock();
-        counts.total = counts.total.saturating_sub(1);
-        if let Some(n) = counts.per_ip.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                // Forget the address, so the map does not grow with every client ever seen.
-                counts.per_ip.remove(&ip);
-            }
-        }
+    /// Live sessions that have not logged in.
+    pub fn unauthenticated(&self) -> usize {
+        self.lock().unauthenticated
     }
 
     fn lock(&self) -> MutexGuard<'_, Counts> {
@@ -89,9 +136,37 @@ impl Limits {
     }
 }
 
-impl Drop for SessionGuard {
+impl SessionGuard {
+    /// The client's address group ([`ip_group`]).
+    pub fn ip_group(&self) -> IpAddr {
+        self.place.group
+    }
+
+    /// Records that the session logged in: it no longer counts against the limit on sessions
+    /// that have not. (A later `REIN` does not count it again: the limit is on holding a place
+    /// without ever having logged in.)
+    pub fn logged_in(&self) {
+        if !self.place.logged_in.swap(true, Ordering::Relaxed) {
+            let mut counts = self.place.limits.lock();
+            counts.unauthenticated = counts.unauthenticated.saturating_sub(1);
+        }
+    }
+}
+
+impl Drop for Place {
     fn drop(&mut self) {
-        self.limits.release(self.ip);
+        let mut counts = self.limits.lock();
+        counts.total = counts.total.saturating_sub(1);
+        if !self.logged_in.load(Ordering::Relaxed) {
+            counts.unauthenticated = counts.unauthenticated.saturating_sub(1);
+        }
+        if let Some(n) = counts.per_ip.get_mut(&self.group) {
+            *n -= 1;
+            if *n == 0 {
+                // Forget the address, so the map does not grow with every client ever seen.
+                counts.per_ip.remove(&self.group);
+            }
+        }
     }
 }
 
@@ -100,64 +175,6 @@ impl Drop for SessionGuard {
 pub fn reject(conn: &mut impl Write) {
     let _ = conn.write_all(TOO_MANY);
     let _ = conn.flush();
-}
-
-/// Lets at most a fixed number of holders in at once; the others wait their turn. (std has no
-/// semaphore; this one is a counter under a mutex.)
-#[derive(Debug)]
-pub(crate) struct Semaphore {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-/// One place in a [`Semaphore`], given back when dropped.
-#[derive(Debug)]
-#[must_use = "the place is given back when the permit is dropped"]
-pub(crate) struct Permit<'a> {
-    semaphore: &'a Semaphore,
-}
-
-impl Semaphore {
-    /// `places` holders at once (at least one, so that `acquire` cannot wait forever).
-    pub(crate) fn new(places: usize) -> Self {
-        Semaphore {
-            free: Mutex::new(places.max(1)),
-            freed: Condvar::new(),
-        }
-    }
-
-    /// One place per CPU: for work that keeps a CPU busy.
-    pub(crate) fn per_cpu() -> Self {
-        Self::new(std::thread::available_parallelism().map_or(1, usize::from))
-    }
-
-    /// Blocks until a place is free and takes it.
-    pub(crate) fn acquire(&self) -> Permit<'_> {
-        let mut free = self.lock();
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        Permit { semaphore: self }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, usize> {
-        // Only a counter is behind the lock: usable even after a panic elsewhere.
-        self.free.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Default for Semaphore {
-    fn default() -> Self {
-        Self::per_cpu()
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        *self.semaphore.lock() += 1;
-        self.semaphore.freed.notify_one();
-    }
 }
 
 /// Raises the soft limit on open files (`RLIMIT_NOFILE`) to the hard limit, and logs the result
@@ -185,35 +202,65 @@ pub fn raise_open_files_limit() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
 
-    #[test]
-    fn semaphore_lets_only_its_places_in_at_once() {
-        let semaphore = Semaphore::new(2);
-        let inside = AtomicUsize::new(0);
-        let most = AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for _ in 0..8 {
-                s.spawn(|| {
-                    let _permit = semaphore.acquire();
-                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(20));
-                    inside.fetch_sub(1, Ordering::SeqCst);
-                });
-            }
-        });
-        assert_eq!(most.load(Ordering::SeqCst), 2);
-        // Every place was given back.
-        assert_eq!(*semaphore.lock(), 2);
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
     }
 
     #[test]
-    fn semaphore_has_at_least_one_place() {
-        let semaphore = Semaphore::new(0);
-        drop(semaphore.acquire());
-        assert!(*Semaphore::per_cpu().lock() >= 1);
+    fn ipv6_clients_are_grouped_by_their_64_prefix() {
+        assert_eq!(ip_group(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(ip_group(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(ip_group(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            ip_group(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            ip("2001:db8:1:2::")
+        );
+        assert_ne!(ip_group(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
+        assert_eq!(ip_group(ip("::1")), ip("::"));
+    }
+
+    #[test]
+    fn one_64_shares_one_per_address_limit() {
+        let limits = Limits::new(10, 2);
+        let _a = limits.try_acquire(ip("2001:db8::1")).unwrap();
+        let _b = limits.try_acquire(ip("2001:db8::2:3")).unwrap();
+        assert!(limits.try_acquire(ip("2001:db8::ffff")).is_none());
+        assert!(
+            limits.try_acquire(ip("2001:db8:0:1::1")).is_some(),
+            "another /64"
+        );
+    }
+
+    #[test]
+    fn a_place_is_freed_by_its_last_clone() {
+        let limits = Limits::new(1, 1);
+        let guard = limits.try_acquire(ip("192.0.2.1")).unwrap();
+        let work = guard.clone();
+        drop(guard);
+        assert_eq!(limits.active(), 1, "work still holds the place");
+        assert!(limits.try_acquire(ip("192.0.2.2")).is_none());
+        drop(work);
+        assert_eq!(limits.active(), 0);
+        assert!(limits.try_acquire(ip("192.0.2.2")).is_some());
+    }
+
+    #[test]
+    fn sessions_not_logged_in_have_their_own_cap() {
+        let limits = Limits::with_max_unauthenticated(10, 10, 2);
+        let a = limits.try_acquire(ip("192.0.2.1")).unwrap();
+        let _b = limits.try_acquire(ip("192.0.2.2")).unwrap();
+        assert!(limits.try_acquire(ip("192.0.2.3")).is_none());
+        a.logged_in();
+        a.clone().logged_in();
+        assert_eq!(limits.unauthenticated(), 1, "counted once");
+        let c = limits.try_acquire(ip("192.0.2.3")).unwrap();
+        assert!(limits.try_acquire(ip("192.0.2.4")).is_none());
+        drop(a);
+        assert!(limits.try_acquire(ip("192.0.2.4")).is_none(), "a logged in");
+        drop(c);
+        assert_eq!(limits.unauthenticated(), 1);
+        assert_eq!(limits.active(), 1);
     }
 
     #[test]

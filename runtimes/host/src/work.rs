@@ -15,6 +15,7 @@ use thinftp::{
     AuthId, AuthResult, FsError, FsId, FsOp, Input, TransferError, TransferId, TransferKind,
 };
 
+use crate::limits::SessionGuard;
 use crate::shutdown::TransferGuard;
 use crate::transfer::AbortHandle;
 use crate::Host;
@@ -29,7 +30,8 @@ pub enum Work {
         /// The operation.
         op: FsOp,
     },
-    /// [`Output::Authenticate`](thinftp::Output::Authenticate).
+    /// [`Output::Authenticate`](thinftp::Output::Authenticate); make it with
+    /// [`Work::auth`].
     Auth {
         /// The request's id.
         id: AuthId,
@@ -37,6 +39,9 @@ pub enum Work {
         user: String,
         /// The password (never logged).
         password: String,
+        /// The session's place: held until the check ends, even if the client has hung up
+        /// meanwhile, so that checks started and abandoned count against the session limits.
+        session: SessionGuard,
     },
     /// [`Output::StartTransfer`](thinftp::Output::StartTransfer), made by
     /// [`Transfers::start`].
@@ -56,6 +61,17 @@ pub enum Work {
 }
 
 impl Work {
+    /// The password check of [`Output::Authenticate`](thinftp::Output::Authenticate) for the
+    /// session admitted as `session` (its [`Admission`](crate::Admission) guard).
+    pub fn auth(id: AuthId, user: String, password: String, session: &SessionGuard) -> Work {
+        Work::Auth {
+            id,
+            user,
+            password,
+            session: session.clone(),
+        }
+    }
+
     /// Does the work (blocking; for a transfer, until it ends) and returns the answer to feed.
     /// Run it inside the session's span: logins and transfers are logged there.
     pub fn run(self, host: &Host) -> Input {
@@ -64,10 +80,17 @@ impl Work {
                 id,
                 result: host.fs(&op),
             },
-            Work::Auth { id, user, password } => Input::Auth {
+            Work::Auth {
                 id,
-                result: host.authenticate(&user, &password),
-            },
+                user,
+                password,
+                session,
+            } => {
+                let result = host.authenticate_session(&session, &user, &password);
+                // The check is over: the place goes once the session has ended too.
+                drop(session);
+                Input::Auth { id, result }
+            }
             Work::Transfer {
                 id,
                 kind,
@@ -315,11 +338,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let host = host(dir.path());
         let id = AuthId::from_raw(3);
-        let login = || Work::Auth {
-            id,
-            user: "anonymous".into(),
-            password: "secret-word".into(),
-        };
+        let guard = host.try_admit("192.0.2.1".parse().unwrap()).unwrap();
+        let login = || Work::auth(id, "anonymous".into(), "secret-word".into(), &guard);
         assert!(!format!("{:?}", login()).contains("secret-word"));
         assert_eq!(
             login().run(&host),
@@ -341,6 +361,37 @@ mod tests {
         };
         assert_eq!(fs.name(), "fs");
         assert!(matches!(fs.run(&host), Input::Fs { result: Ok(_), .. }));
+    }
+
+    #[test]
+    fn a_login_keeps_the_session_place_until_it_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = [
+            "thinftp-test",
+            "--root",
+            dir.path().to_str().unwrap(),
+            "--user",
+            "u:p",
+            "--max-sessions",
+            "1",
+        ];
+        let host = Host::from_options(&crate::Options::try_parse_args(args).unwrap()).unwrap();
+        let ip = "192.0.2.1".parse().unwrap();
+        let guard = host.try_admit(ip).unwrap();
+        let work = Work::auth(AuthId::from_raw(1), "u".into(), "p".into(), &guard);
+        // The client hangs up: its session ends, but the check has not run yet.
+        drop(guard);
+        assert_eq!(host.active_sessions(), 1);
+        assert!(host.try_admit(ip).is_none(), "the place is still taken");
+        assert!(matches!(
+            work.run(&host),
+            Input::Auth {
+                result: AuthResult::Accepted(_),
+                ..
+            }
+        ));
+        assert_eq!(host.active_sessions(), 0);
+        assert!(host.try_admit(ip).is_some());
     }
 
     #[test]

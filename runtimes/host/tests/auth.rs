@@ -6,7 +6,7 @@ use thinftp_host::auth::{hash_password, Users, UsersError};
 fn accepted(result: AuthResult) -> Permissions {
     match result {
         AuthResult::Accepted(p) => p,
-        AuthResult::Refused => panic!("refused"),
+        other => panic!("not accepted: {other:?}"),
     }
 }
 
@@ -156,4 +156,94 @@ fn debug_output_never_shows_passwords() {
         !shown.contains("hunter2") && !shown.contains(&hash),
         "{shown}"
     );
+}
+
+/// A host from these command-line options, serving a fresh temporary root.
+fn host(args: &[&str]) -> (tempfile::TempDir, thinftp_host::Host) {
+    let root = tempfile::tempdir().unwrap();
+    let mut all = vec!["thinftp-test", "--root", root.path().to_str().unwrap()];
+    all.extend_from_slice(args);
+    let options = thinftp_host::Options::try_parse_args(all).unwrap();
+    let host = thinftp_host::Host::from_options(&options).unwrap();
+    (root, host)
+}
+
+#[test]
+fn a_banned_address_is_refused_before_its_password_is_checked() {
+    let (_root, host) = host(&["--user", "u:p", "--ban-after", "2", "--ban-user-after", "0"]);
+    let attacker = host.try_admit("192.0.2.1".parse().unwrap()).unwrap();
+    assert_eq!(
+        host.authenticate_session(&attacker, "u", "x"),
+        AuthResult::Refused
+    );
+    assert_eq!(
+        host.authenticate_session(&attacker, "v", "y"),
+        AuthResult::Refused
+    );
+    // Banned now: the right password too, on this session or a new one.
+    assert_eq!(
+        host.authenticate_session(&attacker, "u", "p"),
+        AuthResult::Unavailable
+    );
+    let again = host.try_admit("192.0.2.1".parse().unwrap()).unwrap();
+    assert_eq!(
+        host.authenticate_session(&again, "u", "p"),
+        AuthResult::Unavailable
+    );
+    // An IPv6 client is banned by its /64.
+    let v6 = |s: &str| host.try_admit(s.parse().unwrap()).unwrap();
+    assert_eq!(
+        host.authenticate_session(&v6("2001:db8::1"), "u", "x"),
+        AuthResult::Refused
+    );
+    assert_eq!(
+        host.authenticate_session(&v6("2001:db8::2"), "u", "x"),
+        AuthResult::Refused
+    );
+    assert_eq!(
+        host.authenticate_session(&v6("2001:db8::ffff"), "u", "p"),
+        AuthResult::Unavailable
+    );
+    let other = v6("2001:db8:0:1::1");
+    assert!(matches!(
+        host.authenticate_session(&other, "u", "p"),
+        AuthResult::Accepted(_)
+    ));
+}
+
+#[test]
+fn bans_can_be_turned_off() {
+    let (_root, host) = host(&["--user", "u:p", "--ban-after", "0", "--ban-user-after", "0"]);
+    let session = host.try_admit("192.0.2.1".parse().unwrap()).unwrap();
+    for _ in 0..50 {
+        assert_eq!(
+            host.authenticate_session(&session, "u", "x"),
+            AuthResult::Refused
+        );
+    }
+    assert!(matches!(
+        host.authenticate_session(&session, "u", "p"),
+        AuthResult::Accepted(_)
+    ));
+}
+
+#[test]
+fn a_login_frees_the_share_of_sessions_not_logged_in() {
+    let (_root, host) = host(&["--user", "u:p", "--max-unauthenticated-sessions", "1"]);
+    let ip = "192.0.2.1".parse().unwrap();
+    let first = host.try_admit(ip).unwrap();
+    assert!(host.try_admit(ip).is_none());
+    assert_eq!(
+        host.authenticate_session(&first, "u", "x"),
+        AuthResult::Refused
+    );
+    assert!(
+        host.try_admit(ip).is_none(),
+        "a failed login does not count"
+    );
+    assert!(matches!(
+        host.authenticate_session(&first, "u", "p"),
+        AuthResult::Accepted(_)
+    ));
+    assert!(host.try_admit(ip).is_some());
 }

@@ -82,8 +82,8 @@ async fn accept_loop(listener: &Async<TcpListener>, host: &Arc<Host>) {
                 let host = Arc::clone(host);
                 let span = admission.span.clone();
                 let task = async move {
-                    session::run(host, stream, peer, admission.span).await;
-                    drop(admission.guard);
+                    // auth limits (auth branch): the session's work holds clones of the guard.
+                    session::run(host, stream, peer, admission.span, admission.guard).await;
                 };
                 EXECUTOR.spawn(task.instrument(span)).detach();
             }

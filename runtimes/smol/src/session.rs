@@ -26,6 +26,7 @@ use futures_lite::future::{self, FutureExt};
 use futures_lite::AsyncWriteExt;
 use thinftp::{DataId, Input, Output, Session, TransferId, TransferKind};
 use thinftp_host::channels::{DataChannels, Event};
+use thinftp_host::limits::SessionGuard; // auth limits (auth branch)
 use thinftp_host::work::{Transfers, Work};
 use thinftp_host::{socket, Host};
 use tracing::Span;
@@ -41,7 +42,13 @@ enum Wake {
 
 /// Runs the session of the control connection `control` from `peer` until it closes. Call it
 /// inside the session's span (`span`, which work on other threads enters too).
-pub(crate) async fn run(host: Arc<Host>, control: Async<TcpStream>, peer: SocketAddr, span: Span) {
+pub(crate) async fn run(
+    host: Arc<Host>,
+    control: Async<TcpStream>,
+    peer: SocketAddr,
+    span: Span,
+    guard: SessionGuard, // auth limits (auth branch)
+) {
     let Some(session) = host.new_session(control.get_ref(), peer) else {
         return;
     };
@@ -62,6 +69,7 @@ pub(crate) async fn run(host: Arc<Host>, control: Async<TcpStream>, peer: Socket
         replies: Vec::new(),
         timer: Timer::never(),
         armed: None,
+        guard, // auth limits (auth branch)
     };
     driver.run().await;
     driver.close();
@@ -92,6 +100,8 @@ struct Driver {
     /// A reply that cannot be written for this long means the client stopped reading.
     write_timeout: Duration,
     data_timeout: Duration,
+    /// auth limits (auth branch): the session's place, a clone held by its password check.
+    guard: SessionGuard,
 }
 
 impl Driver {
@@ -244,7 +254,7 @@ impl Driver {
             }
             Output::Fs { id, op } => self.work(Work::Fs { id, op }),
             Output::Authenticate { id, user, password } => {
-                self.work(Work::Auth { id, user, password });
+                self.work(Work::auth(id, user, password, &self.guard)); // auth limits (auth branch)
             }
             Output::OpenPassive { id, ip } => self.open_passive(id, ip),
             Output::Connect { id, addr } => {

@@ -71,7 +71,8 @@ fn serve(server: Server) -> Result<(), Box<dyn std::error::Error>> {
         let spawned = threads::spawn(move || {
             admission
                 .span
-                .in_scope(|| session::run(&host, stream, peer, &admission.span));
+                // auth limits (auth branch): the guard goes to the session's password checks.
+                .in_scope(|| session::run(&host, stream, peer, &admission.span, &admission.guard));
             drop(admission.guard);
         });
         if let Err(e) = spawned {

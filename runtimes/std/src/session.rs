@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use thinftp::{DataId, Input, Output, Session};
 use thinftp_host::channels::{DataChannels, Event};
+use thinftp_host::limits::SessionGuard; // auth limits (auth branch)
 use thinftp_host::work::{Transfers, Work};
 use thinftp_host::{passive, socket, Host};
 use tracing::Span;
@@ -38,7 +39,13 @@ impl Drop for Waiter {
 
 /// Runs the session of the control connection `control` until it closes. Call it inside the
 /// session's span `span`, which helper threads enter too.
-pub fn run(host: &Arc<Host>, control: TcpStream, peer: SocketAddr, span: &Span) {
+pub fn run(
+    host: &Arc<Host>,
+    control: TcpStream,
+    peer: SocketAddr,
+    span: &Span,
+    guard: &SessionGuard, // auth limits (auth branch)
+) {
     let Some(session) = host.new_session(&control, peer) else {
         return;
     };
@@ -61,6 +68,7 @@ pub fn run(host: &Arc<Host>, control: TcpStream, peer: SocketAddr, span: &Span) 
         replies: Vec::new(),
         control_dead: false,
         control_ended: false,
+        guard: guard.clone(), // auth limits (auth branch)
     };
     runner.run();
     runner.close();
@@ -86,6 +94,8 @@ struct Runner {
     control_dead: bool,
     /// The control connection reached its end (or failed): stop reading and polling it.
     control_ended: bool,
+    /// auth limits (auth branch): the session's place, a clone held by its password check.
+    guard: SessionGuard,
 }
 
 /// Capacity of the reply buffer kept between drains.
@@ -223,7 +233,7 @@ impl Runner {
                 self.immediate.push_back(answer);
             }
             Output::Authenticate { id, user, password } => {
-                let answer = Work::Auth { id, user, password }.run(&self.host);
+                let answer = Work::auth(id, user, password, &self.guard).run(&self.host); // auth limits (auth branch)
                 self.immediate.push_back(answer);
             }
             Output::OpenPassive { id, ip } => {

@@ -24,6 +24,7 @@ pub mod client_defects;
 pub mod clients;
 pub mod commands;
 pub mod ftp;
+pub mod hostile_logins;
 pub mod lifecycle;
 pub mod load;
 pub mod safety;
@@ -63,6 +64,10 @@ macro_rules! suite {
             load::stalled_transfer_fails,
             load::data_timeout,
             lifecycle::sigterm_lets_transfers_finish,
+            hostile_logins::failed_logins_keep_memory_flat,
+            hostile_logins::hangups_after_pass_do_not_starve_a_real_login,
+            hostile_logins::brute_force_is_banned_across_sessions,
+            hostile_logins::sessions_not_logged_in_are_capped,
         );
     };
 }

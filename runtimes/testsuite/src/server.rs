@@ -90,6 +90,11 @@ impl Server {
         self.addr
     }
 
+    /// The server's process id (to read its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The first line the server logged (it names the address and says what is served).
     pub fn first_log_line(&self) -> &str {
         &self.first_line
