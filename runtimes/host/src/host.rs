@@ -2,15 +2,13 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use thinftp::{
-    AuthResult, Config, FsError, FsOp, FsReply, Permissions, Session, TransferError, TransferKind,
-};
+use thinftp::{AuthResult, Config, FsError, FsOp, FsReply, Permissions, Session};
 use tracing::Span;
 
 use crate::auth::{Users, UsersError};
@@ -20,7 +18,6 @@ use crate::limits::{self, Limits, SessionGuard};
 use crate::passive::PassivePorts;
 use crate::shutdown::{ActiveTransfers, Shutdown, TransferGuard};
 use crate::storage::Storage;
-use crate::transfer::{run_transfer, AbortHandle};
 
 /// How long to pause after a failed `accept` before the next one, so that a lasting error (out
 /// of file descriptors) does not make the accept loop spin.
@@ -203,24 +200,11 @@ impl Host {
         Some(Admission { id, span, guard })
     }
 
-    /// The session of the admitted control connection `control` from `peer`, with its `220`
-    /// greeting queued; `None` (logged) when the connection is already gone. Call it inside the
-    /// session's span.
-    pub fn new_session(&self, control: &TcpStream, peer: SocketAddr) -> Option<Session> {
-        let local = match control.local_addr() {
-            Ok(local) => local,
-            Err(e) => {
-                tracing::debug!("control connection gone: {e}");
-                return None;
-            }
-        };
+    /// A new session for the admitted control connection from `peer` to the local address
+    /// `local`, with its `220` greeting queued. Call it inside the session's span.
+    pub fn new_session(&self, peer: SocketAddr, local: SocketAddr, now: Instant) -> Session {
         tracing::debug!("connected");
-        Some(Session::new(
-            self.session_config(),
-            peer,
-            local,
-            Instant::now(),
-        ))
+        Session::new(self.session_config(), peer, local, now)
     }
 
     /// Starts a session's busy-polling window after it answered, if polling is on, no transfer
@@ -259,10 +243,10 @@ impl Host {
     /// (`--shutdown-grace`) has passed. Sessions must keep running meanwhile, so that they can
     /// write those replies. Returns whether everything finished in time.
     ///
-    /// A transfer counts from [`enter_transfer`](Self::enter_transfer) (which
-    /// [`Transfers::start`](crate::work::Transfers::start) calls) until every clone of its guard
-    /// is dropped: the one in the [`Work`](crate::work::Work) once the bytes are moved, the one
-    /// the session keeps once the final reply is written.
+    /// A transfer counts from [`enter_transfer`](Self::enter_transfer) (which the
+    /// [`Driver`](crate::driver::Driver) calls when it starts one) until every clone of its
+    /// guard is dropped: the one in the [`Job`](crate::driver::Job) once the bytes are moved,
+    /// the one the driver keeps once the final reply is written.
     pub fn drain(&self) -> bool {
         tracing::info!("no longer accepting connections");
         let running = self.transfers.count();
@@ -286,7 +270,7 @@ impl Host {
         self.transfers.enter()
     }
 
-    /// Carries out a filesystem request (blocking).
+    /// Carries out a filesystem request beneath the root (blocking).
     pub fn fs(&self, op: &FsOp) -> Result<FsReply, FsError> {
         let result = self.storage.execute(op);
         tracing::debug!(?op, ok = result.is_ok(), "fs");
@@ -319,60 +303,5 @@ impl Host {
         let listener = self.passive.bind(ip)?;
         let addr = listener.local_addr()?;
         Ok((listener, addr))
-    }
-
-    /// Connects to a client's active-mode address, waiting at most the data timeout (blocking).
-    pub fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
-        TcpStream::connect_timeout(&addr, self.config.data_timeout)
-    }
-
-    /// Runs a transfer to its end (blocking) and logs it: see [`run_transfer`]. A transfer that
-    /// moves no byte for the idle timeout fails with
-    /// [`ConnectionLost`](TransferError::ConnectionLost). [`drain`](Self::drain) waits for it
-    /// only under a guard from [`enter_transfer`](Self::enter_transfer) (which
-    /// [`work::Transfers`](crate::work::Transfers) takes).
-    pub fn run_transfer(
-        &self,
-        kind: &TransferKind,
-        stream: TcpStream,
-        abort: &AbortHandle,
-    ) -> Result<u64, TransferError> {
-        let stall = Some(self.config.idle_timeout);
-        let _ = stream.set_read_timeout(stall);
-        let _ = stream.set_write_timeout(stall);
-        let started = Instant::now();
-        let result = run_transfer(&self.storage, kind, stream, abort);
-        log_transfer(kind, &result, started.elapsed());
-        result
-    }
-}
-
-fn log_transfer(kind: &TransferKind, result: &Result<u64, TransferError>, took: Duration) {
-    let (what, path) = match kind {
-        TransferKind::SendFile { path, .. } => ("sent", path.as_str()),
-        TransferKind::ReceiveFile { path, .. } => ("received", path.as_str()),
-        _ => {
-            tracing::debug!(?result, ?took, "listing sent");
-            return;
-        }
-    };
-    let secs = took.as_secs_f64();
-    match result {
-        Ok(bytes) => {
-            #[allow(clippy::cast_precision_loss)] // a rate for people to read
-            let rate = if secs > 0.0 {
-                *bytes as f64 / secs / 1e6
-            } else {
-                0.0
-            };
-            tracing::info!(
-                path,
-                bytes,
-                ?took,
-                rate = format_args!("{rate:.1} MB/s"),
-                "{what}"
-            );
-        }
-        Err(e) => tracing::info!(path, error = ?e, ?took, "{what}: failed"),
     }
 }

@@ -1,8 +1,8 @@
 //! `thinftp-smol`: the thinftp FTP server on smol, one task per session.
 //!
-//! Everything outside the two loops (options, storage, users, limits, logging, transfers,
+//! Everything of FTP (the session loop's decisions, storage, users, limits, logging, transfers,
 //! shutdown) comes from `thinftp-host`; this binary accepts connections and runs
-//! [`session::run`] for each as a task. Tasks run on one executor thread; blocking work (the
+//! [`session::run`], the host's driver on smol's sockets, for each as a task. Tasks run on one executor thread; blocking work (the
 //! disk, password hashes, transfers) runs on the `blocking` thread pool.
 #![forbid(unsafe_code)]
 
@@ -81,10 +81,7 @@ async fn accept_loop(listener: &Async<TcpListener>, host: &Arc<Host>) {
                 };
                 let host = Arc::clone(host);
                 let span = admission.span.clone();
-                let task = async move {
-                    session::run(host, stream, peer, admission.span).await;
-                    drop(admission.guard);
-                };
+                let task = session::run(host, stream, peer, admission);
                 EXECUTOR.spawn(task.instrument(span)).detach();
             }
             Err(e) => {

@@ -1,8 +1,8 @@
 //! `thinftp-std`: the thinftp FTP server on std threads, one thread per session.
 //!
-//! Everything outside the two loops (options, storage, users, limits, logging, transfers,
+//! Everything of FTP (the session loop's decisions, storage, users, limits, logging, transfers,
 //! shutdown) comes from `thinftp-host`; this binary only accepts connections and runs
-//! [`session::run`] for each on its own thread.
+//! [`session::run`], the host's driver on blocking sockets, for each on its own thread.
 #![forbid(unsafe_code)]
 
 mod inbox;
@@ -69,10 +69,8 @@ fn serve(server: Server) -> Result<(), Box<dyn std::error::Error>> {
         };
         let host = Arc::clone(&host);
         let spawned = threads::spawn(move || {
-            admission
-                .span
-                .in_scope(|| session::run(&host, stream, peer, &admission.span));
-            drop(admission.guard);
+            let span = admission.span.clone();
+            span.in_scope(|| session::run(&host, stream, peer, admission));
         });
         if let Err(e) = spawned {
             tracing::error!("cannot start a session thread: {e}");
