@@ -352,3 +352,5 @@ impl<S, W: Waiter> Driver<S, W> {
         Some(Action::Close)
     }
 }
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,213 @@
+//! The driver without a network: a fake connection type and waiter, the clock passed in. What a
+//! simulated runtime would do, in small.
+
+use std::cell::Cell;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::rc::Rc;
+
+use super::*;
+
+const PEER: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 40000));
+const LOCAL: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 2121));
+const LISTENER: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 50000));
+
+/// Counts what the driver did with it.
+#[derive(Default)]
+struct Counts {
+    accepts_again: Cell<u32>,
+    drops: Cell<u32>,
+}
+
+struct FakeWaiter(Rc<Counts>);
+
+impl Waiter for FakeWaiter {
+    fn accept_again(&mut self) {
+        self.0.accepts_again.set(self.0.accepts_again.get() + 1);
+    }
+}
+
+impl Drop for FakeWaiter {
+    fn drop(&mut self) {
+        self.0.drops.set(self.0.drops.get() + 1);
+    }
+}
+
+type TestDriver = Driver<&'static str, FakeWaiter>;
+
+fn driver(blocking: Blocking) -> (tempfile::TempDir, TestDriver) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"hello").unwrap();
+    let root = dir.path().to_str().unwrap();
+    let args = [
+        "thinftp-test",
+        "--root",
+        root,
+        "--user",
+        "u:p",
+        "--busy-poll",
+        "0",
+    ];
+    let options = crate::Options::try_parse_args(args).unwrap();
+    let host = Arc::new(Host::from_options(&options).unwrap());
+    let admission = Admission {
+        id: 1,
+        span: Span::none(),
+        guard: host.try_admit(PEER.ip()).unwrap(),
+    };
+    let driver = Driver::new(host, admission, PEER, LOCAL, Instant::now(), blocking);
+    (dir, driver)
+}
+
+/// Sends `bytes` as if read from the control connection.
+fn send(driver: &mut TestDriver, bytes: &'static [u8]) {
+    assert!(driver.read_control(&mut &*bytes));
+}
+
+/// The actions until the driver has nothing more to do.
+fn actions(driver: &mut TestDriver) -> Vec<Action<&'static str>> {
+    std::iter::from_fn(|| driver.poll_action(Instant::now())).collect()
+}
+
+/// The batches written among `actions`, as text.
+fn writes(actions: &[Action<&'static str>]) -> Vec<String> {
+    let text = |a: &Action<_>| match a {
+        Action::Write(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        _ => None,
+    };
+    actions.iter().filter_map(text).collect()
+}
+
+fn login(driver: &mut TestDriver) {
+    let greeting = actions(driver);
+    assert!(writes(&greeting)[0].starts_with("220"), "{greeting:?}");
+    send(driver, b"USER u\r\nPASS p\r\n");
+    let replies = writes(&actions(driver));
+    assert!(replies.concat().contains("230"), "{replies:?}");
+}
+
+#[test]
+fn pipelined_replies_go_out_in_one_write_and_close_follows_the_last() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    let greeting = actions(&mut driver);
+    assert!(matches!(
+        greeting.as_slice(),
+        [Action::Write(_), Action::ArmTimer(_)]
+    ));
+    send(&mut driver, b"NOOP\r\nNOOP\r\nNOOP\r\n");
+    let batch = actions(&mut driver);
+    assert_eq!(writes(&batch).len(), 1, "{batch:?}");
+    assert_eq!(writes(&batch)[0].matches("200").count(), 3);
+    assert!(
+        !batch.iter().any(|a| matches!(a, Action::ArmTimer(_))),
+        "a later deadline leaves the timer where it is"
+    );
+    send(&mut driver, b"QUIT\r\n");
+    let end = actions(&mut driver);
+    assert!(
+        matches!(end.as_slice(), [Action::Write(bytes), Action::Close] if bytes.starts_with(b"221")),
+        "{end:?}"
+    );
+    assert!(
+        driver.poll_action(Instant::now()).is_none(),
+        "nothing after Close"
+    );
+}
+
+#[test]
+fn what_runs_on_the_loop_depends_on_whether_it_may_block() {
+    for (blocking, runs_here) in [(Blocking::Allowed, true), (Blocking::Never, false)] {
+        let (_dir, mut driver) = driver(blocking);
+        // A login without a password hash runs on the loop either way.
+        login(&mut driver);
+        send(&mut driver, b"SIZE a.txt\r\n");
+        let done = actions(&mut driver);
+        let jobs = done.iter().filter(|a| matches!(a, Action::Run(_))).count();
+        assert_eq!(jobs, usize::from(!runs_here), "{blocking:?}: {done:?}");
+        if runs_here {
+            assert_eq!(writes(&done), ["213 5\r\n"]);
+        }
+    }
+}
+
+#[test]
+fn a_refused_connection_makes_the_waiter_accept_again_and_a_kept_one_drops_it() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    login(&mut driver);
+    send(&mut driver, b"PASV\r\n");
+    let listen = actions(&mut driver);
+    let Some(Action::Listen { id, .. }) = listen.first() else {
+        panic!("PASV asks for a listener: {listen:?}");
+    };
+    let id = *id;
+    let counts = Rc::new(Counts::default());
+    driver.listening(id, Ok((FakeWaiter(Rc::clone(&counts)), LISTENER)));
+    assert!(writes(&actions(&mut driver))[0].starts_with("227"));
+
+    let foreign = SocketAddr::from(([192, 0, 2, 1], 1234));
+    let intruder = Completion::Accepted {
+        id,
+        stream: "intruder",
+        peer: foreign,
+    };
+    driver.complete(intruder);
+    let _ = actions(&mut driver);
+    assert_eq!((counts.accepts_again.get(), counts.drops.get()), (1, 0));
+
+    let client = Completion::Accepted {
+        id,
+        stream: "client",
+        peer: SocketAddr::new(PEER.ip(), 1235),
+    };
+    driver.complete(client);
+    let _ = actions(&mut driver);
+    assert_eq!(
+        counts.drops.get(),
+        1,
+        "the listener stops once the core keeps one"
+    );
+
+    send(&mut driver, b"RETR a.txt\r\n");
+    let retr = actions(&mut driver);
+    assert!(
+        retr.iter()
+            .any(|a| matches!(a, Action::Run(job) if job.name() == "fs")),
+        "{retr:?}"
+    );
+}
+
+#[test]
+fn a_failed_write_ends_the_session() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    let _ = actions(&mut driver);
+    send(&mut driver, b"NOOP\r\n");
+    assert!(matches!(
+        driver.poll_action(Instant::now()),
+        Some(Action::Write(_))
+    ));
+    driver.write_failed(&io::ErrorKind::TimedOut.into());
+    assert!(!driver.wants_control(), "the client is gone");
+    let end = actions(&mut driver);
+    assert!(matches!(end.as_slice(), [Action::Close]), "{end:?}");
+}
+
+#[test]
+fn a_job_hides_the_password() {
+    let task: Task<&str> = Task::Auth {
+        id: thinftp::AuthId::from_raw(3),
+        user: "someone".into(),
+        password: "secret-word".into(),
+    };
+    let job = Job {
+        task,
+        span: Span::none(),
+    };
+    assert!(!format!("{job:?}").contains("secret-word"));
+    assert_eq!(job.name(), "auth");
+    assert!(matches!(
+        job.not_started(),
+        Input::Auth {
+            result: AuthResult::Refused,
+            ..
+        }
+    ));
+}
