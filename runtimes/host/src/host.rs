@@ -158,6 +158,13 @@ impl Host {
         &self.storage
     }
 
+    /// Whether the storage is on local disk, where a metadata request (a `stat`) is one system
+    /// call and waits on no network, so that an event loop may run it in place. The one
+    /// storage today is local; a network back-end (an object store) will say no.
+    pub fn storage_is_local(&self) -> bool {
+        true
+    }
+
     /// The settings for each new [`Session`](thinftp::Session).
     pub fn session_config(&self) -> Config {
         self.config.clone()

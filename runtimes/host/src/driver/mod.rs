@@ -44,7 +44,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use thinftp::{AuthResult, Input, Output, Session};
+use thinftp::{AuthResult, FsOp, Input, Output, Session};
 use tracing::Span;
 
 pub use action::{Action, Blocking, Waiter};
@@ -335,7 +335,11 @@ impl<S, W: Waiter> Driver<S, W> {
             (_, Task::Transfer { .. }) => false,
             (Blocking::Allowed, _) => true,
             (Blocking::Never, Task::Auth { user, .. }) => self.host.authenticate_is_quick(user),
-            (Blocking::Never, Task::Fs { .. }) => false,
+            // SIZE, MDTM, CWD, MLST and the check before RETR: on local disk a `stat` is one
+            // system call, cheaper than the trip to a pool thread and back.
+            (Blocking::Never, Task::Fs { op, .. }) => {
+                matches!(op, FsOp::Stat(_)) && self.host.storage_is_local()
+            }
         }
     }
 

@@ -113,20 +113,36 @@ fn pipelined_replies_go_out_in_one_write_and_close_follows_the_last() {
     );
 }
 
+/// How many jobs (work off the loop) a command made, and the replies it got.
+fn command(driver: &mut TestDriver, line: &'static [u8]) -> (usize, Vec<String>) {
+    send(driver, line);
+    let done = actions(driver);
+    let jobs = done.iter().filter(|a| matches!(a, Action::Run(_))).count();
+    (jobs, writes(&done))
+}
+
 #[test]
-fn what_runs_on_the_loop_depends_on_whether_it_may_block() {
-    for (blocking, runs_here) in [(Blocking::Allowed, true), (Blocking::Never, false)] {
-        let (_dir, mut driver) = driver(blocking);
-        // A login without a password hash runs on the loop either way.
-        login(&mut driver);
-        send(&mut driver, b"SIZE a.txt\r\n");
-        let done = actions(&mut driver);
-        let jobs = done.iter().filter(|a| matches!(a, Action::Run(_))).count();
-        assert_eq!(jobs, usize::from(!runs_here), "{blocking:?}: {done:?}");
-        if runs_here {
-            assert_eq!(writes(&done), ["213 5\r\n"]);
-        }
-    }
+fn a_thread_of_its_own_runs_every_request_on_the_loop() {
+    let (_dir, mut driver) = driver(Blocking::Allowed);
+    login(&mut driver);
+    assert_eq!(
+        command(&mut driver, b"SIZE a.txt\r\n"),
+        (0, vec!["213 5\r\n".into()])
+    );
+    let (jobs, replies) = command(&mut driver, b"MKD d\r\n");
+    assert_eq!((jobs, replies[0].get(..3)), (0, Some("257")));
+}
+
+#[test]
+fn a_shared_loop_runs_only_quick_requests_itself() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    // A login without a password hash, and a stat on local disk, take no time worth a thread.
+    login(&mut driver);
+    assert_eq!(
+        command(&mut driver, b"SIZE a.txt\r\n"),
+        (0, vec!["213 5\r\n".into()])
+    );
+    assert_eq!(command(&mut driver, b"MKD d\r\n"), (1, vec![]));
 }
 
 #[test]
@@ -167,12 +183,19 @@ fn a_refused_connection_makes_the_waiter_accept_again_and_a_kept_one_drops_it() 
     );
 
     send(&mut driver, b"RETR a.txt\r\n");
+    // The stat runs in place; the 150 goes out before the transfer starts on the kept stream.
     let retr = actions(&mut driver);
-    assert!(
-        retr.iter()
-            .any(|a| matches!(a, Action::Run(job) if job.name() == "fs")),
-        "{retr:?}"
-    );
+    let [Action::Write(reply), Action::Run(job)] = retr.as_slice() else {
+        panic!("{retr:?}");
+    };
+    assert!(reply.starts_with(b"150"));
+    assert!(matches!(
+        &job.task,
+        Task::Transfer {
+            stream: "client",
+            ..
+        }
+    ));
 }
 
 #[test]
