@@ -85,11 +85,10 @@ impl SessionTask {
 
     /// Carries out one action; false once the session is over.
     async fn carry_out(&mut self, action: Action<TcpStream>) -> bool {
-        let (tx, span) = (self.tx.clone(), self.driver.span().clone());
         match action {
             Action::Write(bytes) => self.write(&bytes).await,
             Action::Run(job) => {
-                let host = Arc::clone(&self.host);
+                let (host, tx) = (Arc::clone(&self.host), self.tx.clone());
                 blocking::unblock(move || {
                     // The session may have closed meanwhile: then nobody wants the answer.
                     let _ = tx.try_send(Box::new(Completion::Input(job.run(&host))));
@@ -97,12 +96,14 @@ impl SessionTask {
                 .detach();
             }
             Action::Listen { id, ip } => {
+                let (tx, span) = (self.tx.clone(), self.driver.span().clone());
                 let opened = self.host.open_passive(ip).and_then(|(listener, addr)| {
                     Ok((Waiter::accepting(id, listener, tx, span)?, addr))
                 });
                 self.driver.listening(id, opened);
             }
             Action::Connect { id, addr, timeout } => {
+                let (tx, span) = (self.tx.clone(), self.driver.span().clone());
                 let waiter = Waiter::connecting(id, addr, timeout, tx, span);
                 self.driver.connecting(id, waiter);
             }

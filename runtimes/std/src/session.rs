@@ -43,7 +43,7 @@ pub fn run(host: &Arc<Host>, control: TcpStream, peer: SocketAddr, admission: Ad
     };
     let now = Instant::now();
     let host = Arc::clone(host);
-    let mut driver = Driver::new(
+    let driver = Driver::new(
         Arc::clone(&host),
         admission,
         peer,
@@ -52,71 +52,112 @@ pub fn run(host: &Arc<Host>, control: TcpStream, peer: SocketAddr, admission: Ad
         Blocking::Allowed,
     );
     let _ = control.set_write_timeout(Some(driver.write_timeout()));
-    let mut armed = None;
-    loop {
-        while let Some(action) = driver.poll_action(Instant::now()) {
-            let span = driver.span().clone();
-            match action {
-                Action::Write(bytes) => {
-                    if let Err(e) = (&control).write_all(&bytes) {
-                        driver.write_failed(&e);
-                    }
-                }
-                Action::Run(job) => {
-                    let (host, mailbox) = (Arc::clone(&host), mailbox.clone());
-                    let not_started = job.not_started();
-                    let name = job.name();
-                    let run = move || {
-                        let _ = mailbox.send(Completion::Input(job.run(&host)));
-                    };
-                    if !spawn(&span, name, run) {
-                        driver.complete(Completion::Input(not_started));
-                    }
-                }
-                Action::Listen { id, ip } => {
-                    let opened = host.open_passive(ip).map(|(listener, addr)| {
-                        let mailbox = mailbox.clone();
-                        let listener = Arc::new(listener);
-                        accept_on(id, &listener, &mailbox, &span);
-                        let waiter = Waiter::Accepting {
-                            id,
-                            listener,
-                            mailbox,
-                            span,
-                        };
-                        (waiter, addr)
-                    });
-                    driver.listening(id, opened);
-                }
-                Action::Connect { id, addr, timeout } => {
-                    driver.connecting(id, Waiter::Connecting);
-                    let mailbox = mailbox.clone();
-                    let spawned = spawn(&span, "connect", move || {
-                        let result = TcpStream::connect_timeout(&addr, timeout);
-                        let _ = mailbox.send(Completion::Connected { id, result, addr });
-                    });
-                    if !spawned {
-                        let result = Err(io::Error::other("no thread to connect"));
-                        driver.complete(Completion::Connected { id, result, addr });
-                    }
-                }
-                Action::ArmTimer(at) => armed = Some(at),
-                Action::Close => {
-                    let _ = control.shutdown(Shutdown::Write);
+    let mut thread = SessionThread {
+        host,
+        control,
+        inbox,
+        mailbox,
+        driver,
+        armed: None,
+    };
+    thread.run();
+}
+
+struct SessionThread {
+    host: Arc<Host>,
+    control: TcpStream,
+    inbox: Inbox,
+    /// Cloned into every helper; also keeps the inbox from ever being disconnected.
+    mailbox: Mailbox,
+    driver: Driver<TcpStream, Waiter>,
+    /// When the timer fires: the poll's timeout.
+    armed: Option<Instant>,
+}
+
+impl SessionThread {
+    fn run(&mut self) {
+        loop {
+            while let Some(action) = self.driver.poll_action(Instant::now()) {
+                if !self.carry_out(action) {
                     return;
                 }
-                other => tracing::warn!(?other, "action not known to this runtime: ignored"),
+            }
+            if !next_event(&mut self.driver, &self.inbox, &self.control) {
+                self.sleep();
             }
         }
-        if !next_event(&mut driver, &inbox, &control) {
-            let timeout = armed.map(|at| at.saturating_duration_since(Instant::now()));
-            let control = driver.wants_control().then_some(&control);
-            if inbox.wait(control, timeout) == Woken::Timeout {
-                armed = None;
-                driver.timer_fired();
+    }
+
+    /// Carries out one action; false once the session is over.
+    fn carry_out(&mut self, action: Action<TcpStream>) -> bool {
+        match action {
+            Action::Write(bytes) => {
+                if let Err(e) = (&self.control).write_all(&bytes) {
+                    self.driver.write_failed(&e);
+                }
             }
-            // A readable control connection, or a report, is taken by the next `next_event`.
+            Action::Run(job) => {
+                let (host, mailbox) = (Arc::clone(&self.host), self.mailbox.clone());
+                let not_started = job.not_started();
+                let name = job.name();
+                // The job enters the session's span itself.
+                let run = move || {
+                    let _ = mailbox.send(Completion::Input(job.run(&host)));
+                };
+                if !spawn(name, run) {
+                    self.driver.complete(Completion::Input(not_started));
+                }
+            }
+            Action::Listen { id, ip } => {
+                let opened = self.host.open_passive(ip).map(|(listener, addr)| {
+                    let (mailbox, span) = (self.mailbox.clone(), self.driver.span().clone());
+                    let listener = Arc::new(listener);
+                    accept_on(id, &listener, &mailbox, &span);
+                    let waiter = Waiter::Accepting {
+                        id,
+                        listener,
+                        mailbox,
+                        span,
+                    };
+                    (waiter, addr)
+                });
+                self.driver.listening(id, opened);
+            }
+            Action::Connect { id, addr, timeout } => {
+                self.driver.connecting(id, Waiter::Connecting);
+                let (mailbox, span) = (self.mailbox.clone(), self.driver.span().clone());
+                let spawned = spawn("connect", move || {
+                    let _entered = span.enter();
+                    let result = TcpStream::connect_timeout(&addr, timeout);
+                    let _ = mailbox.send(Completion::Connected { id, result, addr });
+                });
+                if !spawned {
+                    let result = Err(io::Error::other("no thread to connect"));
+                    self.driver
+                        .complete(Completion::Connected { id, result, addr });
+                }
+            }
+            Action::ArmTimer(at) => self.armed = Some(at),
+            Action::Close => {
+                let _ = self.control.shutdown(Shutdown::Write);
+                return false;
+            }
+            other => tracing::warn!(?other, "action not known to this runtime: ignored"),
         }
+        true
+    }
+
+    /// Sleeps until the control connection is readable, a helper reports, or the timer.
+    fn sleep(&mut self) {
+        let timeout = self
+            .armed
+            .map(|at| at.saturating_duration_since(Instant::now()));
+        let control = self.driver.wants_control().then_some(&self.control);
+        if self.inbox.wait(control, timeout) == Woken::Timeout {
+            self.armed = None;
+            self.driver.timer_fired();
+        }
+        // A readable control connection, or a report, is taken by the next `next_event`.
     }
 }
 
@@ -171,9 +212,10 @@ impl Drop for Waiter {
 
 /// Starts a thread that waits for one connection on `listener` and reports it.
 fn accept_on(id: DataId, listener: &Arc<TcpListener>, mailbox: &Mailbox, span: &Span) {
-    let (listener, mailbox) = (Arc::clone(listener), mailbox.clone());
+    let (listener, mailbox, span) = (Arc::clone(listener), mailbox.clone(), span.clone());
     // Not started (out of threads): the core's data timeout ends the wait.
-    let _ = spawn(span, "accept", move || loop {
+    let _ = spawn("accept", move || loop {
+        let _entered = span.enter();
         match listener.accept() {
             Ok((stream, peer)) => {
                 let _ = mailbox.send(Completion::Accepted { id, stream, peer });
@@ -192,12 +234,11 @@ fn accept_on(id: DataId, listener: &Arc<TcpListener>, mailbox: &Mailbox, span: &
     });
 }
 
-/// Runs `work` on a thread inside the session's span. False (logged) if no thread could be
-/// started: the caller then reports the failure itself.
+/// Runs `work` on a thread. False (logged) if no thread could be started: the caller then
+/// reports the failure itself.
 #[must_use]
-fn spawn(span: &Span, what: &str, work: impl FnOnce() + Send + 'static) -> bool {
-    let span = span.clone();
-    match crate::threads::spawn(move || span.in_scope(work)) {
+fn spawn(what: &str, work: impl FnOnce() + Send + 'static) -> bool {
+    match crate::threads::spawn(work) {
         Ok(()) => true,
         Err(e) => {
             tracing::error!("cannot start a {what} thread: {e}");
