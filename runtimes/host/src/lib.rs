@@ -8,10 +8,12 @@
 //! - `main`: [`server::main`] parses the command line, starts logging, builds the [`Host`],
 //!   binds the listener, logs the first line, raises the open-files limit and installs the
 //!   signal handler, then calls the runtime's accept loop with a [`server::Server`].
-//! - The accept loop: [`Host::admit`] for each connection (over a limit it answers `421`; else
-//!   it prepares the socket and gives the session an id and a span), [`Host::accept_failed`]
-//!   when `accept` fails, and, once [`Host::shutdown`] is raised, [`Host::drain`] while the
-//!   sessions keep running.
+//! - The accept loop: [`Gate::admit`](Gate::admit) ([`Host::admission`]) for each
+//!   connection (over a limit it answers `421`; else it prepares the socket and gives the
+//!   session an [`Admission`]: an id, a span and its place within the limits),
+//!   [`Gate::accept_failed`](Gate::accept_failed) when `accept` fails, and, once the
+//!   [shutdown flag](shutdown::Lifecycle::shutdown) ([`Host::lifecycle`]) is raised,
+//!   [`Lifecycle::drain`](shutdown::Lifecycle::drain) while the sessions keep running.
 //! - The session loop: a [`driver::Driver`] per session. The runtime carries out the
 //!   [`driver::Action`]s it gives (write bytes, run a blocking [`driver::Job`], listen, connect,
 //!   arm the timer, close) and tells it what happened (control bytes, completions, the timer).
@@ -26,12 +28,12 @@
 //! fn main() -> ExitCode {
 //!     server::main("my-ftpd", |server: Server| {
 //!         for conn in server.listener.incoming() {
-//!             if server.host.shutdown().is_triggered() {
+//!             if server.host.lifecycle().shutdown().is_triggered() {
 //!                 break;
 //!             }
-//!             // host.admit(peer, &mut conn), then a session loop around a driver::Driver
+//!             // host.admission().admit(peer, &mut conn), then a session loop around a driver::Driver
 //!         }
-//!         server.host.drain();
+//!         server.host.lifecycle().drain();
 //!         Ok(())
 //!     })
 //! }
@@ -58,6 +60,6 @@ pub mod transfer;
 mod upload;
 
 pub use cli::Options;
-pub use host::{Admission, Host, StartupError};
+pub use host::{Admission, Gate, Host, StartupError};
 pub use storage::Storage;
 pub use transfer::{run_transfer, AbortHandle};

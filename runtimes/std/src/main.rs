@@ -40,31 +40,31 @@ fn serve(server: Server) -> Result<(), Box<dyn std::error::Error>> {
     }
     // A signal only raises a flag; this thread turns it into a wake-up of the blocked accept.
     let waker = listener.try_clone()?;
-    let shutdown = host.shutdown().clone();
+    let shutdown = host.lifecycle().shutdown().clone();
     thread::spawn(move || {
         shutdown.wait();
         passive::wake_listener(&waker);
     });
 
     for conn in listener.incoming() {
-        if host.shutdown().is_triggered() {
+        if host.lifecycle().shutdown().is_triggered() {
             break;
         }
         let mut stream = match conn {
             Ok(stream) => stream,
             Err(e) => {
-                thread::sleep(host.accept_failed(&e));
+                thread::sleep(host.admission().accept_failed(&e));
                 continue;
             }
         };
         let Ok(peer) = stream.peer_addr() else {
             continue;
         };
-        if host.active_sessions() >= budget {
+        if host.admission().active() >= budget {
             limits::reject(&mut stream);
             continue;
         }
-        let Some(admission) = host.admit(peer, &mut stream) else {
+        let Some(admission) = host.admission().admit(peer, &mut stream) else {
             continue;
         };
         let host = Arc::clone(&host);
@@ -77,6 +77,6 @@ fn serve(server: Server) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     drop(listener);
-    host.drain();
+    host.lifecycle().drain();
     Ok(())
 }

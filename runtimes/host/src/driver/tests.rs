@@ -52,7 +52,7 @@ fn driver(blocking: Blocking) -> (tempfile::TempDir, TestDriver) {
     let admission = Admission {
         id: 1,
         span: Span::none(),
-        guard: host.try_admit(PEER.ip()).unwrap(),
+        guard: host.admission().try_admit(PEER.ip()).unwrap(),
     };
     let driver = Driver::new(host, admission, PEER, LOCAL, Instant::now(), blocking);
     (dir, driver)

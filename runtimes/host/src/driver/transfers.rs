@@ -22,7 +22,7 @@ pub(super) struct Transfers {
 #[derive(Debug)]
 struct Running {
     abort: AbortHandle,
-    /// Counts the transfer for [`Host::drain`] until its final reply is written (with the clone
+    /// Counts the transfer for [`Lifecycle::drain`](crate::shutdown::Lifecycle::drain) until its final reply is written (with the clone
     /// in the [`Job`], while the bytes move).
     counted: TransferGuard,
 }
@@ -54,7 +54,7 @@ impl Transfers {
             });
         };
         let abort = AbortHandle::new();
-        let counted = setup.host.enter_transfer();
+        let counted = setup.host.lifecycle().enter_transfer();
         let running = Running {
             abort: abort.clone(),
             counted: counted.clone(),
@@ -150,15 +150,18 @@ mod tests {
         let job = transfers
             .start(&setup(&host, &span), id, bytes(), Some(stream()))
             .unwrap();
-        assert!(!host.drain(), "a transfer that was started is waited for");
+        assert!(
+            !host.lifecycle().drain(),
+            "a transfer that was started is waited for"
+        );
         let done = Input::TransferDone { id, result: Ok(1) };
         assert!(transfers.ended(&Input::ControlEof).is_none());
         let guard = transfers.ended(&done).expect("the transfer was running");
         assert!(transfers.is_empty());
         drop(guard);
-        assert!(!host.drain(), "the bytes are still moving");
+        assert!(!host.lifecycle().drain(), "the bytes are still moving");
         assert_eq!(job.run(&host), done);
-        assert!(host.drain());
+        assert!(host.lifecycle().drain());
         assert!(transfers.ended(&done).is_none(), "reported once");
 
         // The other order: the bytes are moved, the final reply is not written yet.
@@ -166,9 +169,12 @@ mod tests {
             .start(&setup(&host, &span), id, bytes(), Some(stream()))
             .unwrap();
         assert_eq!(job.run(&host), done);
-        assert!(!host.drain(), "its final reply is not written yet");
+        assert!(
+            !host.lifecycle().drain(),
+            "its final reply is not written yet"
+        );
         drop(transfers.ended(&done));
-        assert!(host.drain());
+        assert!(host.lifecycle().drain());
     }
 
     #[test]
@@ -188,7 +194,7 @@ mod tests {
             }
         );
         assert!(transfers.is_empty());
-        assert!(host.drain());
+        assert!(host.lifecycle().drain());
     }
 
     #[test]

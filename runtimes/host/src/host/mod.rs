@@ -1,43 +1,46 @@
-//! [`Host`]: everything a runtime needs outside its event loop, built once from the options.
+//! [`Host`]: what every session of a server shares, built once from the options: the storage,
+//! the users, [who gets in](Gate), [shutdown](crate::shutdown::Lifecycle), passive ports, busy polling and
+//! the sessions' settings, each a part of its own.
+
+mod admission;
+
+pub use admission::{Admission, Gate};
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use thinftp::{AuthResult, Config, FsError, FsOp, FsReply, Permissions, Session};
-use tracing::Span;
 
 use crate::auth::{Users, UsersError};
 use crate::busy_poll::{BusyPoll, Polling};
 use crate::cli::Options;
-use crate::limits::{self, Limits, SessionGuard};
 use crate::passive::PassivePorts;
-use crate::shutdown::{ActiveTransfers, Shutdown, TransferGuard};
+use crate::shutdown::Lifecycle;
 use crate::storage::Storage;
-
-/// How long to pause after a failed `accept` before the next one, so that a lasting error (out
-/// of file descriptors) does not make the accept loop spin.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 
 /// The storage, users, limits and settings shared by every session of a server. Runtimes keep
 /// one in an `Arc` and call its blocking methods off their event loop.
 #[derive(Debug)]
 pub struct Host {
+    /// The files, beneath the root.
     storage: Storage,
+    /// Who may log in, and how.
     users: Users,
-    limits: Limits,
-    passive: PassivePorts,
-    config: Config,
-    shutdown: Shutdown,
-    transfers: ActiveTransfers,
-    shutdown_grace: Duration,
-    next_session: AtomicU64,
+    /// Anonymous read-only access because no user was named: said so in the first log line.
     default_anonymous: bool,
+    /// Who gets in: session limits, ids and spans.
+    admission: Gate,
+    /// Shutdown: the flag, the transfers it waits for, the grace period.
+    lifecycle: Lifecycle,
+    /// Where passive listeners bind.
+    passive: PassivePorts,
+    /// How long sessions poll before they sleep.
     busy_poll: BusyPoll,
+    /// The settings of each new session.
+    config: Config,
 }
 
 /// Why a server could not start.
@@ -60,19 +63,6 @@ impl fmt::Display for StartupError {
 }
 
 impl std::error::Error for StartupError {}
-
-/// A control connection let in by [`Host::admit`]: keep it for as long as the session runs.
-#[derive(Debug)]
-#[must_use = "the session's place is freed when the admission is dropped"]
-pub struct Admission {
-    /// The session's id, for logs and thread names.
-    pub id: u64,
-    /// The session's span ([`logging::session_span`](crate::logging::session_span)): run the
-    /// session inside it, and enter it on every thread that works for the session.
-    pub span: Span,
-    /// The session's place within the limits, freed when dropped.
-    pub guard: SessionGuard,
-}
 
 impl From<UsersError> for StartupError {
     fn from(e: UsersError) -> Self {
@@ -113,18 +103,17 @@ impl Host {
             }
         }
         let range = options.passive_ports.map(|r| r.range());
+        let lifecycle = Lifecycle::new(Duration::from_secs(options.shutdown_grace));
+        let window = Duration::from_micros(options.busy_poll);
         Ok(Host {
             storage,
             users,
-            limits: Limits::new(options.max_sessions, options.max_sessions_per_ip),
+            default_anonymous,
+            admission: Gate::new(options.max_sessions, options.max_sessions_per_ip),
+            busy_poll: BusyPoll::new(window, lifecycle.transfers().clone()),
+            lifecycle,
             passive: PassivePorts::new(range),
             config: options.config(),
-            shutdown: Shutdown::new(),
-            transfers: ActiveTransfers::default(),
-            shutdown_grace: Duration::from_secs(options.shutdown_grace),
-            next_session: AtomicU64::new(1),
-            default_anonymous,
-            busy_poll: BusyPoll::new(Duration::from_micros(options.busy_poll)),
         })
     }
 
@@ -153,6 +142,16 @@ impl Host {
         format!("serving {root} to {named} user(s) ({writers} read-write), {anonymous}")
     }
 
+    /// Who gets in: session limits, ids and spans; what the accept loop asks.
+    pub fn admission(&self) -> &Gate {
+        &self.admission
+    }
+
+    /// Shutdown: the flag the accept loop watches, and the wait for running transfers.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
     /// The storage beneath the root.
     pub fn storage(&self) -> &Storage {
         &self.storage
@@ -170,43 +169,6 @@ impl Host {
         self.config.clone()
     }
 
-    /// A new session id, for logs.
-    pub fn next_session_id(&self) -> u64 {
-        self.next_session.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Admits a session from `ip`, or `None` when a limit is reached: then send
-    /// [`limits::reject`](crate::limits::reject) and close the connection at once.
-    /// [`admit`](Self::admit) does all of that.
-    pub fn try_admit(&self, ip: IpAddr) -> Option<SessionGuard> {
-        let guard = self.limits.try_acquire(ip);
-        if guard.is_none() {
-            tracing::warn!(%ip, "too many sessions: refused with 421");
-        }
-        guard
-    }
-
-    /// Sessions admitted and not yet ended.
-    pub fn active_sessions(&self) -> usize {
-        self.limits.active()
-    }
-
-    /// Lets the control connection `conn` from `peer` in, or turns it away: over a limit it is
-    /// sent `421` ([`limits::reject`]) and `None` is returned; the caller then drops the
-    /// connection at once. Once admitted, the connection's socket options are set
-    /// ([`socket::prepare_control`](crate::socket::prepare_control)) and the session gets an id
-    /// and a span. A non-blocking `conn` is fine: the `421` fits an empty send buffer.
-    pub fn admit<C: Write + AsFd>(&self, peer: SocketAddr, conn: &mut C) -> Option<Admission> {
-        let Some(guard) = self.try_admit(peer.ip()) else {
-            limits::reject(conn);
-            return None;
-        };
-        crate::socket::prepare_control(conn);
-        let id = self.next_session_id();
-        let span = crate::logging::session_span(id, peer);
-        Some(Admission { id, span, guard })
-    }
-
     /// A new session for the admitted control connection from `peer` to the local address
     /// `local`, with its `220` greeting queued. Call it inside the session's span.
     pub fn new_session(&self, peer: SocketAddr, local: SocketAddr, now: Instant) -> Session {
@@ -217,11 +179,6 @@ impl Host {
     /// Starts a session's busy-polling window after it answered, if polling is on, no transfer
     /// is running in the process and a place is free (see [`busy_poll`](crate::busy_poll)).
     pub fn busy_poll(&self) -> Option<Polling> {
-        // While data moves, the CPUs are busy moving it: a polling thread would take a CPU from
-        // the transfers (measured: bursts of 200 sessions downloading at once).
-        if self.transfers.count() > 0 {
-            return None;
-        }
         self.busy_poll.start()
     }
 
@@ -229,52 +186,6 @@ impl Host {
     /// timeout is gone, and its session ends.
     pub fn reply_timeout(&self) -> Duration {
         self.config.idle_timeout
-    }
-
-    /// Logs a failed `accept` of a control connection and returns how long to pause before the
-    /// next one. Such errors (out of file descriptors, a connection reset before it was
-    /// accepted) do not stop the server.
-    pub fn accept_failed(&self, e: &io::Error) -> Duration {
-        tracing::warn!("accept failed: {e}");
-        ACCEPT_PAUSE
-    }
-
-    /// The shutdown flag: raised by SIGINT/SIGTERM once
-    /// [`install_signal_handler`](Shutdown::install_signal_handler) was called.
-    pub fn shutdown(&self) -> &Shutdown {
-        &self.shutdown
-    }
-
-    /// After shutdown was asked for and accepting stopped (it logs so): blocks until every
-    /// transfer has finished and its final reply is written, or the grace period
-    /// (`--shutdown-grace`) has passed. Sessions must keep running meanwhile, so that they can
-    /// write those replies. Returns whether everything finished in time.
-    ///
-    /// A transfer counts from [`enter_transfer`](Self::enter_transfer) (which the
-    /// [`Driver`](crate::driver::Driver) calls when it starts one) until every clone of its
-    /// guard is dropped: the one in the [`Job`](crate::driver::Job) once the bytes are moved,
-    /// the one the driver keeps once the final reply is written.
-    pub fn drain(&self) -> bool {
-        tracing::info!("no longer accepting connections");
-        let running = self.transfers.count();
-        if running > 0 {
-            tracing::info!(running, grace = ?self.shutdown_grace, "waiting for transfers");
-        }
-        let finished = self.transfers.wait_idle(self.shutdown_grace);
-        if !finished {
-            tracing::warn!(
-                running = self.transfers.count(),
-                "grace period over: exiting anyway"
-            );
-        }
-        finished
-    }
-
-    /// Counts a transfer for [`drain`](Self::drain) until the guard (and every clone of it) is
-    /// dropped. Take it when the transfer starts and hold it until its final reply (`226`,
-    /// `426`, ...) is written.
-    pub fn enter_transfer(&self) -> TransferGuard {
-        self.transfers.enter()
     }
 
     /// Carries out a filesystem request beneath the root (blocking).
