@@ -30,6 +30,12 @@
 //! The driver is generic over the runtime's data connection `S` and its [`Waiter`] `W`, so a
 //! simulated network plugs in the same way as real sockets. [`Job::run`] (the real storage and
 //! transfers) needs `S = std::net::TcpStream`.
+//!
+//! Two places are meant to grow. State that comes with a login (the user's own storage) is set
+//! where an accepted [`Input::Auth`] passes through the driver, before the core hears of it:
+//! every job made afterwards takes the driver's storage. And what a job must keep alive while it
+//! runs (the session's place within the limits, for a password hash) goes in where a request
+//! becomes a [`Job`]: one place for filesystem requests and password checks.
 
 mod action;
 mod channels;
@@ -70,6 +76,8 @@ pub struct Driver<S, W> {
     /// Where this session's filesystem requests and transfers go.
     storage: Storage,
     blocking: Blocking,
+    /// How long an active connect may take.
+    data_timeout: Duration,
     channels: DataChannels<S, W>,
     transfers: Transfers,
     replies: Replies,
@@ -101,6 +109,7 @@ impl<S, W: Waiter> Driver<S, W> {
     ) -> Self {
         let session = host.new_session(peer, local, now);
         Driver {
+            data_timeout: host.data_timeout(),
             storage: host.storage().clone(),
             host,
             admission,
@@ -277,7 +286,7 @@ impl<S, W: Waiter> Driver<S, W> {
             }
             Output::OpenPassive { id, ip } => return Some(Action::Listen { id, ip }),
             Output::Connect { id, addr } => {
-                let timeout = self.host.session_config().data_timeout;
+                let timeout = self.data_timeout;
                 return Some(Action::Connect { id, addr, timeout });
             }
             Output::RefuseDataConnection { id } => {

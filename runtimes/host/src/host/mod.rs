@@ -182,6 +182,11 @@ impl Host {
         self.busy_poll.start()
     }
 
+    /// How long an active-mode connect to the client may take.
+    pub fn data_timeout(&self) -> Duration {
+        self.config.data_timeout
+    }
+
     /// How long writing a reply may take: a client that does not read its replies for the idle
     /// timeout is gone, and its session ends.
     pub fn reply_timeout(&self) -> Duration {
