@@ -234,3 +234,65 @@ fn a_job_hides_the_password() {
         }
     ));
 }
+
+#[test]
+fn the_timer_ends_an_idle_session() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    let greeting = actions(&mut driver);
+    let Some(Action::ArmTimer(at)) = greeting.last() else {
+        panic!("the idle deadline is armed: {greeting:?}");
+    };
+    driver.timer_fired();
+    let end: Vec<_> = std::iter::from_fn(|| driver.poll_action(*at)).collect();
+    assert!(
+        matches!(end.as_slice(), [Action::Write(bytes), Action::Close] if bytes.starts_with(b"421")),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn a_finished_transfer_counts_for_shutdown_until_its_final_reply_is_written() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    login(&mut driver);
+    send(&mut driver, b"PASV\r\n");
+    let Some(Action::Listen { id, .. }) = actions(&mut driver).into_iter().next() else {
+        panic!("PASV asks for a listener");
+    };
+    driver.listening(id, Ok((FakeWaiter(Rc::default()), LISTENER)));
+    let _ = actions(&mut driver);
+    let peer = SocketAddr::new(PEER.ip(), 1235);
+    driver.complete(Completion::Accepted {
+        id,
+        stream: "client",
+        peer,
+    });
+    let _ = actions(&mut driver);
+    send(&mut driver, b"RETR a.txt\r\n");
+    let job = actions(&mut driver)
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Run(job) => Some(job),
+            _ => None,
+        })
+        .expect("a transfer job");
+    let Task::Transfer { id, .. } = &job.task else {
+        panic!("{job:?}");
+    };
+    let done = Input::TransferDone {
+        id: *id,
+        result: Ok(5),
+    };
+    // The bytes are moved: the job's part of the count goes.
+    drop(job);
+    let running = |driver: &TestDriver| driver.host.lifecycle().transfers().count();
+    assert_eq!(running(&driver), 1);
+    driver.complete(Completion::Input(done));
+    let reply = driver.poll_action(Instant::now());
+    assert!(
+        matches!(&reply, Some(Action::Write(bytes)) if bytes.starts_with(b"226")),
+        "{reply:?}"
+    );
+    assert_eq!(running(&driver), 1, "until the 226 is written");
+    assert!(driver.poll_action(Instant::now()).is_none());
+    assert_eq!(running(&driver), 0);
+}
