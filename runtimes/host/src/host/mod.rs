@@ -164,7 +164,7 @@ impl Host {
         true
     }
 
-    /// The settings for each new [`Session`](thinftp::Session).
+    /// The settings for each new [`Session`].
     pub fn session_config(&self) -> Config {
         self.config.clone()
     }
