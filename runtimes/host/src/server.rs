@@ -26,8 +26,8 @@ pub struct Server {
 /// carries out `--hash-password` and returns, or else: starts logging, builds the [`Host`],
 /// binds the listener, logs the first line ([`Host::startup_line`]), raises the open-files
 /// limit ([`limits::raise_open_files_limit`]) and installs the SIGINT/SIGTERM handler. Then
-/// `serve` accepts connections until [`Host::shutdown`] is raised, and returns after
-/// [`Host::drain`]. An error on the way is logged and makes the exit code a failure.
+/// `serve` accepts connections until the [shutdown flag](crate::shutdown::Lifecycle::shutdown)
+/// is raised, and returns after [`drain`](crate::shutdown::Lifecycle::drain). An error on the way is logged and makes the exit code a failure.
 pub fn main<F>(bin: &'static str, serve: F) -> ExitCode
 where
     F: FnOnce(Server) -> Result<(), Box<dyn Error>>,
@@ -56,7 +56,7 @@ fn start(bin: &str, options: Options) -> Result<Server, Box<dyn Error>> {
     // Before anything else is logged at info level: tests read the address from this line.
     tracing::info!("{}", host.startup_line(bin, listener.local_addr()?));
     limits::raise_open_files_limit();
-    host.shutdown().install_signal_handler()?;
+    host.lifecycle().shutdown().install_signal_handler()?;
     Ok(Server {
         options,
         host,
