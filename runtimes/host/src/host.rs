@@ -110,11 +110,6 @@ impl Host {
         if options.read_only {
             users.make_read_only();
         }
-        for (name, permissions) in users.named() {
-            if !matches!(storage.stat(&permissions.home), Ok(m) if m.is_dir()) {
-                tracing::warn!(user = ?name, home = %permissions.home, "home directory is missing");
-            }
-        }
         let range = options.passive_ports.map(|r| r.range());
         Ok(Host {
             storage,
@@ -137,6 +132,17 @@ impl Host {
         format!("{bin} listening on {addr}: {}", self.describe())
     }
 
+    /// Warns about each user whose home directory is missing now (such a login is refused, see
+    /// [`SessionStorage`](crate::SessionStorage)). Called after the first log line, which
+    /// tests read the address from.
+    pub fn warn_missing_homes(&self) {
+        for (name, permissions) in self.users.named() {
+            if self.storage.for_home(&permissions.home).is_err() {
+                tracing::warn!(user = ?name, home = %permissions.home, "home directory is missing: this user cannot log in");
+            }
+        }
+    }
+
     /// One line on what is served to whom, for the first log line.
     pub fn describe(&self) -> String {
         let root = self.storage.root().display();
@@ -156,7 +162,8 @@ impl Host {
         format!("serving {root} to {named} user(s) ({writers} read-write), {anonymous}")
     }
 
-    /// The storage beneath the root.
+    /// The storage beneath the root (a session works beneath its user's home instead: see
+    /// [`SessionStorage`](crate::SessionStorage)).
     pub fn storage(&self) -> &Storage {
         &self.storage
     }
@@ -286,9 +293,10 @@ impl Host {
         self.transfers.enter()
     }
 
-    /// Carries out a filesystem request (blocking).
-    pub fn fs(&self, op: &FsOp) -> Result<FsReply, FsError> {
-        let result = self.storage.execute(op);
+    /// Carries out a filesystem request beneath `storage` (the session's, see
+    /// [`SessionStorage`](crate::SessionStorage)), blocking.
+    pub fn fs(&self, storage: &Storage, op: &FsOp) -> Result<FsReply, FsError> {
+        let result = storage.execute(op);
         tracing::debug!(?op, ok = result.is_ok(), "fs");
         result
     }
@@ -326,13 +334,15 @@ impl Host {
         TcpStream::connect_timeout(&addr, self.config.data_timeout)
     }
 
-    /// Runs a transfer to its end (blocking) and logs it: see [`run_transfer`]. A transfer that
+    /// Runs a transfer beneath `storage` (the session's) to its end (blocking) and logs it: see
+    /// [`run_transfer`]. A transfer that
     /// moves no byte for the idle timeout fails with
     /// [`ConnectionLost`](TransferError::ConnectionLost). [`drain`](Self::drain) waits for it
     /// only under a guard from [`enter_transfer`](Self::enter_transfer) (which
     /// [`work::Transfers`](crate::work::Transfers) takes).
     pub fn run_transfer(
         &self,
+        storage: &Storage,
         kind: &TransferKind,
         stream: TcpStream,
         abort: &AbortHandle,
@@ -341,7 +351,7 @@ impl Host {
         let _ = stream.set_read_timeout(stall);
         let _ = stream.set_write_timeout(stall);
         let started = Instant::now();
-        let result = run_transfer(&self.storage, kind, stream, abort);
+        let result = run_transfer(storage, kind, stream, abort);
         log_transfer(kind, &result, started.elapsed());
         result
     }

@@ -24,13 +24,16 @@
 //!
 //! | output | call |
 //! | --- | --- |
-//! | `Fs`, `Authenticate` | run [`work::Work`] off the loop, feed what [`work::Work::run`] returns |
+//! | `Fs`, `Authenticate` | run [`work::Work`] off the loop with the session's [`SessionStorage`], feed what [`work::Work::run`] returns |
 //! | `OpenPassive` | [`Host::open_passive`], start accepting, [`channels::DataChannels::listening`] |
 //! | `Connect` | start connecting ([`Host::connect`] blocks), [`channels::DataChannels::connecting`] |
 //! | `RefuseDataConnection` | [`channels::DataChannels::refuse`], then accept again on the listener |
 //! | `CloseData` | [`channels::DataChannels::close`] |
 //! | `StartTransfer` | [`channels::DataChannels::take_stream`], [`work::Transfers::start`], run the work |
 //! | `AbortTransfer` | [`work::Transfers::abort`] |
+//!
+//! Every input goes through [`SessionStorage::fed`] before it is fed: an accepted login opens
+//! the user's home, beneath which all of that user's work then runs.
 //!
 //! What the work reports comes back as a [`channels::Event`]:
 //! [`channels::DataChannels::input`] turns it into the input to feed, and
@@ -71,6 +74,7 @@ pub mod limits;
 pub mod logging;
 pub mod passive;
 pub mod server;
+pub mod session_storage;
 pub mod shutdown;
 pub mod socket;
 pub mod storage;
@@ -80,5 +84,6 @@ pub mod work;
 
 pub use cli::Options;
 pub use host::{Admission, Host, StartupError};
+pub use session_storage::SessionStorage;
 pub use storage::Storage;
 pub use transfer::{run_transfer, AbortHandle};

@@ -9,12 +9,13 @@
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 
 use cap_std::fs::OpenOptions;
 use thinftp::{FsError, VirtualPath, WriteMode};
 
 use crate::errors::fs_error;
-use crate::storage::{join_rel, relative, Storage, TEMP_PREFIX};
+use crate::storage::{join_rel, Storage, TEMP_PREFIX};
 
 /// An open upload target. Write to [`file`](Self::file), then call [`finish`](Self::finish)
 /// with whether the upload ended cleanly.
@@ -34,7 +35,7 @@ enum How {
     Resumed,
     /// Writing a temporary file beside the target: rename it over the target on success, remove it
     /// otherwise.
-    Temp { temp: String, target: String },
+    Temp { temp: PathBuf, target: PathBuf },
 }
 
 impl Upload {
@@ -44,7 +45,8 @@ impl Upload {
         path: &VirtualPath,
         mode: WriteMode,
     ) -> Result<Upload, FsError> {
-        let rel = relative(path)?;
+        let rel = storage.relative(path)?;
+        let rel = rel.as_path();
         let mut options = OpenOptions::new();
         let (file, how) = match mode {
             WriteMode::Replace => return open_replace(storage, path),
@@ -129,7 +131,8 @@ impl Drop for Upload {
 
 /// `STOR`: create the target if it is new, else write a temporary file beside it.
 fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError> {
-    let rel = relative(path)?;
+    let rel = storage.relative(path)?;
+    let rel = rel.as_path();
     // `create_new` decides atomically whether the target is new: no window in which another
     // upload could create it between a check and the open.
     let mut options = OpenOptions::new();
@@ -153,8 +156,8 @@ fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError
         return Err(FsError::IsADirectory);
     }
     let parent = path.parent().unwrap_or_else(VirtualPath::root);
-    let parent_rel = relative(&parent)?;
-    let (file, temp) = create_temp(storage, parent_rel)?;
+    let parent_rel = storage.relative(&parent)?;
+    let (file, temp) = create_temp(storage, &parent_rel)?;
     // The replacement keeps the old file's permission bits.
     if let Ok(meta) = &old {
         if meta.is_file() {
@@ -167,16 +170,16 @@ fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError
         storage: storage.clone(),
         how: How::Temp {
             temp,
-            target: rel.to_owned(),
+            target: rel.to_path_buf(),
         },
     })
 }
 
 /// Creates a new hidden temporary file in the directory `dir_rel`.
-fn create_temp(storage: &Storage, dir_rel: &str) -> Result<(File, String), FsError> {
+fn create_temp(storage: &Storage, dir_rel: &std::path::Path) -> Result<(File, PathBuf), FsError> {
     for _ in 0..64 {
         let name = format!("{TEMP_PREFIX}{:016x}", fastrand::u64(..));
-        let rel = join_rel(dir_rel, &name);
+        let rel = join_rel(dir_rel, name.as_ref());
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         match storage.open_write(&rel, &mut options) {

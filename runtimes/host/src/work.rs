@@ -17,7 +17,7 @@ use thinftp::{
 
 use crate::shutdown::TransferGuard;
 use crate::transfer::AbortHandle;
-use crate::Host;
+use crate::{Host, SessionStorage};
 
 /// A piece of blocking work for one output of a session. Its `Debug` shows no password.
 #[non_exhaustive]
@@ -56,13 +56,14 @@ pub enum Work {
 }
 
 impl Work {
-    /// Does the work (blocking; for a transfer, until it ends) and returns the answer to feed.
-    /// Run it inside the session's span: logins and transfers are logged there.
-    pub fn run(self, host: &Host) -> Input {
+    /// Does the work (blocking; for a transfer, until it ends) beneath the session's `storage`
+    /// and returns the answer to feed. Run it inside the session's span: logins and transfers
+    /// are logged there.
+    pub fn run(self, host: &Host, storage: &SessionStorage) -> Input {
         match self {
             Work::Fs { id, op } => Input::Fs {
                 id,
-                result: host.fs(&op),
+                result: host.fs(storage.storage(), &op),
             },
             Work::Auth { id, user, password } => Input::Auth {
                 id,
@@ -75,7 +76,7 @@ impl Work {
                 abort,
                 counted,
             } => {
-                let result = host.run_transfer(&kind, stream, &abort);
+                let result = host.run_transfer(storage.storage(), &kind, stream, &abort);
                 // The bytes are moved (or the upload cleaned up); the session's clone counts on
                 // until the final reply is written.
                 drop(counted);
@@ -278,14 +279,14 @@ mod tests {
         assert!(transfers.is_empty());
         drop(guard);
         assert!(!host.drain(), "the bytes are still moving");
-        assert_eq!(work.run(&host), done);
+        assert_eq!(work.run(&host, &SessionStorage::new(&host)), done);
         assert!(host.drain());
         assert!(transfers.ended(&done).is_none(), "reported once");
 
         // The other order: the bytes are moved, the final reply is not written yet.
         let kind = TransferKind::SendBytes(bytes::Bytes::from_static(b"x"));
         let work = transfers.start(&host, id, kind, Some(stream())).unwrap();
-        assert_eq!(work.run(&host), done);
+        assert_eq!(work.run(&host, &SessionStorage::new(&host)), done);
         assert!(!host.drain(), "its final reply is not written yet");
         drop(transfers.ended(&done));
         assert!(host.drain());
@@ -322,7 +323,7 @@ mod tests {
         };
         assert!(!format!("{:?}", login()).contains("secret-word"));
         assert_eq!(
-            login().run(&host),
+            login().run(&host, &SessionStorage::new(&host)),
             Input::Auth {
                 id,
                 result: AuthResult::Accepted(thinftp::Permissions::read_only())
@@ -340,7 +341,10 @@ mod tests {
             op: FsOp::Stat(thinftp::VirtualPath::root()),
         };
         assert_eq!(fs.name(), "fs");
-        assert!(matches!(fs.run(&host), Input::Fs { result: Ok(_), .. }));
+        assert!(matches!(
+            fs.run(&host, &SessionStorage::new(&host)),
+            Input::Fs { result: Ok(_), .. }
+        ));
     }
 
     #[test]

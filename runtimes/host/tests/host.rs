@@ -121,7 +121,9 @@ fn without_user_options_anonymous_users_read_only() {
         AuthResult::Accepted(Permissions::read_only())
     );
     assert_eq!(host.authenticate("u", "p"), AuthResult::Refused);
-    assert!(host.fs(&FsOp::Stat(thinftp::VirtualPath::root())).is_ok());
+    assert!(host
+        .fs(host.storage(), &FsOp::Stat(thinftp::VirtualPath::root()))
+        .is_ok());
 }
 
 #[test]

@@ -27,7 +27,7 @@ use futures_lite::AsyncWriteExt;
 use thinftp::{DataId, Input, Output, Session, TransferId, TransferKind};
 use thinftp_host::channels::{DataChannels, Event};
 use thinftp_host::work::{Transfers, Work};
-use thinftp_host::{socket, Host};
+use thinftp_host::{socket, Host, SessionStorage}; // per-user storage (hostsec)
 use tracing::Span;
 
 use crate::data::{self, Report, Waiter};
@@ -49,6 +49,7 @@ pub(crate) async fn run(host: Arc<Host>, control: Async<TcpStream>, peer: Socket
     let mut driver = Driver {
         write_timeout: host.reply_timeout(),
         data_timeout: host.session_config().data_timeout,
+        storage: SessionStorage::new(&host), // per-user storage (hostsec)
         host,
         span,
         session,
@@ -79,6 +80,8 @@ struct Driver {
     rx: Receiver<Report>,
     channels: DataChannels<Async<TcpStream>, Waiter>,
     transfers: Transfers,
+    /// The root before login, the user's home after. // per-user storage (hostsec)
+    storage: SessionStorage,
     /// The control connection reached its end (or failed): stop reading it.
     read_eof: bool,
     /// Writing a reply failed: the client is gone.
@@ -206,6 +209,7 @@ impl Driver {
     /// Feeds one input. An error is a mismatch between this runtime and the core (typically a
     /// late answer for something already closed): nothing changes.
     fn feed(&mut self, input: Input) {
+        let input = self.storage.fed(input); // per-user storage (hostsec)
         if let Err(e) = self.session.handle_input(Instant::now(), input) {
             tracing::debug!("input refused by the session: {e}");
         }
@@ -300,16 +304,18 @@ impl Driver {
     /// pool thread and back would cost more than the work.
     fn work(&self, work: Work) {
         if work.is_quick(&self.host) {
-            self.answer(work.run(&self.host));
+            self.answer(work.run(&self.host, &self.storage)); // per-user storage (hostsec)
             return;
         }
         let host = Arc::clone(&self.host);
+        let storage = self.storage.clone(); // per-user storage (hostsec)
         let tx = self.tx.clone();
         let span = self.span.clone();
         blocking::unblock(move || {
             let _entered = span.enter();
             // The session may have closed meanwhile: then nobody wants the answer.
-            let _ = tx.try_send(Box::new(Event::Input(work.run(&host))));
+            let _ = tx.try_send(Box::new(Event::Input(work.run(&host, &storage))));
+            // per-user storage (hostsec)
         })
         .detach();
     }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use thinftp::{DataId, Input, Output, Session};
 use thinftp_host::channels::{DataChannels, Event};
 use thinftp_host::work::{Transfers, Work};
-use thinftp_host::{passive, socket, Host};
+use thinftp_host::{passive, socket, Host, SessionStorage}; // per-user storage (hostsec)
 use tracing::Span;
 
 use crate::inbox::{self, Inbox, Mailbox, NoWait, Report, Woken};
@@ -57,6 +57,7 @@ pub fn run(host: &Arc<Host>, control: TcpStream, peer: SocketAddr, span: &Span) 
         mailbox,
         channels: DataChannels::new(),
         transfers: Transfers::new(),
+        storage: SessionStorage::new(host), // per-user storage (hostsec)
         immediate: VecDeque::new(),
         replies: Vec::new(),
         control_dead: false,
@@ -78,6 +79,8 @@ struct Runner {
     mailbox: Mailbox,
     channels: DataChannels<TcpStream, Waiter>,
     transfers: Transfers,
+    /// The root before login, the user's home after. // per-user storage (hostsec)
+    storage: SessionStorage,
     /// Answers known at once (a listener bound, a write that failed): fed before waiting again.
     immediate: VecDeque<Input>,
     /// Replies gathered while draining, written in one go.
@@ -165,7 +168,8 @@ impl Runner {
 
     /// Feeds one input, then carries out every output.
     fn feed(&mut self, input: Input) {
-        // A finished transfer counts for shutdown until its final reply is written below.
+        let input = self.storage.fed(input); // per-user storage (hostsec)
+                                             // A finished transfer counts for shutdown until its final reply is written below.
         let _ended = self.transfers.ended(&input);
         if let Err(e) = self.session.handle_input(Instant::now(), input) {
             // A bug in this runtime, not the client's doing: the session is unchanged.
@@ -219,11 +223,11 @@ impl Runner {
             // A thread each would cost more than the work (a stat takes microseconds); its answer
             // is fed after the outputs carried out now, as if it came back from a thread.
             Output::Fs { id, op } => {
-                let answer = Work::Fs { id, op }.run(&self.host);
+                let answer = Work::Fs { id, op }.run(&self.host, &self.storage); // per-user storage (hostsec)
                 self.immediate.push_back(answer);
             }
             Output::Authenticate { id, user, password } => {
-                let answer = Work::Auth { id, user, password }.run(&self.host);
+                let answer = Work::Auth { id, user, password }.run(&self.host, &self.storage); // per-user storage (hostsec)
                 self.immediate.push_back(answer);
             }
             Output::OpenPassive { id, ip } => {
@@ -274,9 +278,10 @@ impl Runner {
     /// no thread could be started.
     fn work(&mut self, work: Work) {
         let (host, mailbox) = (Arc::clone(&self.host), self.mailbox.clone());
+        let storage = self.storage.clone(); // per-user storage (hostsec)
         let not_started = work.not_started();
         let spawned = spawn(&self.span, work.name(), move || {
-            let _ = mailbox.send(Event::Input(work.run(&host)));
+            let _ = mailbox.send(Event::Input(work.run(&host, &storage))); // per-user storage (hostsec)
         });
         if !spawned {
             self.immediate.push_back(not_started);

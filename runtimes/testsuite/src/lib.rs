@@ -22,6 +22,7 @@
 
 pub mod clients;
 pub mod commands;
+pub mod containment;
 pub mod ftp;
 pub mod lifecycle;
 pub mod load;
@@ -54,6 +55,7 @@ macro_rules! suite {
             safety::symlinks_out_of_the_root_are_refused,
             safety::foreign_data_connection_is_refused,
             safety::anonymous_is_read_only_by_default,
+            containment::homes_are_a_boundary,
             load::concurrent_sessions,
             load::session_limit_total,
             load::session_limit_per_ip,

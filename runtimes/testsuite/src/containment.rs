@@ -1,0 +1,172 @@
+//! What a logged-in user cannot reach or learn: another user's home (also through a symlink in
+//! their own), host paths in symlink targets; and what uploads must not leave behind: setuid
+//! bits, modes beyond `--umask`. Also names that are not UTF-8, which must be reachable.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::ftp::{Client, DataMode, Reply};
+use crate::server::Server;
+
+/// A users file for `bin` in a temporary directory of its own (outside the served root).
+struct UsersFile {
+    dir: tempfile::TempDir,
+}
+
+impl UsersFile {
+    /// `users`: (name, password, home); every user may write.
+    fn new(bin: &Path, users: &[(&str, &str, &str)]) -> UsersFile {
+        let dir = tempfile::Builder::new()
+            .prefix("thinftp-users.")
+            .tempdir()
+            .unwrap();
+        let mut text = String::new();
+        for (name, password, home) in users {
+            let hash = hash_password(bin, password);
+            text.push_str(&format!(
+                "[[user]]\nname = \"{name}\"\npassword_hash = \"{hash}\"\nhome = \"{home}\"\nwrite = true\n\n"
+            ));
+        }
+        fs::write(dir.path().join("users.toml"), text).unwrap();
+        UsersFile { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("users.toml")
+    }
+}
+
+/// The argon2 hash `bin --hash-password` prints for `password`.
+fn hash_password(bin: &Path, password: &str) -> String {
+    let mut child = Command::new(bin)
+        .arg("--hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{password}").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "--hash-password failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A download that should be refused: its final reply and whatever bytes came.
+fn try_download(c: &mut Client, line: &str) -> (Reply, Vec<u8>) {
+    match c.open_transfer(DataMode::Pasv, line) {
+        Err(reply) => (reply, Vec::new()),
+        Ok(mut data) => {
+            let mut bytes = Vec::new();
+            let _ = data.read_to_end(&mut bytes);
+            (c.reply(), bytes)
+        }
+    }
+}
+
+/// An upload that should be refused (before or after a `150`): the final reply.
+fn try_upload(c: &mut Client, line: &str) -> Reply {
+    match c.open_transfer(DataMode::Pasv, line) {
+        Err(reply) => reply,
+        Ok(mut data) => {
+            let _ = data.write_all(b"must not arrive");
+            drop(data);
+            c.reply()
+        }
+    }
+}
+
+#[track_caller]
+fn assert_refused(reply: &Reply, what: &str) {
+    assert!(reply.code >= 400, "{what} was allowed: {reply}");
+}
+
+/// alice (home `/alice`) plants `alice/peek -> ../bob`: she can neither read, write, list,
+/// enter nor rename through it, nor move her own file into bob's home; bob's files are
+/// untouched. Her own files, and bob's for
+/// bob, still work.
+pub fn homes_are_a_boundary(bin: &Path) {
+    let users = UsersFile::new(bin, &[("alice", "apw", "/alice"), ("bob", "bpw", "/bob")]);
+    let users_path = users.path();
+    let server = Server::start(bin, &["--users-file", users_path.to_str().unwrap()]);
+    fs::create_dir(server.path("alice")).unwrap();
+    fs::create_dir(server.path("bob")).unwrap();
+    fs::create_dir(server.path("bob/docs")).unwrap();
+    fs::write(server.path("alice/own.txt"), b"alice's").unwrap();
+    fs::write(server.path("bob/secret.txt"), b"bob's secret").unwrap();
+    fs::write(server.path("bob/docs/plan.txt"), b"bob's plan").unwrap();
+    symlink("../bob", server.path("alice/peek")).unwrap();
+    symlink("../bob/secret.txt", server.path("alice/peek-file")).unwrap();
+    assert_eq!(
+        fs::read(server.path("alice/peek/secret.txt")).unwrap(),
+        b"bob's secret",
+        "the test's own setup"
+    );
+
+    let mut alice = Client::login(server.addr(), "alice", "apw");
+    for path in ["peek/secret.txt", "peek-file", "peek/docs/plan.txt"] {
+        let (reply, bytes) = try_download(&mut alice, &format!("RETR {path}"));
+        assert_refused(&reply, &format!("RETR {path}"));
+        assert!(bytes.is_empty(), "RETR {path} sent {bytes:?}");
+        assert_refused(&alice.cmd(&format!("SIZE {path}")), &format!("SIZE {path}"));
+        assert_refused(&alice.cmd(&format!("MLST {path}")), &format!("MLST {path}"));
+    }
+    for line in ["LIST peek", "NLST peek", "MLSD peek", "LIST peek/docs"] {
+        let (reply, bytes) = try_download(&mut alice, line);
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("secret"), "{line} showed {text:?}");
+        assert_refused(&reply, line);
+    }
+    let stat = alice.cmd("STAT peek");
+    assert!(!stat.text.contains("secret"), "STAT peek: {stat}");
+    assert_refused(&alice.cmd("CWD peek"), "CWD peek");
+    for line in [
+        "STOR peek/planted.txt",
+        "STOR peek/secret.txt",
+        "APPE peek/secret.txt",
+        "APPE peek-file",
+    ] {
+        assert_refused(&try_upload(&mut alice, line), line);
+    }
+    assert_refused(&alice.cmd("MKD peek/newdir"), "MKD peek/newdir");
+    assert_refused(&alice.cmd("DELE peek/secret.txt"), "DELE peek/secret.txt");
+    assert_refused(&alice.cmd("RMD peek/docs"), "RMD peek/docs");
+    assert_refused(&alice.cmd("RNFR peek/secret.txt"), "RNFR peek/secret.txt");
+    // Her own file cannot be moved into bob's home either.
+    alice.expect("RNFR own.txt", 350);
+    assert_refused(&alice.cmd("RNTO peek/stolen.txt"), "RNTO peek/stolen.txt");
+
+    // Her own things still work.
+    assert_eq!(alice.retr(DataMode::Pasv, "own.txt"), b"alice's");
+    alice.stor(DataMode::Pasv, "new.txt", b"new");
+    // A STOR onto the link replaces the link itself (the rename acts on the name in her home,
+    // never following it): bob's file is not written.
+    alice.stor(DataMode::Pasv, "peek-file", b"mine");
+    let replaced = fs::symlink_metadata(server.path("alice/peek-file")).unwrap();
+    assert!(replaced.is_file(), "STOR onto a symlink left {replaced:?}");
+    alice.expect("QUIT", 221);
+
+    assert_eq!(
+        fs::read(server.path("bob/secret.txt")).unwrap(),
+        b"bob's secret"
+    );
+    assert_eq!(
+        fs::read(server.path("bob/docs/plan.txt")).unwrap(),
+        b"bob's plan"
+    );
+    let mut bob_names: Vec<String> = fs::read_dir(server.path("bob"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    bob_names.sort();
+    assert_eq!(bob_names, ["docs", "secret.txt"], "bob's home changed");
+    assert_eq!(fs::read(server.path("alice/own.txt")).unwrap(), b"alice's");
+    assert_eq!(fs::read(server.path("alice/new.txt")).unwrap(), b"new");
+
+    let mut bob = Client::login(server.addr(), "bob", "bpw");
+    assert_eq!(bob.retr(DataMode::Pasv, "secret.txt"), b"bob's secret");
+    bob.expect("QUIT", 221);
+}
