@@ -12,7 +12,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -149,17 +149,23 @@ impl Storage {
 
     /// The entries of the directory `path`, with symlinks listed as such (not followed), and the
     /// host's temporary upload files left out.
+    ///
+    /// A symlink's target is shown only if it stays beneath this storage's directory (the
+    /// user's home), read lexically from the link's directory: an absolute target, or one whose
+    /// `..` climb above the home, would tell the client about host paths, so such a link is
+    /// listed without its target.
     pub fn list_dir(&self, path: &VirtualPath) -> Result<Listing, FsError> {
         let rel = self.relative(path)?;
+        let depth = depth_below_home(&rel);
         self.visible_entries(path, |entry, raw_name| {
             // `DirEntry::metadata` does not follow a final symlink: the link itself is listed.
             let meta = entry.metadata().ok()?;
             let target = if meta.file_type().is_symlink() {
-                // The raw text of the link, as `ls -l` would show it; not followed, so an
-                // absolute target is only shown, never reached.
+                // The text of the link, as `ls -l` would show it; never followed here.
                 self.dir()
                     .read_link_contents(join_rel(&rel, raw_name))
                     .ok()
+                    .filter(|target| stays_below_home(depth, target))
                     .map(|target| target.to_string_lossy().into_owned())
             } else {
                 None
@@ -289,6 +295,32 @@ pub(crate) fn join_rel(rel: &Path, name: &OsStr) -> PathBuf {
     } else {
         rel.join(name)
     }
+}
+
+/// How many directories `rel` (from [`Storage::relative`]) is below the storage's directory.
+fn depth_below_home(rel: &Path) -> usize {
+    rel.components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .count()
+}
+
+/// Whether the symlink text `target`, read from a directory `depth` levels below the home,
+/// names something beneath the home, judged lexically: not absolute, and its `..` never climb
+/// above the home.
+fn stays_below_home(depth: usize, target: &Path) -> bool {
+    let mut depth = depth;
+    for component in target.components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(up) => depth = up,
+                None => return false,
+            },
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
 }
 
 fn require_regular(file: &std::fs::File) -> Result<(), FsError> {

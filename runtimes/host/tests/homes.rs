@@ -1,5 +1,5 @@
 //! A user's home is a boundary: every access of a logged-in user resolves beneath a handle
-//! opened on the home, through symlinks.
+//! opened on the home, through symlinks; listings do not show link targets outside it.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::os::unix::fs::symlink;
 
 use common::{socket_pair, vp, Tree};
 use thinftp::{
-    AuthId, AuthResult, FsError, FsOp, FsReply, Input, Listing, Metadata, Permissions,
+    AuthId, AuthResult, FileKind, FsError, FsOp, FsReply, Input, Listing, Metadata, Permissions,
     TransferError, TransferKind, WriteMode,
 };
 use thinftp_host::{run_transfer, AbortHandle, Storage};
@@ -245,4 +245,41 @@ fn session_storage_switches_to_the_home_at_login_and_refuses_a_login_without_one
         result: AuthResult::Refused,
     };
     assert_eq!(session.fed(accepted("/missing")), refused);
+}
+
+#[test]
+fn link_targets_are_shown_only_when_they_stay_in_the_home() {
+    let tree = Tree::new();
+    tree.write("alice/own.txt", b"x");
+    tree.write("alice/sub/in.txt", b"y");
+    tree.symlink("/etc/passwd", "alice/abs");
+    tree.symlink("../bob", "alice/up");
+    tree.symlink("own.txt", "alice/inside");
+    tree.symlink("./sub/../own.txt", "alice/dotted");
+    tree.symlink("../own.txt", "alice/sub/back");
+    tree.symlink("../../x", "alice/sub/upup");
+    tree.symlink("../sub/../../x", "alice/sub/zigzag");
+    let alice = tree.storage.for_home(&vp("/alice")).unwrap();
+    let target = |listing: &Listing, name: &str| {
+        let entry = listing
+            .entries
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap_or_else(|| panic!("{name} not listed"));
+        assert_eq!(entry.metadata.kind, FileKind::Symlink, "{name}");
+        entry.metadata.symlink_target.clone()
+    };
+    let top = list(&alice, "/alice").unwrap();
+    assert_eq!(target(&top, "abs"), None);
+    assert_eq!(target(&top, "up"), None);
+    assert_eq!(target(&top, "inside").as_deref(), Some("own.txt"));
+    assert_eq!(target(&top, "dotted").as_deref(), Some("./sub/../own.txt"));
+    let sub = list(&alice, "/alice/sub").unwrap();
+    assert_eq!(target(&sub, "back").as_deref(), Some("../own.txt"));
+    assert_eq!(target(&sub, "upup"), None);
+    assert_eq!(target(&sub, "zigzag"), None);
+    // The same link seen by the root storage (anonymous at the root): `../bob` stays in the root.
+    let root_view = list(&tree.storage, "/alice").unwrap();
+    assert_eq!(target(&root_view, "up").as_deref(), Some("../bob"));
+    assert_eq!(target(&root_view, "abs"), None);
 }

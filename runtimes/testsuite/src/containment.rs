@@ -86,7 +86,7 @@ fn assert_refused(reply: &Reply, what: &str) {
 
 /// alice (home `/alice`) plants `alice/peek -> ../bob`: she can neither read, write, list,
 /// enter nor rename through it, nor move her own file into bob's home; bob's files are
-/// untouched. Her own files, and bob's for
+/// untouched. The link shows in her listing without its target. Her own files, and bob's for
 /// bob, still work.
 pub fn homes_are_a_boundary(bin: &Path) {
     let users = UsersFile::new(bin, &[("alice", "apw", "/alice"), ("bob", "bpw", "/bob")]);
@@ -139,6 +139,13 @@ pub fn homes_are_a_boundary(bin: &Path) {
     alice.expect("RNFR own.txt", 350);
     assert_refused(&alice.cmd("RNTO peek/stolen.txt"), "RNTO peek/stolen.txt");
 
+    // The link is listed, but not where it leads.
+    let listing = alice.listing("LIST");
+    assert!(listing.contains("peek"), "LIST: {listing:?}");
+    assert!(
+        !listing.contains("../bob"),
+        "LIST shows the target: {listing:?}"
+    );
     // Her own things still work.
     assert_eq!(alice.retr(DataMode::Pasv, "own.txt"), b"alice's");
     alice.stor(DataMode::Pasv, "new.txt", b"new");
@@ -169,4 +176,42 @@ pub fn homes_are_a_boundary(bin: &Path) {
     let mut bob = Client::login(server.addr(), "bob", "bpw");
     assert_eq!(bob.retr(DataMode::Pasv, "secret.txt"), b"bob's secret");
     bob.expect("QUIT", 221);
+}
+
+/// LIST and STAT show a symlink's target only when it stays beneath the user's home.
+pub fn symlink_targets_outside_the_home_are_hidden(bin: &Path) {
+    let users = UsersFile::new(bin, &[("alice", "apw", "/alice")]);
+    let users_path = users.path();
+    let server = Server::start(bin, &["--users-file", users_path.to_str().unwrap()]);
+    fs::create_dir_all(server.path("alice/sub")).unwrap();
+    fs::write(server.path("alice/own.txt"), b"x").unwrap();
+    symlink("/etc/passwd", server.path("alice/abs")).unwrap();
+    symlink("../other", server.path("alice/up")).unwrap();
+    symlink("own.txt", server.path("alice/inside")).unwrap();
+    symlink("../own.txt", server.path("alice/sub/back")).unwrap();
+    symlink("../../x", server.path("alice/sub/upup")).unwrap();
+
+    let mut alice = Client::login(server.addr(), "alice", "apw");
+    let listing = alice.listing("LIST");
+    for hidden in ["/etc/passwd", "../other"] {
+        assert!(
+            !listing.contains(hidden),
+            "LIST shows {hidden}: {listing:?}"
+        );
+    }
+    for name in ["abs", "up"] {
+        assert!(
+            listing.contains(name),
+            "LIST leaves out {name}: {listing:?}"
+        );
+    }
+    assert!(listing.contains("inside -> own.txt"), "LIST: {listing:?}");
+    let stat = alice.expect("STAT .", 213);
+    assert!(!stat.text.contains("/etc/passwd"), "STAT: {stat}");
+    assert!(stat.text.contains("inside -> own.txt"), "STAT: {stat}");
+    let sub = alice.listing("LIST sub");
+    assert!(sub.contains("back -> ../own.txt"), "LIST sub: {sub:?}");
+    assert!(!sub.contains("../../x"), "LIST sub: {sub:?}");
+    assert!(sub.contains("upup"), "LIST sub: {sub:?}");
+    alice.expect("QUIT", 221);
 }

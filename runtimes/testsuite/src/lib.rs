@@ -56,6 +56,7 @@ macro_rules! suite {
             safety::foreign_data_connection_is_refused,
             safety::anonymous_is_read_only_by_default,
             containment::homes_are_a_boundary,
+            containment::symlink_targets_outside_the_home_are_hidden,
             load::concurrent_sessions,
             load::session_limit_total,
             load::session_limit_per_ip,
