@@ -53,6 +53,12 @@ pub struct Options {
     #[arg(long)]
     pub read_only: bool,
 
+    /// Permission bits (octal) that files and directories the server creates do not get: with
+    /// the default 022, new files are rw-r--r-- and new directories rwxr-xr-x. Uploads never
+    /// set the setuid, setgid or sticky bits.
+    #[arg(long, value_name = "OCTAL", default_value = "022", value_parser = parse_umask)]
+    pub umask: u32,
+
     /// Ports for passive data connections, as FIRST-LAST (default: any free port).
     #[arg(long, value_name = "FIRST-LAST", value_parser = parse_port_range)]
     pub passive_ports: Option<PortRange>,
@@ -201,6 +207,13 @@ fn parse_user(arg: &str) -> Result<UserArg, String> {
             password: password.to_owned(),
         }),
         _ => Err("expected NAME:PASSWORD".to_owned()),
+    }
+}
+
+fn parse_umask(arg: &str) -> Result<u32, String> {
+    match u32::from_str_radix(arg, 8) {
+        Ok(mask) if mask <= 0o777 => Ok(mask),
+        _ => Err("expected an octal mask from 000 to 777, such as 022".to_owned()),
     }
 }
 

@@ -91,7 +91,8 @@ impl Host {
             Some(root) => root.clone(),
             None => std::env::current_dir().map_err(|e| StartupError::Root(".".into(), e))?,
         };
-        let storage = Storage::open(&root).map_err(|e| StartupError::Root(root.clone(), e))?;
+        let storage = Storage::open_with_umask(&root, options.umask)
+            .map_err(|e| StartupError::Root(root.clone(), e))?;
         let mut users = Users::new();
         for user in &options.users {
             users.add_plain(&user.name, &user.password, Permissions::read_write())?;

@@ -16,7 +16,10 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cap_std::fs::{Dir, FileType, MetadataExt, OpenOptions, OpenOptionsExt, PermissionsExt};
+use cap_std::fs::{
+    Dir, DirBuilder, DirBuilderExt, FileType, MetadataExt, OpenOptions, OpenOptionsExt,
+    PermissionsExt,
+};
 use thinftp::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata, VirtualPath};
 
 use crate::errors::fs_error;
@@ -29,6 +32,9 @@ pub const TEMP_PREFIX: &str = ".thinftp-part.";
 /// Tries before [`FsOp::CreateUnique`] gives up finding a free name (only a directory with
 /// billions of such names would get there).
 const UNIQUE_TRIES: u32 = 64;
+
+/// The default `--umask`: new files `rw-r--r--`, new directories `rwxr-xr-x`.
+pub const DEFAULT_UMASK: u32 = 0o022;
 
 /// The files beneath one directory: the server's root, or a user's home within it. Cheap to
 /// clone: clones share the directory handle.
@@ -47,18 +53,28 @@ struct Inner {
     root: PathBuf,
     /// Where `dir` is, in the server's view (`/` for the root).
     home: VirtualPath,
+    /// Permission bits taken away from the files and directories the server creates.
+    umask: u32,
 }
 
 impl Storage {
-    /// Opens the directory `root`. This is the only place that uses ambient authority: every later
-    /// access is relative to the handle opened here, even if `root` is renamed meanwhile.
+    /// Opens the directory `root`, with the [`DEFAULT_UMASK`]. This is the only place that uses
+    /// ambient authority: every later access is relative to the handle opened here, even if
+    /// `root` is renamed meanwhile.
     pub fn open(root: &Path) -> io::Result<Storage> {
+        Self::open_with_umask(root, DEFAULT_UMASK)
+    }
+
+    /// Opens the directory `root`; new files get mode `0o666 & !umask`, new directories
+    /// `0o777 & !umask` (the process's own umask applies on top).
+    pub fn open_with_umask(root: &Path, umask: u32) -> io::Result<Storage> {
         let dir = Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
         Ok(Storage {
             inner: Arc::new(Inner {
                 dir,
                 root: root.to_path_buf(),
                 home: VirtualPath::root(),
+                umask: umask & 0o777,
             }),
         })
     }
@@ -80,6 +96,7 @@ impl Storage {
                 dir,
                 root: self.inner.root.join(&rel),
                 home: home.clone(),
+                umask: self.inner.umask,
             }),
         })
     }
@@ -88,6 +105,11 @@ impl Storage {
     /// user's home.
     pub fn home(&self) -> &VirtualPath {
         &self.inner.home
+    }
+
+    /// The permission bits new files and directories do not get.
+    pub fn umask(&self) -> u32 {
+        self.inner.umask
     }
 
     /// The directory on the host (the root as it was given to [`open`](Self::open), joined
@@ -109,8 +131,10 @@ impl Storage {
             FsOp::ListDir(path) => self.list_dir(path).map(FsReply::Listing),
             FsOp::ListNames(path) => self.list_names(path).map(FsReply::Listing),
             FsOp::MakeDir(path) => {
+                let mut builder = DirBuilder::new();
+                builder.mode(0o777 & !self.umask());
                 self.dir()
-                    .create_dir(self.relative(path)?)
+                    .create_dir_with(self.relative(path)?, &builder)
                     .map_err(|e| fs_error(&e))?;
                 Ok(FsReply::Done)
             }
@@ -260,14 +284,16 @@ impl Storage {
     }
 
     /// Opens `rel` (from [`relative`](Self::relative)) for writing with `options`
-    /// (`O_NONBLOCK` is added, as in [`open_read`](Self::open_read)); anything but a regular
-    /// file is refused.
+    /// (`O_NONBLOCK` is added, as in [`open_read`](Self::open_read), and a file it creates gets
+    /// `0o666 & !umask`); anything but a regular file is refused.
     pub(crate) fn open_write(
         &self,
         rel: &Path,
         options: &mut OpenOptions,
     ) -> io::Result<std::fs::File> {
-        options.custom_flags(libc::O_NONBLOCK);
+        options
+            .custom_flags(libc::O_NONBLOCK)
+            .mode(0o666 & !self.umask());
         let file = self.dir().open_with(rel, options)?.into_std();
         match require_regular(&file) {
             Ok(()) => Ok(file),

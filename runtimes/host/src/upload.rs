@@ -5,6 +5,10 @@
 //!   removed and the old file was never touched.
 //! - `STOR` of a new file writes straight to it: a broken upload keeps what arrived, so the client
 //!   can resume it with `REST` + `STOR` or with `APPE`.
+//!
+//! No upload leaves a setuid, setgid or sticky bit (`0o7000`) on the file it wrote: a
+//! replacement keeps only the `0o777` bits of the old file's mode, and a file written in place
+//! (`APPE`, `REST` + `STOR`) loses those bits if it had them. New files get `0o666 & !umask`.
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
@@ -16,6 +20,9 @@ use thinftp::{FsError, VirtualPath, WriteMode};
 
 use crate::errors::fs_error;
 use crate::storage::{join_rel, Storage, TEMP_PREFIX};
+
+/// The permission bits an upload keeps: never setuid, setgid or sticky.
+const KEPT_MODE_BITS: u32 = 0o777;
 
 /// An open upload target. Write to [`file`](Self::file), then call [`finish`](Self::finish)
 /// with whether the upload ended cleanly.
@@ -58,16 +65,16 @@ impl Upload {
                     .map_err(|e| fs_error(&e))?;
                 file.seek(SeekFrom::Start(offset))
                     .map_err(|e| fs_error(&e))?;
+                drop_special_bits(&file)?;
                 (file, How::Resumed)
             }
             WriteMode::Append => {
                 options.append(true).create(true);
-                (
-                    storage
-                        .open_write(rel, &mut options)
-                        .map_err(|e| fs_error(&e))?,
-                    How::Direct,
-                )
+                let file = storage
+                    .open_write(rel, &mut options)
+                    .map_err(|e| fs_error(&e))?;
+                drop_special_bits(&file)?;
+                (file, How::Direct)
             }
             WriteMode::New => {
                 // The file was made empty by `CreateUnique`; it must still be there.
@@ -158,10 +165,11 @@ fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError
     let parent = path.parent().unwrap_or_else(VirtualPath::root);
     let parent_rel = storage.relative(&parent)?;
     let (file, temp) = create_temp(storage, &parent_rel)?;
-    // The replacement keeps the old file's permission bits.
+    // The replacement keeps the old file's permission bits, but never setuid, setgid or sticky:
+    // the content is the client's now.
     if let Ok(meta) = &old {
         if meta.is_file() {
-            let mode = cap_std::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777;
+            let mode = cap_std::fs::PermissionsExt::mode(&meta.permissions()) & KEPT_MODE_BITS;
             let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
         }
     }
@@ -189,4 +197,18 @@ fn create_temp(storage: &Storage, dir_rel: &std::path::Path) -> Result<(File, Pa
         }
     }
     Err(FsError::Other)
+}
+
+/// Takes the setuid, setgid and sticky bits off a file an upload writes in place.
+fn drop_special_bits(file: &File) -> Result<(), FsError> {
+    let mode = file
+        .metadata()
+        .map_err(|e| fs_error(&e))?
+        .permissions()
+        .mode();
+    if mode & 0o7000 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & KEPT_MODE_BITS))
+            .map_err(|e| fs_error(&e))?;
+    }
+    Ok(())
 }

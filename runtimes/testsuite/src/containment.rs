@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -214,4 +214,69 @@ pub fn symlink_targets_outside_the_home_are_hidden(bin: &Path) {
     assert!(!sub.contains("../../x"), "LIST sub: {sub:?}");
     assert!(sub.contains("upup"), "LIST sub: {sub:?}");
     alice.expect("QUIT", 221);
+}
+
+fn mode_of(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// A STOR over a setuid file leaves no setuid, setgid or sticky bit; APPE takes them away too;
+/// what the server creates gets `--umask`.
+pub fn uploads_set_no_special_bits_and_follow_umask(bin: &Path) {
+    let server = Server::start(bin, &["--user", "u:p", "--umask", "002"]);
+    fs::write(server.path("tool"), b"#!/bin/sh\n").unwrap();
+    fs::set_permissions(server.path("tool"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::write(server.path("shared"), b"a").unwrap();
+    fs::set_permissions(server.path("shared"), fs::Permissions::from_mode(0o2775)).unwrap();
+    assert_eq!(
+        mode_of(&server.path("tool")),
+        0o4755,
+        "the test's own setup"
+    );
+
+    let mut c = Client::login(server.addr(), "u", "p");
+    c.stor(DataMode::Pasv, "tool", b"client content");
+    assert_eq!(fs::read(server.path("tool")).unwrap(), b"client content");
+    assert_eq!(
+        mode_of(&server.path("tool")),
+        0o755,
+        "STOR over a 4755 file"
+    );
+    c.upload(DataMode::Pasv, "APPE shared", b"b");
+    assert_eq!(
+        mode_of(&server.path("shared")),
+        0o775,
+        "APPE to a 2775 file"
+    );
+
+    c.stor(DataMode::Pasv, "new.txt", b"new");
+    assert_eq!(
+        mode_of(&server.path("new.txt")),
+        0o664,
+        "a new file, umask 002"
+    );
+    c.expect("MKD newdir", 257);
+    assert_eq!(
+        mode_of(&server.path("newdir")),
+        0o775,
+        "a new directory, umask 002"
+    );
+    c.expect("QUIT", 221);
+
+    // The default umask is 022.
+    let server = Server::start(bin, &["--user", "u:p"]);
+    let mut c = Client::login(server.addr(), "u", "p");
+    c.stor(DataMode::Pasv, "new.txt", b"new");
+    assert_eq!(
+        mode_of(&server.path("new.txt")),
+        0o644,
+        "a new file, default umask"
+    );
+    c.expect("MKD newdir", 257);
+    assert_eq!(
+        mode_of(&server.path("newdir")),
+        0o755,
+        "a new directory, default umask"
+    );
+    c.expect("QUIT", 221);
 }

@@ -57,6 +57,7 @@ macro_rules! suite {
             safety::anonymous_is_read_only_by_default,
             containment::homes_are_a_boundary,
             containment::symlink_targets_outside_the_home_are_hidden,
+            containment::uploads_set_no_special_bits_and_follow_umask,
             load::concurrent_sessions,
             load::session_limit_total,
             load::session_limit_per_ip,
