@@ -72,6 +72,7 @@ pub mod errors;
 mod host;
 pub mod limits;
 pub mod logging;
+pub mod names;
 pub mod passive;
 pub mod server;
 pub mod session_storage;

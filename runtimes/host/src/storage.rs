@@ -23,6 +23,7 @@ use cap_std::fs::{
 use thinftp::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata, VirtualPath};
 
 use crate::errors::fs_error;
+use crate::names;
 
 /// Names starting with this are the host's temporary upload files (see
 /// [`WriteMode::Replace`](thinftp::WriteMode::Replace)). They never show in listings, and no
@@ -190,7 +191,7 @@ impl Storage {
                     .read_link_contents(join_rel(&rel, raw_name))
                     .ok()
                     .filter(|target| stays_below_home(depth, target))
-                    .map(|target| target.to_string_lossy().into_owned())
+                    .map(|target| names::encode(target.as_os_str()))
             } else {
                 None
             };
@@ -215,10 +216,10 @@ impl Storage {
         })
     }
 
-    /// Reads the directory `path` and describes each entry a client may see (a UTF-8 name, not
-    /// one of the host's temporary upload files) with `describe`, which gets the name as stored.
-    /// An entry that vanishes while we list, or that `describe` gives up on, is simply not
-    /// listed.
+    /// Reads the directory `path` and describes each entry a client may see (not one of the
+    /// host's temporary upload files) with `describe`, which gets the name as stored. Names
+    /// that are not UTF-8 are listed as [`names::encode`] shows them. An entry that vanishes
+    /// while we list, or that `describe` gives up on, is simply not listed.
     fn visible_entries(
         &self,
         path: &VirtualPath,
@@ -232,11 +233,7 @@ impl Storage {
         for entry in entries {
             let Ok(entry) = entry else { continue };
             let raw_name = entry.file_name();
-            let Some(name) = raw_name.to_str().map(str::to_owned) else {
-                // A name that is not UTF-8 could not be named back by a client in a command.
-                tracing::debug!(dir = %path, "skipping an entry whose name is not UTF-8");
-                continue;
-            };
+            let name = names::encode(&raw_name);
             if name.starts_with(TEMP_PREFIX) {
                 continue;
             }
@@ -302,15 +299,16 @@ impl Storage {
         }
     }
 
-    /// `path` (in the server's view) relative to this storage's directory, for its handle.
-    /// Refuses a path that is not at or below the home, and paths that name the host's
-    /// temporary upload files, so that a client can neither see nor touch them.
+    /// `path` (in the server's view) relative to this storage's directory, for its handle, with
+    /// escaped bytes decoded ([`names::decode`]). Refuses a path that is not at or below the
+    /// home, and paths that name the host's temporary upload files, so that a client can
+    /// neither see nor touch them.
     pub(crate) fn relative(&self, path: &VirtualPath) -> Result<PathBuf, FsError> {
         let inside = path.strip_prefix(self.home()).ok_or(FsError::NotFound)?;
         if inside.components().any(|c| c.starts_with(TEMP_PREFIX)) {
             return Err(FsError::NotFound);
         }
-        Ok(PathBuf::from(inside.relative()))
+        Ok(PathBuf::from(names::decode(inside.relative())))
     }
 }
 

@@ -2,8 +2,10 @@
 //! their own), host paths in symlink targets; and what uploads must not leave behind: setuid
 //! bits, modes beyond `--umask`. Also names that are not UTF-8, which must be reachable.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -278,5 +280,30 @@ pub fn uploads_set_no_special_bits_and_follow_umask(bin: &Path) {
         0o755,
         "a new directory, default umask"
     );
+    c.expect("QUIT", 221);
+}
+
+/// A file whose name is not UTF-8 is listed (bytes that are not UTF-8 shown as U+F780..U+F7FF),
+/// and that name, sent back, fetches, renames and deletes it.
+pub fn names_that_are_not_utf8_are_reachable(bin: &Path) {
+    let server = Server::start(bin, &["--user", "u:p"]);
+    let raw = OsStr::from_bytes(b"caf\xe9.txt");
+    fs::write(server.root().join(raw), b"latin-1 name").unwrap();
+    let shown = "caf\u{f7e9}.txt";
+
+    let mut c = Client::login(server.addr(), "u", "p");
+    assert_eq!(c.nlst(""), [shown]);
+    let list = c.listing("LIST");
+    assert!(list.contains(shown), "LIST: {list:?}");
+    let mlsd = c.listing("MLSD");
+    assert!(mlsd.contains(shown), "MLSD: {mlsd:?}");
+    assert_eq!(c.retr(DataMode::Pasv, shown), b"latin-1 name");
+    c.expect(&format!("SIZE {shown}"), 213);
+    let renamed = "r\u{f7ff}.txt";
+    c.expect(&format!("RNFR {shown}"), 350);
+    c.expect(&format!("RNTO {renamed}"), 250);
+    assert!(server.root().join(OsStr::from_bytes(b"r\xff.txt")).exists());
+    c.expect(&format!("DELE {renamed}"), 250);
+    assert_eq!(c.nlst(""), Vec::<String>::new());
     c.expect("QUIT", 221);
 }
