@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
+/// The longest any duration option may be (a year, in seconds): far beyond any useful timeout,
+/// and far from where adding it to the clock could overflow.
+pub const MAX_DURATION_SECS: u64 = 365 * 24 * 60 * 60;
+
 const AFTER_HELP: &str = "\
 With no --user, --users-file or --anonymous, the server serves the root read-only to anonymous
 users (names `anonymous` or `ftp`, any password). RUST_LOG (e.g. RUST_LOG=debug) overrides -v/-q.";
@@ -76,9 +80,9 @@ pub struct Options {
     pub max_sessions_per_ip: usize,
 
     /// Seconds without a command before a session is closed; also how long a running transfer
-    /// may go without moving a byte.
+    /// may go without moving a byte (1 to 31536000, a year).
     #[arg(long, value_name = "SECS", default_value_t = 300,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_DURATION_SECS))]
     pub idle_timeout: u64,
 
     /// Microseconds a session keeps polling for the client's next command after it answered,
@@ -89,9 +93,9 @@ pub struct Options {
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub busy_poll: u64,
 
-    /// Seconds to wait for a data connection (PASV accept or PORT connect).
+    /// Seconds to wait for a data connection (PASV accept or PORT connect; 1 to 31536000).
     #[arg(long, value_name = "SECS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_DURATION_SECS))]
     pub data_timeout: u64,
 
     /// Failed logins after which a session is closed.
@@ -102,8 +106,9 @@ pub struct Options {
     #[arg(long, value_name = "TEXT")]
     pub banner: Option<String>,
 
-    /// Seconds that running transfers get to finish after SIGINT/SIGTERM.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    /// Seconds that running transfers get to finish after SIGINT/SIGTERM (0 to 31536000).
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_DURATION_SECS))]
     pub shutdown_grace: u64,
 
     /// Log more (-v: debug, -vv: trace).
