@@ -144,6 +144,27 @@ impl Host {
         }
     }
 
+    /// Removes the temporary upload files a crash left beneath the root (bounded: see
+    /// [`Storage::remove_stale_temp_files`]) and logs how many. Call it at start-up, after the
+    /// first log line and before any session runs.
+    pub fn remove_stale_uploads(&self) {
+        let cleanup = self
+            .storage
+            .remove_stale_temp_files(crate::upload::STALE_SCAN_ENTRIES);
+        if cleanup.removed > 0 {
+            tracing::info!(
+                removed = cleanup.removed,
+                "removed temporary files of uploads a previous run left"
+            );
+        }
+        if !cleanup.complete {
+            tracing::warn!(
+                entries = crate::upload::STALE_SCAN_ENTRIES,
+                "stopped looking for stale temporary upload files: the tree is too big"
+            );
+        }
+    }
+
     /// One line on what is served to whom, for the first log line.
     pub fn describe(&self) -> String {
         let root = self.storage.root().display();
@@ -279,8 +300,12 @@ impl Host {
         }
         let finished = self.transfers.wait_idle(self.shutdown_grace);
         if !finished {
+            // The process exits with these uploads still running: their temporary files would
+            // stay behind (no upload's own cleanup runs after `main` returns).
+            let removed = self.storage.remove_unfinished_uploads();
             tracing::warn!(
                 running = self.transfers.count(),
+                removed_temp_files = removed,
                 "grace period over: exiting anyway"
             );
         }

@@ -60,6 +60,7 @@ fn start(bin: &str, options: Options) -> Result<Server, Box<dyn Error>> {
     // Before anything else is logged at info level: tests read the address from this line.
     tracing::info!("{}", host.startup_line(bin, listener.local_addr()?));
     host.warn_missing_homes();
+    host.remove_stale_uploads();
     limits::raise_open_files_limit();
     host.shutdown().install_signal_handler()?;
     Ok(Server {

@@ -24,6 +24,8 @@ use thinftp::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata, Vir
 
 use crate::errors::fs_error;
 use crate::names;
+pub use crate::upload::StaleCleanup;
+use crate::upload::Unfinished;
 
 /// Names starting with this are the host's temporary upload files (see
 /// [`WriteMode::Replace`](thinftp::WriteMode::Replace)). They never show in listings, and no
@@ -56,6 +58,8 @@ struct Inner {
     home: VirtualPath,
     /// Permission bits taken away from the files and directories the server creates.
     umask: u32,
+    /// The temporary files of running uploads, shared with every home's storage.
+    unfinished: Arc<Unfinished>,
 }
 
 impl Storage {
@@ -76,6 +80,7 @@ impl Storage {
                 root: root.to_path_buf(),
                 home: VirtualPath::root(),
                 umask: umask & 0o777,
+                unfinished: Arc::default(),
             }),
         })
     }
@@ -98,6 +103,7 @@ impl Storage {
                 root: self.inner.root.join(&rel),
                 home: home.clone(),
                 umask: self.inner.umask,
+                unfinished: Arc::clone(&self.inner.unfinished),
             }),
         })
     }
@@ -117,6 +123,27 @@ impl Storage {
     /// with the home), for logs.
     pub fn root(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// The temporary files of the uploads running beneath this root.
+    pub(crate) fn unfinished(&self) -> &Unfinished {
+        &self.inner.unfinished
+    }
+
+    /// Removes the temporary file of every upload that runs now, beneath this storage's root
+    /// and every home in it, and returns how many: for shutdown, once the transfers still
+    /// running are cut short (the process is about to exit, so they would stay behind). Those
+    /// uploads fail; the files they would have replaced are untouched.
+    pub fn remove_unfinished_uploads(&self) -> usize {
+        self.inner.unfinished.remove_all()
+    }
+
+    /// Removes the temporary upload files a crashed or killed server left beneath this storage,
+    /// looking at no more than `max_entries` directory entries, never following a symlink.
+    /// Call it at start-up, before any session runs: a running upload's file would be removed
+    /// too (so two servers must not share a root).
+    pub fn remove_stale_temp_files(&self, max_entries: usize) -> StaleCleanup {
+        crate::upload::remove_stale_temp_files(self, max_entries)
     }
 
     /// The directory handle of the root, for code in this crate that opens files beneath it.

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 
 use crate::ftp::{Client, DataMode, Reply};
 use crate::server::Server;
+use crate::util::{temp_files, wait_until};
 
 /// A users file for `bin` in a temporary directory of its own (outside the served root).
 struct UsersFile {
@@ -306,4 +307,29 @@ pub fn names_that_are_not_utf8_are_reachable(bin: &Path) {
     c.expect(&format!("DELE {renamed}"), 250);
     assert_eq!(c.nlst(""), Vec::<String>::new());
     c.expect("QUIT", 221);
+}
+
+/// SIGTERM with a short grace while a STOR over an existing file runs: the server exits with the
+/// upload cut short, and neither its temporary file (which no client could see or remove) nor
+/// a change to the old file is left behind.
+pub fn shutdown_cut_upload_leaves_no_temp_file(bin: &Path) {
+    let mut server = Server::start(bin, &["--user", "u:p", "--shutdown-grace", "1"]);
+    fs::write(server.path("keep.bin"), b"old contents").unwrap();
+    let mut c = Client::login(server.addr(), "u", "p");
+    let mut data = c
+        .open_transfer(DataMode::Pasv, "STOR keep.bin")
+        .unwrap_or_else(|r| panic!("STOR got {r}"));
+    data.write_all(b"new contents, never finished").unwrap();
+    wait_until("the upload's temporary file", || {
+        !temp_files(server.root()).is_empty()
+    });
+    server.terminate();
+    let _status = server.wait_exit();
+    assert_eq!(
+        temp_files(server.root()),
+        Vec::<String>::new(),
+        "temporary files left"
+    );
+    assert_eq!(fs::read(server.path("keep.bin")).unwrap(), b"old contents");
+    drop(data);
 }

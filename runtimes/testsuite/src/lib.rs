@@ -59,6 +59,7 @@ macro_rules! suite {
             containment::symlink_targets_outside_the_home_are_hidden,
             containment::uploads_set_no_special_bits_and_follow_umask,
             containment::names_that_are_not_utf8_are_reachable,
+            containment::shutdown_cut_upload_leaves_no_temp_file,
             load::concurrent_sessions,
             load::session_limit_total,
             load::session_limit_per_ip,
