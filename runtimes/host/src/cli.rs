@@ -67,6 +67,13 @@ pub struct Options {
     #[arg(long, value_name = "FIRST-LAST", value_parser = parse_port_range)]
     pub passive_ports: Option<PortRange>,
 
+    /// Most passive listeners one client address holds at once (PASV/EPSV beyond it get 425).
+    /// Default, and never more than: half of --passive-ports; without a range, no limit beyond
+    /// --max-sessions-per-ip. Passive ports are picked at random.
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
+    pub max_passive_per_ip: Option<usize>,
+
     /// Address to advertise in PASV replies instead of the server's own (behind NAT).
     #[arg(long, value_name = "IP")]
     pub passive_address: Option<IpAddr>,

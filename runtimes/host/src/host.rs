@@ -116,7 +116,7 @@ impl Host {
             storage,
             users,
             limits: Limits::new(options.max_sessions, options.max_sessions_per_ip),
-            passive: PassivePorts::new(range),
+            passive: PassivePorts::new(range, options.max_passive_per_ip),
             config: options.config(),
             shutdown: Shutdown::new(),
             transfers: ActiveTransfers::default(),
@@ -347,10 +347,16 @@ impl Host {
         self.users.check_is_quick(user)
     }
 
-    /// Binds a passive data listener on `ip` within the port range (blocking, quick), and
-    /// returns it with its address (for [`Input::PassiveListening`](thinftp::Input)).
-    pub fn open_passive(&self, ip: IpAddr) -> io::Result<(TcpListener, SocketAddr)> {
-        let listener = self.passive.bind(ip)?;
+    /// Binds a passive data listener on `ip` for a session of the client at `client`, at a random
+    /// port of the range (blocking, quick), and returns it with its address (for
+    /// [`Input::PassiveListening`](thinftp::Input)). Fails when `client` already holds
+    /// `--max-passive-per-ip` listeners (they count until the session drops them).
+    pub fn open_passive(
+        &self,
+        client: IpAddr,
+        ip: IpAddr,
+    ) -> io::Result<(TcpListener, SocketAddr)> {
+        let listener = self.passive.bind(client, ip)?;
         let addr = listener.local_addr()?;
         Ok((listener, addr))
     }

@@ -67,6 +67,17 @@ impl Waiter {
     }
 }
 
+// passive listeners per client (hostsec): the listener stops listening when its channel is
+// dropped, not only once the executor gets to drop the cancelled task (which holds a clone), so
+// that it no longer counts against the client's --max-passive-per-ip (as in thinftp-std).
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if let Waiter::Accepting { listener, .. } = self {
+            thinftp_host::passive::wake_listener(listener.get_ref());
+        }
+    }
+}
+
 /// Accepts one connection on `listener` and reports it. Cancelled by dropping the task.
 pub(crate) fn accept(
     id: DataId,

@@ -50,6 +50,7 @@ pub(crate) async fn run(host: Arc<Host>, control: Async<TcpStream>, peer: Socket
         write_timeout: host.reply_timeout(),
         data_timeout: host.session_config().data_timeout,
         storage: SessionStorage::new(&host), // per-user storage (hostsec)
+        peer,                                // passive listeners per client (hostsec)
         host,
         span,
         session,
@@ -82,6 +83,8 @@ struct Driver {
     transfers: Transfers,
     /// The root before login, the user's home after. // per-user storage (hostsec)
     storage: SessionStorage,
+    /// The client's address. // passive listeners per client (hostsec)
+    peer: SocketAddr,
     /// The control connection reached its end (or failed): stop reading it.
     read_eof: bool,
     /// Writing a reply failed: the client is gone.
@@ -328,7 +331,8 @@ impl Driver {
 
     fn open_passive(&mut self, id: DataId, ip: IpAddr) {
         // Binding is quick (no waiting on the network): it is done here, not on the pool.
-        let opened = self.host.open_passive(ip).and_then(|(listener, addr)| {
+        let bound = self.host.open_passive(self.peer.ip(), ip); // passive per client (hostsec)
+        let opened = bound.and_then(|(listener, addr)| {
             let listener = Arc::new(Async::new(listener)?);
             let (tx, span) = (self.tx.clone(), self.span.clone());
             Ok((Waiter::accepting(id, listener, tx, span), addr))

@@ -58,6 +58,7 @@ pub fn run(host: &Arc<Host>, control: TcpStream, peer: SocketAddr, span: &Span) 
         channels: DataChannels::new(),
         transfers: Transfers::new(),
         storage: SessionStorage::new(host), // per-user storage (hostsec)
+        peer,                               // passive listeners per client (hostsec)
         immediate: VecDeque::new(),
         replies: Vec::new(),
         control_dead: false,
@@ -81,6 +82,8 @@ struct Runner {
     transfers: Transfers,
     /// The root before login, the user's home after. // per-user storage (hostsec)
     storage: SessionStorage,
+    /// The client's address. // passive listeners per client (hostsec)
+    peer: SocketAddr,
     /// Answers known at once (a listener bound, a write that failed): fed before waiting again.
     immediate: VecDeque<Input>,
     /// Replies gathered while draining, written in one go.
@@ -231,7 +234,8 @@ impl Runner {
                 self.immediate.push_back(answer);
             }
             Output::OpenPassive { id, ip } => {
-                let opened = self.host.open_passive(ip).map(|(listener, addr)| {
+                let client = self.peer.ip(); // passive listeners per client (hostsec)
+                let opened = self.host.open_passive(client, ip).map(|(listener, addr)| {
                     let listener = Arc::new(listener);
                     self.accept_on(id, &listener);
                     (Waiter::Accepting(listener), addr)

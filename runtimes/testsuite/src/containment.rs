@@ -333,3 +333,74 @@ pub fn shutdown_cut_upload_leaves_no_temp_file(bin: &Path) {
     assert_eq!(fs::read(server.path("keep.bin")).unwrap(), b"old contents");
     drop(data);
 }
+
+/// A passive port range `count` ports long at a random place between 20000 and 60000, as
+/// `--passive-ports` takes it, and its first port.
+fn random_port_range(count: u16) -> (String, u16) {
+    let first = fastrand::u16(20000..60000 - count);
+    (format!("{first}-{}", first + count - 1), first)
+}
+
+/// PASV ports are picked at random within the range: six PASV in a row in one session do not
+/// get consecutive ports (as a shared counter gave them, which let another session from the
+/// same address predict and take the next one).
+pub fn passive_ports_are_random(bin: &Path) {
+    let (range, first) = random_port_range(1000);
+    let server = Server::start(bin, &["--user", "u:p", "--passive-ports", &range]);
+    let mut c = Client::login(server.addr(), "u", "p");
+    let ports: Vec<u16> = (0..6).map(|_| c.pasv().port()).collect();
+    for port in &ports {
+        assert!(
+            (first..first + 1000).contains(port),
+            "{port} outside {range}"
+        );
+    }
+    let consecutive = ports
+        .windows(2)
+        .all(|w| (u32::from(w[1]) + 1000 - u32::from(w[0])) % 1000 == 1);
+    assert!(!consecutive, "sequential passive ports: {ports:?}");
+    c.expect("QUIT", 221);
+}
+
+/// One client address holds at most `--max-passive-per-ip` listeners at once: beyond it PASV
+/// fails, and a listener that closes (its session ended, or a transfer took it) frees its place.
+pub fn passive_listeners_per_address_are_capped(bin: &Path) {
+    let (range, _) = random_port_range(100);
+    let args = [
+        "--user",
+        "u:p",
+        "--passive-ports",
+        &range,
+        "--max-passive-per-ip",
+        "3",
+    ];
+    let server = Server::start(bin, &args);
+    fs::write(server.path("f.txt"), b"data").unwrap();
+    let mut clients: Vec<Client> = (0..4)
+        .map(|_| Client::login(server.addr(), "u", "p"))
+        .collect();
+    for c in &mut clients[..3] {
+        c.pasv();
+    }
+    assert_refused(
+        &clients[3].cmd("PASV"),
+        "a fourth listener from one address",
+    );
+    // A session's new PASV replaces its own listener: still allowed.
+    clients[0].pasv();
+    // A transfer takes its listener's place with it.
+    assert_eq!(clients[1].retr(DataMode::Pasv, "f.txt"), b"data");
+    clients[3].pasv();
+    let mut fifth = Client::login(server.addr(), "u", "p");
+    assert_refused(&fifth.cmd("EPSV"), "over the cap again");
+    // A session that ends frees its place.
+    let mut first = clients.remove(0);
+    first.expect("QUIT", 221);
+    first.expect_closed();
+    wait_until("the ended session's listener to close", || {
+        fifth.cmd("PASV").code == 227
+    });
+    for c in clients.iter_mut().chain([&mut fifth]) {
+        c.expect("QUIT", 221);
+    }
+}

@@ -60,6 +60,8 @@ macro_rules! suite {
             containment::uploads_set_no_special_bits_and_follow_umask,
             containment::names_that_are_not_utf8_are_reachable,
             containment::shutdown_cut_upload_leaves_no_temp_file,
+            containment::passive_ports_are_random,
+            containment::passive_listeners_per_address_are_capped,
             load::concurrent_sessions,
             load::session_limit_total,
             load::session_limit_per_ip,
