@@ -278,7 +278,7 @@ pub(crate) const STALE_SCAN_ENTRIES: usize = 1_000_000;
 /// Directories deeper than this below the root are not searched for stale temporary files.
 const STALE_SCAN_DEPTH: usize = 64;
 
-/// What [`remove_stale_temp_files`] did.
+/// What [`Storage::remove_stale_temp_files`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StaleCleanup {
     /// Temporary files removed.
