@@ -53,8 +53,10 @@ mod hashing;
 mod host;
 pub mod limits;
 pub mod logging;
+pub mod names;
 pub mod passive;
 pub mod server;
+pub mod session_storage;
 pub mod shutdown;
 pub mod socket;
 pub mod storage;
@@ -64,5 +66,6 @@ mod upload;
 
 pub use cli::Options;
 pub use host::{Admission, Gate, Host, StartupError};
+pub use session_storage::SessionStorage;
 pub use storage::Storage;
 pub use transfer::{run_transfer, AbortHandle};

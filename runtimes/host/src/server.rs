@@ -50,11 +50,17 @@ where
 }
 
 fn start(bin: &str, options: Options) -> Result<Server, Box<dyn Error>> {
+    // --umask is the whole mask for what the server creates: the storage asks for
+    // `0o666 & !umask` and the kernel applies the process's umask on top, so it is set to the
+    // same value (this process creates nothing else).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(options.umask));
     let host = Arc::new(Host::from_options(&options)?);
     let listener =
         listen(options.listen).map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     // Before anything else is logged at info level: tests read the address from this line.
     tracing::info!("{}", host.startup_line(bin, listener.local_addr()?));
+    host.warn_missing_homes();
+    host.remove_stale_uploads();
     limits::raise_open_files_limit();
     host.lifecycle().shutdown().install_signal_handler()?;
     Ok(Server {

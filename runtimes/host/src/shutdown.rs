@@ -5,21 +5,28 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::storage::Storage;
+
 /// The server's shutdown: reached through [`Host::lifecycle`](crate::Host::lifecycle).
 #[derive(Debug)]
 pub struct Lifecycle {
     shutdown: Shutdown,
     transfers: ActiveTransfers,
     grace: Duration,
+    /// The root storage: what uploads cut short by the end of the grace period leave behind
+    /// is removed through it (it knows the running uploads of every home beneath it).
+    storage: Storage,
 }
 
 impl Lifecycle {
-    /// Not shut down; `grace` is how long [`drain`](Self::drain) waits for transfers.
-    pub fn new(grace: Duration) -> Lifecycle {
+    /// Not shut down; `grace` is how long [`drain`](Self::drain) waits for transfers of
+    /// `storage`.
+    pub fn new(grace: Duration, storage: Storage) -> Lifecycle {
         Lifecycle {
             shutdown: Shutdown::new(),
             transfers: ActiveTransfers::default(),
             grace,
+            storage,
         }
     }
 
@@ -58,8 +65,12 @@ impl Lifecycle {
         }
         let finished = self.transfers.wait_idle(self.grace);
         if !finished {
+            // The process exits with these uploads still running: their temporary files would
+            // stay behind (no upload's own cleanup runs after `main` returns).
+            let removed = self.storage.remove_unfinished_uploads();
             tracing::warn!(
                 running = self.transfers.count(),
+                removed_temp_files = removed,
                 "grace period over: exiting anyway"
             );
         }

@@ -86,6 +86,17 @@ impl driver::Waiter for Waiter {
     }
 }
 
+/// The listener stops listening as soon as its channel is dropped, not only once the executor
+/// gets to drop the cancelled task (which holds a clone): a closed listener must no longer count
+/// against the client's `--max-passive-per-ip`, as in thinftp-std.
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if let Some(listener) = &self.listener {
+            thinftp_host::passive::wake_listener(listener.socket.get_ref());
+        }
+    }
+}
+
 impl Listener {
     /// A task that accepts one connection and reports it. Cancelled by dropping it.
     fn accept(&self) -> Task<()> {

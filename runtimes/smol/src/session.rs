@@ -95,11 +95,14 @@ impl SessionTask {
                 })
                 .detach();
             }
-            Action::Listen { id, ip } => {
+            Action::Listen { id, ip, client } => {
                 let (tx, span) = (self.tx.clone(), self.driver.span().clone());
-                let opened = self.host.open_passive(ip).and_then(|(listener, addr)| {
-                    Ok((Waiter::accepting(id, listener, tx, span)?, addr))
-                });
+                let opened = self
+                    .host
+                    .open_passive(client, ip)
+                    .and_then(|(listener, addr)| {
+                        Ok((Waiter::accepting(id, listener, tx, span)?, addr))
+                    });
                 self.driver.listening(id, opened);
             }
             Action::Connect { id, addr, timeout } => {

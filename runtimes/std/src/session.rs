@@ -108,8 +108,8 @@ impl SessionThread {
                     self.driver.complete(Completion::Input(not_started));
                 }
             }
-            Action::Listen { id, ip } => {
-                let opened = self.host.open_passive(ip).map(|(listener, addr)| {
+            Action::Listen { id, ip, client } => {
+                let opened = self.host.open_passive(client, ip).map(|(listener, addr)| {
                     let (mailbox, span) = (self.mailbox.clone(), self.driver.span().clone());
                     let listener = Arc::new(listener);
                     accept_on(id, &listener, &mailbox, &span);

@@ -23,6 +23,7 @@
 pub mod client_defects;
 pub mod clients;
 pub mod commands;
+pub mod containment;
 pub mod ftp;
 pub mod hostile_logins;
 pub mod lifecycle;
@@ -56,6 +57,13 @@ macro_rules! suite {
             safety::symlinks_out_of_the_root_are_refused,
             safety::foreign_data_connection_is_refused,
             safety::anonymous_is_read_only_by_default,
+            containment::homes_are_a_boundary,
+            containment::symlink_targets_outside_the_home_are_hidden,
+            containment::uploads_set_no_special_bits_and_follow_umask,
+            containment::names_that_are_not_utf8_are_reachable,
+            containment::shutdown_cut_upload_leaves_no_temp_file,
+            containment::passive_ports_are_random,
+            containment::passive_listeners_per_address_are_capped,
             load::concurrent_sessions,
             load::session_limit_total,
             load::session_limit_per_ip,

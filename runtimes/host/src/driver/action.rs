@@ -31,6 +31,9 @@ pub enum Action<S> {
         id: DataId,
         /// The local address to listen on.
         ip: IpAddr,
+        /// The client's address, for [`Host::open_passive`](crate::Host::open_passive), which
+        /// caps the listeners one client holds.
+        client: IpAddr,
     },
     /// Connect to the client's `addr`, giving up after `timeout`: hand the [`Waiter`] to
     /// [`Driver::connecting`](super::Driver::connecting) at once, and report the end as

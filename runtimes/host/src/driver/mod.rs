@@ -31,11 +31,11 @@
 //! simulated network plugs in the same way as real sockets. [`Job::run`] (the real storage and
 //! transfers) needs `S = std::net::TcpStream`.
 //!
-//! Two places are meant to grow. State that comes with a login (the user's own storage) is set
-//! where an accepted [`Input::Auth`] passes through the driver, before the core hears of it:
-//! every job made afterwards takes the driver's storage. And what a job must keep alive while it
-//! runs (the session's place within the limits, for a password hash) goes in where a request
-//! becomes a [`Job`]: one place for filesystem requests and password checks.
+//! State that comes with a login is set where an accepted [`Input::Auth`] passes through the
+//! driver, before the core hears of it: the user's home is opened there
+//! ([`SessionStorage::fed`]), and every job made afterwards works beneath it. Every job keeps
+//! the session's place within the limits while it runs (a password hash that runs on after its
+//! client hung up still counts), given to it where a request becomes a [`Job`].
 
 mod action;
 mod channels;
@@ -50,7 +50,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use thinftp::{AuthResult, FsOp, Input, Output, Session};
+use thinftp::{FsOp, Input, Output, Session};
 use tracing::Span;
 
 pub use action::{Action, Blocking, Waiter};
@@ -59,8 +59,7 @@ pub use work::Job;
 
 use crate::busy_poll::Polling;
 use crate::shutdown::TransferGuard;
-use crate::storage::Storage;
-use crate::{socket, Admission, Host};
+use crate::{socket, Admission, Host, SessionStorage};
 use channels::DataChannels;
 use replies::Replies;
 use timer::Timer;
@@ -73,8 +72,11 @@ pub struct Driver<S, W> {
     /// The session's place within the limits, its id and span: held until the driver drops.
     admission: Admission,
     session: Session,
-    /// Where this session's filesystem requests and transfers go.
-    storage: Storage,
+    /// Where this session's filesystem requests and transfers go: the root before login, the
+    /// user's home after.
+    storage: SessionStorage,
+    /// The client's address.
+    peer: SocketAddr,
     blocking: Blocking,
     /// How long an active connect may take.
     data_timeout: Duration,
@@ -110,7 +112,8 @@ impl<S, W: Waiter> Driver<S, W> {
         let session = host.new_session(peer, local, now);
         Driver {
             data_timeout: host.data_timeout(),
-            storage: host.storage().clone(),
+            storage: SessionStorage::new(&host),
+            peer,
             host,
             admission,
             session,
@@ -256,19 +259,18 @@ impl<S, W: Waiter> Driver<S, W> {
 
     fn feed(&mut self, now: Instant, input: Input) {
         self.ended = self.transfers.ended(&input);
-        if let Input::Auth {
-            result: AuthResult::Accepted(_permissions),
-            ..
-        } = &input
-        {
-            // Per-session state that comes with a login is set here, before the core hears
-            // of it: jobs made from now on use `self.storage` (the user's own storage, once
-            // there is one per home).
-        }
+        // What comes with a login is set before the core hears of it: an accepted login opens
+        // the user's home (or becomes a refusal if it cannot be opened), and every job made
+        // from now on works beneath it. Kept only if the core takes the answer.
+        let before = matches!(input, Input::Auth { .. }).then(|| self.storage.clone());
+        let input = self.storage.fed(input);
         if let Err(e) = self.session.handle_input(now, input) {
             // The core is unchanged. Mostly a late answer racing an ABOR or a close; a bug in
             // the driver otherwise, never the client's doing.
             tracing::debug!("input refused by the session: {e}");
+            if let Some(before) = before {
+                self.storage = before;
+            }
         }
     }
 
@@ -278,13 +280,17 @@ impl<S, W: Waiter> Driver<S, W> {
         match output {
             Output::Reply(reply) => self.replies.push(reply.as_bytes()),
             Output::Fs { id, op } => {
-                let storage = self.storage.clone();
+                let storage = self.storage.storage().clone();
                 return self.request(Task::Fs { id, op, storage });
             }
             Output::Authenticate { id, user, password } => {
                 return self.request(Task::Auth { id, user, password });
             }
-            Output::OpenPassive { id, ip } => return Some(Action::Listen { id, ip }),
+            Output::OpenPassive { id, ip } => {
+                // The client's address: the host caps the listeners one client holds.
+                let client = self.peer.ip();
+                return Some(Action::Listen { id, ip, client });
+            }
             Output::Connect { id, addr } => {
                 let timeout = self.data_timeout;
                 return Some(Action::Connect { id, addr, timeout });
@@ -300,7 +306,7 @@ impl<S, W: Waiter> Driver<S, W> {
                 let stream = self.channels.take_stream(data);
                 let setup = Setup {
                     host: &self.host,
-                    storage: &self.storage,
+                    storage: self.storage.storage(),
                     span: &self.admission.span,
                     session: &self.admission.guard,
                     stall: self.host.reply_timeout(),

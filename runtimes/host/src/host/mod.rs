@@ -82,7 +82,8 @@ impl Host {
             Some(root) => root.clone(),
             None => std::env::current_dir().map_err(|e| StartupError::Root(".".into(), e))?,
         };
-        let storage = Storage::open(&root).map_err(|e| StartupError::Root(root.clone(), e))?;
+        let storage = Storage::open_with_umask(&root, options.umask)
+            .map_err(|e| StartupError::Root(root.clone(), e))?;
         let mut users = Users::new();
         for user in &options.users {
             users.add_plain(&user.name, &user.password, Permissions::read_write())?;
@@ -107,13 +108,9 @@ impl Host {
             bound(options.max_pending_logins_per_ip),
         );
         users.reserve_hash_memory();
-        for (name, permissions) in users.named() {
-            if !matches!(storage.stat(&permissions.home), Ok(m) if m.is_dir()) {
-                tracing::warn!(user = ?name, home = %permissions.home, "home directory is missing");
-            }
-        }
         let range = options.passive_ports.map(|r| r.range());
-        let lifecycle = Lifecycle::new(Duration::from_secs(options.shutdown_grace));
+        let grace = Duration::from_secs(options.shutdown_grace);
+        let lifecycle = Lifecycle::new(grace, storage.clone());
         let window = Duration::from_micros(options.busy_poll);
         Ok(Host {
             storage,
@@ -126,7 +123,7 @@ impl Host {
             ),
             busy_poll: BusyPoll::new(window, lifecycle.transfers().clone()),
             lifecycle,
-            passive: PassivePorts::new(range),
+            passive: PassivePorts::new(range, options.max_passive_per_ip),
             config: options.config(),
         })
     }
@@ -135,6 +132,38 @@ impl Host {
     /// read the address from it: it follows "listening on " and ends with ": ".)
     pub fn startup_line(&self, bin: &str, addr: SocketAddr) -> String {
         format!("{bin} listening on {addr}: {}", self.describe())
+    }
+
+    /// Warns about each user whose home directory is missing now (such a login is refused, see
+    /// [`SessionStorage`](crate::SessionStorage)). Called after the first log line, which
+    /// tests read the address from.
+    pub fn warn_missing_homes(&self) {
+        for (name, permissions) in self.logins.users().named() {
+            if self.storage.for_home(&permissions.home).is_err() {
+                tracing::warn!(user = ?name, home = %permissions.home, "home directory is missing: this user cannot log in");
+            }
+        }
+    }
+
+    /// Removes the temporary upload files a crash left beneath the root (bounded: see
+    /// [`Storage::remove_stale_temp_files`]) and logs how many. Call it at start-up, after the
+    /// first log line and before any session runs.
+    pub fn remove_stale_uploads(&self) {
+        let cleanup = self
+            .storage
+            .remove_stale_temp_files(crate::upload::STALE_SCAN_ENTRIES);
+        if cleanup.removed > 0 {
+            tracing::info!(
+                removed = cleanup.removed,
+                "removed temporary files of uploads a previous run left"
+            );
+        }
+        if !cleanup.complete {
+            tracing::warn!(
+                entries = crate::upload::STALE_SCAN_ENTRIES,
+                "stopped looking for stale temporary upload files: the tree is too big"
+            );
+        }
     }
 
     /// One line on what is served to whom, for the first log line.
@@ -167,7 +196,8 @@ impl Host {
         &self.lifecycle
     }
 
-    /// The storage beneath the root.
+    /// The storage beneath the root (a session works beneath its user's home instead: see
+    /// [`SessionStorage`](crate::SessionStorage)).
     pub fn storage(&self) -> &Storage {
         &self.storage
     }
@@ -208,9 +238,10 @@ impl Host {
         self.config.idle_timeout
     }
 
-    /// Carries out a filesystem request beneath the root (blocking).
-    pub fn fs(&self, op: &FsOp) -> Result<FsReply, FsError> {
-        let result = self.storage.execute(op);
+    /// Carries out a filesystem request beneath `storage` (the session's, see
+    /// [`SessionStorage`](crate::SessionStorage)), blocking.
+    pub fn fs(&self, storage: &Storage, op: &FsOp) -> Result<FsReply, FsError> {
+        let result = storage.execute(op);
         tracing::debug!(?op, ok = result.is_ok(), "fs");
         result
     }
@@ -243,10 +274,16 @@ impl Host {
         self.logins.users().check_is_quick(user)
     }
 
-    /// Binds a passive data listener on `ip` within the port range (blocking, quick), and
-    /// returns it with its address (for [`Input::PassiveListening`](thinftp::Input)).
-    pub fn open_passive(&self, ip: IpAddr) -> io::Result<(TcpListener, SocketAddr)> {
-        let listener = self.passive.bind(ip)?;
+    /// Binds a passive data listener on `ip` for a session of the client at `client`, at a random
+    /// port of the range (blocking, quick), and returns it with its address (for
+    /// [`Input::PassiveListening`](thinftp::Input)). Fails when `client` already holds
+    /// `--max-passive-per-ip` listeners (they count until the session drops them).
+    pub fn open_passive(
+        &self,
+        client: IpAddr,
+        ip: IpAddr,
+    ) -> io::Result<(TcpListener, SocketAddr)> {
+        let listener = self.passive.bind(client, ip)?;
         let addr = listener.local_addr()?;
         Ok((listener, addr))
     }
