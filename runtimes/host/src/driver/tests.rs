@@ -38,25 +38,26 @@ type TestDriver = Driver<&'static str, FakeWaiter>;
 fn driver(blocking: Blocking) -> (tempfile::TempDir, TestDriver) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.txt"), b"hello").unwrap();
-    let root = dir.path().to_str().unwrap();
-    let args = [
-        "thinftp-test",
-        "--root",
-        root,
-        "--user",
-        "u:p",
-        "--busy-poll",
-        "0",
-    ];
-    let options = crate::Options::try_parse_args(args).unwrap();
-    let host = Arc::new(Host::from_options(&options).unwrap());
+    let host = host_for(&dir, &["--user", "u:p", "--busy-poll", "0"]);
+    (dir, driver_on(host, blocking))
+}
+
+/// A host serving `dir` with the options `args`.
+fn host_for(dir: &tempfile::TempDir, args: &[&str]) -> Arc<Host> {
+    let mut all = vec!["thinftp-test", "--root", dir.path().to_str().unwrap()];
+    all.extend_from_slice(args);
+    let options = crate::Options::try_parse_args(all).unwrap();
+    Arc::new(Host::from_options(&options).unwrap())
+}
+
+/// A driver for a session admitted on `host`, from `PEER`.
+fn driver_on<S>(host: Arc<Host>, blocking: Blocking) -> Driver<S, FakeWaiter> {
     let admission = Admission {
         id: 1,
         span: Span::none(),
         guard: host.admission().try_admit(PEER.ip()).unwrap(),
     };
-    let driver = Driver::new(host, admission, PEER, LOCAL, Instant::now(), blocking);
-    (dir, driver)
+    Driver::new(host, admission, PEER, LOCAL, Instant::now(), blocking)
 }
 
 /// Sends `bytes` as if read from the control connection.
@@ -306,36 +307,11 @@ fn a_password_check_keeps_the_session_place_until_it_ends() {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users.toml");
     let hash = crate::auth::hash_password("p").unwrap();
-    std::fs::write(
-        &users,
-        format!("[[user]]\nname = \"u\"\npassword_hash = \"{hash}\"\n"),
-    )
-    .unwrap();
-    let root = dir.path().to_str().unwrap();
-    let args = [
-        "thinftp-test",
-        "--root",
-        root,
-        "--users-file",
-        users.to_str().unwrap(),
-        "--max-sessions",
-        "1",
-    ];
-    let options = crate::Options::try_parse_args(args).unwrap();
-    let host = Arc::new(Host::from_options(&options).unwrap());
-    let admission = Admission {
-        id: 1,
-        span: Span::none(),
-        guard: host.admission().try_admit(PEER.ip()).unwrap(),
-    };
-    let mut driver: Driver<std::net::TcpStream, FakeWaiter> = Driver::new(
-        Arc::clone(&host),
-        admission,
-        PEER,
-        LOCAL,
-        Instant::now(),
-        Blocking::Never,
-    );
+    let entry = format!("[[user]]\nname = \"u\"\npassword_hash = \"{hash}\"\n");
+    std::fs::write(&users, entry).unwrap();
+    let users = users.to_str().unwrap();
+    let host = host_for(&dir, &["--users-file", users, "--max-sessions", "1"]);
+    let mut driver: Driver<std::net::TcpStream, _> = driver_on(Arc::clone(&host), Blocking::Never);
     let _ = std::iter::from_fn(|| driver.poll_action(Instant::now())).count();
     assert!(driver.read_control(&mut &b"USER u\r\nPASS p\r\n"[..]));
     let mut job = None;
