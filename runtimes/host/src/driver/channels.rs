@@ -18,8 +18,14 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use thinftp::{DataId, Input};
+
+use crate::throttle::Throttle;
+
+/// At most one "cannot open a passive listener" warning per this long, for the process.
+static PASSIVE_FAILED_LOG: Throttle = Throttle::new(Duration::from_secs(5));
 
 /// What work outside a session's loop reports back to it (over a channel, typically): give it
 /// to [`Driver::complete`](super::Driver::complete).
@@ -94,7 +100,11 @@ impl<S, W> DataChannels<S, W> {
                 Input::PassiveListening { id, addr }
             }
             Err(e) => {
-                tracing::warn!(%id, "cannot open a passive listener: {e}");
+                // A client can ask for listeners past its cap at will: one line per interval
+                // for the whole process, with a count of the ones held back.
+                if let Some(suppressed) = PASSIVE_FAILED_LOG.admit(Instant::now()) {
+                    tracing::warn!(%id, suppressed, "cannot open a passive listener: {e}");
+                }
                 Input::PassiveFailed { id }
             }
         }
