@@ -105,6 +105,12 @@ pub struct Options {
           value_parser = clap::value_parser!(u64).range(1..=MAX_DURATION_SECS))]
     pub data_timeout: u64,
 
+    /// Seconds a session has to log in after it connects, whatever it sends meanwhile (no
+    /// command pushes it back); then `421` and close (1 to 31536000).
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_DURATION_SECS))]
+    pub login_timeout: u64,
+
     /// Failed logins after which a session is closed.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub max_login_failures: u32,
@@ -197,6 +203,7 @@ impl Options {
         }
         config.idle_timeout = Duration::from_secs(self.idle_timeout);
         config.data_timeout = Duration::from_secs(self.data_timeout);
+        config.login_timeout = Duration::from_secs(self.login_timeout);
         config.max_login_failures = self.max_login_failures;
         config.passive_address = self.passive_address;
         config

@@ -25,6 +25,7 @@ pub mod clients;
 pub mod commands;
 pub mod containment;
 pub mod ftp;
+pub mod hostile_holds;
 pub mod hostile_logins;
 pub mod lifecycle;
 pub mod load;
@@ -76,6 +77,8 @@ macro_rules! suite {
             hostile_logins::hangups_after_pass_do_not_starve_a_real_login,
             hostile_logins::brute_force_is_banned_across_sessions,
             hostile_logins::sessions_not_logged_in_are_capped,
+            hostile_holds::sessions_that_never_log_in_end_at_the_login_deadline,
+            hostile_holds::queued_lines_behind_a_pending_login_are_bounded,
         );
     };
 }
