@@ -12,3 +12,29 @@ pub mod scenario;
 
 pub use driver::run;
 pub use scenario::Scenario;
+
+#[cfg(test)]
+mod tests {
+    use arbitrary::{Arbitrary, Unstructured};
+
+    /// Plays scenarios built from a fixed pseudo-random byte stream: a quick stand-in for a
+    /// fuzzing run where `cargo fuzz` is not installed (any broken rule panics here too).
+    #[test]
+    fn pseudo_random_scenarios_keep_every_rule() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut bytes = vec![0u8; 4096];
+        for _ in 0..600 {
+            for b in bytes.iter_mut() {
+                // xorshift64*: deterministic, no dependency.
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                *b = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
+            }
+            let mut u = Unstructured::new(&bytes);
+            if let Ok(scenario) = crate::Scenario::arbitrary(&mut u) {
+                crate::run(scenario);
+            }
+        }
+    }
+}

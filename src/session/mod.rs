@@ -8,6 +8,7 @@
 mod access;
 mod data;
 mod files;
+mod fs_answers;
 mod info;
 mod timers;
 mod transfer;
@@ -19,7 +20,7 @@ use std::time::Instant;
 use crate::auth::Permissions;
 use crate::command::{self, Command, ParseError, TransferType};
 use crate::config::Config;
-use crate::error::DriveError;
+use crate::error::{DriveError, RequestKind};
 use crate::events::{Input, Output};
 use crate::framing::{Line, LineReader};
 use crate::fs::{FsError, FsOp};
@@ -29,7 +30,7 @@ use crate::path::VirtualPath;
 use crate::reply::Reply;
 
 use self::data::DataChannel;
-use self::files::FsThen;
+use self::fs_answers::FsThen;
 use self::timers::{Timer, Timers};
 use self::transfer::PendingTransfer;
 
@@ -187,32 +188,52 @@ impl Session {
 
     /// Feeds one event. Drain [`poll_output`](Self::poll_output) afterwards.
     ///
-    /// An error means the runtime fed something nobody asked for (an unknown id, an input after
-    /// the session closed): a bug in the runtime, never the client's doing. The session is
-    /// unchanged; the runtime should drop whatever the input carried (e.g. close a data
-    /// connection reported for a listener that was already closed).
+    /// An error says how the runtime misused the session (see [`DriveError`]): never the
+    /// client's doing. A [stale](DriveError::is_stale) answer is a harmless race. For every
+    /// error but [`DriveError::WrongShape`] the session is unchanged and the runtime should drop
+    /// whatever the input carried (e.g. close a data connection reported for a listener that
+    /// was already closed); a wrong-shaped answer was taken (the client got a `451`), so drain
+    /// the outputs as after `Ok`.
     pub fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), DriveError> {
         if self.closed {
             return Err(DriveError::Closed);
         }
-        if now > self.now {
-            self.now = now;
-        }
-        match input {
-            Input::ControlBytes(bytes) => self.on_control_bytes(&bytes),
-            Input::ControlEof => self.on_control_eof(),
-            Input::Timeout => self.on_timeout(),
-            Input::Fs { id, result } => self.on_fs(id, result)?,
-            Input::Auth { id, result } => self.on_auth(id, result)?,
-            Input::PassiveListening { id, addr } => self.on_passive_listening(id, addr)?,
-            Input::PassiveFailed { id } => self.on_passive_failed(id)?,
-            Input::DataConnected { id, peer } => self.on_data_connected(id, peer)?,
-            Input::ConnectFailed { id } => self.on_connect_failed(id)?,
-            Input::TransferDone { id, result } => self.on_transfer_done(id, result)?,
+        // Time passes whatever the input: taking it is no change of state.
+        self.advance_clock(now);
+        let result = match input {
+            Input::ControlBytes(bytes) => {
+                self.on_control_bytes(&bytes);
+                Ok(())
+            }
+            Input::ControlEof => {
+                self.on_control_eof();
+                Ok(())
+            }
+            Input::Timeout => {
+                self.on_timeout();
+                Ok(())
+            }
+            Input::Fs { id, result } => self.on_fs(id, result),
+            Input::Auth { id, result } => self.on_auth(id, result),
+            Input::PassiveListening { id, addr } => self.on_passive_listening(id, addr),
+            Input::PassiveFailed { id } => self.on_passive_failed(id),
+            Input::DataConnected { id, peer } => self.on_data_connected(id, peer),
+            Input::ConnectFailed { id } => self.on_connect_failed(id),
+            Input::TransferDone { id, result } => self.on_transfer_done(id, result),
+        };
+        if matches!(&result, Err(e) if !matches!(e, DriveError::WrongShape { .. })) {
+            return result;
         }
         self.pump();
         self.check_pending_input();
-        Ok(())
+        result
+    }
+
+    /// The session's clock never goes back.
+    fn advance_clock(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
     }
 
     /// The next thing for the runtime to do, or `None` when there is nothing more until the next
@@ -537,7 +558,7 @@ impl Session {
     }
 
     fn request_fs(&mut self, op: FsOp, then: FsThen) {
-        let id = FsId::from_raw(self.ids.next());
+        let id = FsId::from_raw(self.ids.next(RequestKind::Filesystem));
         self.outputs.push_back(Output::Fs { id, op });
         self.busy = Busy::Fs { id, then };
     }

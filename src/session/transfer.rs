@@ -3,13 +3,13 @@
 
 use bytes::Bytes;
 
-use super::files::{is_retrievable, FsThen};
+use super::fs_answers::FsThen;
 use super::timers::Timer;
 use super::{fs_error_text, Busy, Session};
 use crate::command::TransferType;
-use crate::error::DriveError;
+use crate::error::{DriveError, RequestKind};
 use crate::events::{Output, TransferError, TransferKind, WriteMode};
-use crate::fs::{FsOp, Listing, Metadata};
+use crate::fs::{FileKind, FsOp, Listing, Metadata};
 use crate::ids::TransferId;
 use crate::listing;
 use crate::path::VirtualPath;
@@ -275,7 +275,7 @@ impl Session {
         if pending.running.is_some() {
             return;
         }
-        let id = TransferId::from_raw(self.ids.next());
+        let id = TransferId::from_raw(self.ids.next(RequestKind::Transfer));
         pending.running = Some(id);
         let opening = pending.opening.clone();
         let kind = pending.kind.clone();
@@ -306,7 +306,7 @@ impl Session {
             Busy::Transfer(pending) if pending.running == Some(id) => pending,
             other => {
                 self.busy = other;
-                return Err(DriveError::UnknownId("transfer", id.raw()));
+                return Err(self.ids.unawaited(id.raw(), RequestKind::Transfer));
             }
         };
         // The runtime closed the data connection with the transfer.
@@ -358,4 +358,9 @@ impl Session {
             self.reply(225, "No transfer to abort.");
         }
     }
+}
+
+/// Whether metadata names something `RETR` can send.
+fn is_retrievable(meta: &Metadata) -> bool {
+    meta.kind == FileKind::File
 }
