@@ -86,6 +86,7 @@ mod error;
 mod events;
 mod framing;
 pub mod fs;
+mod glob;
 mod ids;
 pub mod listing;
 pub mod path;

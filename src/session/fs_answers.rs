@@ -6,6 +6,7 @@ use super::{Busy, Session};
 use crate::command::TransferType;
 use crate::error::{DriveError, RequestKind};
 use crate::fs::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata};
+use crate::glob::Glob;
 use crate::ids::FsId;
 use crate::listing;
 use crate::path::VirtualPath;
@@ -40,11 +41,19 @@ pub(super) enum FsThen {
     /// `STOU` after `CreateUnique`.
     Stou,
     /// `LIST`/`MLSD` (or `STAT path` when `kind` is `None`) after `ListDir`, `NLST` after
-    /// `ListNames`. `path` is the server-view path, for the `Stat` fallback when it names a file.
+    /// `ListNames`. `path` is the server-view path, for the `Stat` fallback when it names a file;
+    /// `glob` the pattern to try when it names nothing.
     ListDir {
         kind: Option<ListKind>,
         path: VirtualPath,
         name: String,
+        glob: Option<GlobFallback>,
+    },
+    /// `LIST`/`NLST`/`STAT` of a pattern, after listing the directory it is in.
+    ListGlob {
+        kind: Option<ListKind>,
+        name: String,
+        glob: GlobFallback,
     },
     /// The fallback: `LIST`/`NLST`/`STAT` of a single file.
     ListFile {
@@ -53,12 +62,27 @@ pub(super) enum FsThen {
     },
 }
 
+/// A `LIST`/`NLST`/`STAT` argument whose last component is a pattern. The name as given is
+/// listed first (so a file really called `*.bin` is still reachable); only if nothing has that
+/// name is `parent` listed and filtered by `glob`.
+#[derive(Debug)]
+pub(super) struct GlobFallback {
+    /// The directory the pattern is in (server view).
+    pub(super) parent: VirtualPath,
+    pub(super) glob: Glob,
+    /// The argument's directory part as the client gave it (`sub/` of `sub/*.bin`), put in
+    /// front of each name in an `NLST` so the client can send the names back.
+    pub(super) prefix: String,
+}
+
 impl FsThen {
     /// Whether the request belongs to a command that uses the data channel.
     fn is_transfer(&self) -> bool {
         match self {
             Self::Retr { .. } | Self::StorResume { .. } | Self::Stou => true,
-            Self::ListDir { kind, .. } | Self::ListFile { kind, .. } => kind.is_some(),
+            Self::ListDir { kind, .. }
+            | Self::ListGlob { kind, .. }
+            | Self::ListFile { kind, .. } => kind.is_some(),
             _ => false,
         }
     }
@@ -89,7 +113,28 @@ impl Session {
                 self.close_data_channel();
                 self.reply(501, "Not a directory.");
             }
-            (FsThen::ListDir { kind, path, name }, Err(FsError::NotADirectory)) => {
+            (
+                FsThen::ListDir {
+                    kind,
+                    name,
+                    glob: Some(glob),
+                    ..
+                },
+                Err(FsError::NotFound),
+            ) => {
+                // No such name: it is a pattern.
+                let op = match kind {
+                    Some(ListKind::Nlst) => FsOp::ListNames(glob.parent.clone()),
+                    _ => FsOp::ListDir(glob.parent.clone()),
+                };
+                self.request_fs(op, FsThen::ListGlob { kind, name, glob });
+            }
+            (
+                FsThen::ListDir {
+                    kind, path, name, ..
+                },
+                Err(FsError::NotADirectory),
+            ) => {
                 // LIST/NLST/STAT of a file shows that one file.
                 self.request_fs(FsOp::Stat(path), FsThen::ListFile { kind, name });
             }
@@ -175,6 +220,13 @@ impl Session {
             (FsThen::ListDir { kind, name, .. }, FsReply::Listing(listing)) => {
                 self.listing_ready(kind, &name, &listing)
             }
+            (FsThen::ListGlob { kind, name, glob }, FsReply::Listing(listing)) => {
+                self.glob_listing_ready(kind, &name, &glob, listing)
+            }
+            (FsThen::ListGlob { kind, .. }, FsReply::Entry { .. }) => {
+                // The pattern's directory is a file: nothing in it matches.
+                self.refuse_listing(kind, 550, "No such file or directory.")
+            }
             (FsThen::ListDir { kind, name, .. }, FsReply::Entry { metadata, now }) => {
                 self.list_one_file(kind, name, metadata, now)
             }
@@ -197,6 +249,48 @@ impl Session {
 }
 
 impl Session {
+    /// A pattern's directory arrived: list the names that match, at most
+    /// `Config::max_glob_matches` of them.
+    fn glob_listing_ready(
+        &mut self,
+        kind: Option<ListKind>,
+        name: &str,
+        glob: &GlobFallback,
+        listing: Listing,
+    ) {
+        let cap = self.config.max_glob_matches;
+        let mut entries = Vec::new();
+        for mut entry in listing.entries {
+            if !glob.glob.matches(&entry.name) {
+                continue;
+            }
+            if entries.len() == cap {
+                let text = format!("Too many matches (more than {cap}); narrow the pattern.");
+                return self.refuse_listing(kind, 550, &text);
+            }
+            if kind == Some(ListKind::Nlst) {
+                entry.name.insert_str(0, &glob.prefix);
+            }
+            entries.push(entry);
+        }
+        if entries.is_empty() {
+            return self.refuse_listing(kind, 550, "No such file or directory.");
+        }
+        let listing = Listing {
+            entries,
+            now: listing.now,
+        };
+        self.listing_ready(kind, name, &listing)
+    }
+
+    /// A listing that will not be sent: the reply, and the data channel used up.
+    fn refuse_listing(&mut self, kind: Option<ListKind>, code: u16, text: &str) {
+        if kind.is_some() {
+            self.close_data_channel();
+        }
+        self.reply(code, text);
+    }
+
     /// `LIST`/`NLST`/`STAT` of one file: a listing of that one entry, under the name the
     /// client gave (NLST's answer is what clients send back, e.g. to `DELE`).
     fn list_one_file(&mut self, kind: Option<ListKind>, name: String, meta: Metadata, now: i64) {

@@ -432,6 +432,7 @@ fn set_config(config: &mut thinftp::Config, key: &str, value: &str) -> Result<()
         "max_bad_commands_before_login" => {
             config.max_bad_commands_before_login = u32::try_from(num()?).map_err(|_| "too big")?
         }
+        "max_glob_matches" => config.max_glob_matches = num()?,
         "passive_address" => config.passive_address = Some(value.parse().map_err(|_| "bad IP")?),
         _ => return Err(format!("unknown config key {key}")),
     }

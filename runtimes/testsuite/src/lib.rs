@@ -24,6 +24,7 @@ pub mod client_defects;
 pub mod clients;
 pub mod commands;
 pub mod ftp;
+pub mod globbing;
 pub mod hostile_logins;
 pub mod lifecycle;
 pub mod load;
@@ -87,6 +88,8 @@ macro_rules! clients {
             client_defects::tnftp_mdelete_dash_names,
             client_defects::python_ftplib_last_failed_login,
             client_defects::ascii_rest_between_cr_and_lf,
+            globbing::tnftp_mget_pattern,
+            globbing::tnftp_mdelete_pattern,
         );
     };
 }
