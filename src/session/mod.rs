@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::auth::Permissions;
+use crate::command::verbs::{self, DuringTransfer};
 use crate::command::{self, Command, ParseError, TransferType};
 use crate::config::Config;
 use crate::error::{DriveError, RequestKind};
@@ -104,12 +105,18 @@ enum Busy {
     Transfer(PendingTransfer),
 }
 
-/// Commands that RFC 959 lets the client send while a transfer runs.
-fn allowed_during_transfer(cmd: &Command) -> bool {
-    matches!(
-        cmd,
-        Command::Abor | Command::Stat(None) | Command::Quit | Command::Noop
-    )
+/// Whether a command may run while a transfer is under way: the verb table's rule. `line` is
+/// the command line, for the rule that depends on an argument being there.
+fn allowed_during_transfer(cmd: &Command, line: &[u8]) -> bool {
+    let has_argument = line
+        .splitn(2, |&b| b == b' ')
+        .nth(1)
+        .is_some_and(|arg| !arg.is_empty());
+    match verbs::lookup(cmd.verb().as_bytes()).map(|v| v.during_transfer) {
+        Some(DuringTransfer::Runs) => true,
+        Some(DuringTransfer::RunsWithoutArgument) => !has_argument,
+        Some(DuringTransfer::Waits) | None => false,
+    }
 }
 
 /// Commands that leave a pending `REST` offset for the transfer command after them: the
@@ -130,23 +137,9 @@ fn keeps_rest(cmd: &Command) -> bool {
     )
 }
 
-/// Verbs accepted before login (everything else gets `530`).
+/// Verbs accepted before login, by the verb table (everything else gets `530`).
 fn allowed_before_login(verb: &str) -> bool {
-    matches!(
-        verb,
-        "USER"
-            | "PASS"
-            | "QUIT"
-            | "FEAT"
-            | "HELP"
-            | "SYST"
-            | "NOOP"
-            | "CLNT"
-            | "OPTS"
-            | "AUTH"
-            | "PBSZ"
-            | "PROT"
-    )
+    verbs::lookup(verb.as_bytes()).is_some_and(|v| v.before_login)
 }
 
 impl Session {
@@ -335,14 +328,14 @@ impl Session {
             let Some(line) = self.lines.front() else {
                 break;
             };
-            let parsed = match line {
-                Line::Complete(bytes) => Some(command::parse(bytes)),
-                Line::TooLong => None,
+            let (parsed, raw) = match line {
+                Line::Complete(bytes) => (Some(command::parse(bytes)), &bytes[..]),
+                Line::TooLong => (None, &[][..]),
             };
             let runnable = match &self.busy {
                 Busy::Idle => true,
                 Busy::Transfer(_) => {
-                    matches!(&parsed, Some(Ok(cmd)) if allowed_during_transfer(cmd))
+                    matches!(&parsed, Some(Ok(cmd)) if allowed_during_transfer(cmd, raw))
                 }
                 _ => false,
             };
