@@ -9,6 +9,7 @@ use crate::path::VirtualPath;
 /// One filesystem operation for the runtime to carry out ([`Output::Fs`](crate::Output::Fs)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub enum FsOp {
     /// Metadata of the path, not following a final symlink's target for the kind
     /// ([`FsReply::Metadata`]). A symlink to a directory should report [`FileKind::Dir`] so
@@ -60,6 +61,7 @@ pub enum FsOp {
 /// A successful answer to an [`FsOp`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub enum FsReply {
     /// Answer to [`FsOp::Stat`].
     Metadata(Metadata),
@@ -132,6 +134,7 @@ pub struct DirEntry {
 /// What kind of thing a path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub enum FileKind {
     /// A regular file.
     File,
@@ -143,9 +146,11 @@ pub enum FileKind {
     Other,
 }
 
-/// Metadata of a file, as the core needs it for replies and listings.
+/// Metadata of a file, as the core needs it for replies and listings. Start from
+/// [`Metadata::file`] or [`Metadata::dir`] and set the fields you know: new ones may come.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct Metadata {
     /// The kind.
     pub kind: FileKind,

@@ -298,6 +298,8 @@ fn run_fs(root: &Path, op: FsOp) -> Result<FsReply, FsError> {
             }
             Err(FsError::AlreadyExists)
         }
+        // An operation newer than this example.
+        _ => Err(FsError::Other),
     }
 }
 

@@ -22,6 +22,7 @@ pub fn op_paths(op: &FsOp) -> Vec<&VirtualPath> {
         }
         FsOp::Rename { from, to } => vec![from, to],
         FsOp::CreateUnique { dir } => vec![dir],
+        other => unimplemented!("the fuzzer does not know {other:?} yet"),
     }
 }
 
@@ -79,9 +80,10 @@ pub fn plausible(op: &FsOp, flavor: Flavor) -> Result<FsReply, thinftp::FsError>
             // As a disk storage answers: names and kinds, every other field a default.
             let entry = |name: &str, kind| thinftp::DirEntry {
                 name: name.to_owned(),
-                metadata: Metadata {
-                    kind,
-                    ..Metadata::file(0, None)
+                metadata: {
+                    let mut bare = Metadata::file(0, None);
+                    bare.kind = kind;
+                    bare
                 },
             };
             FsReply::Listing(Listing {

@@ -193,10 +193,7 @@ impl Driver {
             Action::Login { write } => {
                 self.control(b"USER u\r\nPASS p\r\n".to_vec());
                 if let Some(&id) = self.auth.iter().next() {
-                    let permissions = Permissions {
-                        home: self.home.clone(),
-                        write,
-                    };
+                    let permissions = Permissions::new(self.home.clone(), write);
                     let result = AuthResult::Accepted(permissions);
                     self.feed(Input::Auth {
                         id: AuthId::from_raw(id),
@@ -237,12 +234,11 @@ impl Driver {
                     return;
                 };
                 let result = match answer {
-                    AuthAnswer::Accept { write } => AuthResult::Accepted(Permissions {
-                        home: self.home.clone(),
-                        write,
-                    }),
+                    AuthAnswer::Accept { write } => {
+                        AuthResult::Accepted(Permissions::new(self.home.clone(), write))
+                    }
                     AuthAnswer::AcceptHome { home, write } => {
-                        AuthResult::Accepted(Permissions { home, write })
+                        AuthResult::Accepted(Permissions::new(home, write))
                     }
                     AuthAnswer::Refuse => AuthResult::Refused,
                 };
@@ -377,10 +373,7 @@ impl Driver {
         let mut answers = Vec::new();
         for &id in &self.auth {
             let home = self.home.clone();
-            let result = AuthResult::Accepted(Permissions {
-                home,
-                write: flavor.write,
-            });
+            let result = AuthResult::Accepted(Permissions::new(home, flavor.write));
             answers.push(Input::Auth {
                 id: AuthId::from_raw(id),
                 result,

@@ -371,12 +371,12 @@ impl Runner {
             .iter()
             .find(|u| u.name == user && u.password == password);
         let result = match found {
-            Some(u) => AuthResult::Accepted(Permissions {
-                home: VirtualPath::root()
+            Some(u) => AuthResult::Accepted(Permissions::new(
+                VirtualPath::root()
                     .resolve(&u.home)
                     .expect("script homes are valid"),
-                write: u.write,
-            }),
+                u.write,
+            )),
             None => AuthResult::Refused,
         };
         Input::Auth { id, result }
@@ -490,6 +490,7 @@ impl Runner {
                 WriteMode::Replace | WriteMode::New => Some(Some(0)),
                 WriteMode::Resume(n) => Some(Some(*n)),
                 WriteMode::Append => Some(None),
+                other => panic!("the harness does not know {other:?}"),
             };
             if let Some(keep) = keep {
                 if let Err(e) = self.fs.write(path.as_str(), keep, &t.stored, now) {
