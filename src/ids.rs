@@ -17,6 +17,7 @@ macro_rules! id_type {
         impl $name {
             /// Builds an id from its raw number. Runtimes never need this (they hand back the ids they
             /// were given); it exists for tests and fuzzers that forge answers.
+            #[doc(hidden)]
             pub const fn from_raw(raw: u64) -> Self {
                 Self(raw)
             }

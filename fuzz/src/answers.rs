@@ -29,20 +29,20 @@ pub fn op_paths(op: &FsOp) -> Vec<&VirtualPath> {
 /// Whether an answer is of the shape the operation calls for (any error is). The core trusts
 /// the rest, e.g. the name of a file [`FsReply::Created`] reports.
 pub fn shaped(op: &FsOp, result: &Result<FsReply, thinftp::FsError>) -> bool {
-    match (op, result) {
-        (_, Err(_)) => true,
-        (FsOp::Stat(_), Ok(FsReply::Metadata(_))) => true,
-        (
-            FsOp::ListDir(_) | FsOp::ListNames(_),
-            Ok(FsReply::Listing(_) | FsReply::Entry { .. }),
-        ) => true,
-        (FsOp::CreateUnique { .. }, Ok(FsReply::Created(_))) => true,
-        (
-            FsOp::MakeDir(_) | FsOp::RemoveDir(_) | FsOp::RemoveFile(_) | FsOp::Rename { .. },
-            Ok(FsReply::Done),
-        ) => true,
-        _ => false,
-    }
+    matches!(
+        (op, result),
+        (_, Err(_))
+            | (FsOp::Stat(_), Ok(FsReply::Metadata(_)))
+            | (
+                FsOp::ListDir(_) | FsOp::ListNames(_),
+                Ok(FsReply::Listing(_) | FsReply::Entry { .. }),
+            )
+            | (FsOp::CreateUnique { .. }, Ok(FsReply::Created(_)))
+            | (
+                FsOp::MakeDir(_) | FsOp::RemoveDir(_) | FsOp::RemoveFile(_) | FsOp::Rename { .. },
+                Ok(FsReply::Done),
+            )
+    )
 }
 
 /// The fitting answer to `op`, with the fuzzer's content.
