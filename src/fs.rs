@@ -24,6 +24,10 @@ pub enum FsOp {
     /// storage may answer [`FsError::NotADirectory`] instead: the core then sends
     /// [`Stat`](Self::Stat) to list that one name, and, having no wall-clock time, shows its
     /// date with the year.
+    ///
+    /// For a pattern (`LIST *.bin`) the core first asks for the path as given (a name may
+    /// really contain `*`) and, when that is [`FsError::NotFound`], for the directory the
+    /// pattern is in; it matches the names itself. Storage never sees a pattern to expand.
     ListDir(VirtualPath),
     /// The names of a directory's entries, without `.` and `..` ([`FsReply::Listing`]), for
     /// `NLST`, which prints names only: storage need not read each entry's metadata.
@@ -36,7 +40,7 @@ pub enum FsOp {
     /// entries are listed (storage that hides its own temporary upload files hides them here
     /// too), and a path naming something other than a directory answers [`FsReply::Entry`] or
     /// [`FsError::NotADirectory`] (upon which the core sends [`Stat`](Self::Stat) to list that
-    /// one name).
+    /// one name). Patterns (`NLST *.bin`) are handled as for [`ListDir`](Self::ListDir).
     ListNames(VirtualPath),
     /// Create a directory ([`FsReply::Done`]).
     MakeDir(VirtualPath),

@@ -1,7 +1,7 @@
 //! The filesystem answers: what each command does once its [`FsOp`] is answered. Kept apart
-//! from the commands (`files`, `transfer`) so that those do not depend on each other.
+//! from the commands (`files`, `transfer`), which depend on this file and not on each other; it
+//! calls back into them through `Session` methods only.
 
-use super::transfer::ListKind;
 use super::{Busy, Session};
 use crate::command::TransferType;
 use crate::error::{DriveError, RequestKind};
@@ -11,6 +11,14 @@ use crate::ids::FsId;
 use crate::listing;
 use crate::path::VirtualPath;
 use crate::reply::{quote_path, Reply};
+
+/// Which listing a `LIST`-like command sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ListKind {
+    List,
+    Nlst,
+    Mlsd,
+}
 
 /// What to do with the answer to an outstanding filesystem request.
 #[derive(Debug)]

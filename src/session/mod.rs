@@ -1,9 +1,11 @@
 //! The session state machine: one client's control connection.
 //!
 //! `mod.rs` holds the state, the public surface and the command pump (framing, queueing, who may
-//! run when). Each group of commands lives in its own file: `access` (login), `files`
+//! run when; which verbs may run before login or during a transfer is in the verb table,
+//! `command/verbs.rs`). Each group of commands lives in its own file: `access` (login), `files`
 //! (navigation and file management), `data` (passive and active data channels), `transfer`
-//! (RETR, STOR, listings, ABOR), `info` (FEAT, HELP, STAT, OPTS, ...).
+//! (RETR, STOR, listings, ABOR), `info` (FEAT, HELP, STAT, OPTS, ...); `fs_answers` holds what
+//! each does with its filesystem answer.
 
 mod access;
 mod data;
@@ -458,9 +460,9 @@ impl Session {
             Command::Port(addr) => self.cmd_port(addr, false),
             Command::Eprt(addr) => self.cmd_port(addr, true),
             Command::Abor => self.cmd_abor(),
-            Command::List(args) => self.cmd_list(transfer::ListKind::List, args.path),
-            Command::Nlst(args) => self.cmd_list(transfer::ListKind::Nlst, args.path),
-            Command::Mlsd(path) => self.cmd_list(transfer::ListKind::Mlsd, path),
+            Command::List(args) => self.cmd_list(fs_answers::ListKind::List, args.path),
+            Command::Nlst(args) => self.cmd_list(fs_answers::ListKind::Nlst, args.path),
+            Command::Mlsd(path) => self.cmd_list(fs_answers::ListKind::Mlsd, path),
             Command::Mlst(path) => self.cmd_mlst(path.as_deref()),
             Command::Feat => self.cmd_feat(),
             Command::Opts { option, args } => self.cmd_opts(&option, &args),

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::fs_answers::{FsThen, GlobFallback};
+use super::fs_answers::{FsThen, GlobFallback, ListKind};
 use super::timers::Timer;
 use super::{fs_error_text, Busy, Session};
 use crate::command::TransferType;
@@ -15,14 +15,6 @@ use crate::ids::TransferId;
 use crate::listing;
 use crate::path::VirtualPath;
 use crate::reply::Reply;
-
-/// Which listing a `LIST`-like command sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ListKind {
-    List,
-    Nlst,
-    Mlsd,
-}
 
 /// A transfer command between its checks and its final reply.
 #[derive(Debug)]
