@@ -114,9 +114,10 @@ pub enum FsError {
 }
 
 /// The directory entries of an [`FsOp::ListDir`] or [`FsOp::ListNames`], and the wall-clock time
-/// of the listing.
+/// of the listing ([`Listing::new`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct Listing {
     /// The entries, in any order (the core sorts them by name).
     pub entries: Vec<DirEntry>,
@@ -125,14 +126,29 @@ pub struct Listing {
     pub now: i64,
 }
 
-/// One directory entry.
+/// One directory entry ([`DirEntry::new`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct DirEntry {
     /// The entry's name (one path component).
     pub name: String,
     /// Its metadata.
     pub metadata: Metadata,
+}
+
+impl Listing {
+    /// A listing of `entries` taken at wall-clock time `now` (see [`Listing::now`]).
+    pub fn new(entries: Vec<DirEntry>, now: i64) -> Self {
+        Self { entries, now }
+    }
+}
+
+impl DirEntry {
+    /// An entry called `name` (one path component).
+    pub fn new(name: String, metadata: Metadata) -> Self {
+        Self { name, metadata }
+    }
 }
 
 /// What kind of thing a path names.

@@ -88,8 +88,8 @@
 //!
 //! Every public type is at the crate root, except the command parser ([`command`]) and the
 //! `TYPE A` line-end converters ([`ascii`]). Enums and structs that will grow are
-//! `#[non_exhaustive]`: build [`Config`], [`Metadata`] and [`Permissions`] from their
-//! constructors and set the fields you need.
+//! `#[non_exhaustive]`: build [`Config`], [`Metadata`], [`Permissions`], [`DirEntry`] and
+//! [`Listing`] from their constructors and set the fields you need.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -78,22 +78,17 @@ pub fn plausible(op: &FsOp, flavor: Flavor) -> Result<FsReply, thinftp::FsError>
         FsOp::Stat(_) => FsReply::Metadata(Metadata::file(u64::from(flavor.size), modified)),
         FsOp::ListNames(_) => {
             // As a disk storage answers: names and kinds, every other field a default.
-            let entry = |name: &str, kind| thinftp::DirEntry {
-                name: name.to_owned(),
-                metadata: {
-                    let mut bare = Metadata::file(0, None);
-                    bare.kind = kind;
-                    bare
-                },
+            let entry = |name: &str, kind| {
+                let mut bare = Metadata::file(0, None);
+                bare.kind = kind;
+                thinftp::DirEntry::new(name.to_owned(), bare)
             };
-            FsReply::Listing(Listing {
-                entries: vec![
-                    entry("a", thinftp::FileKind::File),
-                    entry("dir", thinftp::FileKind::Dir),
-                    entry("l", thinftp::FileKind::Symlink),
-                ],
-                now: 0,
-            })
+            let entries = vec![
+                entry("a", thinftp::FileKind::File),
+                entry("dir", thinftp::FileKind::Dir),
+                entry("l", thinftp::FileKind::Symlink),
+            ];
+            FsReply::Listing(Listing::new(entries, 0))
         }
         FsOp::ListDir(_) => {
             let mut link = Metadata::file(1, modified);
@@ -106,15 +101,9 @@ pub fn plausible(op: &FsOp, flavor: Flavor) -> Result<FsReply, thinftp::FsError>
             ];
             let entries = entries
                 .into_iter()
-                .map(|(name, metadata)| thinftp::DirEntry {
-                    name: name.to_owned(),
-                    metadata,
-                })
+                .map(|(name, metadata)| thinftp::DirEntry::new(name.to_owned(), metadata))
                 .collect();
-            FsReply::Listing(Listing {
-                entries,
-                now: 1_700_000_100,
-            })
+            FsReply::Listing(Listing::new(entries, 1_700_000_100))
         }
         FsOp::CreateUnique { dir } => FsReply::Created(created(dir, "unique.1")),
         _ => FsReply::Done,

@@ -126,6 +126,7 @@ pub enum EpsvArg {
 
 /// The arguments of `LIST` and `NLST`: `ls`-style flags (tolerated, ignored) and a path.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ListArgs {
     /// A leading `-word` of [`LIST_FLAGS`] (such as `-la`), without the `-`; empty if none was
     /// given.

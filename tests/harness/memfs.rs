@@ -236,10 +236,10 @@ impl MemFs {
                         } else {
                             full
                         };
-                        DirEntry { name, metadata }
+                        DirEntry::new(name, metadata)
                     })
                     .collect();
-                Ok(FsReply::Listing(Listing { entries, now }))
+                Ok(FsReply::Listing(Listing::new(entries, now)))
             }
             FsOp::MakeDir(p) => {
                 let real = self.creatable(p.as_str())?;

@@ -172,13 +172,10 @@ impl Storage {
                 continue;
             }
             if let Some(metadata) = describe(&entry, &name) {
-                out.push(DirEntry { name, metadata });
+                out.push(DirEntry::new(name, metadata));
             }
         }
-        Ok(Listing {
-            entries: out,
-            now: unix_secs(SystemTime::now()),
-        })
+        Ok(Listing::new(out, unix_secs(SystemTime::now())))
     }
 
     /// Makes a new empty file with a unique name in `dir` and returns its path.
