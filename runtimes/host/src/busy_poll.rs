@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::shutdown::ActiveTransfers;
+
 /// Sessions polling right now, in the whole process.
 static POLLING: AtomicUsize = AtomicUsize::new(0);
 
@@ -30,21 +32,26 @@ fn most_at_once() -> usize {
 }
 
 /// How long a session polls after it answered; see the module docs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct BusyPoll {
     window: Duration,
+    /// No window while any of these runs.
+    transfers: ActiveTransfers,
 }
 
 impl BusyPoll {
-    /// Polls for `window` after each answer; `Duration::ZERO` never polls.
-    pub fn new(window: Duration) -> BusyPoll {
-        BusyPoll { window }
+    /// Polls for `window` after each answer while none of `transfers` runs; `Duration::ZERO`
+    /// never polls.
+    pub fn new(window: Duration, transfers: ActiveTransfers) -> BusyPoll {
+        BusyPoll { window, transfers }
     }
 
-    /// Starts a window if one is free: `None` if polling is off or as many sessions as allowed
-    /// are polling already (then wait as usual).
+    /// Starts a window if one is free: `None` if polling is off, a transfer runs or as many
+    /// sessions as allowed are polling already (then wait as usual).
     pub fn start(&self) -> Option<Polling> {
-        if self.window.is_zero() {
+        // While data moves, the CPUs are busy moving it: a polling thread would take a CPU from
+        // the transfers (measured: bursts of 200 sessions downloading at once).
+        if self.window.is_zero() || self.transfers.count() > 0 {
             return None;
         }
         let most = most_at_once();
@@ -92,7 +99,9 @@ mod tests {
 
     #[test]
     fn zero_window_never_polls() {
-        assert!(BusyPoll::new(Duration::ZERO).start().is_none());
+        assert!(BusyPoll::new(Duration::ZERO, ActiveTransfers::default())
+            .start()
+            .is_none());
     }
 
     #[test]
@@ -107,7 +116,7 @@ mod tests {
             return; // One CPU: never polls (see the other test).
         }
         assert!(host.busy_poll().is_some(), "a free place, no transfer");
-        let transfer = host.enter_transfer();
+        let transfer = host.lifecycle().enter_transfer();
         assert!(host.busy_poll().is_none(), "a transfer runs");
         drop(transfer);
         assert!(host.busy_poll().is_some(), "the transfer ended");
@@ -116,7 +125,7 @@ mod tests {
     #[test]
     fn windows_are_bounded_in_time_and_in_number() {
         let _serial = serial();
-        let poll = BusyPoll::new(Duration::from_millis(20));
+        let poll = BusyPoll::new(Duration::from_millis(20), ActiveTransfers::default());
         let mut held = Vec::new();
         while let Some(window) = poll.start() {
             held.push(window);

@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
+/// The longest any duration option may be (a year, in seconds): far beyond any useful timeout,
+/// and far from where adding it to the clock could overflow.
+pub const MAX_DURATION_SECS: u64 = 365 * 24 * 60 * 60;
+
 const AFTER_HELP: &str = "\
 With no --user, --users-file or --anonymous, the server serves the root read-only to anonymous
 users (names `anonymous` or `ftp`, any password). RUST_LOG (e.g. RUST_LOG=debug) overrides -v/-q.";
@@ -53,9 +57,22 @@ pub struct Options {
     #[arg(long)]
     pub read_only: bool,
 
+    /// Permission bits (octal) that files and directories the server creates do not get: with
+    /// the default 022, new files are rw-r--r-- and new directories rwxr-xr-x. Uploads never
+    /// set the setuid, setgid or sticky bits.
+    #[arg(long, value_name = "OCTAL", default_value = "022", value_parser = parse_umask)]
+    pub umask: u32,
+
     /// Ports for passive data connections, as FIRST-LAST (default: any free port).
     #[arg(long, value_name = "FIRST-LAST", value_parser = parse_port_range)]
     pub passive_ports: Option<PortRange>,
+
+    /// Most passive listeners one client address holds at once (PASV/EPSV beyond it get 425).
+    /// Default, and never more than: half of --passive-ports; without a range, no limit beyond
+    /// --max-sessions-per-ip. Passive ports are picked at random.
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
+    pub max_passive_per_ip: Option<usize>,
 
     /// Address to advertise in PASV replies instead of the server's own (behind NAT).
     #[arg(long, value_name = "IP")]
@@ -70,9 +87,9 @@ pub struct Options {
     pub max_sessions_per_ip: usize,
 
     /// Seconds without a command before a session is closed; also how long a running transfer
-    /// may go without moving a byte.
+    /// may go without moving a byte (1 to 31536000, a year).
     #[arg(long, value_name = "SECS", default_value_t = 300,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_DURATION_SECS))]
     pub idle_timeout: u64,
 
     /// Microseconds a session keeps polling for the client's next command after it answered,
@@ -83,10 +100,16 @@ pub struct Options {
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub busy_poll: u64,
 
-    /// Seconds to wait for a data connection (PASV accept or PORT connect).
+    /// Seconds to wait for a data connection (PASV accept or PORT connect; 1 to 31536000).
     #[arg(long, value_name = "SECS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_DURATION_SECS))]
     pub data_timeout: u64,
+
+    /// Seconds a session has to log in after it connects, whatever it sends meanwhile (no
+    /// command pushes it back); then `421` and close (1 to 31536000).
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_DURATION_SECS))]
+    pub login_timeout: u64,
 
     /// Failed logins after which a session is closed.
     #[arg(long, value_name = "N", default_value_t = 3)]
@@ -137,8 +160,9 @@ pub struct Options {
     #[arg(long, value_name = "TEXT")]
     pub banner: Option<String>,
 
-    /// Seconds that running transfers get to finish after SIGINT/SIGTERM.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    /// Seconds that running transfers get to finish after SIGINT/SIGTERM (0 to 31536000).
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_DURATION_SECS))]
     pub shutdown_grace: u64,
 
     /// Log more (-v: debug, -vv: trace).
@@ -179,6 +203,7 @@ impl Options {
         }
         config.idle_timeout = Duration::from_secs(self.idle_timeout);
         config.data_timeout = Duration::from_secs(self.data_timeout);
+        config.login_timeout = Duration::from_secs(self.login_timeout);
         config.max_login_failures = self.max_login_failures;
         config.passive_address = self.passive_address;
         config
@@ -259,6 +284,13 @@ fn parse_user(arg: &str) -> Result<UserArg, String> {
             password: password.to_owned(),
         }),
         _ => Err("expected NAME:PASSWORD".to_owned()),
+    }
+}
+
+fn parse_umask(arg: &str) -> Result<u32, String> {
+    match u32::from_str_radix(arg, 8) {
+        Ok(mask) if mask <= 0o777 => Ok(mask),
+        _ => Err("expected an octal mask from 000 to 777, such as 022".to_owned()),
     }
 }
 

@@ -1,41 +1,23 @@
-//! What a thinftp runtime does on the host outside its event loop, written once for every
-//! runtime: local-disk storage beneath a root (through `cap-std`), moving transfer bytes,
-//! users and password checks, the command line, session limits, passive listeners, logging and
-//! graceful shutdown.
+//! What a thinftp server does outside the protocol, written once for every runtime: the
+//! [`driver`] (one session's loop: replies, data channels, transfers, work in flight), local-disk
+//! storage beneath a root (through `cap-std`), moving transfer bytes, users and password checks,
+//! the command line, session limits, passive listeners, logging and graceful shutdown.
 //!
-//! Everything here is blocking and uses std types. A thread-per-session runtime calls it
-//! directly; an async runtime calls it through its blocking pool (e.g. `blocking::unblock`).
-//!
-//! A server binary is its accept loop and its session loop; everything else is here:
+//! A runtime is an adapter: it owns sockets and a way to wait, and nothing of FTP.
 //!
 //! - `main`: [`server::main`] parses the command line, starts logging, builds the [`Host`],
 //!   binds the listener, logs the first line, raises the open-files limit and installs the
 //!   signal handler, then calls the runtime's accept loop with a [`server::Server`].
-//! - The accept loop: [`Host::admit`] for each connection (over a limit it answers `421`; else
-//!   it prepares the socket and gives the session an id and a span), [`Host::accept_failed`]
-//!   when `accept` fails, and, once [`Host::shutdown`] is raised, [`Host::drain`] while the
-//!   sessions keep running.
-//! - The session loop: [`Host::new_session`] makes the [`thinftp::Session`];
-//!   [`socket::read_control`] turns control reads into inputs; replies are written with
-//!   [`Host::reply_timeout`]; after answering, [`Host::busy_poll`] says whether (and how long)
-//!   to keep polling for the next command before sleeping. Outputs are carried out with the
-//!   per-session [`channels::DataChannels`] and [`work::Transfers`], and blocking
-//!   [`work::Work`]:
-//!
-//! | output | call |
-//! | --- | --- |
-//! | `Fs`, `Authenticate` | run [`work::Work`] off the loop, feed what [`work::Work::run`] returns |
-//! | `OpenPassive` | [`Host::open_passive`], start accepting, [`channels::DataChannels::listening`] |
-//! | `Connect` | start connecting ([`Host::connect`] blocks), [`channels::DataChannels::connecting`] |
-//! | `RefuseDataConnection` | [`channels::DataChannels::refuse`], then accept again on the listener |
-//! | `CloseData` | [`channels::DataChannels::close`] |
-//! | `StartTransfer` | [`channels::DataChannels::take_stream`], [`work::Transfers::start`], run the work |
-//! | `AbortTransfer` | [`work::Transfers::abort`] |
-//!
-//! What the work reports comes back as a [`channels::Event`]:
-//! [`channels::DataChannels::input`] turns it into the input to feed, and
-//! [`work::Transfers::ended`] gives the guard to hold until a finished transfer's final reply is
-//! written. After the outputs of each input: [`channels::DataChannels::settle`].
+//! - The accept loop: [`Gate::admit`](Gate::admit) ([`Host::admission`]) for each
+//!   connection (over a limit it answers `421`; else it prepares the socket and gives the
+//!   session an [`Admission`]: an id, a span and its place within the limits),
+//!   [`Gate::accept_failed`](Gate::accept_failed) when `accept` fails, and, once the
+//!   [shutdown flag](shutdown::Lifecycle::shutdown) ([`Host::lifecycle`]) is raised,
+//!   [`Lifecycle::drain`](shutdown::Lifecycle::drain) while the sessions keep running.
+//! - The session loop: a [`driver::Driver`] per session. The runtime carries out the
+//!   [`driver::Action`]s it gives (write bytes, run a blocking [`driver::Job`], listen, connect,
+//!   arm the timer, close) and tells it what happened (control bytes, completions, the timer).
+//!   Blocking work runs on the runtime's threads: [`driver::Job::run`].
 //!
 //! A server's `main` is then:
 //!
@@ -46,12 +28,12 @@
 //! fn main() -> ExitCode {
 //!     server::main("my-ftpd", |server: Server| {
 //!         for conn in server.listener.incoming() {
-//!             if server.host.shutdown().is_triggered() {
+//!             if server.host.lifecycle().shutdown().is_triggered() {
 //!                 break;
 //!             }
-//!             // host.admit(peer, &mut conn), then a session loop driving thinftp::Session
+//!             // host.admission().admit(peer, &mut conn), then a session loop around a driver::Driver
 //!         }
-//!         server.host.drain();
+//!         server.host.lifecycle().drain();
 //!         Ok(())
 //!     })
 //! }
@@ -63,25 +45,27 @@
 pub mod auth;
 pub mod bans;
 pub mod busy_poll;
-pub mod channels;
 pub mod cli;
 mod copy;
+pub mod driver;
 pub mod errors;
 mod hashing;
 mod host;
 pub mod limits;
 pub mod logging;
+pub mod names;
 pub mod passive;
 pub mod server;
+pub mod session_storage;
 pub mod shutdown;
 pub mod socket;
 pub mod storage;
 mod throttle;
 pub mod transfer;
 mod upload;
-pub mod work;
 
 pub use cli::Options;
-pub use host::{Admission, Host, StartupError};
+pub use host::{Admission, Gate, Host, StartupError};
+pub use session_storage::SessionStorage;
 pub use storage::Storage;
 pub use transfer::{run_transfer, AbortHandle};

@@ -26,8 +26,8 @@ pub struct Server {
 /// carries out `--hash-password` and returns, or else: starts logging, builds the [`Host`],
 /// binds the listener, logs the first line ([`Host::startup_line`]), raises the open-files
 /// limit ([`limits::raise_open_files_limit`]) and installs the SIGINT/SIGTERM handler. Then
-/// `serve` accepts connections until [`Host::shutdown`] is raised, and returns after
-/// [`Host::drain`]. An error on the way is logged and makes the exit code a failure.
+/// `serve` accepts connections until the [shutdown flag](crate::shutdown::Lifecycle::shutdown)
+/// is raised, and returns after [`drain`](crate::shutdown::Lifecycle::drain). An error on the way is logged and makes the exit code a failure.
 pub fn main<F>(bin: &'static str, serve: F) -> ExitCode
 where
     F: FnOnce(Server) -> Result<(), Box<dyn Error>>,
@@ -50,13 +50,19 @@ where
 }
 
 fn start(bin: &str, options: Options) -> Result<Server, Box<dyn Error>> {
+    // --umask is the whole mask for what the server creates: the storage asks for
+    // `0o666 & !umask` and the kernel applies the process's umask on top, so it is set to the
+    // same value (this process creates nothing else).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(options.umask));
     let host = Arc::new(Host::from_options(&options)?);
     let listener =
         listen(options.listen).map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     // Before anything else is logged at info level: tests read the address from this line.
     tracing::info!("{}", host.startup_line(bin, listener.local_addr()?));
+    host.warn_missing_homes();
+    host.remove_stale_uploads();
     limits::raise_open_files_limit();
-    host.shutdown().install_signal_handler()?;
+    host.lifecycle().shutdown().install_signal_handler()?;
     Ok(Server {
         options,
         host,

@@ -1,7 +1,82 @@
 //! Graceful shutdown: SIGINT/SIGTERM stop accepting; running transfers get a grace period.
+//! [`Lifecycle`] holds the three parts (the flag, the running transfers, the grace period) for
+//! the [`Host`](crate::Host).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use crate::storage::Storage;
+
+/// The server's shutdown: reached through [`Host::lifecycle`](crate::Host::lifecycle).
+#[derive(Debug)]
+pub struct Lifecycle {
+    shutdown: Shutdown,
+    transfers: ActiveTransfers,
+    grace: Duration,
+    /// The root storage: what uploads cut short by the end of the grace period leave behind
+    /// is removed through it (it knows the running uploads of every home beneath it).
+    storage: Storage,
+}
+
+impl Lifecycle {
+    /// Not shut down; `grace` is how long [`drain`](Self::drain) waits for transfers of
+    /// `storage`.
+    pub fn new(grace: Duration, storage: Storage) -> Lifecycle {
+        Lifecycle {
+            shutdown: Shutdown::new(),
+            transfers: ActiveTransfers::default(),
+            grace,
+            storage,
+        }
+    }
+
+    /// The shutdown flag: raised by SIGINT/SIGTERM once
+    /// [`install_signal_handler`](Shutdown::install_signal_handler) was called.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// The transfers running in the process.
+    pub fn transfers(&self) -> &ActiveTransfers {
+        &self.transfers
+    }
+
+    /// Counts a transfer for [`drain`](Self::drain) until the guard (and every clone of it) is
+    /// dropped. Take it when the transfer starts and hold it until its final reply (`226`,
+    /// `426`, ...) is written.
+    pub fn enter_transfer(&self) -> TransferGuard {
+        self.transfers.enter()
+    }
+
+    /// After shutdown was asked for and accepting stopped (it logs so): blocks until every
+    /// transfer has finished and its final reply is written, or the grace period
+    /// (`--shutdown-grace`) has passed. Sessions must keep running meanwhile, so that they can
+    /// write those replies. Returns whether everything finished in time.
+    ///
+    /// A transfer counts from [`enter_transfer`](Self::enter_transfer) (which the
+    /// [`Driver`](crate::driver::Driver) calls when it starts one) until every clone of its
+    /// guard is dropped: the one in the [`Job`](crate::driver::Job) once the bytes are moved,
+    /// the one the driver keeps once the final reply is written.
+    pub fn drain(&self) -> bool {
+        tracing::info!("no longer accepting connections");
+        let running = self.transfers.count();
+        if running > 0 {
+            tracing::info!(running, grace = ?self.grace, "waiting for transfers");
+        }
+        let finished = self.transfers.wait_idle(self.grace);
+        if !finished {
+            // The process exits with these uploads still running: their temporary files would
+            // stay behind (no upload's own cleanup runs after `main` returns).
+            let removed = self.storage.remove_unfinished_uploads();
+            tracing::warn!(
+                running = self.transfers.count(),
+                removed_temp_files = removed,
+                "grace period over: exiting anyway"
+            );
+        }
+        finished
+    }
+}
 
 /// A flag raised once, by a signal or by [`trigger`](Self::trigger), that threads can wait for.
 /// Cheap to clone.

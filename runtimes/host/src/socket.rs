@@ -10,7 +10,7 @@ use thinftp::Input;
 pub const CONTROL_BUF: usize = 4096;
 
 /// Sets up an accepted control connection, before the session reads from it
-/// ([`Host::admit`](crate::Host::admit) calls it):
+/// ([`Gate::admit`](crate::Gate::admit) calls it):
 ///
 /// - `SO_OOBINLINE`: clients send `ABOR` as TCP urgent data (Python's ftplib sends `ABOR\r\n`
 ///   with `MSG_OOB`, which marks its last byte urgent). Without this option that byte is taken

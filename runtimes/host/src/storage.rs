@@ -1,6 +1,8 @@
-//! Local-disk storage beneath a root directory, through `cap-std`.
+//! Local-disk storage beneath a root directory, or beneath one user's home, through `cap-std`.
 //!
-//! Every access goes through one [`cap_std::fs::Dir`] handle opened on the root. `cap-std` resolves
+//! Every access goes through one [`cap_std::fs::Dir`] handle: the root's for the server, and,
+//! once a user has logged in, one opened on that user's home ([`Storage::for_home`]), so that a
+//! symlink in one home cannot reach another user's files. `cap-std` resolves
 //! each path beneath that handle (with `openat2(RESOLVE_BENEATH)` where the kernel has it, else
 //! component by component) and refuses any path that would leave it: an absolute symlink, a
 //! symlink to `..` above the root, an intermediate directory that is a symlink pointing elsewhere,
@@ -8,15 +10,22 @@
 //! it afterwards; the refusal happens inside the one call that does the work, and it comes back as
 //! [`FsError::NotFound`] (see [`fs_error`]).
 
+use std::ffi::OsStr;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cap_std::fs::{Dir, FileType, MetadataExt, OpenOptions, OpenOptionsExt, PermissionsExt};
+use cap_std::fs::{
+    Dir, DirBuilder, DirBuilderExt, FileType, MetadataExt, OpenOptions, OpenOptionsExt,
+    PermissionsExt,
+};
 use thinftp::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata, VirtualPath};
 
 use crate::errors::fs_error;
+use crate::names;
+pub use crate::upload::StaleCleanup;
+use crate::upload::Unfinished;
 
 /// Names starting with this are the host's temporary upload files (see
 /// [`WriteMode::Replace`](thinftp::WriteMode::Replace)). They never show in listings, and no
@@ -27,7 +36,15 @@ pub const TEMP_PREFIX: &str = ".thinftp-part.";
 /// billions of such names would get there).
 const UNIQUE_TRIES: u32 = 64;
 
-/// The files beneath one root directory. Cheap to clone: clones share the directory handle.
+/// The default `--umask`: new files `rw-r--r--`, new directories `rwxr-xr-x`.
+pub const DEFAULT_UMASK: u32 = 0o022;
+
+/// The files beneath one directory: the server's root, or a user's home within it. Cheap to
+/// clone: clones share the directory handle.
+///
+/// Paths given to it are in the server's view (the core joins the user's home and the client's
+/// path): a storage for a home takes only paths at or below that home, strips the home and
+/// resolves the rest beneath the home's own handle.
 #[derive(Debug, Clone)]
 pub struct Storage {
     inner: Arc<Inner>,
@@ -37,24 +54,96 @@ pub struct Storage {
 struct Inner {
     dir: Dir,
     root: PathBuf,
+    /// Where `dir` is, in the server's view (`/` for the root).
+    home: VirtualPath,
+    /// Permission bits taken away from the files and directories the server creates.
+    umask: u32,
+    /// The temporary files of running uploads, shared with every home's storage.
+    unfinished: Arc<Unfinished>,
 }
 
 impl Storage {
-    /// Opens the directory `root`. This is the only place that uses ambient authority: every later
-    /// access is relative to the handle opened here, even if `root` is renamed meanwhile.
+    /// Opens the directory `root`, with the [`DEFAULT_UMASK`]. This is the only place that uses
+    /// ambient authority: every later access is relative to the handle opened here, even if
+    /// `root` is renamed meanwhile.
     pub fn open(root: &Path) -> io::Result<Storage> {
+        Self::open_with_umask(root, DEFAULT_UMASK)
+    }
+
+    /// Opens the directory `root`; new files get mode `0o666 & !umask`, new directories
+    /// `0o777 & !umask` (the process's own umask applies on top).
+    pub fn open_with_umask(root: &Path, umask: u32) -> io::Result<Storage> {
         let dir = Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
         Ok(Storage {
             inner: Arc::new(Inner {
                 dir,
                 root: root.to_path_buf(),
+                home: VirtualPath::root(),
+                umask: umask & 0o777,
+                unfinished: Arc::default(),
             }),
         })
     }
 
-    /// The root directory as it was given to [`open`](Self::open), for logs.
+    /// The storage of a user whose home is `home` (in the server's view): a handle opened on the
+    /// home now (at login, following symlinks beneath this storage), beneath which every later
+    /// access of the user resolves. A home that is missing, not a directory, or outside this
+    /// storage is an error: the login cannot go on.
+    pub fn for_home(&self, home: &VirtualPath) -> Result<Storage, FsError> {
+        let rel = self.relative(home)?;
+        let dir = if rel == Path::new(".") {
+            self.dir().try_clone()
+        } else {
+            self.dir().open_dir(&rel)
+        }
+        .map_err(|e| fs_error(&e))?;
+        Ok(Storage {
+            inner: Arc::new(Inner {
+                dir,
+                root: self.inner.root.join(&rel),
+                home: home.clone(),
+                umask: self.inner.umask,
+                unfinished: Arc::clone(&self.inner.unfinished),
+            }),
+        })
+    }
+
+    /// Where this storage's directory is, in the server's view: `/` for the root, else the
+    /// user's home.
+    pub fn home(&self) -> &VirtualPath {
+        &self.inner.home
+    }
+
+    /// The permission bits new files and directories do not get.
+    pub fn umask(&self) -> u32 {
+        self.inner.umask
+    }
+
+    /// The directory on the host (the root as it was given to [`open`](Self::open), joined
+    /// with the home), for logs.
     pub fn root(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// The temporary files of the uploads running beneath this root.
+    pub(crate) fn unfinished(&self) -> &Unfinished {
+        &self.inner.unfinished
+    }
+
+    /// Removes the temporary file of every upload that runs now, beneath this storage's root
+    /// and every home in it, and returns how many: for shutdown, once the transfers still
+    /// running are cut short (the process is about to exit, so they would stay behind). Those
+    /// uploads fail; the files they would have replaced are untouched.
+    pub fn remove_unfinished_uploads(&self) -> usize {
+        self.inner.unfinished.remove_all()
+    }
+
+    /// Removes the temporary upload files a crashed or killed server left beneath this storage,
+    /// looking at no more than `max_entries` directory entries, never following a symlink.
+    /// Call it at start-up, before any session runs: a running upload's file would be removed
+    /// too (so two servers must not share a root).
+    pub fn remove_stale_temp_files(&self, max_entries: usize) -> StaleCleanup {
+        crate::upload::remove_stale_temp_files(self, max_entries)
     }
 
     /// The directory handle of the root, for code in this crate that opens files beneath it.
@@ -70,26 +159,28 @@ impl Storage {
             FsOp::ListDir(path) => self.list_dir(path).map(FsReply::Listing),
             FsOp::ListNames(path) => self.list_names(path).map(FsReply::Listing),
             FsOp::MakeDir(path) => {
+                let mut builder = DirBuilder::new();
+                builder.mode(0o777 & !self.umask());
                 self.dir()
-                    .create_dir(relative(path)?)
+                    .create_dir_with(self.relative(path)?, &builder)
                     .map_err(|e| fs_error(&e))?;
                 Ok(FsReply::Done)
             }
             FsOp::RemoveDir(path) => {
                 self.dir()
-                    .remove_dir(relative(path)?)
+                    .remove_dir(self.relative(path)?)
                     .map_err(|e| fs_error(&e))?;
                 Ok(FsReply::Done)
             }
             FsOp::RemoveFile(path) => {
                 self.dir()
-                    .remove_file(relative(path)?)
+                    .remove_file(self.relative(path)?)
                     .map_err(|e| fs_error(&e))?;
                 Ok(FsReply::Done)
             }
             FsOp::Rename { from, to } => {
                 let dir = self.dir();
-                dir.rename(relative(from)?, dir, relative(to)?)
+                dir.rename(self.relative(from)?, dir, self.relative(to)?)
                     .map_err(|e| fs_error(&e))?;
                 Ok(FsReply::Done)
             }
@@ -105,25 +196,31 @@ impl Storage {
     pub fn stat(&self, path: &VirtualPath) -> Result<Metadata, FsError> {
         let meta = self
             .dir()
-            .metadata(relative(path)?)
+            .metadata(self.relative(path)?)
             .map_err(|e| fs_error(&e))?;
         Ok(convert_metadata(&meta, None))
     }
 
     /// The entries of the directory `path`, with symlinks listed as such (not followed), and the
     /// host's temporary upload files left out.
+    ///
+    /// A symlink's target is shown only if it stays beneath this storage's directory (the
+    /// user's home), read lexically from the link's directory: an absolute target, or one whose
+    /// `..` climb above the home, would tell the client about host paths, so such a link is
+    /// listed without its target.
     pub fn list_dir(&self, path: &VirtualPath) -> Result<Listing, FsError> {
-        let rel = relative(path)?;
-        self.visible_entries(path, |entry, name| {
+        let rel = self.relative(path)?;
+        let depth = depth_below_home(&rel);
+        self.visible_entries(path, |entry, raw_name| {
             // `DirEntry::metadata` does not follow a final symlink: the link itself is listed.
             let meta = entry.metadata().ok()?;
             let target = if meta.file_type().is_symlink() {
-                // The raw text of the link, as `ls -l` would show it; not followed, so an
-                // absolute target is only shown, never reached.
+                // The text of the link, as `ls -l` would show it; never followed here.
                 self.dir()
-                    .read_link_contents(join_rel(rel, name))
+                    .read_link_contents(join_rel(&rel, raw_name))
                     .ok()
-                    .map(|t| t.to_string_lossy().into_owned())
+                    .filter(|target| stays_below_home(depth, target))
+                    .map(|target| names::encode(target.as_os_str()))
             } else {
                 None
             };
@@ -148,30 +245,28 @@ impl Storage {
         })
     }
 
-    /// Reads the directory `path` and describes each entry a client may see (a UTF-8 name, not
-    /// one of the host's temporary upload files) with `describe`. An entry that vanishes while
-    /// we list, or that `describe` gives up on, is simply not listed.
+    /// Reads the directory `path` and describes each entry a client may see (not one of the
+    /// host's temporary upload files) with `describe`, which gets the name as stored. Names
+    /// that are not UTF-8 are listed as [`names::encode`] shows them. An entry that vanishes
+    /// while we list, or that `describe` gives up on, is simply not listed.
     fn visible_entries(
         &self,
         path: &VirtualPath,
-        mut describe: impl FnMut(&cap_std::fs::DirEntry, &str) -> Option<Metadata>,
+        mut describe: impl FnMut(&cap_std::fs::DirEntry, &OsStr) -> Option<Metadata>,
     ) -> Result<Listing, FsError> {
         let entries = self
             .dir()
-            .read_dir(relative(path)?)
+            .read_dir(self.relative(path)?)
             .map_err(|e| fs_error(&e))?;
         let mut out = Vec::new();
         for entry in entries {
             let Ok(entry) = entry else { continue };
-            let Ok(name) = entry.file_name().into_string() else {
-                // A name that is not UTF-8 could not be named back by a client in a command.
-                tracing::debug!(dir = %path, "skipping an entry whose name is not UTF-8");
-                continue;
-            };
+            let raw_name = entry.file_name();
+            let name = names::encode(&raw_name);
             if name.starts_with(TEMP_PREFIX) {
                 continue;
             }
-            if let Some(metadata) = describe(&entry, &name) {
+            if let Some(metadata) = describe(&entry, &raw_name) {
                 out.push(DirEntry::new(name, metadata));
             }
         }
@@ -180,13 +275,13 @@ impl Storage {
 
     /// Makes a new empty file with a unique name in `dir` and returns its path.
     fn create_unique(&self, dir: &VirtualPath) -> Result<VirtualPath, FsError> {
-        let rel = relative(dir)?;
+        let rel = self.relative(dir)?;
         for _ in 0..UNIQUE_TRIES {
             let name = format!("stou.{:016x}", fastrand::u64(..));
-            let file_rel = join_rel(rel, &name);
+            let file_rel = join_rel(&rel, OsStr::new(&name));
             let mut options = OpenOptions::new();
             options.write(true).create_new(true);
-            match self.dir().open_with(&file_rel, &options) {
+            match self.open_write(&file_rel, &mut options) {
                 Ok(_) => return dir.resolve(&name).map_err(|_| FsError::Other),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(fs_error(&e)),
@@ -204,21 +299,24 @@ impl Storage {
         options.read(true).custom_flags(libc::O_NONBLOCK);
         let file = self
             .dir()
-            .open_with(relative(path)?, &options)
+            .open_with(self.relative(path)?, &options)
             .map_err(|e| fs_error(&e))?;
         let file = file.into_std();
         require_regular(&file)?;
         Ok(file)
     }
 
-    /// Opens `rel` (already checked by [`relative`]) for writing with `options` (`O_NONBLOCK` is
-    /// added, as in [`open_read`](Self::open_read)); anything but a regular file is refused.
+    /// Opens `rel` (from [`relative`](Self::relative)) for writing with `options`
+    /// (`O_NONBLOCK` is added, as in [`open_read`](Self::open_read), and a file it creates gets
+    /// `0o666 & !umask`); anything but a regular file is refused.
     pub(crate) fn open_write(
         &self,
-        rel: &str,
+        rel: &Path,
         options: &mut OpenOptions,
     ) -> io::Result<std::fs::File> {
-        options.custom_flags(libc::O_NONBLOCK);
+        options
+            .custom_flags(libc::O_NONBLOCK)
+            .mode(0o666 & !self.umask());
         let file = self.dir().open_with(rel, options)?.into_std();
         match require_regular(&file) {
             Ok(()) => Ok(file),
@@ -226,24 +324,53 @@ impl Storage {
             Err(_) => Err(io::Error::from_raw_os_error(libc::EACCES)),
         }
     }
+
+    /// `path` (in the server's view) relative to this storage's directory, for its handle, with
+    /// escaped bytes decoded ([`names::decode`]). Refuses a path that is not at or below the
+    /// home, and paths that name the host's temporary upload files, so that a client can
+    /// neither see nor touch them.
+    pub(crate) fn relative(&self, path: &VirtualPath) -> Result<PathBuf, FsError> {
+        let inside = path.strip_prefix(self.home()).ok_or(FsError::NotFound)?;
+        if inside.components().any(|c| c.starts_with(TEMP_PREFIX)) {
+            return Err(FsError::NotFound);
+        }
+        Ok(PathBuf::from(names::decode(inside.relative())))
+    }
 }
 
-/// `name` inside the directory `rel` (a path relative to the root, `.` for the root itself).
-pub(crate) fn join_rel(rel: &str, name: &str) -> String {
-    if rel == "." {
-        name.to_owned()
+/// `name` inside the directory `rel` (relative to the storage's directory, `.` for itself).
+pub(crate) fn join_rel(rel: &Path, name: &OsStr) -> PathBuf {
+    if rel == Path::new(".") {
+        PathBuf::from(name)
     } else {
-        format!("{rel}/{name}")
+        rel.join(name)
     }
 }
 
-/// The path relative to the root, for the directory handle; refuses paths that name the host's
-/// temporary upload files, so that a client can neither see nor touch them.
-pub(crate) fn relative(path: &VirtualPath) -> Result<&str, FsError> {
-    if path.components().any(|c| c.starts_with(TEMP_PREFIX)) {
-        return Err(FsError::NotFound);
+/// How many directories `rel` (from [`Storage::relative`]) is below the storage's directory.
+fn depth_below_home(rel: &Path) -> usize {
+    rel.components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .count()
+}
+
+/// Whether the symlink text `target`, read from a directory `depth` levels below the home,
+/// names something beneath the home, judged lexically: not absolute, and its `..` never climb
+/// above the home.
+fn stays_below_home(depth: usize, target: &Path) -> bool {
+    let mut depth = depth;
+    for component in target.components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(up) => depth = up,
+                None => return false,
+            },
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
     }
-    Ok(path.relative())
+    true
 }
 
 fn require_regular(file: &std::fs::File) -> Result<(), FsError> {

@@ -11,18 +11,21 @@ pub(crate) struct Throttle {
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     last: Option<Instant>,
     suppressed: u64,
 }
 
 impl Throttle {
-    /// At most one line per `every`.
-    pub(crate) fn new(every: Duration) -> Self {
+    /// At most one line per `every`. `const`, so that a process-wide one can be a `static`.
+    pub(crate) const fn new(every: Duration) -> Self {
         Throttle {
             every,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                last: None,
+                suppressed: 0,
+            }),
         }
     }
 

@@ -8,6 +8,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use thinftp::ascii::{AsciiDecoder, AsciiEncoder};
 use thinftp::{FsError, TransferError, TransferKind, VirtualPath, WriteMode};
@@ -80,7 +81,8 @@ impl AbortHandle {
 }
 
 /// Carries out one transfer on the connected data connection `stream`, blocking until it ends,
-/// and closes the connection (the client sees EOF). Returns the bytes moved over the connection.
+/// closes the connection (the client sees EOF) and logs it. Returns the bytes moved over the
+/// connection.
 ///
 /// `stream` must be in blocking mode (it is set so). Read and write timeouts set on it by the
 /// caller bound how long the transfer may stall: a timeout ends it with
@@ -94,6 +96,18 @@ pub fn run_transfer(
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
     let _ = stream.set_nonblocking(false);
+    let started = Instant::now();
+    let result = carry_out(storage, kind, stream, abort);
+    log_transfer(kind, &result, started.elapsed());
+    result
+}
+
+fn carry_out(
+    storage: &Storage,
+    kind: &TransferKind,
+    stream: TcpStream,
+    abort: &AbortHandle,
+) -> Result<u64, TransferError> {
     abort.attach(&stream);
     let mut stream = stream;
     let result = match kind {
@@ -223,5 +237,35 @@ fn copy_error(e: CopyError) -> TransferError {
     match e {
         CopyError::Socket(e) => socket_error(&e),
         CopyError::File(e) => TransferError::Fs(fs_error(&e)),
+    }
+}
+
+fn log_transfer(kind: &TransferKind, result: &Result<u64, TransferError>, took: Duration) {
+    let (what, path) = match kind {
+        TransferKind::SendFile { path, .. } => ("sent", path.as_str()),
+        TransferKind::ReceiveFile { path, .. } => ("received", path.as_str()),
+        _ => {
+            tracing::debug!(?result, ?took, "listing sent");
+            return;
+        }
+    };
+    let secs = took.as_secs_f64();
+    match result {
+        Ok(bytes) => {
+            #[allow(clippy::cast_precision_loss)] // a rate for people to read
+            let rate = if secs > 0.0 {
+                *bytes as f64 / secs / 1e6
+            } else {
+                0.0
+            };
+            tracing::info!(
+                path,
+                bytes,
+                ?took,
+                rate = format_args!("{rate:.1} MB/s"),
+                "{what}"
+            );
+        }
+        Err(e) => tracing::info!(path, error = ?e, ?took, "{what}: failed"),
     }
 }

@@ -5,16 +5,31 @@
 //!   removed and the old file was never touched.
 //! - `STOR` of a new file writes straight to it: a broken upload keeps what arrived, so the client
 //!   can resume it with `REST` + `STOR` or with `APPE`.
+//!
+//! A temporary file outlives its upload only if the process dies: [`Unfinished`] knows every
+//! temporary file in use, so that shutdown can remove those of uploads it cuts short, and
+//! [`Storage::remove_stale_temp_files`] removes what a crash left, at start-up.
+//!
+//! No upload leaves a setuid, setgid or sticky bit (`0o7000`) on the file it wrote: a
+//! replacement keeps only the `0o777` bits of the old file's mode, and a file written in place
+//! (`APPE`, `REST` + `STOR`) loses those bits if it had them. New files get `0o666 & !umask`.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use cap_std::fs::OpenOptions;
 use thinftp::{FsError, VirtualPath, WriteMode};
 
 use crate::errors::fs_error;
-use crate::storage::{join_rel, relative, Storage, TEMP_PREFIX};
+use crate::storage::{join_rel, Storage, TEMP_PREFIX};
+
+/// The permission bits an upload keeps: never setuid, setgid or sticky.
+const KEPT_MODE_BITS: u32 = 0o777;
 
 /// An open upload target. Write to [`file`](Self::file), then call [`finish`](Self::finish)
 /// with whether the upload ended cleanly.
@@ -33,8 +48,12 @@ enum How {
     /// was written, at the end.
     Resumed,
     /// Writing a temporary file beside the target: rename it over the target on success, remove it
-    /// otherwise.
-    Temp { temp: String, target: String },
+    /// otherwise. `ticket` is its entry in [`Unfinished`].
+    Temp {
+        temp: PathBuf,
+        target: PathBuf,
+        ticket: u64,
+    },
 }
 
 impl Upload {
@@ -44,7 +63,8 @@ impl Upload {
         path: &VirtualPath,
         mode: WriteMode,
     ) -> Result<Upload, FsError> {
-        let rel = relative(path)?;
+        let rel = storage.relative(path)?;
+        let rel = rel.as_path();
         let mut options = OpenOptions::new();
         let (file, how) = match mode {
             WriteMode::Replace => return open_replace(storage, path),
@@ -56,16 +76,16 @@ impl Upload {
                     .map_err(|e| fs_error(&e))?;
                 file.seek(SeekFrom::Start(offset))
                     .map_err(|e| fs_error(&e))?;
+                drop_special_bits(&file)?;
                 (file, How::Resumed)
             }
             WriteMode::Append => {
                 options.append(true).create(true);
-                (
-                    storage
-                        .open_write(rel, &mut options)
-                        .map_err(|e| fs_error(&e))?,
-                    How::Direct,
-                )
+                let file = storage
+                    .open_write(rel, &mut options)
+                    .map_err(|e| fs_error(&e))?;
+                drop_special_bits(&file)?;
+                (file, How::Direct)
             }
             WriteMode::New => {
                 // The file was made empty by `CreateUnique`; it must still be there.
@@ -103,7 +123,17 @@ impl Upload {
                 let end = self.file.stream_position().map_err(|e| fs_error(&e))?;
                 self.file.set_len(end).map_err(|e| fs_error(&e))
             }
-            How::Temp { temp, target } => {
+            How::Temp {
+                temp,
+                target,
+                ticket,
+            } => {
+                // Under the lock, so that shutdown removing the temporary files cannot run in
+                // between. Gone from the list: shutdown removed the file, the upload is lost.
+                let mut unfinished = self.storage.unfinished().lock();
+                if unfinished.remove(&ticket).is_none() {
+                    return Err(FsError::Other);
+                }
                 let dir = self.storage.dir();
                 if complete {
                     if let Err(e) = dir.rename(&temp, dir, &target) {
@@ -123,15 +153,19 @@ impl Drop for Upload {
     /// An upload dropped without [`finish`](Upload::finish) (a panic in a caller) still removes
     /// its temporary file.
     fn drop(&mut self) {
-        if let How::Temp { temp, .. } = &self.how {
-            let _ = self.storage.dir().remove_file(temp);
+        if let How::Temp { temp, ticket, .. } = &self.how {
+            let mut unfinished = self.storage.unfinished().lock();
+            if unfinished.remove(ticket).is_some() {
+                let _ = self.storage.dir().remove_file(temp);
+            }
         }
     }
 }
 
 /// `STOR`: create the target if it is new, else write a temporary file beside it.
 fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError> {
-    let rel = relative(path)?;
+    let rel = storage.relative(path)?;
+    let rel = rel.as_path();
     // `create_new` decides atomically whether the target is new: no window in which another
     // upload could create it between a check and the open.
     let mut options = OpenOptions::new();
@@ -155,30 +189,33 @@ fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError
         return Err(FsError::IsADirectory);
     }
     let parent = path.parent().unwrap_or_else(VirtualPath::root);
-    let parent_rel = relative(&parent)?;
-    let (file, temp) = create_temp(storage, parent_rel)?;
-    // The replacement keeps the old file's permission bits.
+    let parent_rel = storage.relative(&parent)?;
+    let (file, temp) = create_temp(storage, &parent_rel)?;
+    // The replacement keeps the old file's permission bits, but never setuid, setgid or sticky:
+    // the content is the client's now.
     if let Ok(meta) = &old {
         if meta.is_file() {
-            let mode = cap_std::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777;
+            let mode = cap_std::fs::PermissionsExt::mode(&meta.permissions()) & KEPT_MODE_BITS;
             let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
         }
     }
+    let ticket = storage.unfinished().register(storage.clone(), temp.clone());
     Ok(Upload {
         file,
         storage: storage.clone(),
         how: How::Temp {
             temp,
-            target: rel.to_owned(),
+            target: rel.to_path_buf(),
+            ticket,
         },
     })
 }
 
 /// Creates a new hidden temporary file in the directory `dir_rel`.
-fn create_temp(storage: &Storage, dir_rel: &str) -> Result<(File, String), FsError> {
+fn create_temp(storage: &Storage, dir_rel: &std::path::Path) -> Result<(File, PathBuf), FsError> {
     for _ in 0..64 {
         let name = format!("{TEMP_PREFIX}{:016x}", fastrand::u64(..));
-        let rel = join_rel(dir_rel, &name);
+        let rel = join_rel(dir_rel, name.as_ref());
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         match storage.open_write(&rel, &mut options) {
@@ -188,4 +225,107 @@ fn create_temp(storage: &Storage, dir_rel: &str) -> Result<(File, String), FsErr
         }
     }
     Err(FsError::Other)
+}
+
+/// Takes the setuid, setgid and sticky bits off a file an upload writes in place.
+fn drop_special_bits(file: &File) -> Result<(), FsError> {
+    let mode = file
+        .metadata()
+        .map_err(|e| fs_error(&e))?
+        .permissions()
+        .mode();
+    if mode & 0o7000 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & KEPT_MODE_BITS))
+            .map_err(|e| fs_error(&e))?;
+    }
+    Ok(())
+}
+
+/// The temporary files of the uploads that run now, shared by a root's storage and every home's.
+#[derive(Debug, Default)]
+pub(crate) struct Unfinished {
+    next: AtomicU64,
+    temps: Mutex<HashMap<u64, (Storage, PathBuf)>>,
+}
+
+impl Unfinished {
+    fn register(&self, storage: Storage, temp: PathBuf) -> u64 {
+        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(ticket, (storage, temp));
+        ticket
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, (Storage, PathBuf)>> {
+        // A panic while holding the lock leaves a plain map behind: still usable.
+        self.temps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Removes the temporary file of every upload still running (for shutdown, once the
+    /// grace period is over: those uploads are cut short, their old files stay). Returns how
+    /// many were removed. The uploads then fail when they end.
+    pub(crate) fn remove_all(&self) -> usize {
+        let mut temps = self.lock();
+        let removed = temps
+            .drain()
+            .filter(|(_, (storage, temp))| storage.dir().remove_file(temp).is_ok())
+            .count();
+        removed
+    }
+}
+
+/// Most directory entries [`remove_stale_temp_files`] looks at: start-up stays quick on a huge
+/// tree (what is left is logged, and a later start-up goes on).
+pub(crate) const STALE_SCAN_ENTRIES: usize = 1_000_000;
+
+/// Directories deeper than this below the root are not searched for stale temporary files.
+const STALE_SCAN_DEPTH: usize = 64;
+
+/// What [`Storage::remove_stale_temp_files`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaleCleanup {
+    /// Temporary files removed.
+    pub removed: usize,
+    /// Whether the whole tree was searched (false when the entry budget ran out).
+    pub complete: bool,
+}
+
+/// [`Storage::remove_stale_temp_files`]: a walk of the tree with a stack of open directories,
+/// removing each `.thinftp-part.*` file.
+pub(crate) fn remove_stale_temp_files(storage: &Storage, max_entries: usize) -> StaleCleanup {
+    let mut cleanup = StaleCleanup {
+        removed: 0,
+        complete: true,
+    };
+    let Ok(root) = storage.dir().try_clone() else {
+        cleanup.complete = false;
+        return cleanup;
+    };
+    let mut budget = max_entries;
+    let mut stack = vec![(root, 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = dir.entries() else { continue };
+        for entry in entries {
+            let Some(left) = budget.checked_sub(1) else {
+                cleanup.complete = false;
+                return cleanup;
+            };
+            budget = left;
+            let Ok(entry) = entry else { continue };
+            // The kind of the entry itself (`d_type`): a symlink is never followed.
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            if kind.is_file() && name.as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+                if entry.remove_file().is_ok() {
+                    cleanup.removed += 1;
+                }
+            } else if kind.is_dir() && depth < STALE_SCAN_DEPTH {
+                if let Ok(sub) = entry.open_dir() {
+                    stack.push((sub, depth + 1));
+                }
+            }
+        }
+    }
+    cleanup
 }

@@ -171,7 +171,10 @@ fn host(args: &[&str]) -> (tempfile::TempDir, thinftp_host::Host) {
 #[test]
 fn a_banned_address_is_refused_before_its_password_is_checked() {
     let (_root, host) = host(&["--user", "u:p", "--ban-after", "2", "--ban-user-after", "0"]);
-    let attacker = host.try_admit("192.0.2.1".parse().unwrap()).unwrap();
+    let attacker = host
+        .admission()
+        .try_admit("192.0.2.1".parse().unwrap())
+        .unwrap();
     assert_eq!(
         host.authenticate_session(&attacker, "u", "x"),
         AuthResult::Refused
@@ -185,13 +188,16 @@ fn a_banned_address_is_refused_before_its_password_is_checked() {
         host.authenticate_session(&attacker, "u", "p"),
         AuthResult::Unavailable
     );
-    let again = host.try_admit("192.0.2.1".parse().unwrap()).unwrap();
+    let again = host
+        .admission()
+        .try_admit("192.0.2.1".parse().unwrap())
+        .unwrap();
     assert_eq!(
         host.authenticate_session(&again, "u", "p"),
         AuthResult::Unavailable
     );
     // An IPv6 client is banned by its /64.
-    let v6 = |s: &str| host.try_admit(s.parse().unwrap()).unwrap();
+    let v6 = |s: &str| host.admission().try_admit(s.parse().unwrap()).unwrap();
     assert_eq!(
         host.authenticate_session(&v6("2001:db8::1"), "u", "x"),
         AuthResult::Refused
@@ -214,7 +220,10 @@ fn a_banned_address_is_refused_before_its_password_is_checked() {
 #[test]
 fn bans_can_be_turned_off() {
     let (_root, host) = host(&["--user", "u:p", "--ban-after", "0", "--ban-user-after", "0"]);
-    let session = host.try_admit("192.0.2.1".parse().unwrap()).unwrap();
+    let session = host
+        .admission()
+        .try_admit("192.0.2.1".parse().unwrap())
+        .unwrap();
     for _ in 0..50 {
         assert_eq!(
             host.authenticate_session(&session, "u", "x"),
@@ -231,19 +240,19 @@ fn bans_can_be_turned_off() {
 fn a_login_frees_the_share_of_sessions_not_logged_in() {
     let (_root, host) = host(&["--user", "u:p", "--max-unauthenticated-sessions", "1"]);
     let ip = "192.0.2.1".parse().unwrap();
-    let first = host.try_admit(ip).unwrap();
-    assert!(host.try_admit(ip).is_none());
+    let first = host.admission().try_admit(ip).unwrap();
+    assert!(host.admission().try_admit(ip).is_none());
     assert_eq!(
         host.authenticate_session(&first, "u", "x"),
         AuthResult::Refused
     );
     assert!(
-        host.try_admit(ip).is_none(),
+        host.admission().try_admit(ip).is_none(),
         "a failed login does not count"
     );
     assert!(matches!(
         host.authenticate_session(&first, "u", "p"),
         AuthResult::Accepted(_)
     ));
-    assert!(host.try_admit(ip).is_some());
+    assert!(host.admission().try_admit(ip).is_some());
 }

@@ -62,9 +62,14 @@ fn every_option_parses() {
         "9",
         "--banner",
         "hi there",
+        "--umask",
+        "027",
+        "--max-passive-per-ip",
+        "4",
         "-vv",
     ])
     .unwrap();
+    assert_eq!((o.umask, o.max_passive_per_ip), (0o027, Some(4)));
     assert_eq!(o.users.len(), 2);
     assert_eq!(
         (o.users[0].name.as_str(), o.users[0].password.as_str()),
@@ -97,6 +102,7 @@ fn bad_options_are_refused() {
         &["--passive-ports", "0-10"],
         &["--passive-ports", "x"],
         &["--idle-timeout", "0"],
+        &["--max-passive-per-ip", "0"],
         &["--listen", "nowhere"],
         &["-v", "-q"],
     ] {
@@ -121,7 +127,9 @@ fn without_user_options_anonymous_users_read_only() {
         AuthResult::Accepted(Permissions::read_only())
     );
     assert_eq!(host.authenticate("u", "p"), AuthResult::Refused);
-    assert!(host.fs(&FsOp::Stat(thinftp::VirtualPath::root())).is_ok());
+    assert!(host
+        .fs(host.storage(), &FsOp::Stat(thinftp::VirtualPath::root()))
+        .is_ok());
 }
 
 #[test]
@@ -215,9 +223,11 @@ fn passive_listeners_stay_in_their_range() {
         .saturating_sub(3000)
         .max(20000);
     drop(probe);
-    let ports = PassivePorts::new(Some(base..=base + 2));
+    let ports = PassivePorts::new(Some(base..=base + 2), None);
     let mut held = Vec::new();
-    while let Ok(listener) = ports.bind(LOCAL) {
+    // One listener per client address: each may hold at most half the range.
+    let client = |i: usize| std::net::IpAddr::from([10, 0, 0, u8::try_from(i).unwrap()]);
+    while let Ok(listener) = ports.bind(client(held.len()), LOCAL) {
         let port = listener.local_addr().unwrap().port();
         assert!((base..=base + 2).contains(&port), "{port}");
         held.push(listener);
@@ -226,16 +236,50 @@ fn passive_listeners_stay_in_their_range() {
     // All three ports are held now (unless another process took one of them meanwhile).
     assert!(!held.is_empty());
     assert_eq!(
-        ports.bind(LOCAL).unwrap_err().kind(),
+        ports.bind(client(9), LOCAL).unwrap_err().kind(),
         std::io::ErrorKind::AddrInUse
     );
-    let any = PassivePorts::new(None).bind(LOCAL).unwrap();
+    let any = PassivePorts::new(None, None).bind(LOCAL, LOCAL).unwrap();
     assert_ne!(any.local_addr().unwrap().port(), 0);
 }
 
 #[test]
+fn one_client_address_holds_a_bounded_number_of_passive_listeners() {
+    let ports = PassivePorts::new(None, Some(2));
+    let alice = std::net::IpAddr::from([10, 0, 0, 1]);
+    let first = ports.bind(alice, LOCAL).unwrap();
+    let second = ports.bind(alice, LOCAL).unwrap();
+    let refused = ports.bind(alice, LOCAL).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::QuotaExceeded);
+    // Another address is not affected.
+    let other = ports
+        .bind(std::net::IpAddr::from([10, 0, 0, 2]), LOCAL)
+        .unwrap();
+    // A closed listener frees its place (also one only woken, as a runtime closes it).
+    drop(first);
+    let third = ports.bind(alice, LOCAL).unwrap();
+    wake_listener(&second);
+    let fourth = ports.bind(alice, LOCAL).unwrap();
+    assert!(ports.bind(alice, LOCAL).is_err());
+    drop((second, third, fourth, other));
+}
+
+#[test]
+fn passive_ports_are_not_handed_out_in_order() {
+    let ports = PassivePorts::new(Some(40000..=49999), None);
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        // Dropped at once: each bind may take any port of the range again.
+        let listener = ports.bind(LOCAL, LOCAL).unwrap();
+        seen.push(listener.local_addr().unwrap().port());
+    }
+    let in_order = seen.windows(2).all(|w| w[1] == w[0] + 1);
+    assert!(!in_order, "sequential ports: {seen:?}");
+}
+
+#[test]
 fn wake_listener_unblocks_accept() {
-    let listener = PassivePorts::new(None).bind(LOCAL).unwrap();
+    let listener = PassivePorts::new(None, None).bind(LOCAL, LOCAL).unwrap();
     let addr = listener.local_addr().unwrap();
     let listener = std::sync::Arc::new(listener);
     let waiting = std::sync::Arc::clone(&listener);

@@ -64,7 +64,8 @@ fn symlink_to_etc_is_refused_but_listed() {
         download(s, "/etc/passwd"),
         Err(TransferError::Fs(FsError::NotFound))
     );
-    // The link itself shows in its directory, as a link, with its text.
+    // The link itself shows in its directory, as a link, but not where it leads: `/etc` is a
+    // path on the host.
     let listing = list(s, "/").unwrap();
     let entry = listing
         .entries
@@ -72,7 +73,7 @@ fn symlink_to_etc_is_refused_but_listed() {
         .find(|e| e.name == "etc")
         .expect("link listed");
     assert_eq!(entry.metadata.kind, FileKind::Symlink);
-    assert_eq!(entry.metadata.symlink_target.as_deref(), Some("/etc"));
+    assert_eq!(entry.metadata.symlink_target, None);
 }
 
 #[test]
@@ -475,4 +476,76 @@ fn a_fifo_is_refused_without_hanging() {
         download(&tree.storage, "/pipe"),
         Err(TransferError::Fs(FsError::PermissionDenied))
     );
+}
+
+#[test]
+fn stale_temp_files_are_removed_without_following_symlinks() {
+    let tree = Tree::new();
+    tree.write(&format!("{TEMP_PREFIX}0001"), b"left by a crash");
+    tree.write(&format!("a/b/c/{TEMP_PREFIX}0002"), b"deep");
+    tree.write("a/keep.txt", b"keep");
+    fs::create_dir(tree.root().join(format!("{TEMP_PREFIX}dir"))).unwrap();
+    fs::write(
+        tree.outside().join(format!("{TEMP_PREFIX}0003")),
+        b"not ours",
+    )
+    .unwrap();
+    tree.symlink(tree.outside(), "out");
+    tree.symlink(
+        tree.outside().join(format!("{TEMP_PREFIX}0003")),
+        &format!("{TEMP_PREFIX}link"),
+    );
+
+    let cleanup = tree.storage.remove_stale_temp_files(1000);
+    assert_eq!(cleanup.removed, 2);
+    assert!(cleanup.complete);
+    assert!(!tree.root().join(format!("{TEMP_PREFIX}0001")).exists());
+    assert_eq!(tree.names("a/b/c"), Vec::<String>::new());
+    assert_eq!(tree.read("a/keep.txt"), b"keep");
+    assert!(
+        tree.outside().join(format!("{TEMP_PREFIX}0003")).exists(),
+        "outside the root"
+    );
+    // Only regular files go: a directory or a symlink of that name is someone else's.
+    assert!(tree.root().join(format!("{TEMP_PREFIX}dir")).is_dir());
+    assert!(fs::symlink_metadata(tree.root().join(format!("{TEMP_PREFIX}link"))).is_ok());
+
+    // Bounded: with a budget of one entry the walk stops and says so.
+    tree.write(&format!("x/{TEMP_PREFIX}0004"), b"later");
+    let cleanup = tree.storage.remove_stale_temp_files(1);
+    assert!(!cleanup.complete);
+}
+
+#[test]
+fn shutdown_removes_the_temp_files_of_uploads_it_cuts_short() {
+    let tree = Tree::new();
+    tree.write("alice/keep.bin", b"old contents");
+    let alice = tree.storage.for_home(&vp("/alice")).unwrap();
+    let (mut client, server) = socket_pair();
+    let kind = TransferKind::ReceiveFile {
+        path: vp("/alice/keep.bin"),
+        mode: thinftp::WriteMode::Replace,
+        ascii: false,
+    };
+    let upload =
+        std::thread::spawn(move || run_transfer(&alice, &kind, server, &AbortHandle::new()));
+    std::io::Write::write_all(&mut client, b"new, but cut short").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !tree
+        .names("alice")
+        .iter()
+        .any(|n| n.starts_with(TEMP_PREFIX))
+    {
+        assert!(Instant::now() < deadline, "no temporary file");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The root's storage knows the uploads of every home beneath it.
+    assert_eq!(tree.storage.remove_unfinished_uploads(), 1);
+    assert_eq!(tree.names("alice"), ["keep.bin"]);
+    assert_eq!(tree.storage.remove_unfinished_uploads(), 0, "removed once");
+    // The cut upload then fails and the old file stays.
+    drop(client);
+    assert!(upload.join().unwrap().is_err());
+    assert_eq!(tree.read("alice/keep.bin"), b"old contents");
+    assert_eq!(tree.names("alice"), ["keep.bin"]);
 }

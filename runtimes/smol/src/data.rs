@@ -1,6 +1,5 @@
 //! What waits for a data connection in this runtime: a task accepting on a passive listener,
-//! or one connecting out with the data timeout. The channels' state machine itself is
-//! [`DataChannels`](thinftp_host::channels::DataChannels), in the host.
+//! or one connecting out with the data timeout. It reports through the session's channel.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,37 +11,47 @@ use async_executor::Task;
 use async_io::{Async, Timer};
 use futures_lite::FutureExt;
 use thinftp::DataId;
-use thinftp_host::channels::Event;
+use thinftp_host::driver::{self, Completion};
 use tracing::{Instrument, Span};
 
 use crate::EXECUTOR;
 
-/// What a session's tasks report: boxed (see [`crate::session`]).
-pub(crate) type Report = Box<Event<Async<TcpStream>>>;
+/// What a session's tasks report, boxed (see [`crate::session`]). Data connections are handed
+/// over as blocking std sockets: transfers copy with `sendfile`/`splice` on the blocking pool.
+pub(crate) type Report = Box<Completion<TcpStream>>;
 
 /// The waiter of one data channel. Dropping it cancels its task, and closes the listener.
-pub(crate) enum Waiter {
-    /// A passive listener; the task accepts one connection and reports it as
-    /// [`Event::Accepted`]. The listener stays here, for when the core refuses the connection
-    /// and wants the next one.
-    Accepting {
-        listener: Arc<Async<TcpListener>>,
-        task: Task<()>,
-    },
-    /// An active connect under way, reported as [`Event::Connected`].
-    Connecting { _task: Task<()> },
+pub(crate) struct Waiter {
+    _task: Task<()>,
+    /// For a passive listener: what accepting again takes.
+    listener: Option<Listener>,
+}
+
+struct Listener {
+    id: DataId,
+    socket: Arc<Async<TcpListener>>,
+    tx: Sender<Report>,
+    span: Span,
 }
 
 impl Waiter {
-    /// Starts accepting on `listener` for channel `id`.
+    /// Starts accepting on `socket` for channel `id`.
     pub(crate) fn accepting(
         id: DataId,
-        listener: Arc<Async<TcpListener>>,
+        socket: TcpListener,
         tx: Sender<Report>,
         span: Span,
-    ) -> Waiter {
-        let task = accept(id, Arc::clone(&listener), tx, span);
-        Waiter::Accepting { listener, task }
+    ) -> io::Result<Waiter> {
+        let listener = Listener {
+            id,
+            socket: Arc::new(Async::new(socket)?),
+            tx,
+            span,
+        };
+        Ok(Waiter {
+            _task: listener.accept(),
+            listener: Some(listener),
+        })
     }
 
     /// Starts connecting to the client's `addr` for channel `id`, giving up after `timeout`.
@@ -58,37 +67,60 @@ impl Waiter {
                 Timer::after(timeout).await;
                 Err(io::Error::from(io::ErrorKind::TimedOut))
             };
-            let result = Async::<TcpStream>::connect(addr).or(timed_out).await;
-            let _ = tx.try_send(Box::new(Event::Connected { id, result, addr }));
+            let connected = Async::<TcpStream>::connect(addr).or(timed_out).await;
+            let result = connected.and_then(Async::into_inner);
+            let _ = tx.try_send(Box::new(Completion::Connected { id, result, addr }));
         };
-        Waiter::Connecting {
+        Waiter {
             _task: EXECUTOR.spawn(task.instrument(span)),
+            listener: None,
         }
     }
 }
 
-/// Accepts one connection on `listener` and reports it. Cancelled by dropping the task.
-pub(crate) fn accept(
-    id: DataId,
-    listener: Arc<Async<TcpListener>>,
-    tx: Sender<Report>,
-    span: Span,
-) -> Task<()> {
-    let task = async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let _ = tx.try_send(Box::new(Event::Accepted { id, stream, peer }));
-                    return;
-                }
-                // A connection that was reset before accept, or a transient lack of file
-                // descriptors: the core's data timer decides when to give up, not this error.
-                Err(e) => {
-                    tracing::debug!(%id, "passive accept failed: {e}");
-                    Timer::after(Duration::from_millis(50)).await;
+impl driver::Waiter for Waiter {
+    fn accept_again(&mut self) {
+        if let Some(listener) = &self.listener {
+            self._task = listener.accept();
+        }
+    }
+}
+
+/// The listener stops listening as soon as its channel is dropped, not only once the executor
+/// gets to drop the cancelled task (which holds a clone): a closed listener must no longer count
+/// against the client's `--max-passive-per-ip`, as in thinftp-std.
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if let Some(listener) = &self.listener {
+            thinftp_host::passive::wake_listener(listener.socket.get_ref());
+        }
+    }
+}
+
+impl Listener {
+    /// A task that accepts one connection and reports it. Cancelled by dropping it.
+    fn accept(&self) -> Task<()> {
+        let (id, socket, tx) = (self.id, Arc::clone(&self.socket), self.tx.clone());
+        let task = async move {
+            loop {
+                // A connection reset before accept, or a transient lack of file descriptors:
+                // the core's data timer decides when to give up, not this error.
+                match socket
+                    .accept()
+                    .await
+                    .and_then(|(s, peer)| Ok((s.into_inner()?, peer)))
+                {
+                    Ok((stream, peer)) => {
+                        let _ = tx.try_send(Box::new(Completion::Accepted { id, stream, peer }));
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!(%id, "passive accept failed: {e}");
+                        Timer::after(Duration::from_millis(50)).await;
+                    }
                 }
             }
-        }
-    };
-    EXECUTOR.spawn(task.instrument(span))
+        };
+        EXECUTOR.spawn(task.instrument(self.span.clone()))
+    }
 }

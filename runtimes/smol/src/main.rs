@@ -1,8 +1,8 @@
 //! `thinftp-smol`: the thinftp FTP server on smol, one task per session.
 //!
-//! Everything outside the two loops (options, storage, users, limits, logging, transfers,
+//! Everything of FTP (the session loop's decisions, storage, users, limits, logging, transfers,
 //! shutdown) comes from `thinftp-host`; this binary accepts connections and runs
-//! [`session::run`] for each as a task. Tasks run on one executor thread; blocking work (the
+//! [`session::run`], the host's driver on smol's sockets, for each as a task. Tasks run on one executor thread; blocking work (the
 //! disk, password hashes, transfers) runs on the `blocking` thread pool.
 #![forbid(unsafe_code)]
 
@@ -53,7 +53,7 @@ fn start(server: Server) -> Result<(), Box<dyn std::error::Error>> {
 
 /// Accepts control connections until shutdown is asked for, then lets running transfers finish.
 async fn serve(listener: Async<TcpListener>, host: Arc<Host>) {
-    let shutdown = host.shutdown().clone();
+    let shutdown = host.lifecycle().shutdown().clone();
     // The flag is a condition variable: wait for it on a thread of the pool.
     let stop = blocking::unblock(move || shutdown.wait());
     // The accept loop is a task of its own, not part of this future: `Executor::run` polls its
@@ -67,7 +67,7 @@ async fn serve(listener: Async<TcpListener>, host: Arc<Host>) {
     // Cancelling the task drops the listener: no new connections from here on.
     accepting.cancel().await;
     // Sessions keep running on this executor meanwhile, so replies still go out.
-    blocking::unblock(move || host.drain()).await;
+    blocking::unblock(move || host.lifecycle().drain()).await;
 }
 
 async fn accept_loop(listener: &Async<TcpListener>, host: &Arc<Host>) {
@@ -76,19 +76,16 @@ async fn accept_loop(listener: &Async<TcpListener>, host: &Arc<Host>) {
             Ok((stream, peer)) => {
                 // The socket is non-blocking: a 421 fits its empty send buffer, or is lost.
                 let mut socket: &TcpStream = stream.get_ref();
-                let Some(admission) = host.admit(peer, &mut socket) else {
+                let Some(admission) = host.admission().admit(peer, &mut socket) else {
                     continue;
                 };
                 let host = Arc::clone(host);
                 let span = admission.span.clone();
-                let task = async move {
-                    // auth limits (auth branch): the session's work holds clones of the guard.
-                    session::run(host, stream, peer, admission.span, admission.guard).await;
-                };
+                let task = session::run(host, stream, peer, admission);
                 EXECUTOR.spawn(task.instrument(span)).detach();
             }
             Err(e) => {
-                Timer::after(host.accept_failed(&e)).await;
+                Timer::after(host.admission().accept_failed(&e)).await;
             }
         }
     }

@@ -1,175 +1,184 @@
-//! One session as a task: the loop that feeds the core its inputs and carries out its outputs.
+//! One session as a task: the [`Driver`] on smol's sockets, timer and blocking pool.
 //!
-//! The task waits for the first of three things, raced with `futures_lite`'s `or`: an answer on
-//! the session's channel of completed work (filesystem requests, password checks and transfers
-//! run on `blocking::unblock`; accepts and connects are small tasks of their own), the control
-//! socket becoming readable, or the core's deadline. It feeds that one input, then drains
-//! `poll_output` and carries every output out in order before it waits again. Before it waits,
-//! it busy-polls the channel and the socket for a short window ([`thinftp_host::busy_poll`]),
-//! yielding to other tasks between looks: the client's next command usually arrives within it,
-//! and then the executor thread never went to sleep.
+//! The task carries out the driver's actions, then waits for the first of three things, raced
+//! with `futures_lite`'s `or`: a report on the session's channel (jobs run on
+//! `blocking::unblock`; accepts and connects are small tasks of their own), the control socket
+//! becoming readable, or the timer. Before it waits, it busy-polls the channel and the socket
+//! for the window the driver allows, yielding to other tasks between looks: the client's next
+//! command usually arrives within it, and then the executor thread never went to sleep.
 //!
-//! An idle session holds no read buffer: the control socket is read only once it is readable,
-//! into a buffer on the stack of a plain function, so the task itself stays small. Reports
-//! travel boxed: an unbounded channel keeps a block of 31 slots allocated per session once
-//! used, and boxing keeps that block small (a pointer a slot) for each of thousands of idle
+//! Reports travel boxed: an unbounded channel keeps a block of 31 slots allocated per session
+//! once used, and boxing keeps that block small (a pointer a slot) for each of thousands of idle
 //! sessions.
 
 use std::io;
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use futures_lite::future::{self, FutureExt};
 use futures_lite::AsyncWriteExt;
-use thinftp::{DataId, Input, Output, Session, TransferId, TransferKind};
-use thinftp_host::channels::{DataChannels, Event};
-use thinftp_host::limits::SessionGuard; // auth limits (auth branch)
-use thinftp_host::work::{Transfers, Work};
-use thinftp_host::{socket, Host};
-use tracing::Span;
+use thinftp_host::driver::{Action, Blocking, Completion, Driver};
+use thinftp_host::{Admission, Host};
 
-use crate::data::{self, Report, Waiter};
+use crate::data::{Report, Waiter};
 
-/// What woke the session.
-enum Wake {
-    Work(Event<Async<TcpStream>>),
-    Readable,
-    Deadline,
-}
-
-/// Runs the session of the control connection `control` from `peer` until it closes. Call it
-/// inside the session's span (`span`, which work on other threads enters too).
+/// Runs the session of the admitted control connection `control` from `peer` until it closes.
+/// Call it inside the session's span.
 pub(crate) async fn run(
     host: Arc<Host>,
     control: Async<TcpStream>,
     peer: SocketAddr,
-    span: Span,
-    guard: SessionGuard, // auth limits (auth branch)
+    admission: Admission,
 ) {
-    let Some(session) = host.new_session(control.get_ref(), peer) else {
+    let Ok(local) = control.get_ref().local_addr() else {
         return;
     };
+    let driver = Driver::new(
+        Arc::clone(&host),
+        admission,
+        peer,
+        local,
+        Instant::now(),
+        Blocking::Never,
+    );
     let (tx, rx) = async_channel::unbounded();
-    let mut driver = Driver {
-        write_timeout: host.reply_timeout(),
-        data_timeout: host.session_config().data_timeout,
+    let mut task = SessionTask {
         host,
-        span,
-        session,
         control,
+        driver,
         tx,
         rx,
-        channels: DataChannels::new(),
-        transfers: Transfers::new(),
-        read_eof: false,
-        write_failed: false,
-        replies: Vec::new(),
         timer: Timer::never(),
-        armed: None,
-        guard, // auth limits (auth branch)
+        armed: false,
     };
-    driver.run().await;
-    driver.close();
-    tracing::debug!("closed");
+    task.run().await;
 }
 
-/// The state of one session's loop.
-struct Driver {
+struct SessionTask {
     host: Arc<Host>,
-    span: Span,
-    session: Session,
     control: Async<TcpStream>,
-    /// Cloned into every piece of work; also keeps `rx` from ever reporting "closed".
+    driver: Driver<TcpStream, Waiter>,
+    /// Cloned into every job and waiter; also keeps `rx` from ever reporting "closed".
     tx: Sender<Report>,
     rx: Receiver<Report>,
-    channels: DataChannels<Async<TcpStream>, Waiter>,
-    transfers: Transfers,
-    /// The control connection reached its end (or failed): stop reading it.
-    read_eof: bool,
-    /// Writing a reply failed: the client is gone.
-    write_failed: bool,
-    /// Replies gathered while draining, written in one go (empty, unallocated, between drains).
-    replies: Vec<u8>,
-    /// Fires at `armed`, no later than the core's deadline (see [`Driver::arm_timer`]).
     timer: Timer,
-    /// When `timer` fires; `None` when it is not armed (or has fired).
-    armed: Option<Instant>,
-    /// A reply that cannot be written for this long means the client stopped reading.
-    write_timeout: Duration,
-    data_timeout: Duration,
-    /// auth limits (auth branch): the session's place, a clone held by its password check.
-    guard: SessionGuard,
+    /// Whether `timer` is armed (and has not fired).
+    armed: bool,
 }
 
-impl Driver {
+impl SessionTask {
     async fn run(&mut self) {
-        self.drain().await;
-        while !self.session.is_closed() {
-            let input = match self.busy_poll().await {
-                Some(input) => Some(input),
-                None => match self.wait().await {
-                    Wake::Work(event) => self.channels.input(event),
-                    Wake::Readable => self.read_control(),
-                    Wake::Deadline => Some(Input::Timeout),
-                },
-            };
-            let Some(input) = input else {
-                continue;
-            };
-            // A finished transfer counts for shutdown until its final reply is written.
-            let ended = self.transfers.ended(&input);
-            self.feed(input);
-            self.drain().await;
-            drop(ended);
+        loop {
+            while let Some(action) = self.driver.poll_action(Instant::now()) {
+                if !self.carry_out(action).await {
+                    return;
+                }
+            }
+            if !self.busy_poll().await {
+                self.wait().await;
+            }
         }
     }
 
-    /// Looks at the channel and the control socket, without waiting, for a short window if a
-    /// place is free; yields to the executor's other tasks between looks. The input to feed, if
-    /// something came.
-    async fn busy_poll(&mut self) -> Option<Input> {
-        let window = self.host.busy_poll()?;
-        while !window.is_over() {
-            if let Ok(event) = self.rx.try_recv() {
-                if let Some(input) = self.channels.input(*event) {
-                    return Some(input);
-                }
+    /// Carries out one action; false once the session is over.
+    async fn carry_out(&mut self, action: Action<TcpStream>) -> bool {
+        match action {
+            Action::Write(bytes) => self.write(&bytes).await,
+            Action::Run(job) => {
+                let (host, tx) = (Arc::clone(&self.host), self.tx.clone());
+                blocking::unblock(move || {
+                    // The session may have closed meanwhile: then nobody wants the answer.
+                    let _ = tx.try_send(Box::new(Completion::Input(job.run(&host))));
+                })
+                .detach();
             }
-            if !self.read_eof {
-                if let Some(input) = self.read_control() {
-                    return Some(input);
-                }
+            Action::Listen { id, ip, client } => {
+                let (tx, span) = (self.tx.clone(), self.driver.span().clone());
+                let opened = self
+                    .host
+                    .open_passive(client, ip)
+                    .and_then(|(listener, addr)| {
+                        Ok((Waiter::accepting(id, listener, tx, span)?, addr))
+                    });
+                self.driver.listening(id, opened);
+            }
+            Action::Connect { id, addr, timeout } => {
+                let (tx, span) = (self.tx.clone(), self.driver.span().clone());
+                let waiter = Waiter::connecting(id, addr, timeout, tx, span);
+                self.driver.connecting(id, waiter);
+            }
+            Action::ArmTimer(at) => {
+                self.timer.set_at(at);
+                self.armed = true;
+            }
+            Action::Close => {
+                let _ = self.control.get_ref().shutdown(Shutdown::Write);
+                return false;
+            }
+            other => tracing::warn!(?other, "action not known to this runtime: ignored"),
+        }
+        true
+    }
+
+    async fn write(&mut self, bytes: &[u8]) {
+        let timeout = async {
+            Timer::after(self.driver.write_timeout()).await;
+            Err(io::Error::from(io::ErrorKind::TimedOut))
+        };
+        let mut control = &self.control;
+        if let Err(e) = control.write_all(bytes).or(timeout).await {
+            self.driver.write_failed(&e);
+        }
+    }
+
+    /// Looks at the channel and the control socket without waiting, for the window the driver
+    /// allows; yields to the executor's other tasks between looks. True if something came.
+    async fn busy_poll(&mut self) -> bool {
+        let Some(window) = self.driver.busy_poll() else {
+            return false;
+        };
+        while !window.is_over() {
+            if let Ok(report) = self.rx.try_recv() {
+                self.driver.complete(*report);
+                return true;
+            }
+            if self.driver.read_control(&mut self.control.get_ref()) {
+                return true;
             }
             future::yield_now().await;
         }
-        None
+        false
     }
 
-    /// Waits for the next event. Completed work goes first: it is bounded (one request of each
-    /// kind at a time), so it cannot starve the control connection, while a client that keeps
-    /// the control socket readable could otherwise starve the answers.
-    async fn wait(&mut self) -> Wake {
-        self.arm_timer();
-        let Driver {
+    /// Waits for the next event and hands it to the driver. Reports go first: they are bounded
+    /// (one request of each kind at a time), so they cannot starve the control connection,
+    /// while a client that keeps the control socket readable could otherwise starve them.
+    async fn wait(&mut self) {
+        enum Wake {
+            Report(Report),
+            Readable,
+            Timer,
+        }
+        let wants_control = self.driver.wants_control();
+        let SessionTask {
             rx,
             control,
-            read_eof,
             timer,
             armed,
             ..
         } = self;
-        let work = async {
+        let report = async {
             match rx.recv().await {
-                Ok(event) => Wake::Work(*event),
+                Ok(report) => Wake::Report(report),
                 // Never: `self.tx` keeps the channel open.
                 Err(_) => future::pending().await,
             }
         };
         let readable = async {
-            if *read_eof {
+            if !wants_control {
                 future::pending::<()>().await;
             }
             // An error here shows up again in the read that follows.
@@ -177,188 +186,19 @@ impl Driver {
             Wake::Readable
         };
         let deadline = async {
-            if armed.is_none() {
+            if !*armed {
                 future::pending::<()>().await;
             }
             timer.await;
-            *armed = None;
-            Wake::Deadline
+            *armed = false;
+            Wake::Timer
         };
-        work.or(readable).or(deadline).await
-    }
-
-    /// Makes the session's timer fire no later than the core's deadline. Most commands push the
-    /// idle deadline later; the timer is left where it is then (it fires early, and an early
-    /// [`Input::Timeout`] does nothing but re-arm it), because every re-arm registers a timer
-    /// with the reactor and wakes its thread: that was a wake-up per command.
-    fn arm_timer(&mut self) {
-        let Some(deadline) = self.session.poll_timeout() else {
-            // Nothing to wait for; a timer still armed fires harmlessly.
-            return;
-        };
-        if self.armed.is_some_and(|at| at <= deadline) {
-            return;
-        }
-        self.timer.set_at(deadline);
-        self.armed = Some(deadline);
-    }
-
-    /// Reads what the control socket has, without waiting. `None` after a spurious wake-up.
-    fn read_control(&mut self) -> Option<Input> {
-        let mut socket: &TcpStream = self.control.get_ref();
-        let input = socket::read_control(&mut socket)?;
-        if input == Input::ControlEof {
-            self.read_eof = true;
-        }
-        Some(input)
-    }
-
-    /// Feeds one input. An error is a mismatch between this runtime and the core (typically a
-    /// late answer for something already closed): nothing changes.
-    fn feed(&mut self, input: Input) {
-        if let Err(e) = self.session.handle_input(Instant::now(), input) {
-            tracing::debug!("input refused by the session: {e}");
-        }
-    }
-
-    /// Carries out every output of the session, in order.
-    async fn drain(&mut self) {
-        loop {
-            while let Some(output) = self.session.poll_output() {
-                // Replies in a row (a pipelined batch of commands answers many at once) are
-                // gathered and go out in one write; anything else happens after the replies
-                // before it left.
-                if !matches!(output, Output::Reply(_)) {
-                    self.flush_replies().await;
-                }
-                self.carry_out(output).await;
+        match report.or(readable).or(deadline).await {
+            Wake::Report(report) => self.driver.complete(*report),
+            Wake::Readable => {
+                self.driver.read_control(&mut self.control.get_ref());
             }
-            self.flush_replies().await;
-            // A reply could not be written: the client is gone, as if it had closed.
-            if self.write_failed && !self.read_eof && !self.session.is_closed() {
-                self.read_eof = true;
-                self.feed(Input::ControlEof);
-                continue;
-            }
-            break;
+            Wake::Timer => self.driver.timer_fired(),
         }
-        self.channels.settle();
-    }
-
-    async fn carry_out(&mut self, output: Output) {
-        match output {
-            Output::Reply(reply) => {
-                if !self.write_failed {
-                    self.replies.extend_from_slice(reply.as_bytes());
-                }
-            }
-            Output::Fs { id, op } => self.work(Work::Fs { id, op }),
-            Output::Authenticate { id, user, password } => {
-                self.work(Work::auth(id, user, password, &self.guard)); // auth limits (auth branch)
-            }
-            Output::OpenPassive { id, ip } => self.open_passive(id, ip),
-            Output::Connect { id, addr } => {
-                let (tx, span) = (self.tx.clone(), self.span.clone());
-                let waiter = Waiter::connecting(id, addr, self.data_timeout, tx, span);
-                self.channels.connecting(id, waiter);
-            }
-            Output::RefuseDataConnection { id } => {
-                if let Some(Waiter::Accepting { listener, task }) = self.channels.refuse(id) {
-                    let listener = Arc::clone(listener);
-                    *task = data::accept(id, listener, self.tx.clone(), self.span.clone());
-                }
-            }
-            // Dropping a channel closes its connection or listener and cancels its task.
-            Output::CloseData { id } => self.channels.close(id),
-            Output::StartTransfer { id, data, kind } => self.start_transfer(id, data, kind),
-            Output::AbortTransfer { id } => self.transfers.abort(id),
-            // The loop ends once the session is closed; `close` releases the rest.
-            Output::CloseSession => {}
-            other => tracing::warn!(?other, "output not known to this runtime: ignored"),
-        }
-    }
-
-    /// Writes the replies gathered by [`drain`](Self::drain) in one write. A client that does
-    /// not read its replies for the idle timeout is gone.
-    async fn flush_replies(&mut self) {
-        if self.replies.is_empty() {
-            return;
-        }
-        let replies = std::mem::take(&mut self.replies);
-        self.write(&replies).await;
-        // An idle session keeps no buffer: thousands of them wait at once.
-        drop(replies);
-    }
-
-    async fn write(&mut self, bytes: &[u8]) {
-        if self.write_failed {
-            return;
-        }
-        let timeout = async {
-            Timer::after(self.write_timeout).await;
-            Err(io::Error::from(io::ErrorKind::TimedOut))
-        };
-        let mut control = &self.control;
-        if let Err(e) = control.write_all(bytes).or(timeout).await {
-            tracing::debug!("cannot write to the control connection: {e}");
-            self.write_failed = true;
-        }
-    }
-
-    /// Runs `work` on the blocking pool, in the session's span, and reports its answer. Work
-    /// that takes no time (a login without a password hash) runs here instead: handing it to a
-    /// pool thread and back would cost more than the work.
-    fn work(&self, work: Work) {
-        if work.is_quick(&self.host) {
-            self.answer(work.run(&self.host));
-            return;
-        }
-        let host = Arc::clone(&self.host);
-        let tx = self.tx.clone();
-        let span = self.span.clone();
-        blocking::unblock(move || {
-            let _entered = span.enter();
-            // The session may have closed meanwhile: then nobody wants the answer.
-            let _ = tx.try_send(Box::new(Event::Input(work.run(&host))));
-        })
-        .detach();
-    }
-
-    /// Answers the core through the channel like any other answer, so it is fed after the
-    /// outputs being carried out now.
-    fn answer(&self, input: Input) {
-        let _ = self.tx.try_send(Box::new(Event::Input(input)));
-    }
-
-    fn open_passive(&mut self, id: DataId, ip: IpAddr) {
-        // Binding is quick (no waiting on the network): it is done here, not on the pool.
-        let opened = self.host.open_passive(ip).and_then(|(listener, addr)| {
-            let listener = Arc::new(Async::new(listener)?);
-            let (tx, span) = (self.tx.clone(), self.span.clone());
-            Ok((Waiter::accepting(id, listener, tx, span), addr))
-        });
-        let answer = self.channels.listening(id, opened);
-        self.answer(answer);
-    }
-
-    fn start_transfer(&mut self, id: TransferId, data: DataId, kind: TransferKind) {
-        // The transfer blocks in std::io::copy (sendfile/splice): it needs a blocking std socket.
-        let stream = self.channels.take_stream(data).and_then(|stream| {
-            stream
-                .into_inner()
-                .inspect_err(|e| tracing::debug!(%id, "data connection unusable: {e}"))
-                .ok()
-        });
-        match self.transfers.start(&self.host, id, kind, stream) {
-            Ok(work) => self.work(work),
-            Err(answer) => self.answer(answer),
-        }
-    }
-
-    /// Releases everything the session holds once it has closed.
-    fn close(self) {
-        self.transfers.abort_all();
-        // FIN after the last reply; dropping the rest closes listeners and data connections.
-        let _ = self.control.get_ref().shutdown(Shutdown::Write);
     }
 }

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags, Timespec};
 use rustix::net::RecvFlags;
-use thinftp_host::channels::Event;
+use thinftp_host::driver::Completion;
 
 /// A report from a helper thread.
-pub type Report = Event<TcpStream>;
+pub type Report = Completion<TcpStream>;
 
 /// The helpers' end: send reports to the session thread. Cloned into every helper.
 #[derive(Clone)]
@@ -150,7 +150,7 @@ mod tests {
         // A report from another thread wakes a wait without a timeout.
         let helper = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
-            mailbox.send(Event::Input(Input::Timeout)).unwrap();
+            mailbox.send(Completion::Input(Input::Timeout)).unwrap();
             mailbox
         });
         let started = Instant::now();
@@ -158,7 +158,7 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(15));
         assert!(matches!(
             inbox.try_recv(),
-            Some(Event::Input(Input::Timeout))
+            Some(Completion::Input(Input::Timeout))
         ));
         assert!(inbox.try_recv().is_none());
         // The bell was cleared: the next wait times out.
@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn a_report_sent_before_the_wait_is_not_missed() {
         let (inbox, mailbox) = inbox().unwrap();
-        mailbox.send(Event::Input(Input::Timeout)).unwrap();
+        mailbox.send(Completion::Input(Input::Timeout)).unwrap();
         assert_eq!(inbox.wait(None, None), Woken::Report);
         assert!(inbox.try_recv().is_some());
     }
@@ -178,6 +178,6 @@ mod tests {
     fn sending_after_the_session_ended_fails() {
         let (inbox, mailbox) = inbox().unwrap();
         drop(inbox);
-        assert!(mailbox.send(Event::Input(Input::Timeout)).is_err());
+        assert!(mailbox.send(Completion::Input(Input::Timeout)).is_err());
     }
 }

@@ -1,8 +1,8 @@
 //! `thinftp-std`: the thinftp FTP server on std threads, one thread per session.
 //!
-//! Everything outside the two loops (options, storage, users, limits, logging, transfers,
+//! Everything of FTP (the session loop's decisions, storage, users, limits, logging, transfers,
 //! shutdown) comes from `thinftp-host`; this binary only accepts connections and runs
-//! [`session::run`] for each on its own thread.
+//! [`session::run`], the host's driver on blocking sockets, for each on its own thread.
 #![forbid(unsafe_code)]
 
 mod inbox;
@@ -40,46 +40,43 @@ fn serve(server: Server) -> Result<(), Box<dyn std::error::Error>> {
     }
     // A signal only raises a flag; this thread turns it into a wake-up of the blocked accept.
     let waker = listener.try_clone()?;
-    let shutdown = host.shutdown().clone();
+    let shutdown = host.lifecycle().shutdown().clone();
     thread::spawn(move || {
         shutdown.wait();
         passive::wake_listener(&waker);
     });
 
     for conn in listener.incoming() {
-        if host.shutdown().is_triggered() {
+        if host.lifecycle().shutdown().is_triggered() {
             break;
         }
         let mut stream = match conn {
             Ok(stream) => stream,
             Err(e) => {
-                thread::sleep(host.accept_failed(&e));
+                thread::sleep(host.admission().accept_failed(&e));
                 continue;
             }
         };
         let Ok(peer) = stream.peer_addr() else {
             continue;
         };
-        if host.active_sessions() >= budget {
+        if host.admission().active() >= budget {
             limits::reject(&mut stream);
             continue;
         }
-        let Some(admission) = host.admit(peer, &mut stream) else {
+        let Some(admission) = host.admission().admit(peer, &mut stream) else {
             continue;
         };
         let host = Arc::clone(&host);
         let spawned = threads::spawn(move || {
-            admission
-                .span
-                // auth limits (auth branch): the guard goes to the session's password checks.
-                .in_scope(|| session::run(&host, stream, peer, &admission.span, &admission.guard));
-            drop(admission.guard);
+            let span = admission.span.clone();
+            span.in_scope(|| session::run(&host, stream, peer, admission));
         });
         if let Err(e) = spawned {
             tracing::error!("cannot start a session thread: {e}");
         }
     }
     drop(listener);
-    host.drain();
+    host.lifecycle().drain();
     Ok(())
 }

@@ -16,11 +16,11 @@ use crate::server::Server;
 use crate::util::{connect, connect_from, TIMEOUT};
 
 /// The one password that works in these scenarios.
-const PASSWORD: &str = "wonderland";
+pub(crate) const PASSWORD: &str = "wonderland";
 
 /// Writes a users file with `alice` (password [`PASSWORD`], hashed by `bin --hash-password`)
 /// into `dir` and returns its path.
-fn users_file(bin: &Path, dir: &Path) -> PathBuf {
+pub(crate) fn users_file(bin: &Path, dir: &Path) -> PathBuf {
     let mut child = Command::new(bin)
         .arg("--hash-password")
         .stdin(Stdio::piped())
@@ -43,7 +43,7 @@ fn users_file(bin: &Path, dir: &Path) -> PathBuf {
 }
 
 /// VmRSS of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
     status
         .lines()
@@ -66,14 +66,14 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// Samples the server's VmRSS every few milliseconds on a thread until dropped; keeps the peak.
-struct RssSampler {
+pub(crate) struct RssSampler {
     peak: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl RssSampler {
-    fn start(pid: u32) -> RssSampler {
+    pub(crate) fn start(pid: u32) -> RssSampler {
         let peak = Arc::new(AtomicU64::new(rss_kib(pid)));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = thread::spawn({
@@ -92,7 +92,7 @@ impl RssSampler {
         }
     }
 
-    fn peak_kib(&self) -> u64 {
+    pub(crate) fn peak_kib(&self) -> u64 {
         self.peak.load(Ordering::Relaxed)
     }
 }
@@ -108,7 +108,12 @@ impl Drop for RssSampler {
 
 /// One login attempt from `from` (127.0.0.1 when `None`): the code of the reply to `PASS`, or
 /// `None` if the connection was refused or closed first. Quits after a `230`.
-fn attempt(addr: SocketAddr, from: Option<IpAddr>, user: &str, password: &str) -> Option<u16> {
+pub(crate) fn attempt(
+    addr: SocketAddr,
+    from: Option<IpAddr>,
+    user: &str,
+    password: &str,
+) -> Option<u16> {
     let stream = match from {
         Some(ip) => connect_from(ip, addr).ok()?,
         None => connect(addr),

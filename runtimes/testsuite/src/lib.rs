@@ -23,8 +23,10 @@
 pub mod client_defects;
 pub mod clients;
 pub mod commands;
+pub mod containment;
 pub mod ftp;
 pub mod globbing;
+pub mod hostile_holds;
 pub mod hostile_logins;
 pub mod lifecycle;
 pub mod load;
@@ -57,6 +59,13 @@ macro_rules! suite {
             safety::symlinks_out_of_the_root_are_refused,
             safety::foreign_data_connection_is_refused,
             safety::anonymous_is_read_only_by_default,
+            containment::homes_are_a_boundary,
+            containment::symlink_targets_outside_the_home_are_hidden,
+            containment::uploads_set_no_special_bits_and_follow_umask,
+            containment::names_that_are_not_utf8_are_reachable,
+            containment::shutdown_cut_upload_leaves_no_temp_file,
+            containment::passive_ports_are_random,
+            containment::passive_listeners_per_address_are_capped,
             load::concurrent_sessions,
             load::session_limit_total,
             load::session_limit_per_ip,
@@ -69,6 +78,8 @@ macro_rules! suite {
             hostile_logins::hangups_after_pass_do_not_starve_a_real_login,
             hostile_logins::brute_force_is_banned_across_sessions,
             hostile_logins::sessions_not_logged_in_are_capped,
+            hostile_holds::sessions_that_never_log_in_end_at_the_login_deadline,
+            hostile_holds::queued_lines_behind_a_pending_login_are_bounded,
         );
     };
 }

@@ -9,23 +9,29 @@
 //! keeps it until a transfer takes it or [`Output::CloseData`](thinftp::Output::CloseData)
 //! closes it.
 //!
-//! [`DataChannels`] holds that state machine once for every runtime. It is generic over the
-//! runtime's connection type `S` (a std or an async `TcpStream`) and its *waiter* `W`: whatever
-//! waits for a connection on the runtime's side (a thread or task accepting on a listener, or
-//! connecting out). Dropping a waiter must stop the wait and, for a passive one, close the
-//! listener; [`DataChannels`] drops it once its channel no longer wants a connection.
+//! [`DataChannels`] holds that state machine for the [`Driver`](super::Driver). It is generic
+//! over the runtime's connection type `S` and its *waiter* `W`: whatever waits for a connection
+//! on the runtime's side (a thread or task accepting on a listener, or connecting out; see
+//! [`Waiter`](super::Waiter)). Dropping a waiter must stop the wait and, for a passive one, close
+//! the listener; [`DataChannels`] drops it once its channel no longer wants a connection.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use thinftp::{DataId, Input};
 
-/// What work outside a session's loop reports back to it (over a channel, typically).
+use crate::throttle::Throttle;
+
+/// At most one "cannot open a passive listener" warning per this long, for the process.
+static PASSIVE_FAILED_LOG: Throttle = Throttle::new(Duration::from_secs(5));
+
+/// What work outside a session's loop reports back to it (over a channel, typically): give it
+/// to [`Driver::complete`](super::Driver::complete).
 #[derive(Debug)]
-pub enum Event<S> {
-    /// An answer ready to feed as it is: control bytes, the result of some
-    /// [`Work`](crate::work::Work), a passive listener's address.
+pub enum Completion<S> {
+    /// An answer ready to feed as it is: what a [`Job`](super::Job) returned.
     Input(Input),
     /// A connection accepted on the passive listener of channel `id`.
     Accepted {
@@ -49,7 +55,7 @@ pub enum Event<S> {
 
 /// One session's data channels: see the [module docs](self).
 #[derive(Debug)]
-pub struct DataChannels<S, W> {
+pub(super) struct DataChannels<S, W> {
     channels: HashMap<DataId, Channel<S, W>>,
     /// The channel just reported with `DataConnected`, until [`settle`](DataChannels::settle).
     offered: Option<DataId>,
@@ -80,45 +86,48 @@ impl<S, W> Default for DataChannels<S, W> {
 
 impl<S, W> DataChannels<S, W> {
     /// No channel.
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::default()
     }
 
     /// For [`Output::OpenPassive`](thinftp::Output::OpenPassive): records the listener's waiter
-    /// and address (see [`Host::open_passive`](crate::Host::open_passive)), or logs why there is
-    /// none, and returns the answer to feed: [`Input::PassiveListening`] or
+    /// and address, or logs why there is none, and returns the answer to feed: [`Input::PassiveListening`] or
     /// [`Input::PassiveFailed`].
-    pub fn listening(&mut self, id: DataId, opened: io::Result<(W, SocketAddr)>) -> Input {
+    pub(super) fn listening(&mut self, id: DataId, opened: io::Result<(W, SocketAddr)>) -> Input {
         match opened {
             Ok((waiter, addr)) => {
                 self.channels.insert(id, Channel::Waiting(waiter));
                 Input::PassiveListening { id, addr }
             }
             Err(e) => {
-                tracing::warn!(%id, "cannot open a passive listener: {e}");
+                // A client can ask for listeners past its cap at will: one line per interval
+                // for the whole process, with a count of the ones held back.
+                if let Some(suppressed) = PASSIVE_FAILED_LOG.admit(Instant::now()) {
+                    tracing::warn!(%id, suppressed, "cannot open a passive listener: {e}");
+                }
                 Input::PassiveFailed { id }
             }
         }
     }
 
     /// For [`Output::Connect`](thinftp::Output::Connect): records the connect under way. Report
-    /// its end as [`Event::Connected`].
-    pub fn connecting(&mut self, id: DataId, waiter: W) {
+    /// its end as [`Completion::Connected`].
+    pub(super) fn connecting(&mut self, id: DataId, waiter: W) {
         self.channels.insert(id, Channel::Waiting(waiter));
     }
 
     /// Turns what some work reported into the input to feed, updating the channels. `None`: the
     /// event needs no input (a connection for a channel closed meanwhile, which is dropped).
-    pub fn input(&mut self, event: Event<S>) -> Option<Input> {
+    pub(super) fn input(&mut self, event: Completion<S>) -> Option<Input> {
         match event {
-            Event::Input(input) => Some(input),
-            Event::Accepted { id, stream, peer } => self.connected(id, stream, peer),
-            Event::Connected {
+            Completion::Input(input) => Some(input),
+            Completion::Accepted { id, stream, peer } => self.connected(id, stream, peer),
+            Completion::Connected {
                 id,
                 result: Ok(stream),
                 addr,
             } => self.connected(id, stream, addr),
-            Event::Connected {
+            Completion::Connected {
                 id,
                 result: Err(e),
                 addr,
@@ -162,7 +171,7 @@ impl<S, W> DataChannels<S, W> {
     /// a passive channel). `None` when `id` has no offered connection.
     ///
     /// [`Output::RefuseDataConnection`]: thinftp::Output::RefuseDataConnection
-    pub fn refuse(&mut self, id: DataId) -> Option<&mut W> {
+    pub(super) fn refuse(&mut self, id: DataId) -> Option<&mut W> {
         match self.channels.remove(&id) {
             Some(Channel::Offered { peer, waiter, .. }) => {
                 tracing::info!(%peer, "data connection from a foreign address refused");
@@ -188,7 +197,7 @@ impl<S, W> DataChannels<S, W> {
 
     /// Call after carrying out the outputs that followed an input: a connection offered and not
     /// refused is kept by the core, so its waiter is dropped (the listener stops accepting).
-    pub fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         let Some(id) = self.offered.take() else {
             return;
         };
@@ -200,7 +209,7 @@ impl<S, W> DataChannels<S, W> {
     /// For [`Output::StartTransfer`](thinftp::Output::StartTransfer): takes the connection of
     /// `id` out for the transfer. The channel is gone afterwards; `None` (a runtime bug) when it
     /// had no connection.
-    pub fn take_stream(&mut self, id: DataId) -> Option<S> {
+    pub(super) fn take_stream(&mut self, id: DataId) -> Option<S> {
         if self.offered == Some(id) {
             self.offered = None;
         }
@@ -212,7 +221,7 @@ impl<S, W> DataChannels<S, W> {
 
     /// For [`Output::CloseData`](thinftp::Output::CloseData): drops the channel's waiter or
     /// connection.
-    pub fn close(&mut self, id: DataId) {
+    pub(super) fn close(&mut self, id: DataId) {
         if self.offered == Some(id) {
             self.offered = None;
         }
@@ -220,18 +229,20 @@ impl<S, W> DataChannels<S, W> {
     }
 
     /// Drops every channel (when the session ends).
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.offered = None;
         self.channels.clear();
     }
 
     /// How many channels are open.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.channels.len()
     }
 
     /// Whether no channel is open.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.channels.is_empty()
     }
 }
@@ -277,8 +288,8 @@ mod tests {
         drops
     }
 
-    fn accepted(stream: &'static str, n: u64) -> Event<&'static str> {
-        Event::Accepted {
+    fn accepted(stream: &'static str, n: u64) -> Completion<&'static str> {
+        Completion::Accepted {
             id: id(n),
             stream,
             peer: CLIENT,
@@ -330,7 +341,7 @@ mod tests {
         channels.close(id(1));
         assert_eq!(drops.get(), 1);
         assert_eq!(channels.input(accepted("late", 1)), None);
-        let connect = |result| Event::Connected {
+        let connect = |result| Completion::Connected {
             id: id(2),
             result,
             addr: CLIENT,
@@ -349,7 +360,7 @@ mod tests {
     fn active_connects_report_success_or_failure() {
         let mut channels = DataChannels::<&str, Waiter>::new();
         channels.connecting(id(1), Waiter(Rc::new(Cell::new(0))));
-        let failed = Event::Connected {
+        let failed = Completion::Connected {
             id: id(1),
             result: Err(io::ErrorKind::ConnectionRefused.into()),
             addr: CLIENT,
@@ -360,7 +371,7 @@ mod tests {
         );
         assert!(channels.is_empty());
         channels.connecting(id(2), Waiter(Rc::new(Cell::new(0))));
-        let up = Event::Connected {
+        let up = Completion::Connected {
             id: id(2),
             result: Ok("conn"),
             addr: CLIENT,
@@ -383,6 +394,9 @@ mod tests {
         assert_eq!(answer, Input::PassiveFailed { id: id(1) });
         assert!(channels.is_empty());
         let passed = Input::ControlEof;
-        assert_eq!(channels.input(Event::Input(passed.clone())), Some(passed));
+        assert_eq!(
+            channels.input(Completion::Input(passed.clone())),
+            Some(passed)
+        );
     }
 }

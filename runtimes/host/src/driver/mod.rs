@@ -1,0 +1,379 @@
+//! The driver: one session's loop, written once for every runtime.
+//!
+//! A [`Driver`] owns a [`thinftp::Session`] and everything beside it: reply batching (one write
+//! per batch of replies), data channels (listeners, connects, accepted connections), running
+//! transfers, requests in flight, the busy-poll decision, what to do with a
+//! [`DriveError`](thinftp::DriveError) and how a session closes. It performs no I/O of its own
+//! on sockets: the runtime tells it what happened and asks it what to do.
+//!
+//! - In: control bytes ([`read_control`](Driver::read_control)), what work and waiters
+//!   reported ([`complete`](Driver::complete), [`listening`](Driver::listening),
+//!   [`connecting`](Driver::connecting)), a failed reply write
+//!   ([`write_failed`](Driver::write_failed)) and time ([`timer_fired`](Driver::timer_fired),
+//!   and `now` in [`poll_action`](Driver::poll_action)).
+//! - Out: [`Action`]s, from [`poll_action`](Driver::poll_action) until it returns `None`:
+//!   write bytes, run a [`Job`], listen, connect, arm the timer, close.
+//!
+//! A runtime's session loop is then:
+//!
+//! ```text
+//! loop {
+//!     while let Some(action) = driver.poll_action(Instant::now()) {
+//!         carry it out (Close: shut down the control connection's write half and return)
+//!     }
+//!     if let Some(window) = driver.busy_poll() { look for the next event without sleeping }
+//!     wait for the first of: a completion (driver.complete), the control connection readable
+//!     (driver.read_control), the timer (driver.timer_fired)
+//! }
+//! ```
+//!
+//! The driver is generic over the runtime's data connection `S` and its [`Waiter`] `W`, so a
+//! simulated network plugs in the same way as real sockets. [`Job::run`] (the real storage and
+//! transfers) needs `S = std::net::TcpStream`.
+//!
+//! State that comes with a login is set where an accepted [`Input::Auth`] passes through the
+//! driver, before the core hears of it: the user's home is opened there
+//! ([`SessionStorage::fed`]), and every job made afterwards works beneath it. Every job keeps
+//! the session's place within the limits while it runs (a password hash that runs on after its
+//! client hung up still counts), given to it where a request becomes a [`Job`].
+
+mod action;
+mod channels;
+mod replies;
+mod timer;
+mod transfers;
+mod work;
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use thinftp::{FsOp, Input, Output, Session};
+use tracing::Span;
+
+pub use action::{Action, Blocking, Waiter};
+pub use channels::Completion;
+pub use work::Job;
+
+use crate::busy_poll::Polling;
+use crate::shutdown::TransferGuard;
+use crate::{socket, Admission, Host, SessionStorage};
+use channels::DataChannels;
+use replies::Replies;
+use timer::Timer;
+use transfers::{Setup, Transfers};
+use work::Task;
+
+/// One session and everything beside it: see the [module docs](self).
+pub struct Driver<S, W> {
+    host: Arc<Host>,
+    /// The session's place within the limits, its id and span: held until the driver drops.
+    admission: Admission,
+    session: Session,
+    /// Where this session's filesystem requests and transfers go: the root before login, the
+    /// user's home after.
+    storage: SessionStorage,
+    /// The client's address.
+    peer: SocketAddr,
+    blocking: Blocking,
+    /// How long an active connect may take.
+    data_timeout: Duration,
+    channels: DataChannels<S, W>,
+    transfers: Transfers,
+    replies: Replies,
+    timer: Timer,
+    /// What is to be fed, in order: what the runtime reported, and answers known on the loop
+    /// (a listener bound, work done in place). Completions become inputs only when fed, so a
+    /// data connection is offered to the core exactly while the outputs of its input run.
+    queue: VecDeque<Completion<S>>,
+    /// An output held back until the replies before it are written.
+    held: Option<Output>,
+    /// A finished transfer counts for shutdown until its final reply is written.
+    ended: Option<TransferGuard>,
+    /// The control connection has ended (or a write failed): nothing more is read from it.
+    control_ended: bool,
+    /// [`Action::Close`] was given.
+    closed: bool,
+}
+
+impl<S, W: Waiter> Driver<S, W> {
+    /// The driver of the admitted control connection from `peer` to the local address `local`,
+    /// with the `220` greeting queued. Run the session inside `admission.span`.
+    pub fn new(
+        host: Arc<Host>,
+        admission: Admission,
+        peer: SocketAddr,
+        local: SocketAddr,
+        now: Instant,
+        blocking: Blocking,
+    ) -> Self {
+        let session = host.new_session(peer, local, now);
+        Driver {
+            data_timeout: host.data_timeout(),
+            storage: SessionStorage::new(&host),
+            peer,
+            host,
+            admission,
+            session,
+            blocking,
+            channels: DataChannels::new(),
+            transfers: Transfers::default(),
+            replies: Replies::default(),
+            timer: Timer::default(),
+            queue: VecDeque::new(),
+            held: None,
+            ended: None,
+            control_ended: false,
+            closed: false,
+        }
+    }
+
+    /// The session's span: enter it on every thread and task that works for the session.
+    pub fn span(&self) -> &Span {
+        &self.admission.span
+    }
+
+    /// The session's id, for logs and thread names.
+    pub fn id(&self) -> u64 {
+        self.admission.id
+    }
+
+    /// How long writing a batch of replies may take before the client counts as gone.
+    pub fn write_timeout(&self) -> Duration {
+        self.host.reply_timeout()
+    }
+
+    /// Whether the control connection is still to be read (and waited on).
+    pub fn wants_control(&self) -> bool {
+        !self.control_ended
+    }
+
+    /// Reads what the control connection has now from `reader` (non-blocking: `WouldBlock` and
+    /// `Interrupted` mean nothing came) into a buffer on this function's stack, so that a
+    /// waiting session holds none. True if something came (bytes, or the end).
+    pub fn read_control(&mut self, reader: &mut impl Read) -> bool {
+        if self.control_ended {
+            return false;
+        }
+        let Some(input) = socket::read_control(reader) else {
+            return false;
+        };
+        if input == Input::ControlEof {
+            self.control_ended = true;
+        }
+        self.queue.push_back(Completion::Input(input));
+        true
+    }
+
+    /// Takes what some work or waiter reported. It is fed by the next
+    /// [`poll_action`](Self::poll_action).
+    pub fn complete(&mut self, completion: Completion<S>) {
+        self.queue.push_back(completion);
+    }
+
+    /// For [`Action::Listen`]: the waiter accepting on the new listener and its address, or why
+    /// there is none.
+    pub fn listening(&mut self, id: thinftp::DataId, opened: io::Result<(W, SocketAddr)>) {
+        let answer = self.channels.listening(id, opened);
+        self.queue.push_back(Completion::Input(answer));
+    }
+
+    /// For [`Action::Connect`]: the waiter of the connect under way.
+    pub fn connecting(&mut self, id: thinftp::DataId, waiter: W) {
+        self.channels.connecting(id, waiter);
+    }
+
+    /// The timer armed by [`Action::ArmTimer`] fired.
+    pub fn timer_fired(&mut self) {
+        self.timer.fired();
+        self.queue.push_back(Completion::Input(Input::Timeout));
+    }
+
+    /// Writing an [`Action::Write`] failed or timed out: the client is gone, as if it had
+    /// closed the connection. Later replies are dropped.
+    pub fn write_failed(&mut self, e: &io::Error) {
+        if !self.replies.fail() {
+            return;
+        }
+        tracing::debug!("cannot write to the control connection: {e}");
+        if !self.control_ended {
+            self.control_ended = true;
+            self.queue.push_back(Completion::Input(Input::ControlEof));
+        }
+    }
+
+    /// Starts a busy-polling window after the session answered, if one is free (see
+    /// [`busy_poll`](crate::busy_poll)): until it is over, look for completions and control
+    /// bytes without sleeping.
+    pub fn busy_poll(&self) -> Option<Polling> {
+        self.host.busy_poll()
+    }
+
+    /// The next thing to do, or `None` when there is nothing more until the runtime reports
+    /// something. Feeds what was reported, one input at a time, and carries out every output
+    /// of an input before the next is fed.
+    pub fn poll_action(&mut self, now: Instant) -> Option<Action<S>> {
+        loop {
+            if let Some(output) = self.held.take() {
+                if let Some(action) = self.carry_out(output) {
+                    return Some(action);
+                }
+            }
+            while let Some(output) = self.session.poll_output() {
+                if let Output::Reply(reply) = &output {
+                    self.replies.push(reply.as_bytes());
+                    continue;
+                }
+                // Anything else happens after the replies before it have left.
+                if let Some(batch) = self.replies.take() {
+                    self.held = Some(output);
+                    return Some(Action::Write(batch));
+                }
+                if let Some(action) = self.carry_out(output) {
+                    return Some(action);
+                }
+            }
+            if let Some(batch) = self.replies.take() {
+                return Some(Action::Write(batch));
+            }
+            // Every output of the last input is carried out and its replies are written.
+            self.channels.settle();
+            self.ended = None;
+            if self.session.is_closed() {
+                return self.close();
+            }
+            if let Some(completion) = self.queue.pop_front() {
+                if let Some(input) = self.channels.input(completion) {
+                    self.feed(now, input);
+                }
+                continue;
+            }
+            return self
+                .timer
+                .arm(self.session.poll_timeout())
+                .map(Action::ArmTimer);
+        }
+    }
+
+    fn feed(&mut self, now: Instant, input: Input) {
+        self.ended = self.transfers.ended(&input);
+        // What comes with a login is set before the core hears of it: an accepted login opens
+        // the user's home (or becomes a refusal if it cannot be opened), and every job made
+        // from now on works beneath it. Kept only if the core takes the answer.
+        let before = matches!(input, Input::Auth { .. }).then(|| self.storage.clone());
+        let input = self.storage.fed(input);
+        if let Err(e) = self.session.handle_input(now, input) {
+            // The core is unchanged. Mostly a late answer racing an ABOR or a close; a bug in
+            // the driver otherwise, never the client's doing.
+            tracing::debug!("input refused by the session: {e}");
+            if let Some(before) = before {
+                self.storage = before;
+            }
+        }
+    }
+
+    /// Carries out one output that is not a reply; the action for the runtime, if it needs
+    /// one.
+    fn carry_out(&mut self, output: Output) -> Option<Action<S>> {
+        match output {
+            Output::Reply(reply) => self.replies.push(reply.as_bytes()),
+            Output::Fs { id, op } => {
+                let storage = self.storage.storage().clone();
+                return self.request(Task::Fs { id, op, storage });
+            }
+            Output::Authenticate { id, user, password } => {
+                return self.request(Task::Auth { id, user, password });
+            }
+            Output::OpenPassive { id, ip } => {
+                // The client's address: the host caps the listeners one client holds.
+                let client = self.peer.ip();
+                return Some(Action::Listen { id, ip, client });
+            }
+            Output::Connect { id, addr } => {
+                let timeout = self.data_timeout;
+                return Some(Action::Connect { id, addr, timeout });
+            }
+            Output::RefuseDataConnection { id } => {
+                if let Some(waiter) = self.channels.refuse(id) {
+                    waiter.accept_again();
+                }
+            }
+            // Dropping a channel closes its connection or listener and stops its waiter.
+            Output::CloseData { id } => self.channels.close(id),
+            Output::StartTransfer { id, data, kind } => {
+                let stream = self.channels.take_stream(data);
+                let setup = Setup {
+                    host: &self.host,
+                    storage: self.storage.storage(),
+                    span: &self.admission.span,
+                    session: &self.admission.guard,
+                    stall: self.host.reply_timeout(),
+                };
+                match self.transfers.start(&setup, id, kind, stream) {
+                    Ok(job) => return Some(Action::Run(job)),
+                    Err(answer) => self.queue.push_back(Completion::Input(answer)),
+                }
+            }
+            Output::AbortTransfer { id } => self.transfers.abort(id),
+            // Closing follows once every output before it is carried out.
+            Output::CloseSession => {}
+            other => tracing::warn!(?other, "output not known to this driver: ignored"),
+        }
+        None
+    }
+
+    /// A filesystem request or password check: run here if it takes no time worth a thread
+    /// (its answer is fed after the outputs being carried out now, as if it came back from
+    /// one), else a job for the runtime.
+    fn request(&mut self, task: Task<S>) -> Option<Action<S>> {
+        if self.runs_here(&task) {
+            let answer = match &task {
+                Task::Fs { id, op, storage } => work::fs(storage, *id, op),
+                Task::Auth { id, user, password } => {
+                    let session = &self.admission.guard;
+                    work::auth(&self.host, session, *id, user, password)
+                }
+                Task::Transfer { .. } => return None,
+            };
+            self.queue.push_back(Completion::Input(answer));
+            return None;
+        }
+        // The one place a request becomes a job: it keeps the session's place while it runs.
+        Some(Action::Run(Job {
+            task,
+            span: self.admission.span.clone(),
+            session: self.admission.guard.clone(),
+        }))
+    }
+
+    /// Whether `task` runs on the loop (see [`Blocking`]).
+    fn runs_here(&self, task: &Task<S>) -> bool {
+        match (self.blocking, task) {
+            (_, Task::Transfer { .. }) => false,
+            (Blocking::Allowed, _) => true,
+            (Blocking::Never, Task::Auth { user, .. }) => self.host.authenticate_is_quick(user),
+            // SIZE, MDTM, CWD, MLST and the check before RETR: on local disk a `stat` is one
+            // system call, cheaper than the trip to a pool thread and back.
+            (Blocking::Never, Task::Fs { op, .. }) => {
+                matches!(op, FsOp::Stat(_)) && self.host.storage_is_local()
+            }
+        }
+    }
+
+    /// The session has closed: stop every transfer and drop every channel, then
+    /// [`Action::Close`] once.
+    fn close(&mut self) -> Option<Action<S>> {
+        if std::mem::replace(&mut self.closed, true) {
+            return None;
+        }
+        self.queue.clear();
+        self.transfers.abort_all();
+        self.channels.clear();
+        tracing::debug!("closed");
+        Some(Action::Close)
+    }
+}
+#[cfg(test)]
+mod tests;

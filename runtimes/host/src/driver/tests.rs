@@ -1,0 +1,337 @@
+//! The driver without a network: a fake connection type and waiter, the clock passed in. What a
+//! simulated runtime would do, in small.
+
+use std::cell::Cell;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::rc::Rc;
+
+use super::*;
+use thinftp::AuthResult;
+
+const PEER: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 40000));
+const LOCAL: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 2121));
+const LISTENER: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 50000));
+
+/// Counts what the driver did with it.
+#[derive(Default)]
+struct Counts {
+    accepts_again: Cell<u32>,
+    drops: Cell<u32>,
+}
+
+struct FakeWaiter(Rc<Counts>);
+
+impl Waiter for FakeWaiter {
+    fn accept_again(&mut self) {
+        self.0.accepts_again.set(self.0.accepts_again.get() + 1);
+    }
+}
+
+impl Drop for FakeWaiter {
+    fn drop(&mut self) {
+        self.0.drops.set(self.0.drops.get() + 1);
+    }
+}
+
+type TestDriver = Driver<&'static str, FakeWaiter>;
+
+fn driver(blocking: Blocking) -> (tempfile::TempDir, TestDriver) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"hello").unwrap();
+    let host = host_for(&dir, &["--user", "u:p", "--busy-poll", "0"]);
+    (dir, driver_on(host, blocking))
+}
+
+/// A host serving `dir` with the options `args`.
+fn host_for(dir: &tempfile::TempDir, args: &[&str]) -> Arc<Host> {
+    let mut all = vec!["thinftp-test", "--root", dir.path().to_str().unwrap()];
+    all.extend_from_slice(args);
+    let options = crate::Options::try_parse_args(all).unwrap();
+    Arc::new(Host::from_options(&options).unwrap())
+}
+
+/// A driver for a session admitted on `host`, from `PEER`.
+fn driver_on<S>(host: Arc<Host>, blocking: Blocking) -> Driver<S, FakeWaiter> {
+    let admission = Admission {
+        id: 1,
+        span: Span::none(),
+        guard: host.admission().try_admit(PEER.ip()).unwrap(),
+    };
+    Driver::new(host, admission, PEER, LOCAL, Instant::now(), blocking)
+}
+
+/// Sends `bytes` as if read from the control connection.
+fn send(driver: &mut TestDriver, bytes: &'static [u8]) {
+    assert!(driver.read_control(&mut &*bytes));
+}
+
+/// The actions until the driver has nothing more to do.
+fn actions(driver: &mut TestDriver) -> Vec<Action<&'static str>> {
+    std::iter::from_fn(|| driver.poll_action(Instant::now())).collect()
+}
+
+/// The batches written among `actions`, as text.
+fn writes(actions: &[Action<&'static str>]) -> Vec<String> {
+    let text = |a: &Action<_>| match a {
+        Action::Write(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        _ => None,
+    };
+    actions.iter().filter_map(text).collect()
+}
+
+fn login(driver: &mut TestDriver) {
+    let greeting = actions(driver);
+    assert!(writes(&greeting)[0].starts_with("220"), "{greeting:?}");
+    // TYPE I: SIZE is refused in ASCII mode.
+    send(driver, b"USER u\r\nPASS p\r\nTYPE I\r\n");
+    let replies = writes(&actions(driver));
+    assert!(replies.concat().contains("230"), "{replies:?}");
+}
+
+#[test]
+fn pipelined_replies_go_out_in_one_write_and_close_follows_the_last() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    let greeting = actions(&mut driver);
+    assert!(matches!(
+        greeting.as_slice(),
+        [Action::Write(_), Action::ArmTimer(_)]
+    ));
+    send(&mut driver, b"NOOP\r\nNOOP\r\nNOOP\r\n");
+    let batch = actions(&mut driver);
+    assert_eq!(writes(&batch).len(), 1, "{batch:?}");
+    assert_eq!(writes(&batch)[0].matches("200").count(), 3);
+    assert!(
+        !batch.iter().any(|a| matches!(a, Action::ArmTimer(_))),
+        "a later deadline leaves the timer where it is"
+    );
+    send(&mut driver, b"QUIT\r\n");
+    let end = actions(&mut driver);
+    assert!(
+        matches!(end.as_slice(), [Action::Write(bytes), Action::Close] if bytes.starts_with(b"221")),
+        "{end:?}"
+    );
+    assert!(
+        driver.poll_action(Instant::now()).is_none(),
+        "nothing after Close"
+    );
+}
+
+/// How many jobs (work off the loop) a command made, and the replies it got.
+fn command(driver: &mut TestDriver, line: &'static [u8]) -> (usize, Vec<String>) {
+    send(driver, line);
+    let done = actions(driver);
+    let jobs = done.iter().filter(|a| matches!(a, Action::Run(_))).count();
+    (jobs, writes(&done))
+}
+
+#[test]
+fn a_thread_of_its_own_runs_every_request_on_the_loop() {
+    let (_dir, mut driver) = driver(Blocking::Allowed);
+    login(&mut driver);
+    assert_eq!(
+        command(&mut driver, b"SIZE a.txt\r\n"),
+        (0, vec!["213 5\r\n".into()])
+    );
+    let (jobs, replies) = command(&mut driver, b"MKD d\r\n");
+    assert_eq!((jobs, replies[0].get(..3)), (0, Some("257")));
+}
+
+#[test]
+fn a_shared_loop_runs_only_quick_requests_itself() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    // A login without a password hash, and a stat on local disk, take no time worth a thread.
+    login(&mut driver);
+    assert_eq!(
+        command(&mut driver, b"SIZE a.txt\r\n"),
+        (0, vec!["213 5\r\n".into()])
+    );
+    assert_eq!(command(&mut driver, b"MKD d\r\n"), (1, vec![]));
+}
+
+#[test]
+fn a_refused_connection_makes_the_waiter_accept_again_and_a_kept_one_drops_it() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    login(&mut driver);
+    send(&mut driver, b"PASV\r\n");
+    let listen = actions(&mut driver);
+    let Some(Action::Listen { id, .. }) = listen.first() else {
+        panic!("PASV asks for a listener: {listen:?}");
+    };
+    let id = *id;
+    let counts = Rc::new(Counts::default());
+    driver.listening(id, Ok((FakeWaiter(Rc::clone(&counts)), LISTENER)));
+    assert!(writes(&actions(&mut driver))[0].starts_with("227"));
+
+    let foreign = SocketAddr::from(([192, 0, 2, 1], 1234));
+    let intruder = Completion::Accepted {
+        id,
+        stream: "intruder",
+        peer: foreign,
+    };
+    driver.complete(intruder);
+    let _ = actions(&mut driver);
+    assert_eq!((counts.accepts_again.get(), counts.drops.get()), (1, 0));
+
+    let client = Completion::Accepted {
+        id,
+        stream: "client",
+        peer: SocketAddr::new(PEER.ip(), 1235),
+    };
+    driver.complete(client);
+    let _ = actions(&mut driver);
+    assert_eq!(
+        counts.drops.get(),
+        1,
+        "the listener stops once the core keeps one"
+    );
+
+    send(&mut driver, b"RETR a.txt\r\n");
+    // The stat runs in place; the 150 goes out before the transfer starts on the kept stream.
+    let retr = actions(&mut driver);
+    let [Action::Write(reply), Action::Run(job)] = retr.as_slice() else {
+        panic!("{retr:?}");
+    };
+    assert!(reply.starts_with(b"150"));
+    assert!(matches!(
+        &job.task,
+        Task::Transfer {
+            stream: "client",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_failed_write_ends_the_session() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    let _ = actions(&mut driver);
+    send(&mut driver, b"NOOP\r\n");
+    assert!(matches!(
+        driver.poll_action(Instant::now()),
+        Some(Action::Write(_))
+    ));
+    driver.write_failed(&io::ErrorKind::TimedOut.into());
+    assert!(!driver.wants_control(), "the client is gone");
+    let end = actions(&mut driver);
+    assert!(matches!(end.as_slice(), [Action::Close]), "{end:?}");
+}
+
+#[test]
+fn a_job_hides_the_password() {
+    let task: Task<&str> = Task::Auth {
+        id: thinftp::AuthId::from_raw(3),
+        user: "someone".into(),
+        password: "secret-word".into(),
+    };
+    let (_dir, driver) = driver(Blocking::Never);
+    let job = Job {
+        task,
+        span: Span::none(),
+        session: driver.admission.guard.clone(),
+    };
+    assert!(!format!("{job:?}").contains("secret-word"));
+    assert_eq!(job.name(), "auth");
+    assert!(matches!(
+        job.not_started(),
+        Input::Auth {
+            result: AuthResult::Refused,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn the_timer_ends_an_idle_session() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    let greeting = actions(&mut driver);
+    let Some(Action::ArmTimer(at)) = greeting.last() else {
+        panic!("the idle deadline is armed: {greeting:?}");
+    };
+    driver.timer_fired();
+    let end: Vec<_> = std::iter::from_fn(|| driver.poll_action(*at)).collect();
+    assert!(
+        matches!(end.as_slice(), [Action::Write(bytes), Action::Close] if bytes.starts_with(b"421")),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn a_finished_transfer_counts_for_shutdown_until_its_final_reply_is_written() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    login(&mut driver);
+    send(&mut driver, b"PASV\r\n");
+    let Some(Action::Listen { id, .. }) = actions(&mut driver).into_iter().next() else {
+        panic!("PASV asks for a listener");
+    };
+    driver.listening(id, Ok((FakeWaiter(Rc::default()), LISTENER)));
+    let _ = actions(&mut driver);
+    let peer = SocketAddr::new(PEER.ip(), 1235);
+    driver.complete(Completion::Accepted {
+        id,
+        stream: "client",
+        peer,
+    });
+    let _ = actions(&mut driver);
+    send(&mut driver, b"RETR a.txt\r\n");
+    let job = actions(&mut driver)
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Run(job) => Some(job),
+            _ => None,
+        })
+        .expect("a transfer job");
+    let Task::Transfer { id, .. } = &job.task else {
+        panic!("{job:?}");
+    };
+    let done = Input::TransferDone {
+        id: *id,
+        result: Ok(5),
+    };
+    // The bytes are moved: the job's part of the count goes.
+    drop(job);
+    let running = |driver: &TestDriver| driver.host.lifecycle().transfers().count();
+    assert_eq!(running(&driver), 1);
+    driver.complete(Completion::Input(done));
+    let reply = driver.poll_action(Instant::now());
+    assert!(
+        matches!(&reply, Some(Action::Write(bytes)) if bytes.starts_with(b"226")),
+        "{reply:?}"
+    );
+    assert_eq!(running(&driver), 1, "until the 226 is written");
+    assert!(driver.poll_action(Instant::now()).is_none());
+    assert_eq!(running(&driver), 0);
+}
+
+#[test]
+fn a_password_check_keeps_the_session_place_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let hash = crate::auth::hash_password("p").unwrap();
+    let entry = format!("[[user]]\nname = \"u\"\npassword_hash = \"{hash}\"\n");
+    std::fs::write(&users, entry).unwrap();
+    let users = users.to_str().unwrap();
+    let host = host_for(&dir, &["--users-file", users, "--max-sessions", "1"]);
+    let mut driver: Driver<std::net::TcpStream, _> = driver_on(Arc::clone(&host), Blocking::Never);
+    let _ = std::iter::from_fn(|| driver.poll_action(Instant::now())).count();
+    assert!(driver.read_control(&mut &b"USER u\r\nPASS p\r\n"[..]));
+    let mut job = None;
+    while let Some(action) = driver.poll_action(Instant::now()) {
+        if let Action::Run(j) = action {
+            job = Some(j);
+        }
+    }
+    let job = job.expect("a password hash runs as a job on a shared loop");
+    // The client hangs up: its session ends, but the check has not run yet.
+    drop(driver);
+    assert_eq!(host.admission().active(), 1, "the check holds the place");
+    assert!(host.admission().try_admit(PEER.ip()).is_none());
+    assert!(matches!(
+        job.run(&host),
+        Input::Auth {
+            result: AuthResult::Accepted(_),
+            ..
+        }
+    ));
+    assert_eq!(host.admission().active(), 0, "freed once the check ended");
+    assert!(host.admission().try_admit(PEER.ip()).is_some());
+}

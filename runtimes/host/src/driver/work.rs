@@ -1,0 +1,175 @@
+//! Blocking work a session asks for: filesystem requests, password checks and transfers.
+//!
+//! The [`Driver`](super::Driver) runs cheap requests on the runtime's loop itself and hands the
+//! rest to the runtime as a [`Job`] ([`Action::Run`](super::Action::Run)): the runtime runs
+//! [`Job::run`] off its loop (a thread, or `blocking::unblock`) and reports the input it returns
+//! with [`Completion::Input`](super::Completion::Input).
+
+use std::fmt;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use thinftp::{
+    AuthId, AuthResult, FsError, FsId, FsOp, Input, TransferError, TransferId, TransferKind,
+};
+use tracing::Span;
+
+use crate::limits::SessionGuard;
+use crate::shutdown::TransferGuard;
+use crate::storage::Storage;
+use crate::transfer::{run_transfer, AbortHandle};
+use crate::Host;
+
+/// One piece of blocking work for a session, with what it needs to run anywhere: the session's
+/// storage and its span. Its `Debug` shows no password.
+pub struct Job<S> {
+    pub(super) task: Task<S>,
+    /// Entered while the job runs: logins and transfers are logged in the session's span.
+    pub(super) span: Span,
+    /// The session's place within the limits, held until the job ends even if the client has
+    /// hung up meanwhile: work started and abandoned still counts against the session limits
+    /// (a password hash that runs on after its client left keeps the slot it costs).
+    pub(super) session: SessionGuard,
+}
+
+/// What a [`Job`] does.
+pub(super) enum Task<S> {
+    /// [`Output::Fs`](thinftp::Output::Fs), beneath `storage`.
+    Fs {
+        id: FsId,
+        op: FsOp,
+        storage: Storage,
+    },
+    /// [`Output::Authenticate`](thinftp::Output::Authenticate).
+    Auth {
+        id: AuthId,
+        user: String,
+        password: String,
+    },
+    /// [`Output::StartTransfer`](thinftp::Output::StartTransfer) on the data connection
+    /// `stream`, made by [`Transfers::start`](super::transfers::Transfers::start).
+    Transfer {
+        id: TransferId,
+        kind: TransferKind,
+        stream: S,
+        storage: Storage,
+        /// A transfer that moves no byte for this long has lost its connection.
+        stall: Duration,
+        /// Stops it; a clone is kept in [`Transfers`](super::transfers::Transfers).
+        abort: AbortHandle,
+        /// Counts the transfer for shutdown while the bytes move; a clone stays with the
+        /// session until the final reply is written.
+        counted: TransferGuard,
+    },
+}
+
+impl Job<TcpStream> {
+    /// Does the work (blocking; for a transfer, until it ends) inside the session's span and
+    /// returns the answer to report.
+    pub fn run(self, host: &Host) -> Input {
+        let _entered = self.span.enter();
+        match self.task {
+            Task::Transfer {
+                id,
+                kind,
+                stream,
+                storage,
+                stall,
+                abort,
+                counted,
+            } => {
+                // A client that stops moving bytes for this long is gone.
+                let _ = stream.set_read_timeout(Some(stall));
+                let _ = stream.set_write_timeout(Some(stall));
+                let result = run_transfer(&storage, &kind, stream, &abort);
+                // The bytes are moved (or the upload cleaned up); the session's clone counts on
+                // until the final reply is written.
+                drop(counted);
+                Input::TransferDone { id, result }
+            }
+            Task::Fs { id, op, storage } => fs(&storage, id, &op),
+            Task::Auth { id, user, password } => auth(host, &self.session, id, &user, &password),
+        }
+    }
+}
+
+/// Carries out a filesystem request beneath `storage` (blocking) and returns its answer.
+pub(super) fn fs(storage: &Storage, id: FsId, op: &FsOp) -> Input {
+    let result = storage.execute(op);
+    tracing::debug!(?op, ok = result.is_ok(), "fs");
+    Input::Fs { id, result }
+}
+
+/// Checks a login of the session `session` (blocking, slow on purpose) and returns its
+/// answer: its address counts for bans and the queue of checks (see
+/// [`Host::authenticate_session`]).
+pub(super) fn auth(
+    host: &Host,
+    session: &SessionGuard,
+    id: AuthId,
+    user: &str,
+    password: &str,
+) -> Input {
+    Input::Auth {
+        id,
+        result: host.authenticate_session(session, user, password),
+    }
+}
+
+impl<S> Job<S> {
+    /// The answer to report instead if the job cannot be started (no thread for it): a failure
+    /// the core reports to the client. Take it before handing the job to a thread that may not
+    /// start.
+    pub fn not_started(&self) -> Input {
+        match &self.task {
+            Task::Fs { id, .. } => Input::Fs {
+                id: *id,
+                result: Err(FsError::Other),
+            },
+            Task::Auth { id, .. } => Input::Auth {
+                id: *id,
+                result: AuthResult::Refused,
+            },
+            Task::Transfer { id, .. } => Input::TransferDone {
+                id: *id,
+                result: Err(TransferError::ConnectionLost),
+            },
+        }
+    }
+
+    /// What kind of work this is, for logs and thread names.
+    pub fn name(&self) -> &'static str {
+        match &self.task {
+            Task::Fs { .. } => "fs",
+            Task::Auth { .. } => "auth",
+            Task::Transfer { .. } => "transfer",
+        }
+    }
+
+    /// The session's span, to enter on the thread that runs the job.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+}
+
+impl<S> fmt::Debug for Job<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.task {
+            Task::Fs { id, op, .. } => f
+                .debug_struct("Fs")
+                .field("id", id)
+                .field("op", op)
+                .finish_non_exhaustive(),
+            Task::Auth { id, user, .. } => f
+                .debug_struct("Auth")
+                .field("id", id)
+                .field("user", user)
+                .finish_non_exhaustive(),
+            Task::Transfer { id, kind, .. } => f
+                .debug_struct("Transfer")
+                .field("id", id)
+                .field("kind", kind)
+                .finish_non_exhaustive(),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Letting control connections in: the session limits, each session's id and span, the `421`
+//! for those over a limit, and the accept loop's pause after a failed `accept`.
+
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tracing::Span;
+
+use crate::limits::{self, Limits, SessionGuard};
+
+/// How long to pause after a failed `accept` before the next one, so that a lasting error (out
+/// of file descriptors) does not make the accept loop spin.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
+
+/// Who gets in: the session limits, each session's id and span, the `421` for those over a
+/// limit, the accept loop's pause after a failed `accept`. Reached through
+/// [`Host::admission`](crate::Host::admission).
+#[derive(Debug)]
+pub struct Gate {
+    limits: Limits,
+    next_session: AtomicU64,
+}
+
+/// A control connection let in by [`Gate::admit`]: keep it for as long as the session runs
+/// (the [`Driver`](crate::driver::Driver) does).
+#[derive(Debug)]
+#[must_use = "the session's place is freed when the admission is dropped"]
+pub struct Admission {
+    /// The session's id, for logs and thread names.
+    pub id: u64,
+    /// The session's span ([`logging::session_span`](crate::logging::session_span)): run the
+    /// session inside it, and enter it on every thread that works for the session.
+    pub span: Span,
+    /// The session's place within the limits, freed when dropped.
+    pub guard: SessionGuard,
+}
+
+impl Gate {
+    /// At most `max_total` sessions at once, `max_per_ip` of them from one address (group:
+    /// see [`limits::ip_group`]), `max_unauthenticated` of them not logged in yet.
+    pub(crate) fn new(max_total: usize, max_per_ip: usize, max_unauthenticated: usize) -> Gate {
+        Gate {
+            limits: Limits::with_max_unauthenticated(max_total, max_per_ip, max_unauthenticated),
+            next_session: AtomicU64::new(1),
+        }
+    }
+
+    /// Lets the control connection `conn` from `peer` in, or turns it away: over a limit it is
+    /// sent `421` ([`limits::reject`]) and `None` is returned; the caller then drops the
+    /// connection at once. Once admitted, the connection's socket options are set
+    /// ([`socket::prepare_control`](crate::socket::prepare_control)) and the session gets an id
+    /// and a span. A non-blocking `conn` is fine: the `421` fits an empty send buffer.
+    pub fn admit<C: Write + AsFd>(&self, peer: SocketAddr, conn: &mut C) -> Option<Admission> {
+        let Some(guard) = self.try_admit(peer.ip()) else {
+            limits::reject(conn);
+            return None;
+        };
+        crate::socket::prepare_control(conn);
+        let id = self.next_session_id();
+        let span = crate::logging::session_span(id, peer);
+        Some(Admission { id, span, guard })
+    }
+
+    /// Admits a session from `ip`, or `None` when a limit is reached: then send
+    /// [`limits::reject`] and close the connection at once. [`admit`](Self::admit) does all of
+    /// that.
+    pub fn try_admit(&self, ip: IpAddr) -> Option<SessionGuard> {
+        let guard = self.limits.try_acquire(ip);
+        if guard.is_none() {
+            tracing::warn!(%ip, "too many sessions: refused with 421");
+        }
+        guard
+    }
+
+    /// A new session id, for logs.
+    pub fn next_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sessions admitted and not yet ended.
+    pub fn active(&self) -> usize {
+        self.limits.active()
+    }
+
+    /// Logs a failed `accept` of a control connection and returns how long to pause before the
+    /// next one. Such errors (out of file descriptors, a connection reset before it was
+    /// accepted) do not stop the server.
+    pub fn accept_failed(&self, e: &io::Error) -> Duration {
+        tracing::warn!("accept failed: {e}");
+        ACCEPT_PAUSE
+    }
+}

@@ -1,0 +1,287 @@
+//! [`Host`]: what every session of a server shares, built once from the options: the storage,
+//! the users, [who gets in](Gate), [shutdown](crate::shutdown::Lifecycle), passive ports, busy polling and
+//! the sessions' settings, each a part of its own.
+
+mod admission;
+mod logins;
+
+pub use admission::{Admission, Gate};
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use thinftp::{AuthResult, Config, FsError, FsOp, FsReply, Permissions, Session};
+
+use crate::auth::{Users, UsersError};
+use crate::limits::SessionGuard;
+
+use self::logins::Logins;
+use crate::busy_poll::{BusyPoll, Polling};
+use crate::cli::Options;
+use crate::passive::PassivePorts;
+use crate::shutdown::Lifecycle;
+use crate::storage::Storage;
+
+/// The storage, users, limits and settings shared by every session of a server. Runtimes keep
+/// one in an `Arc` and call its blocking methods off their event loop.
+#[derive(Debug)]
+pub struct Host {
+    /// The files, beneath the root.
+    storage: Storage,
+    /// Who may log in, and how; bans and the queue of password checks.
+    logins: Logins,
+    /// Anonymous read-only access because no user was named: said so in the first log line.
+    default_anonymous: bool,
+    /// Who gets in: session limits, ids and spans.
+    admission: Gate,
+    /// Shutdown: the flag, the transfers it waits for, the grace period.
+    lifecycle: Lifecycle,
+    /// Where passive listeners bind.
+    passive: PassivePorts,
+    /// How long sessions poll before they sleep.
+    busy_poll: BusyPoll,
+    /// The settings of each new session.
+    config: Config,
+}
+
+/// Why a server could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// The root directory could not be opened.
+    Root(PathBuf, io::Error),
+    /// The users could not be loaded.
+    Users(UsersError),
+}
+
+impl fmt::Display for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartupError::Root(path, e) => write!(f, "cannot open root {}: {e}", path.display()),
+            StartupError::Users(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+impl From<UsersError> for StartupError {
+    fn from(e: UsersError) -> Self {
+        StartupError::Users(e)
+    }
+}
+
+impl Host {
+    /// Opens the root and loads the users the options name. With no user options at all, anonymous
+    /// users get read-only access.
+    pub fn from_options(options: &Options) -> Result<Host, StartupError> {
+        let root = match &options.root {
+            Some(root) => root.clone(),
+            None => std::env::current_dir().map_err(|e| StartupError::Root(".".into(), e))?,
+        };
+        let storage = Storage::open_with_umask(&root, options.umask)
+            .map_err(|e| StartupError::Root(root.clone(), e))?;
+        let mut users = Users::new();
+        for user in &options.users {
+            users.add_plain(&user.name, &user.password, Permissions::read_write())?;
+        }
+        if let Some(path) = &options.users_file {
+            users.load_file(path)?;
+        }
+        let default_anonymous = users.named_count() == 0 && !options.anonymous;
+        if options.anonymous || options.anonymous_write || default_anonymous {
+            let write = options.anonymous_write;
+            users.allow_anonymous(Permissions::new(thinftp::VirtualPath::root(), write));
+        }
+        if options.read_only {
+            users.make_read_only();
+        }
+        let bound = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        users.set_queue_bounds(
+            bound(options.max_pending_logins),
+            bound(options.max_pending_logins_per_ip),
+        );
+        users.reserve_hash_memory();
+        let range = options.passive_ports.map(|r| r.range());
+        let grace = Duration::from_secs(options.shutdown_grace);
+        let lifecycle = Lifecycle::new(grace, storage.clone());
+        let window = Duration::from_micros(options.busy_poll);
+        Ok(Host {
+            storage,
+            logins: Logins::new(users, options.ban_policy()),
+            default_anonymous,
+            admission: Gate::new(
+                options.max_sessions,
+                options.max_sessions_per_ip,
+                options.unauthenticated_cap(),
+            ),
+            busy_poll: BusyPoll::new(window, lifecycle.transfers().clone()),
+            lifecycle,
+            passive: PassivePorts::new(range, options.max_passive_per_ip),
+            config: options.config(),
+        })
+    }
+
+    /// The server's first log line: `bin` listens on `addr`, and what it serves to whom. (Tests
+    /// read the address from it: it follows "listening on " and ends with ": ".)
+    pub fn startup_line(&self, bin: &str, addr: SocketAddr) -> String {
+        format!("{bin} listening on {addr}: {}", self.describe())
+    }
+
+    /// Warns about each user whose home directory is missing now (such a login is refused, see
+    /// [`SessionStorage`](crate::SessionStorage)). Called after the first log line, which
+    /// tests read the address from.
+    pub fn warn_missing_homes(&self) {
+        for (name, permissions) in self.logins.users().named() {
+            if self.storage.for_home(&permissions.home).is_err() {
+                tracing::warn!(user = ?name, home = %permissions.home, "home directory is missing: this user cannot log in");
+            }
+        }
+    }
+
+    /// Removes the temporary upload files a crash left beneath the root (bounded: see
+    /// [`Storage::remove_stale_temp_files`]) and logs how many. Call it at start-up, after the
+    /// first log line and before any session runs.
+    pub fn remove_stale_uploads(&self) {
+        let cleanup = self
+            .storage
+            .remove_stale_temp_files(crate::upload::STALE_SCAN_ENTRIES);
+        if cleanup.removed > 0 {
+            tracing::info!(
+                removed = cleanup.removed,
+                "removed temporary files of uploads a previous run left"
+            );
+        }
+        if !cleanup.complete {
+            tracing::warn!(
+                entries = crate::upload::STALE_SCAN_ENTRIES,
+                "stopped looking for stale temporary upload files: the tree is too big"
+            );
+        }
+    }
+
+    /// One line on what is served to whom, for the first log line.
+    pub fn describe(&self) -> String {
+        let root = self.storage.root().display();
+        if self.default_anonymous {
+            return format!(
+                "serving {root} read-only to anonymous users (no --user, --users-file or \
+                 --anonymous given)"
+            );
+        }
+        let users = self.logins.users();
+        let named = users.named_count();
+        let writers = users.named().filter(|(_, p)| p.write).count();
+        let anonymous = match users.anonymous() {
+            None => "no anonymous access",
+            Some(p) if p.write => "anonymous read-write",
+            Some(_) => "anonymous read-only",
+        };
+        format!("serving {root} to {named} user(s) ({writers} read-write), {anonymous}")
+    }
+
+    /// Who gets in: session limits, ids and spans; what the accept loop asks.
+    pub fn admission(&self) -> &Gate {
+        &self.admission
+    }
+
+    /// Shutdown: the flag the accept loop watches, and the wait for running transfers.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    /// The storage beneath the root (a session works beneath its user's home instead: see
+    /// [`SessionStorage`](crate::SessionStorage)).
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Whether the storage is on local disk, where a metadata request (a `stat`) is one system
+    /// call and waits on no network, so that an event loop may run it in place. The one
+    /// storage today is local; a network back-end (an object store) will say no.
+    pub fn storage_is_local(&self) -> bool {
+        true
+    }
+
+    /// The settings for each new [`Session`].
+    pub fn session_config(&self) -> Config {
+        self.config.clone()
+    }
+
+    /// A new session for the admitted control connection from `peer` to the local address
+    /// `local`, with its `220` greeting queued. Call it inside the session's span.
+    pub fn new_session(&self, peer: SocketAddr, local: SocketAddr, now: Instant) -> Session {
+        tracing::debug!("connected");
+        Session::new(self.session_config(), peer, local, now)
+    }
+
+    /// Starts a session's busy-polling window after it answered, if polling is on, no transfer
+    /// is running in the process and a place is free (see [`busy_poll`](crate::busy_poll)).
+    pub fn busy_poll(&self) -> Option<Polling> {
+        self.busy_poll.start()
+    }
+
+    /// How long an active-mode connect to the client may take.
+    pub fn data_timeout(&self) -> Duration {
+        self.config.data_timeout
+    }
+
+    /// How long writing a reply may take: a client that does not read its replies for the idle
+    /// timeout is gone, and its session ends.
+    pub fn reply_timeout(&self) -> Duration {
+        self.config.idle_timeout
+    }
+
+    /// Carries out a filesystem request beneath `storage` (the session's, see
+    /// [`SessionStorage`](crate::SessionStorage)), blocking.
+    pub fn fs(&self, storage: &Storage, op: &FsOp) -> Result<FsReply, FsError> {
+        let result = storage.execute(op);
+        tracing::debug!(?op, ok = result.is_ok(), "fs");
+        result
+    }
+
+    /// Checks a login (blocking, slow on purpose) and logs the outcome, never the password. Call
+    /// it inside the session's span: on success the user is recorded in it. Without a session
+    /// (see [`authenticate_session`](Self::authenticate_session)) only name bans apply and the
+    /// queue of checks is bounded in total only.
+    pub fn authenticate(&self, user: &str, password: &str) -> AuthResult {
+        self.logins.check(None, user, password)
+    }
+
+    /// [`authenticate`](Self::authenticate) for the admitted session `session` (a clone of its
+    /// guard is held by the work, so the session keeps its place until the check ends): its
+    /// address counts for bans and for the queue of password checks. A banned address or name,
+    /// or a full queue, gets [`AuthResult::Unavailable`] at once, without a check. Success
+    /// marks the session as logged in (see [`SessionGuard::logged_in`]).
+    pub fn authenticate_session(
+        &self,
+        session: &SessionGuard,
+        user: &str,
+        password: &str,
+    ) -> AuthResult {
+        self.logins.check_session(session, user, password)
+    }
+
+    /// Whether [`authenticate`](Self::authenticate) of `user` is quick enough to run on an event
+    /// loop (see [`Users::check_is_quick`](crate::auth::Users::check_is_quick)).
+    pub fn authenticate_is_quick(&self, user: &str) -> bool {
+        self.logins.users().check_is_quick(user)
+    }
+
+    /// Binds a passive data listener on `ip` for a session of the client at `client`, at a random
+    /// port of the range (blocking, quick), and returns it with its address (for
+    /// [`Input::PassiveListening`](thinftp::Input)). Fails when `client` already holds
+    /// `--max-passive-per-ip` listeners (they count until the session drops them).
+    pub fn open_passive(
+        &self,
+        client: IpAddr,
+        ip: IpAddr,
+    ) -> io::Result<(TcpListener, SocketAddr)> {
+        let listener = self.passive.bind(client, ip)?;
+        let addr = listener.local_addr()?;
+        Ok((listener, addr))
+    }
+}
