@@ -2,10 +2,11 @@
 
 use crate::path::VirtualPath;
 
-/// What a logged-in user may do. The core enforces it: a read-only user's `STOR`, `DELE`, `MKD`,
+/// What a logged-in user may do (build it with [`Permissions::new`]: new fields may come). The core enforces it: a read-only user's `STOR`, `DELE`, `MKD`,
 /// ... get `550` without any filesystem request being made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct Permissions {
     /// The user's home directory in the server's view. It becomes `/` for the client, who can
     /// never leave it.
@@ -15,6 +16,11 @@ pub struct Permissions {
 }
 
 impl Permissions {
+    /// Access rooted at `home` (the server's view), read-write if `write`.
+    pub fn new(home: VirtualPath, write: bool) -> Self {
+        Self { home, write }
+    }
+
     /// Read-only access rooted at the server's root.
     pub fn read_only() -> Self {
         Self {

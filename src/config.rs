@@ -3,11 +3,14 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// Per-session settings. Build one with [`Config::default`] and change the fields you need.
+/// Per-session settings. Build one with [`Config::default`] and change the fields you need
+/// (`let mut config = Config::default(); config.idle_timeout = ...;`): new fields may come, so
+/// it cannot be built as a struct literal outside this crate.
 ///
 /// A duration too long to add to the session's clock (such as [`Duration::MAX`]) means "none":
 /// no timeout, no delay. No setting makes the session panic.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// Text of the `220` greeting.
     pub banner: String,
@@ -41,6 +44,10 @@ pub struct Config {
     pub max_bad_commands_before_login: u32,
     /// The address advertised in `227` replies instead of the listener's own (for NAT). Default none.
     pub passive_address: Option<IpAddr>,
+    /// Most names a wildcard in `LIST`, `NLST` or `STAT` may match; past it the command gets
+    /// `550` and nothing is listed (a client that meant all of them should list the
+    /// directory). Default 10,000.
+    pub max_glob_matches: usize,
 }
 
 impl Default for Config {
@@ -57,6 +64,7 @@ impl Default for Config {
             max_bad_commands: 20,
             max_bad_commands_before_login: 10,
             passive_address: None,
+            max_glob_matches: 10_000,
         }
     }
 }

@@ -191,6 +191,7 @@ pub enum TransferKind {
 
 /// How a [`TransferKind::ReceiveFile`] writes its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WriteMode {
     /// `STOR`: replace the file. Storage must not destroy an existing file until the upload is
     /// complete: write a temporary file and rename it into place at the end.

@@ -9,6 +9,7 @@ use crate::path::VirtualPath;
 /// One filesystem operation for the runtime to carry out ([`Output::Fs`](crate::Output::Fs)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub enum FsOp {
     /// Metadata of the path, not following a final symlink's target for the kind
     /// ([`FsReply::Metadata`]). A symlink to a directory should report [`FileKind::Dir`] so
@@ -23,6 +24,10 @@ pub enum FsOp {
     /// storage may answer [`FsError::NotADirectory`] instead: the core then sends
     /// [`Stat`](Self::Stat) to list that one name, and, having no wall-clock time, shows its
     /// date with the year.
+    ///
+    /// For a pattern (`LIST *.bin`) the core first asks for the path as given (a name may
+    /// really contain `*`) and, when that is [`FsError::NotFound`], for the directory the
+    /// pattern is in; it matches the names itself. Storage never sees a pattern to expand.
     ListDir(VirtualPath),
     /// The names of a directory's entries, without `.` and `..` ([`FsReply::Listing`]), for
     /// `NLST`, which prints names only: storage need not read each entry's metadata.
@@ -35,7 +40,7 @@ pub enum FsOp {
     /// entries are listed (storage that hides its own temporary upload files hides them here
     /// too), and a path naming something other than a directory answers [`FsReply::Entry`] or
     /// [`FsError::NotADirectory`] (upon which the core sends [`Stat`](Self::Stat) to list that
-    /// one name).
+    /// one name). Patterns (`NLST *.bin`) are handled as for [`ListDir`](Self::ListDir).
     ListNames(VirtualPath),
     /// Create a directory ([`FsReply::Done`]).
     MakeDir(VirtualPath),
@@ -60,6 +65,7 @@ pub enum FsOp {
 /// A successful answer to an [`FsOp`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub enum FsReply {
     /// Answer to [`FsOp::Stat`].
     Metadata(Metadata),
@@ -108,9 +114,10 @@ pub enum FsError {
 }
 
 /// The directory entries of an [`FsOp::ListDir`] or [`FsOp::ListNames`], and the wall-clock time
-/// of the listing.
+/// of the listing ([`Listing::new`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct Listing {
     /// The entries, in any order (the core sorts them by name).
     pub entries: Vec<DirEntry>,
@@ -119,9 +126,10 @@ pub struct Listing {
     pub now: i64,
 }
 
-/// One directory entry.
+/// One directory entry ([`DirEntry::new`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct DirEntry {
     /// The entry's name (one path component).
     pub name: String,
@@ -129,9 +137,24 @@ pub struct DirEntry {
     pub metadata: Metadata,
 }
 
+impl Listing {
+    /// A listing of `entries` taken at wall-clock time `now` (see [`Listing::now`]).
+    pub fn new(entries: Vec<DirEntry>, now: i64) -> Self {
+        Self { entries, now }
+    }
+}
+
+impl DirEntry {
+    /// An entry called `name` (one path component).
+    pub fn new(name: String, metadata: Metadata) -> Self {
+        Self { name, metadata }
+    }
+}
+
 /// What kind of thing a path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub enum FileKind {
     /// A regular file.
     File,
@@ -143,9 +166,11 @@ pub enum FileKind {
     Other,
 }
 
-/// Metadata of a file, as the core needs it for replies and listings.
+/// Metadata of a file, as the core needs it for replies and listings. Start from
+/// [`Metadata::file`] or [`Metadata::dir`] and set the fields you know: new ones may come.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct Metadata {
     /// The kind.
     pub kind: FileKind,

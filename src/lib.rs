@@ -17,6 +17,15 @@
 //!    deadline from [`Session::poll_timeout`]. Feed it with [`Session::handle_input`] and go to 2.
 //! 4. Stop after [`Output::CloseSession`] (then [`Session::is_closed`] is true).
 //!
+//! An error from [`Session::handle_input`] is the runtime's mistake, never the client's; its
+//! [`DriveError`] kind says which (a [stale](DriveError::is_stale) answer that lost a race with
+//! `ABOR` or a new `PASV` is harmless and may be ignored).
+//!
+//! The sketch below serves the control connection only and answers every request at once;
+//! `tests/custom_loop.rs` in the repository is a complete loop (a thread per session, one
+//! channel for its inputs) that waits for the next input *or* [`Session::poll_timeout`] and
+//! carries out listeners, connects and transfers.
+//!
 //! ```no_run
 //! use std::io::{Read, Write};
 //! use std::net::TcpListener;
@@ -65,16 +74,22 @@
 //!     } else {
 //!         Input::ControlBytes(bytes::Bytes::copy_from_slice(&buf[..n]))
 //!     };
-//!     session.handle_input(Instant::now(), input).expect("control input is never a driving error");
+//!     session.handle_input(Instant::now(), input).expect("control input is never a DriveError");
 //! }
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
 //! Transfers never pass file bytes through the core: a `RETR` becomes
 //! [`Output::StartTransfer`] with [`TransferKind::SendFile`], and the runtime copies the file to
-//! the data connection itself (on Linux `std::io::copy` from a file to a socket uses
-//! `sendfile`). Listings are protocol text, rendered by the core and handed over as
-//! [`TransferKind::SendBytes`].
+//! the data connection itself. (`std::io::copy` from a `File` to a `TcpStream` does not use
+//! `sendfile` on Linux: it falls back to 8 KiB reads and writes, so thinftp-host calls
+//! `sendfile` and `splice` itself.) Listings are protocol text, rendered by the core and handed
+//! over as [`TransferKind::SendBytes`].
+//!
+//! Every public type is at the crate root, except the command parser ([`command`]) and the
+//! `TYPE A` line-end converters ([`ascii`]). Enums and structs that will grow are
+//! `#[non_exhaustive]`: build [`Config`], [`Metadata`], [`Permissions`], [`DirEntry`] and
+//! [`Listing`] from their constructors and set the fields you need.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -85,19 +100,23 @@ mod config;
 mod error;
 mod events;
 mod framing;
-pub mod fs;
+mod fs;
+mod glob;
 mod ids;
-pub mod listing;
-pub mod path;
+mod listing;
+mod path;
 mod reply;
 mod session;
 
 pub use auth::{AuthResult, Permissions};
 pub use config::Config;
-pub use error::DriveError;
+pub use error::{DriveError, RequestKind};
 pub use events::{Input, Output, TransferError, TransferKind, WriteMode};
 pub use fs::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata};
+/// How many of its newest ids a session remembers the kind of (see [`DriveError::Stale`]).
+#[doc(hidden)]
+pub use ids::KIND_WINDOW as ID_KIND_WINDOW;
 pub use ids::{AuthId, DataId, FsId, TransferId};
-pub use path::VirtualPath;
+pub use path::{PathError, VirtualPath};
 pub use reply::Reply;
 pub use session::Session;

@@ -12,6 +12,7 @@ pub struct VirtualPath(String);
 
 /// Why a client's path was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PathError {
     /// The path holds NUL, CR or LF.
     ForbiddenCharacter,

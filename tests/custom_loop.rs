@@ -253,18 +253,15 @@ fn run_fs(root: &Path, op: FsOp) -> Result<FsReply, FsError> {
                 let entry = entry.map_err(fs_error)?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let meta = entry.metadata().map_err(fs_error)?;
-                entries.push(DirEntry {
-                    name,
-                    metadata: metadata(&meta),
-                });
+                entries.push(DirEntry::new(name, metadata(&meta)));
             }
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            Ok(FsReply::Listing(Listing {
+            Ok(FsReply::Listing(Listing::new(
                 entries,
-                now: i64::try_from(now).unwrap_or(0),
-            }))
+                i64::try_from(now).unwrap_or(0),
+            )))
         }
         FsOp::MakeDir(p) => fs::create_dir(real(root, &p))
             .map(|()| FsReply::Done)
@@ -298,6 +295,8 @@ fn run_fs(root: &Path, op: FsOp) -> Result<FsReply, FsError> {
             }
             Err(FsError::AlreadyExists)
         }
+        // An operation newer than this example.
+        _ => Err(FsError::Other),
     }
 }
 

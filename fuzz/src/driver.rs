@@ -4,7 +4,11 @@
 //!
 //! Checked on every input and output (a failed check panics, and the fuzzer saves the case):
 //! - `handle_input` never panics; a legitimate input is never an error; an id never handed out
-//!   always is; an input refused with an error, or fed after `CloseSession`, yields no output.
+//!   for its kind is always `DriveError::NeverIssued`, one handed out but no longer awaited is
+//!   `Ok` or `DriveError::Stale` (never `NeverIssued`), a successful answer of the wrong shape
+//!   is `DriveError::WrongShape` and still ends its request, anything after `CloseSession` is
+//!   `DriveError::Closed`; an input refused with an error (but `WrongShape`), or fed after
+//!   `CloseSession`, yields no output.
 //! - Every reply is well formed (see [`check_reply`]).
 //! - Filesystem requests, listeners, connects and transfers only after a login; every path in
 //!   them is the user's home or beneath it; nothing that changes the tree for a read-only user.
@@ -26,11 +30,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use thinftp::{
-    AuthId, AuthResult, DataId, FsId, FsOp, FsReply, Input, Output, Permissions, Session,
-    TransferId, TransferKind, VirtualPath,
+    AuthId, AuthResult, DataId, DriveError, FsId, FsOp, FsReply, Input, Output, Permissions,
+    Session, TransferId, TransferKind, VirtualPath,
 };
 
-use crate::answers::{fits, fitting, forge, op_paths, plausible, stranger, weight};
+use crate::answers::{fitting, forge, op_paths, plausible, shaped, stranger, weight};
 use crate::checks::{beneath, check_reply};
 use crate::scenario::{
     encode_lines, Action, AuthAnswer, DataPeer, DataSetup, Flavor, FsAnswer, Jump, Line,
@@ -47,12 +51,18 @@ const REPLAY_WINDOW: usize = 16;
 enum Expect {
     /// A legitimate input: must be `Ok`, and the model follows it.
     Accept,
-    /// A fitting id with a reply of the wrong kind: `Ok` (the request is answered) or `Err`.
-    Either,
-    /// Stale, or after the session closed: `Ok` or `Err`, and nothing changes.
+    /// A fitting id with a reply of the wrong kind: must be `WrongShape`, and the request is
+    /// answered.
+    WrongShape,
+    /// Issued for this kind, no longer awaited: `Ok` or `Stale`, and nothing changes.
+    Stale,
+    /// After the session closed: must be `Closed`.
+    Closed,
+    /// Nothing the model can tell (no such input yet): `Ok` or any error.
     Ignore,
-    /// An id never handed out: must be `Err`.
-    Refuse,
+    /// An id never handed out for this kind: must be `NeverIssued`. `old` when it went out for
+    /// another kind longer ago than the session remembers kinds: `Stale` will do too.
+    Refuse { old: bool },
 }
 
 /// The state of one data channel, as the runtime would see it.
@@ -105,6 +115,8 @@ struct Driver {
     transfers: BTreeSet<u64>,
     /// Ids handed out, per kind: fs, auth, data, transfer.
     issued: [HashSet<u64>; 4],
+    /// The newest id handed out, of any kind.
+    newest: u64,
     /// A `1xx` reply came since the last `StartTransfer`.
     preliminary: bool,
     /// Paths the runtime itself named (`FsReply::Created`), allowed in transfers.
@@ -145,6 +157,7 @@ impl Driver {
             data: BTreeMap::new(),
             transfers: BTreeSet::new(),
             issued: Default::default(),
+            newest: 0,
             preliminary: false,
             runtime_paths: Vec::new(),
             history: Vec::new(),
@@ -180,10 +193,7 @@ impl Driver {
             Action::Login { write } => {
                 self.control(b"USER u\r\nPASS p\r\n".to_vec());
                 if let Some(&id) = self.auth.iter().next() {
-                    let permissions = Permissions {
-                        home: self.home.clone(),
-                        write,
-                    };
+                    let permissions = Permissions::new(self.home.clone(), write);
                     let result = AuthResult::Accepted(permissions);
                     self.feed(Input::Auth {
                         id: AuthId::from_raw(id),
@@ -224,12 +234,11 @@ impl Driver {
                     return;
                 };
                 let result = match answer {
-                    AuthAnswer::Accept { write } => AuthResult::Accepted(Permissions {
-                        home: self.home.clone(),
-                        write,
-                    }),
+                    AuthAnswer::Accept { write } => {
+                        AuthResult::Accepted(Permissions::new(self.home.clone(), write))
+                    }
                     AuthAnswer::AcceptHome { home, write } => {
-                        AuthResult::Accepted(Permissions { home, write })
+                        AuthResult::Accepted(Permissions::new(home, write))
                     }
                     AuthAnswer::Refuse => AuthResult::Refused,
                 };
@@ -364,10 +373,7 @@ impl Driver {
         let mut answers = Vec::new();
         for &id in &self.auth {
             let home = self.home.clone();
-            let result = AuthResult::Accepted(Permissions {
-                home,
-                write: flavor.write,
-            });
+            let result = AuthResult::Accepted(Permissions::new(home, flavor.write));
             answers.push(Input::Auth {
                 id: AuthId::from_raw(id),
                 result,
@@ -447,21 +453,23 @@ impl Driver {
 
     fn classify(&self, input: &Input) -> Expect {
         if self.closed {
-            return Expect::Ignore;
+            return Expect::Closed;
         }
         let known = |kind: usize, raw: u64| {
             if self.issued[kind].contains(&raw) {
-                Expect::Ignore
+                Expect::Stale
             } else {
-                Expect::Refuse
+                let elsewhere = (0..4).any(|k| self.issued[k].contains(&raw));
+                let old = elsewhere && self.newest - raw >= thinftp::ID_KIND_WINDOW;
+                Expect::Refuse { old }
             }
         };
         let data = |id: DataId| self.data.get(&id.raw()).copied();
         match input {
             Input::ControlBytes(_) | Input::ControlEof | Input::Timeout => Expect::Accept,
             Input::Fs { id, result } => match self.fs.get(&id.raw()) {
-                Some(op) if fits(op, result) => Expect::Accept,
-                Some(_) => Expect::Either,
+                Some(op) if shaped(op, result) => Expect::Accept,
+                Some(_) => Expect::WrongShape,
                 None => known(FS, id.raw()),
             },
             Input::Auth { id, .. } if self.auth.contains(&id.raw()) => Expect::Accept,
@@ -507,12 +515,33 @@ impl Driver {
             (Err(e), Expect::Accept) => {
                 panic!("a legitimate input was refused with {e:?}: {input:?}")
             }
-            (Ok(()), Expect::Refuse) => {
+            (Ok(()), Expect::Refuse { .. }) => {
                 panic!("an answer with an id never handed out was accepted: {input:?}")
+            }
+            (Err(DriveError::NeverIssued { .. }), Expect::Refuse { .. }) => {}
+            (Err(DriveError::Stale { .. }), Expect::Refuse { old: true }) => {}
+            (Err(e), Expect::Refuse { .. }) => {
+                panic!("an id never handed out for its kind got {e:?}, not NeverIssued: {input:?}")
+            }
+            (Ok(()) | Err(DriveError::Stale { .. }), Expect::Stale) => {}
+            (Err(e), Expect::Stale) => {
+                panic!("a stale answer got {e:?}, not Stale: {input:?}")
+            }
+            (Err(DriveError::WrongShape { .. }), Expect::WrongShape) => {}
+            (_, Expect::WrongShape) => {
+                panic!("a wrong-shaped answer got {result:?}, not WrongShape: {input:?}")
+            }
+            (Err(DriveError::Closed), Expect::Closed) => {}
+            (_, Expect::Closed) => {
+                panic!("an input after CloseSession got {result:?}, not Closed: {input:?}")
+            }
+            (Err(e @ DriveError::WrongShape { .. }), _) => {
+                panic!("WrongShape ({e:?}) for an answer of the right shape: {input:?}")
             }
             _ => {}
         }
-        let applies = result.is_ok() && matches!(expect, Expect::Accept | Expect::Either);
+        let taken = matches!(result, Ok(()) | Err(DriveError::WrongShape { .. }));
+        let applies = taken && matches!(expect, Expect::Accept | Expect::WrongShape);
         let mut stranger = None;
         if applies {
             stranger = self.apply(&input);
@@ -527,7 +556,7 @@ impl Driver {
             }
         }
         // An error leaves the session unchanged, and nothing comes out after CloseSession.
-        let silent = result.is_err() || self.closed;
+        let silent = !taken || self.closed;
         if self.closed {
             self.after_close += 1;
         }
@@ -772,6 +801,7 @@ impl Driver {
 
     fn issue(&mut self, kind: usize, raw: u64) {
         assert!(self.issued[kind].insert(raw), "id {raw} handed out twice");
+        self.newest = self.newest.max(raw);
     }
 }
 

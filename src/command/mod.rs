@@ -6,6 +6,10 @@
 use core::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use self::verbs::MAX_VERB;
+
+pub(crate) mod verbs;
+
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -122,6 +126,7 @@ pub enum EpsvArg {
 
 /// The arguments of `LIST` and `NLST`: `ls`-style flags (tolerated, ignored) and a path.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ListArgs {
     /// A leading `-word` of [`LIST_FLAGS`] (such as `-la`), without the `-`; empty if none was
     /// given.
@@ -208,16 +213,6 @@ impl Command {
     }
 }
 
-/// Verbs this server knows but refuses with `502`: security extensions (RFC 2228), long
-/// addresses (RFC 1639), RFC 3659 and draft extensions nobody here needs.
-const NOT_IMPLEMENTED: &[&str] = &[
-    "SMNT", "LPRT", "LPSV", "AUTH", "PBSZ", "PROT", "ADAT", "CCC", "CONF", "ENC", "MIC", "MFMT",
-    "MFCT", "MFF", "LANG", "HOST",
-];
-
-/// The longest verb we know; anything longer is unknown without looking further.
-const MAX_VERB: usize = 4;
-
 /// Parses one command line, without its line end. Telnet sequences were already stripped.
 ///
 /// The verb runs up to the first space; the argument is everything after that space, exactly.
@@ -238,62 +233,64 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     upper.make_ascii_uppercase();
 
     let arg = Arg(arg);
-    let cmd = match &*upper {
-        b"USER" => Command::User(arg.owned("USER")?),
-        b"PASS" => Command::Pass(arg.optional("PASS")?.unwrap_or_default().to_owned()),
-        b"ACCT" => Command::Acct(arg.owned("ACCT")?),
-        b"REIN" => Command::Rein,
-        b"QUIT" => Command::Quit,
-        b"PWD" | b"XPWD" => Command::Pwd,
-        b"CWD" | b"XCWD" => Command::Cwd(arg.owned("CWD")?),
-        b"CDUP" | b"XCUP" => Command::Cdup,
-        b"MKD" | b"XMKD" => Command::Mkd(arg.owned("MKD")?),
-        b"RMD" | b"XRMD" => Command::Rmd(arg.owned("RMD")?),
-        b"DELE" => Command::Dele(arg.owned("DELE")?),
-        b"RNFR" => Command::Rnfr(arg.owned("RNFR")?),
-        b"RNTO" => Command::Rnto(arg.owned("RNTO")?),
-        b"SIZE" => Command::Size(arg.owned("SIZE")?),
-        b"MDTM" => Command::Mdtm(arg.owned("MDTM")?),
-        b"TYPE" => Command::Type(parse_type(arg.required("TYPE")?)?),
-        b"MODE" => {
+    let Some(known) = verbs::lookup(upper) else {
+        return Err(ParseError::Unknown);
+    };
+    if !known.implemented {
+        return Err(ParseError::NotImplemented(known.name));
+    }
+    let cmd = match known.name {
+        "USER" => Command::User(arg.owned("USER")?),
+        "PASS" => Command::Pass(arg.optional("PASS")?.unwrap_or_default().to_owned()),
+        "ACCT" => Command::Acct(arg.owned("ACCT")?),
+        "REIN" => Command::Rein,
+        "QUIT" => Command::Quit,
+        "PWD" => Command::Pwd,
+        "CWD" => Command::Cwd(arg.owned("CWD")?),
+        "CDUP" => Command::Cdup,
+        "MKD" => Command::Mkd(arg.owned("MKD")?),
+        "RMD" => Command::Rmd(arg.owned("RMD")?),
+        "DELE" => Command::Dele(arg.owned("DELE")?),
+        "RNFR" => Command::Rnfr(arg.owned("RNFR")?),
+        "RNTO" => Command::Rnto(arg.owned("RNTO")?),
+        "SIZE" => Command::Size(arg.owned("SIZE")?),
+        "MDTM" => Command::Mdtm(arg.owned("MDTM")?),
+        "TYPE" => Command::Type(parse_type(arg.required("TYPE")?)?),
+        "MODE" => {
             one_letter(arg.required("MODE")?, "MODE", b'S', b"BC")?;
             Command::Mode
         }
-        b"STRU" => {
+        "STRU" => {
             one_letter(arg.required("STRU")?, "STRU", b'F', b"RP")?;
             Command::Stru
         }
         // ALLO reserves space on systems that need it; ours do not, so its argument is moot.
-        b"ALLO" => Command::Allo,
-        b"REST" => Command::Rest(decimal(arg.required("REST")?.trim_ascii()).ok_or(SYNTAX_REST)?),
-        b"RETR" => Command::Retr(arg.owned("RETR")?),
-        b"STOR" => Command::Stor(arg.owned("STOR")?),
-        b"APPE" => Command::Appe(arg.owned("APPE")?),
-        b"STOU" => Command::Stou,
-        b"PASV" => Command::Pasv,
-        b"EPSV" => Command::Epsv(parse_epsv(arg.optional("EPSV")?)?),
-        b"PORT" => Command::Port(parse_port(arg.required("PORT")?)?),
-        b"EPRT" => Command::Eprt(parse_eprt(arg.required("EPRT")?)?),
-        b"ABOR" => Command::Abor,
-        b"LIST" => Command::List(parse_list(arg.optional("LIST")?)),
-        b"NLST" => Command::Nlst(parse_list(arg.optional("NLST")?)),
-        b"MLSD" => Command::Mlsd(arg.optional("MLSD")?.map(str::to_owned)),
-        b"MLST" => Command::Mlst(arg.optional("MLST")?.map(str::to_owned)),
-        b"FEAT" => Command::Feat,
-        b"OPTS" => parse_opts(arg.required("OPTS")?)?,
-        b"SYST" => Command::Syst,
-        b"STAT" => Command::Stat(arg.optional("STAT")?.map(str::to_owned)),
-        b"HELP" => Command::Help(arg.optional("HELP")?.map(str::to_owned)),
-        b"NOOP" => Command::Noop,
-        b"SITE" => Command::Site(arg.owned("SITE")?),
+        "ALLO" => Command::Allo,
+        "REST" => Command::Rest(decimal(arg.required("REST")?.trim_ascii()).ok_or(SYNTAX_REST)?),
+        "RETR" => Command::Retr(arg.owned("RETR")?),
+        "STOR" => Command::Stor(arg.owned("STOR")?),
+        "APPE" => Command::Appe(arg.owned("APPE")?),
+        "STOU" => Command::Stou,
+        "PASV" => Command::Pasv,
+        "EPSV" => Command::Epsv(parse_epsv(arg.optional("EPSV")?)?),
+        "PORT" => Command::Port(parse_port(arg.required("PORT")?)?),
+        "EPRT" => Command::Eprt(parse_eprt(arg.required("EPRT")?)?),
+        "ABOR" => Command::Abor,
+        "LIST" => Command::List(parse_list(arg.optional("LIST")?)),
+        "NLST" => Command::Nlst(parse_list(arg.optional("NLST")?)),
+        "MLSD" => Command::Mlsd(arg.optional("MLSD")?.map(str::to_owned)),
+        "MLST" => Command::Mlst(arg.optional("MLST")?.map(str::to_owned)),
+        "FEAT" => Command::Feat,
+        "OPTS" => parse_opts(arg.required("OPTS")?)?,
+        "SYST" => Command::Syst,
+        "STAT" => Command::Stat(arg.optional("STAT")?.map(str::to_owned)),
+        "HELP" => Command::Help(arg.optional("HELP")?.map(str::to_owned)),
+        "NOOP" => Command::Noop,
+        "SITE" => Command::Site(arg.owned("SITE")?),
         // Only informative: any text will do, UTF-8 or not.
-        b"CLNT" => Command::Clnt(String::from_utf8_lossy(arg.0.unwrap_or_default()).into_owned()),
-        other => {
-            return Err(NOT_IMPLEMENTED
-                .iter()
-                .find(|v| v.as_bytes() == other)
-                .map_or(ParseError::Unknown, |v| ParseError::NotImplemented(v)))
-        }
+        "CLNT" => Command::Clnt(String::from_utf8_lossy(arg.0.unwrap_or_default()).into_owned()),
+        // A row in the table with no arm here: known, not carried out.
+        name => return Err(ParseError::NotImplemented(name)),
     };
     Ok(cmd)
 }

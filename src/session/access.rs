@@ -2,7 +2,7 @@
 
 use super::{Busy, Login, Session};
 use crate::auth::AuthResult;
-use crate::error::DriveError;
+use crate::error::{DriveError, RequestKind};
 use crate::events::Output;
 use crate::ids::AuthId;
 use crate::path::VirtualPath;
@@ -30,7 +30,7 @@ impl Session {
     pub(super) fn cmd_pass(&mut self, password: String) {
         match std::mem::replace(&mut self.login, Login::Anonymous) {
             Login::UserGiven(user) => {
-                let id = AuthId::from_raw(self.ids.next());
+                let id = AuthId::from_raw(self.ids.next(RequestKind::Authentication));
                 self.outputs.push_back(Output::Authenticate {
                     id,
                     user: user.clone(),
@@ -49,7 +49,7 @@ impl Session {
     pub(super) fn on_auth(&mut self, id: AuthId, result: AuthResult) -> Result<(), DriveError> {
         let user = match &self.busy {
             Busy::Auth { id: expected, user } if *expected == id => user.clone(),
-            _ => return Err(DriveError::UnknownId("authentication", id.raw())),
+            _ => return Err(self.ids.unawaited(id.raw(), RequestKind::Authentication)),
         };
         self.busy = Busy::Idle;
         match result {

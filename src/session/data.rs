@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::timers::Timer;
 use super::{Busy, Session};
 use crate::command::EpsvArg;
-use crate::error::DriveError;
+use crate::error::{DriveError, RequestKind};
 use crate::events::Output;
 use crate::ids::DataId;
 
@@ -80,7 +80,7 @@ impl Session {
     /// Replaces any data channel with a new passive listener.
     fn open_passive(&mut self, extended: bool) {
         self.close_data_channel();
-        let id = DataId::from_raw(self.ids.next());
+        let id = DataId::from_raw(self.ids.next(RequestKind::DataChannel));
         self.outputs.push_back(Output::OpenPassive {
             id,
             ip: self.local.ip(),
@@ -133,10 +133,10 @@ impl Session {
         addr: SocketAddr,
     ) -> Result<(), DriveError> {
         let Busy::PassiveOpening { extended } = self.busy else {
-            return Err(DriveError::UnknownId("passive listener", id.raw()));
+            return Err(self.ids.unawaited(id.raw(), RequestKind::DataChannel));
         };
         if self.data != DataChannel::Opening(id) {
-            return Err(DriveError::UnknownId("passive listener", id.raw()));
+            return Err(self.ids.unawaited(id.raw(), RequestKind::DataChannel));
         }
         self.busy = Busy::Idle;
         self.data = DataChannel::Listening(id);
@@ -179,7 +179,7 @@ impl Session {
         if !matches!(self.busy, Busy::PassiveOpening { .. })
             || self.data != DataChannel::Opening(id)
         {
-            return Err(DriveError::UnknownId("passive listener", id.raw()));
+            return Err(self.ids.unawaited(id.raw(), RequestKind::DataChannel));
         }
         self.busy = Busy::Idle;
         self.data = DataChannel::None;
@@ -201,7 +201,7 @@ impl Session {
                 }
             }
             DataChannel::Connecting(current) if current == id => {}
-            _ => return Err(DriveError::UnknownId("data channel", id.raw())),
+            _ => return Err(self.ids.unawaited(id.raw(), RequestKind::DataChannel)),
         }
         self.data = DataChannel::Connected(id);
         self.timers.clear(Timer::Data);
@@ -211,7 +211,7 @@ impl Session {
 
     pub(super) fn on_connect_failed(&mut self, id: DataId) -> Result<(), DriveError> {
         if self.data != DataChannel::Connecting(id) {
-            return Err(DriveError::UnknownId("data channel", id.raw()));
+            return Err(self.ids.unawaited(id.raw(), RequestKind::DataChannel));
         }
         self.data = DataChannel::None;
         self.timers.clear(Timer::Data);
@@ -234,7 +234,7 @@ impl Session {
     pub(super) fn prepare_data_connection(&mut self) -> bool {
         match self.data {
             DataChannel::Active(addr) => {
-                let id = DataId::from_raw(self.ids.next());
+                let id = DataId::from_raw(self.ids.next(RequestKind::DataChannel));
                 self.outputs.push_back(Output::Connect { id, addr });
                 self.data = DataChannel::Connecting(id);
                 self.timers

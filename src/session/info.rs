@@ -1,65 +1,10 @@
 //! Informational commands: FEAT, OPTS, STAT, HELP, SITE.
 
 use super::{Busy, Login, Session};
+use crate::command::verbs;
 use crate::command::TransferType;
 use crate::listing::Facts;
 use crate::reply::Reply;
-
-/// Every command the server implements, for `HELP`.
-const COMMANDS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CLNT", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP",
-    "LIST", "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT",
-    "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR",
-    "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
-];
-
-/// Syntax help for `HELP command`.
-fn command_syntax(verb: &str) -> Option<&'static str> {
-    Some(match verb {
-        "ABOR" => "ABOR (abort the transfer in progress)",
-        "ACCT" => "ACCT <account> (not needed)",
-        "ALLO" => "ALLO <size> (ignored)",
-        "APPE" => "APPE <file> (append to a file)",
-        "CDUP" | "XCUP" => "CDUP (go to the parent directory)",
-        "CLNT" => "CLNT <client name> (noted, ignored)",
-        "CWD" | "XCWD" => "CWD <directory>",
-        "DELE" => "DELE <file>",
-        "EPRT" => "EPRT |<proto>|<address>|<port>|",
-        "EPSV" => "EPSV [1|2|ALL]",
-        "FEAT" => "FEAT (list the extensions)",
-        "HELP" => "HELP [command]",
-        "LIST" => "LIST [path] (long listing)",
-        "MDTM" => "MDTM <file> (modification time)",
-        "MKD" | "XMKD" => "MKD <directory>",
-        "MLSD" => "MLSD [directory] (machine listing)",
-        "MLST" => "MLST [path] (machine facts)",
-        "MODE" => "MODE S",
-        "NLST" => "NLST [path] (names only)",
-        "NOOP" => "NOOP",
-        "OPTS" => "OPTS UTF8 ON | OPTS MLST <facts>",
-        "PASS" => "PASS <password>",
-        "PASV" => "PASV (passive mode)",
-        "PORT" => "PORT h1,h2,h3,h4,p1,p2",
-        "PWD" | "XPWD" => "PWD (print the current directory)",
-        "QUIT" => "QUIT",
-        "REIN" => "REIN (start over)",
-        "REST" => "REST <offset>",
-        "RETR" => "RETR <file>",
-        "RMD" | "XRMD" => "RMD <directory>",
-        "RNFR" => "RNFR <path>",
-        "RNTO" => "RNTO <path>",
-        "SITE" => "SITE HELP",
-        "SIZE" => "SIZE <file>",
-        "STAT" => "STAT [path]",
-        "STOR" => "STOR <file>",
-        "STOU" => "STOU (store under a unique name)",
-        "STRU" => "STRU F",
-        "SYST" => "SYST",
-        "TYPE" => "TYPE A | TYPE I",
-        "USER" => "USER <name>",
-        _ => return None,
-    })
-}
 
 impl Session {
     pub(super) fn cmd_feat(&mut self) {
@@ -128,7 +73,8 @@ impl Session {
     pub(super) fn cmd_help(&mut self, topic: Option<&str>) {
         match topic {
             None => {
-                let rows: Vec<String> = COMMANDS.chunks(8).map(|row| row.join(" ")).collect();
+                let names = verbs::implemented_names();
+                let rows: Vec<String> = names.chunks(8).map(|row| row.join(" ")).collect();
                 self.send(Reply::multiline(
                     214,
                     "The following commands are recognized.",
@@ -138,8 +84,8 @@ impl Session {
             }
             Some(topic) => {
                 let verb = topic.trim().to_ascii_uppercase();
-                match command_syntax(&verb) {
-                    Some(syntax) => self.reply(214, &format!("Syntax: {syntax}")),
+                match verbs::find(&verb).filter(|v| v.implemented) {
+                    Some(known) => self.reply(214, &format!("Syntax: {}", known.help)),
                     None => self.reply(501, &format!("Unknown command {verb}.")),
                 }
             }

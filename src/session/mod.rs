@@ -1,13 +1,16 @@
 //! The session state machine: one client's control connection.
 //!
 //! `mod.rs` holds the state, the public surface and the command pump (framing, queueing, who may
-//! run when). Each group of commands lives in its own file: `access` (login), `files`
+//! run when; which verbs may run before login or during a transfer is in the verb table,
+//! `command/verbs.rs`). Each group of commands lives in its own file: `access` (login), `files`
 //! (navigation and file management), `data` (passive and active data channels), `transfer`
-//! (RETR, STOR, listings, ABOR), `info` (FEAT, HELP, STAT, OPTS, ...).
+//! (RETR, STOR, listings, ABOR), `info` (FEAT, HELP, STAT, OPTS, ...); `fs_answers` holds what
+//! each does with its filesystem answer.
 
 mod access;
 mod data;
 mod files;
+mod fs_answers;
 mod info;
 mod timers;
 mod transfer;
@@ -17,9 +20,10 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::auth::Permissions;
+use crate::command::verbs::{self, DuringTransfer};
 use crate::command::{self, Command, ParseError, TransferType};
 use crate::config::Config;
-use crate::error::DriveError;
+use crate::error::{DriveError, RequestKind};
 use crate::events::{Input, Output};
 use crate::framing::{Line, LineReader};
 use crate::fs::{FsError, FsOp};
@@ -29,7 +33,7 @@ use crate::path::VirtualPath;
 use crate::reply::Reply;
 
 use self::data::DataChannel;
-use self::files::FsThen;
+use self::fs_answers::FsThen;
 use self::timers::{Timer, Timers};
 use self::transfer::PendingTransfer;
 
@@ -103,12 +107,18 @@ enum Busy {
     Transfer(PendingTransfer),
 }
 
-/// Commands that RFC 959 lets the client send while a transfer runs.
-fn allowed_during_transfer(cmd: &Command) -> bool {
-    matches!(
-        cmd,
-        Command::Abor | Command::Stat(None) | Command::Quit | Command::Noop
-    )
+/// Whether a command may run while a transfer is under way: the verb table's rule. `line` is
+/// the command line, for the rule that depends on an argument being there.
+fn allowed_during_transfer(cmd: &Command, line: &[u8]) -> bool {
+    let has_argument = line
+        .splitn(2, |&b| b == b' ')
+        .nth(1)
+        .is_some_and(|arg| !arg.is_empty());
+    match verbs::lookup(cmd.verb().as_bytes()).map(|v| v.during_transfer) {
+        Some(DuringTransfer::Runs) => true,
+        Some(DuringTransfer::RunsWithoutArgument) => !has_argument,
+        Some(DuringTransfer::Waits) | None => false,
+    }
 }
 
 /// Commands that leave a pending `REST` offset for the transfer command after them: the
@@ -129,23 +139,9 @@ fn keeps_rest(cmd: &Command) -> bool {
     )
 }
 
-/// Verbs accepted before login (everything else gets `530`).
+/// Verbs accepted before login, by the verb table (everything else gets `530`).
 fn allowed_before_login(verb: &str) -> bool {
-    matches!(
-        verb,
-        "USER"
-            | "PASS"
-            | "QUIT"
-            | "FEAT"
-            | "HELP"
-            | "SYST"
-            | "NOOP"
-            | "CLNT"
-            | "OPTS"
-            | "AUTH"
-            | "PBSZ"
-            | "PROT"
-    )
+    verbs::lookup(verb.as_bytes()).is_some_and(|v| v.before_login)
 }
 
 impl Session {
@@ -187,32 +183,52 @@ impl Session {
 
     /// Feeds one event. Drain [`poll_output`](Self::poll_output) afterwards.
     ///
-    /// An error means the runtime fed something nobody asked for (an unknown id, an input after
-    /// the session closed): a bug in the runtime, never the client's doing. The session is
-    /// unchanged; the runtime should drop whatever the input carried (e.g. close a data
-    /// connection reported for a listener that was already closed).
+    /// An error says how the runtime misused the session (see [`DriveError`]): never the
+    /// client's doing. A [stale](DriveError::is_stale) answer is a harmless race. For every
+    /// error but [`DriveError::WrongShape`] the session is unchanged and the runtime should drop
+    /// whatever the input carried (e.g. close a data connection reported for a listener that
+    /// was already closed); a wrong-shaped answer was taken (the client got a `451`), so drain
+    /// the outputs as after `Ok`.
     pub fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), DriveError> {
         if self.closed {
             return Err(DriveError::Closed);
         }
-        if now > self.now {
-            self.now = now;
-        }
-        match input {
-            Input::ControlBytes(bytes) => self.on_control_bytes(&bytes),
-            Input::ControlEof => self.on_control_eof(),
-            Input::Timeout => self.on_timeout(),
-            Input::Fs { id, result } => self.on_fs(id, result)?,
-            Input::Auth { id, result } => self.on_auth(id, result)?,
-            Input::PassiveListening { id, addr } => self.on_passive_listening(id, addr)?,
-            Input::PassiveFailed { id } => self.on_passive_failed(id)?,
-            Input::DataConnected { id, peer } => self.on_data_connected(id, peer)?,
-            Input::ConnectFailed { id } => self.on_connect_failed(id)?,
-            Input::TransferDone { id, result } => self.on_transfer_done(id, result)?,
+        // Time passes whatever the input: taking it is no change of state.
+        self.advance_clock(now);
+        let result = match input {
+            Input::ControlBytes(bytes) => {
+                self.on_control_bytes(&bytes);
+                Ok(())
+            }
+            Input::ControlEof => {
+                self.on_control_eof();
+                Ok(())
+            }
+            Input::Timeout => {
+                self.on_timeout();
+                Ok(())
+            }
+            Input::Fs { id, result } => self.on_fs(id, result),
+            Input::Auth { id, result } => self.on_auth(id, result),
+            Input::PassiveListening { id, addr } => self.on_passive_listening(id, addr),
+            Input::PassiveFailed { id } => self.on_passive_failed(id),
+            Input::DataConnected { id, peer } => self.on_data_connected(id, peer),
+            Input::ConnectFailed { id } => self.on_connect_failed(id),
+            Input::TransferDone { id, result } => self.on_transfer_done(id, result),
+        };
+        if matches!(&result, Err(e) if !matches!(e, DriveError::WrongShape { .. })) {
+            return result;
         }
         self.pump();
         self.check_pending_input();
-        Ok(())
+        result
+    }
+
+    /// The session's clock never goes back.
+    fn advance_clock(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
     }
 
     /// The next thing for the runtime to do, or `None` when there is nothing more until the next
@@ -314,14 +330,14 @@ impl Session {
             let Some(line) = self.lines.front() else {
                 break;
             };
-            let parsed = match line {
-                Line::Complete(bytes) => Some(command::parse(bytes)),
-                Line::TooLong => None,
+            let (parsed, raw) = match line {
+                Line::Complete(bytes) => (Some(command::parse(bytes)), &bytes[..]),
+                Line::TooLong => (None, &[][..]),
             };
             let runnable = match &self.busy {
                 Busy::Idle => true,
                 Busy::Transfer(_) => {
-                    matches!(&parsed, Some(Ok(cmd)) if allowed_during_transfer(cmd))
+                    matches!(&parsed, Some(Ok(cmd)) if allowed_during_transfer(cmd, raw))
                 }
                 _ => false,
             };
@@ -444,9 +460,9 @@ impl Session {
             Command::Port(addr) => self.cmd_port(addr, false),
             Command::Eprt(addr) => self.cmd_port(addr, true),
             Command::Abor => self.cmd_abor(),
-            Command::List(args) => self.cmd_list(transfer::ListKind::List, args.path),
-            Command::Nlst(args) => self.cmd_list(transfer::ListKind::Nlst, args.path),
-            Command::Mlsd(path) => self.cmd_list(transfer::ListKind::Mlsd, path),
+            Command::List(args) => self.cmd_list(fs_answers::ListKind::List, args.path),
+            Command::Nlst(args) => self.cmd_list(fs_answers::ListKind::Nlst, args.path),
+            Command::Mlsd(path) => self.cmd_list(fs_answers::ListKind::Mlsd, path),
             Command::Mlst(path) => self.cmd_mlst(path.as_deref()),
             Command::Feat => self.cmd_feat(),
             Command::Opts { option, args } => self.cmd_opts(&option, &args),
@@ -537,7 +553,7 @@ impl Session {
     }
 
     fn request_fs(&mut self, op: FsOp, then: FsThen) {
-        let id = FsId::from_raw(self.ids.next());
+        let id = FsId::from_raw(self.ids.next(RequestKind::Filesystem));
         self.outputs.push_back(Output::Fs { id, op });
         self.busy = Busy::Fs { id, then };
     }

@@ -3,25 +3,18 @@
 
 use bytes::Bytes;
 
-use super::files::{is_retrievable, FsThen};
+use super::fs_answers::{FsThen, GlobFallback, ListKind};
 use super::timers::Timer;
 use super::{fs_error_text, Busy, Session};
 use crate::command::TransferType;
-use crate::error::DriveError;
+use crate::error::{DriveError, RequestKind};
 use crate::events::{Output, TransferError, TransferKind, WriteMode};
-use crate::fs::{FsOp, Listing, Metadata};
+use crate::fs::{FileKind, FsOp, Listing, Metadata};
+use crate::glob::Glob;
 use crate::ids::TransferId;
 use crate::listing;
 use crate::path::VirtualPath;
 use crate::reply::Reply;
-
-/// Which listing a `LIST`-like command sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ListKind {
-    List,
-    Nlst,
-    Mlsd,
-}
 
 /// A transfer command between its checks and its final reply.
 #[derive(Debug)]
@@ -198,12 +191,18 @@ impl Session {
             ListKind::Nlst => FsOp::ListNames(path.clone()),
             ListKind::List | ListKind::Mlsd => FsOp::ListDir(path.clone()),
         };
+        let glob = match kind {
+            // MLSD takes a directory, never a pattern (RFC 3659 7.1).
+            ListKind::Mlsd => None,
+            ListKind::List | ListKind::Nlst => glob_fallback(&arg, &path),
+        };
         self.request_fs(
             op,
             FsThen::ListDir {
                 kind: Some(kind),
                 path,
                 name,
+                glob,
             },
         );
     }
@@ -213,12 +212,14 @@ impl Session {
         let Some((_, path)) = self.resolve(arg) else {
             return;
         };
+        let glob = glob_fallback(arg, &path);
         self.request_fs(
             FsOp::ListDir(path.clone()),
             FsThen::ListDir {
                 kind: None,
                 path,
                 name: arg.to_owned(),
+                glob,
             },
         );
     }
@@ -275,7 +276,7 @@ impl Session {
         if pending.running.is_some() {
             return;
         }
-        let id = TransferId::from_raw(self.ids.next());
+        let id = TransferId::from_raw(self.ids.next(RequestKind::Transfer));
         pending.running = Some(id);
         let opening = pending.opening.clone();
         let kind = pending.kind.clone();
@@ -306,7 +307,7 @@ impl Session {
             Busy::Transfer(pending) if pending.running == Some(id) => pending,
             other => {
                 self.busy = other;
-                return Err(DriveError::UnknownId("transfer", id.raw()));
+                return Err(self.ids.unawaited(id.raw(), RequestKind::Transfer));
             }
         };
         // The runtime closed the data connection with the transfer.
@@ -358,4 +359,33 @@ impl Session {
             self.reply(225, "No transfer to abort.");
         }
     }
+}
+
+/// Whether metadata names something `RETR` can send.
+fn is_retrievable(meta: &Metadata) -> bool {
+    meta.kind == FileKind::File
+}
+
+/// The pattern in the last component of a listing's argument (`path` is the argument
+/// resolved), if it has one. Only the last component is ever expanded: wildcards before it are
+/// taken literally, as vsftpd and proftpd do.
+fn glob_fallback(arg: &str, path: &VirtualPath) -> Option<GlobFallback> {
+    let pattern = path.file_name()?;
+    let given = arg.trim_end_matches('/');
+    let (prefix, last) = given
+        .rsplit_once('/')
+        .map_or(("", given), |(dir, last)| (&given[..=dir.len()], last));
+    if last != pattern {
+        // `*.bin/..`, `.` and the like: the pattern is not what gets listed (nor, for `/`,
+        // the last component of the user's home, which is never the client's to expand).
+        return None;
+    }
+    let glob = Glob::parse(pattern)?;
+    let parent = path.parent()?;
+    let prefix = prefix.to_owned();
+    Some(GlobFallback {
+        parent,
+        glob,
+        prefix,
+    })
 }

@@ -171,15 +171,13 @@ impl MemFs {
             Content::Dir => (FileKind::Dir, 4096, 2, None),
             Content::Symlink(t) => (FileKind::Symlink, t.len() as u64, 1, Some(t.clone())),
         };
-        Metadata {
-            kind,
-            size,
-            modified: (node.mtime != i64::MIN).then_some(node.mtime),
-            mode: node.mode,
-            nlink,
-            symlink_target: target,
-            unique: Some((1, node.ino)),
-        }
+        let mut metadata = Metadata::file(size, (node.mtime != i64::MIN).then_some(node.mtime));
+        metadata.kind = kind;
+        metadata.mode = node.mode;
+        metadata.nlink = nlink;
+        metadata.symlink_target = target;
+        metadata.unique = Some((1, node.ino));
+        metadata
     }
 
     fn children(&self, dir: &str) -> Vec<(String, &Node)> {
@@ -232,17 +230,16 @@ impl MemFs {
                         // As a disk storage would: the kind is free from the directory entry,
                         // everything else would need a stat, so it is left at the default.
                         let metadata = if names_only {
-                            Metadata {
-                                kind: full.kind,
-                                ..Metadata::file(0, None)
-                            }
+                            let mut bare = Metadata::file(0, None);
+                            bare.kind = full.kind;
+                            bare
                         } else {
                             full
                         };
-                        DirEntry { name, metadata }
+                        DirEntry::new(name, metadata)
                     })
                     .collect();
-                Ok(FsReply::Listing(Listing { entries, now }))
+                Ok(FsReply::Listing(Listing::new(entries, now)))
             }
             FsOp::MakeDir(p) => {
                 let real = self.creatable(p.as_str())?;
@@ -326,6 +323,7 @@ impl MemFs {
                     dir.resolve(&name).map_err(|_| FsError::InvalidName)?,
                 ))
             }
+            other => panic!("the in-memory storage does not know {other:?}"),
         }
     }
 

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thinftp::ascii::{AsciiDecoder, AsciiEncoder};
 use thinftp::{
-    AuthId, AuthResult, DataId, FsError, FsId, FsOp, FsReply, Input, Output, Permissions, Reply,
-    Session, TransferError, TransferId, TransferKind, VirtualPath, WriteMode,
+    AuthId, AuthResult, DataId, DriveError, FsError, FsId, FsOp, FsReply, Input, Metadata, Output,
+    Permissions, Reply, Session, TransferError, TransferId, TransferKind, VirtualPath, WriteMode,
 };
 
 use super::memfs::MemFs;
@@ -65,6 +65,9 @@ pub struct Runner {
     fail_fs: VecDeque<FsError>,
     fail_passive: usize,
     fail_auth: usize,
+    /// `misanswer fs` steps not yet used, and the id of the answer given the wrong shape.
+    misanswer_fs: usize,
+    misanswered: Option<FsId>,
     listeners: BTreeMap<DataId, SocketAddr>,
     connecting: BTreeMap<DataId, SocketAddr>,
     /// Data connections, with the listener they came from (restored on a refusal).
@@ -103,6 +106,8 @@ impl Runner {
             fail_fs: VecDeque::new(),
             fail_passive: 0,
             fail_auth: 0,
+            misanswer_fs: 0,
+            misanswered: None,
             listeners: BTreeMap::new(),
             connecting: BTreeMap::new(),
             connected: BTreeMap::new(),
@@ -156,7 +161,21 @@ impl Runner {
         let mut forged = forged || self.closed;
         while let Some(input) = queue.pop_front() {
             self.log_input(&input);
+            let misanswered =
+                matches!(&input, Input::Fs { id, .. } if Some(*id) == self.misanswered);
             match self.session.handle_input(self.now(), input) {
+                Err(e @ DriveError::WrongShape { .. }) if misanswered => {
+                    self.note(format!("=> Err({e:?}) as expected: {e}"))
+                }
+                Err(e) if misanswered => {
+                    self.bug(format!("a wrong-shaped answer got {e:?}, not WrongShape"))
+                }
+                Ok(()) if misanswered => {
+                    self.bug("a wrong-shaped answer was taken as Ok (expected WrongShape)")
+                }
+                Err(e @ DriveError::WrongShape { .. }) => self.bug(format!(
+                    "WrongShape for a well-shaped or forged answer: {e:?}"
+                )),
                 Err(e) if forged => self.note(format!("=> Err({e:?}) as expected: {e}")),
                 Err(e) => self.bug(format!(
                     "DriveError for an answer the session asked for: {e:?}"
@@ -229,6 +248,14 @@ impl Runner {
                 if self.take_hold(ReqKind::Fs) {
                     self.held.push(Held::Fs(id, op));
                     return None;
+                }
+                if self.misanswer_fs > 0 {
+                    self.misanswer_fs -= 1;
+                    self.misanswered = Some(id);
+                    return Some(Input::Fs {
+                        id,
+                        result: Ok(wrong_shape(&op)),
+                    });
                 }
                 let result = match self.fail_fs.pop_front() {
                     Some(e) => Err(e),
@@ -344,12 +371,12 @@ impl Runner {
             .iter()
             .find(|u| u.name == user && u.password == password);
         let result = match found {
-            Some(u) => AuthResult::Accepted(Permissions {
-                home: VirtualPath::root()
+            Some(u) => AuthResult::Accepted(Permissions::new(
+                VirtualPath::root()
                     .resolve(&u.home)
                     .expect("script homes are valid"),
-                write: u.write,
-            }),
+                u.write,
+            )),
             None => AuthResult::Refused,
         };
         Input::Auth { id, result }
@@ -463,6 +490,7 @@ impl Runner {
                 WriteMode::Replace | WriteMode::New => Some(Some(0)),
                 WriteMode::Resume(n) => Some(Some(*n)),
                 WriteMode::Append => Some(None),
+                other => panic!("the harness does not know {other:?}"),
             };
             if let Some(keep) = keep {
                 if let Err(e) = self.fs.write(path.as_str(), keep, &t.stored, now) {
@@ -626,6 +654,7 @@ impl Runner {
             Step::FailFs(e) => self.fail_fs.push_back(*e),
             Step::FailPassive => self.fail_passive += 1,
             Step::FailAuth => self.fail_auth += 1,
+            Step::MisanswerFs => self.misanswer_fs += 1,
             Step::Forge(kind, id) => self.forge(*kind, *id),
         }
     }
@@ -740,5 +769,15 @@ fn check_reply(reply: &Reply) -> Result<(), String> {
         Some(b' ') if lines.len() == 1 => Ok(()),
         Some(b'-') if lines.len() > 1 && last.starts_with(format!("{code} ").as_bytes()) => Ok(()),
         _ => Err("bad single- or multi-line form".into()),
+    }
+}
+
+/// A successful answer of the wrong kind for `op`.
+fn wrong_shape(op: &FsOp) -> FsReply {
+    match op {
+        FsOp::MakeDir(_) | FsOp::RemoveDir(_) | FsOp::RemoveFile(_) | FsOp::Rename { .. } => {
+            FsReply::Metadata(Metadata::file(0, None))
+        }
+        _ => FsReply::Done,
     }
 }

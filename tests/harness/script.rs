@@ -26,6 +26,7 @@
 //! release                                # ...until now (answers every held request)
 //! fail fs KIND | fail passive            # answer the next such request with a failure
 //! fail auth                              # answer the next Authenticate with Unavailable
+//! misanswer fs                           # answer the next Fs request Ok, of the wrong shape
 //! forge fs|auth|passive|connected|connectfail|transfer ID|last   # an answer nobody asked for
 //! ```
 
@@ -133,6 +134,7 @@ pub enum Step {
     FailFs(FsError),
     FailPassive,
     FailAuth,
+    MisanswerFs,
     Forge(Forge, ForgeId),
 }
 
@@ -284,6 +286,7 @@ fn parse_step(verb: &str, args: &[String]) -> Result<Option<Step>, String> {
         ("fail", Some("fs")) => Step::FailFs(fs_error(arg(1).unwrap_or(""))?),
         ("fail", Some("passive")) => Step::FailPassive,
         ("fail", Some("auth")) => Step::FailAuth,
+        ("misanswer", Some("fs")) => Step::MisanswerFs,
         ("forge", Some(kind)) => {
             let kind = match kind {
                 "fs" => Forge::Fs,
@@ -429,6 +432,7 @@ fn set_config(config: &mut thinftp::Config, key: &str, value: &str) -> Result<()
         "max_bad_commands_before_login" => {
             config.max_bad_commands_before_login = u32::try_from(num()?).map_err(|_| "too big")?
         }
+        "max_glob_matches" => config.max_glob_matches = num()?,
         "passive_address" => config.passive_address = Some(value.parse().map_err(|_| "bad IP")?),
         _ => return Err(format!("unknown config key {key}")),
     }

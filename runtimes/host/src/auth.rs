@@ -173,10 +173,7 @@ impl Users {
                     .resolve(home)
                     .map_err(|_| UsersError::BadHome(entry.name.clone()))?,
             };
-            let permissions = Permissions {
-                home,
-                write: entry.write,
-            };
+            let permissions = Permissions::new(home, entry.write);
             self.add_hashed(&entry.name, &entry.password_hash, permissions)?;
         }
         Ok(())

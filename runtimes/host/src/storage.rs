@@ -185,6 +185,8 @@ impl Storage {
                 Ok(FsReply::Done)
             }
             FsOp::CreateUnique { dir } => self.create_unique(dir).map(FsReply::Created),
+            // An operation newer than this storage.
+            _ => Err(FsError::Other),
         }
     }
 
@@ -265,13 +267,10 @@ impl Storage {
                 continue;
             }
             if let Some(metadata) = describe(&entry, &raw_name) {
-                out.push(DirEntry { name, metadata });
+                out.push(DirEntry::new(name, metadata));
             }
         }
-        Ok(Listing {
-            entries: out,
-            now: unix_secs(SystemTime::now()),
-        })
+        Ok(Listing::new(out, unix_secs(SystemTime::now())))
     }
 
     /// Makes a new empty file with a unique name in `dir` and returns its path.
@@ -398,15 +397,14 @@ fn kind_of(file_type: FileType) -> FileKind {
 }
 
 fn convert_metadata(meta: &cap_std::fs::Metadata, symlink_target: Option<String>) -> Metadata {
-    Metadata {
-        kind: kind_of(meta.file_type()),
-        size: meta.len(),
-        modified: meta.modified().ok().map(|t| unix_secs(t.into_std())),
-        mode: meta.permissions().mode() & 0o7777,
-        nlink: meta.nlink(),
-        symlink_target,
-        unique: Some((meta.dev(), meta.ino())),
-    }
+    let modified = meta.modified().ok().map(|t| unix_secs(t.into_std()));
+    let mut metadata = Metadata::file(meta.len(), modified);
+    metadata.kind = kind_of(meta.file_type());
+    metadata.mode = meta.permissions().mode() & 0o7777;
+    metadata.nlink = meta.nlink();
+    metadata.symlink_target = symlink_target;
+    metadata.unique = Some((meta.dev(), meta.ino()));
+    metadata
 }
 
 /// Seconds since the Unix epoch, negative before it.

@@ -97,6 +97,8 @@ impl Upload {
                     How::Direct,
                 )
             }
+            // A mode newer than this storage.
+            _ => return Err(FsError::Other),
         };
         Ok(Upload {
             file,

@@ -226,10 +226,7 @@ fn session_storage_switches_to_the_home_at_login_and_refuses_a_login_without_one
     let id = AuthId::from_raw(1);
     let accepted = |home: &str| Input::Auth {
         id,
-        result: AuthResult::Accepted(Permissions {
-            home: vp(home),
-            write: true,
-        }),
+        result: AuthResult::Accepted(Permissions::new(vp(home), true)),
     };
     assert_eq!(session.fed(accepted("/alice")), accepted("/alice"));
     assert_eq!(session.storage().home(), &vp("/alice"));

@@ -20,7 +20,7 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Runs `cmd` with `input` on its standard input, to its end (killing it after
 /// [`TOOL_TIMEOUT`]), and returns its standard output and error; fails the test if it fails.
 #[track_caller]
-fn run_with_input(cmd: &mut Command, input: &str) -> (String, String) {
+pub(crate) fn run_with_input(cmd: &mut Command, input: &str) -> (String, String) {
     let what = format!("{cmd:?}");
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -68,7 +68,7 @@ fn run_with_input(cmd: &mut Command, input: &str) -> (String, String) {
 }
 
 /// The names in the server's root.
-fn names(server: &Server) -> BTreeSet<String> {
+pub(crate) fn names(server: &Server) -> BTreeSet<String> {
     fs::read_dir(server.root())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -25,6 +25,7 @@ pub mod clients;
 pub mod commands;
 pub mod containment;
 pub mod ftp;
+pub mod globbing;
 pub mod hostile_holds;
 pub mod hostile_logins;
 pub mod lifecycle;
@@ -98,6 +99,8 @@ macro_rules! clients {
             client_defects::tnftp_mdelete_dash_names,
             client_defects::python_ftplib_last_failed_login,
             client_defects::ascii_rest_between_cr_and_lf,
+            globbing::tnftp_mget_pattern,
+            globbing::tnftp_mdelete_pattern,
         );
     };
 }

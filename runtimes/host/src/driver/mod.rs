@@ -265,9 +265,14 @@ impl<S, W: Waiter> Driver<S, W> {
         let before = matches!(input, Input::Auth { .. }).then(|| self.storage.clone());
         let input = self.storage.fed(input);
         if let Err(e) = self.session.handle_input(now, input) {
-            // The core is unchanged. Mostly a late answer racing an ABOR or a close; a bug in
-            // the driver otherwise, never the client's doing.
-            tracing::debug!("input refused by the session: {e}");
+            // A late answer racing an ABOR or a close is normal (stale); anything else is a bug
+            // in the driver or the storage (an answer of the wrong shape, which the core still
+            // answered the client for), never the client's doing.
+            if e.is_stale() {
+                tracing::debug!("late answer ignored by the session: {e}");
+            } else {
+                tracing::error!("input refused by the session: {e}");
+            }
             if let Some(before) = before {
                 self.storage = before;
             }

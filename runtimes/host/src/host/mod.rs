@@ -94,10 +94,7 @@ impl Host {
         let default_anonymous = users.named_count() == 0 && !options.anonymous;
         if options.anonymous || options.anonymous_write || default_anonymous {
             let write = options.anonymous_write;
-            users.allow_anonymous(Permissions {
-                home: thinftp::VirtualPath::root(),
-                write,
-            });
+            users.allow_anonymous(Permissions::new(thinftp::VirtualPath::root(), write));
         }
         if options.read_only {
             users.make_read_only();

@@ -1,0 +1,93 @@
+//! Server-side globbing (issue 8) as a real client uses it: tnftp's `mget` and `mdelete` send
+//! `NLST <pattern>` and act on every name that comes back, so the server must list exactly the
+//! matching names. Skipped (it prints why and passes) when tnftp is not installed.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::client_defects::{names, run_with_input};
+use crate::server::Server;
+use crate::util::installed;
+
+/// The tnftp program, if installed (Debian names it `tnftp`, and `ftp` may be it).
+fn tnftp() -> Option<&'static str> {
+    ["tnftp", "ftp"]
+        .into_iter()
+        .find(|p| installed("sh", &["-c", &format!("command -v {p} >/dev/null")]))
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+/// `mget *.bin` fetches exactly the `.bin` files, each byte for byte: not `.txt`, not a name
+/// that only contains `.bin`, not a hidden file (as in a shell, `*` skips those).
+pub fn tnftp_mget_pattern(bin: &Path) {
+    let Some(program) = tnftp() else {
+        println!("skipped: tnftp not installed");
+        return;
+    };
+    let server = Server::start(bin, &["--user", "u:p"]);
+    let tree = [
+        "a.bin",
+        "b.bin",
+        "c.txt",
+        "d.bin.txt",
+        ".hidden.bin",
+        "e.BIN",
+    ];
+    for name in tree {
+        fs::write(server.path(name), format!("content of {name}\n")).unwrap();
+    }
+    let local = tempfile::tempdir().unwrap();
+    let port = server.addr().port().to_string();
+    let (out, err) = run_with_input(
+        Command::new(program)
+            .args(["-n", "-i", "-v", "127.0.0.1", &port])
+            .current_dir(local.path()),
+        "user u p\nbinary\nmget *.bin\nbye\n",
+    );
+    let fetched: BTreeSet<String> = fs::read_dir(local.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        fetched,
+        set(&["a.bin", "b.bin"]),
+        "{program}'s mget *.bin fetched other files\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    for name in &fetched {
+        let got = fs::read(local.path().join(name)).unwrap();
+        assert_eq!(got, format!("content of {name}\n").into_bytes(), "{name}");
+    }
+    assert_eq!(
+        names(&server).len(),
+        tree.len(),
+        "mget changed the server's tree"
+    );
+}
+
+/// `mdelete a*` deletes exactly the names that start with `a`, and nothing else.
+pub fn tnftp_mdelete_pattern(bin: &Path) {
+    let Some(program) = tnftp() else {
+        println!("skipped: tnftp not installed");
+        return;
+    };
+    let server = Server::start(bin, &["--user", "u:p"]);
+    let tree = ["a1", "a2.txt", "ab.bin", "b-a", "notes-a", "A3", ".a4"];
+    for name in tree {
+        fs::write(server.path(name), name).unwrap();
+    }
+    let port = server.addr().port().to_string();
+    let (out, err) = run_with_input(
+        Command::new(program).args(["-n", "-i", "-v", "127.0.0.1", &port]),
+        "user u p\nmdelete a*\nbye\n",
+    );
+    assert_eq!(
+        names(&server),
+        set(&["b-a", "notes-a", "A3", ".a4"]),
+        "{program}'s mdelete a* deleted other files than the matches\nstdout:\n{out}\nstderr:\n{err}"
+    );
+}

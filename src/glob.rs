@@ -1,0 +1,220 @@
+//! Server-side globbing for `LIST`, `NLST` and `STAT`: `*`, `?` and `[...]` in the last path
+//! component, as vsftpd and proftpd do (clients' `mget *.bin` and `mdelete a*` rely on it).
+//!
+//! The work is bounded: a pattern is at most [`MAX_PATTERN_LEN`] bytes, and matching one name is
+//! a loop over name and pattern that remembers only the last `*` (no recursion, no
+//! backtracking beyond it), so it takes at most name length × pattern length steps.
+
+/// Longest pattern accepted, in bytes (a name on common filesystems is at most 255).
+pub(crate) const MAX_PATTERN_LEN: usize = 255;
+
+/// One element of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    /// One character, itself.
+    Literal(char),
+    /// `?`: any one character.
+    Any,
+    /// `*`: any run of characters, also none.
+    Star,
+    /// `[...]`: one character in (or, with `!` or `^` first, not in) the ranges.
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+/// A compiled pattern for one path component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Glob {
+    tokens: Vec<Token>,
+}
+
+impl Glob {
+    /// The pattern in `component`, or `None` if it has no wildcard (or is too long to be one):
+    /// then it is a plain name. A `[` without its `]` is a literal `[`.
+    pub(crate) fn parse(component: &str) -> Option<Self> {
+        if component.len() > MAX_PATTERN_LEN || !has_wildcard(component) {
+            return None;
+        }
+        let chars: Vec<char> = component.chars().collect();
+        let mut tokens = Vec::with_capacity(chars.len());
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '*' => {
+                    // `**` is `*`: fewer stars, less work.
+                    if tokens.last() != Some(&Token::Star) {
+                        tokens.push(Token::Star);
+                    }
+                    i += 1;
+                }
+                '?' => {
+                    tokens.push(Token::Any);
+                    i += 1;
+                }
+                '[' => match parse_class(&chars[i + 1..]) {
+                    Some((token, used)) => {
+                        tokens.push(token);
+                        i += 1 + used;
+                    }
+                    None => {
+                        tokens.push(Token::Literal('['));
+                        i += 1;
+                    }
+                },
+                c => {
+                    tokens.push(Token::Literal(c));
+                    i += 1;
+                }
+            }
+        }
+        let wild = tokens.iter().any(|t| !matches!(t, Token::Literal(_)));
+        wild.then_some(Self { tokens })
+    }
+
+    /// Whether `name` matches. As in a shell, a leading `.` only matches a literal `.`, so `*`
+    /// does not select hidden files.
+    pub(crate) fn matches(&self, name: &str) -> bool {
+        if name.starts_with('.') && !matches!(self.tokens.first(), Some(Token::Literal('.'))) {
+            return false;
+        }
+        let name: Vec<char> = name.chars().collect();
+        let (mut n, mut p) = (0, 0);
+        // After the last `*` seen: the pattern position behind it and the name position it
+        // has swallowed up to. A mismatch retries from there with one more character
+        // swallowed; earlier stars never need revisiting.
+        let mut star: Option<(usize, usize)> = None;
+        while n < name.len() {
+            match self.tokens.get(p) {
+                Some(Token::Star) => {
+                    p += 1;
+                    star = Some((p, n));
+                    continue;
+                }
+                Some(token) if token.matches(name[n]) => {
+                    p += 1;
+                    n += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            match star {
+                Some((after, swallowed)) => {
+                    p = after;
+                    n = swallowed + 1;
+                    star = Some((after, n));
+                }
+                None => return false,
+            }
+        }
+        self.tokens[p..].iter().all(|t| *t == Token::Star)
+    }
+}
+
+impl Token {
+    fn matches(&self, c: char) -> bool {
+        match self {
+            Self::Literal(l) => *l == c,
+            Self::Any => true,
+            Self::Star => false,
+            Self::Class { negated, ranges } => {
+                ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
+            }
+        }
+    }
+}
+
+/// Whether a component has a character that may start a wildcard.
+pub(crate) fn has_wildcard(component: &str) -> bool {
+    component.contains(['*', '?', '['])
+}
+
+/// `rest` follows a `[`: the class up to its `]` and how many characters it used, or `None`
+/// if there is no closing `]`. A `]` right after `[` (or `[!`) is a member, as in a shell.
+fn parse_class(rest: &[char]) -> Option<(Token, usize)> {
+    let mut i = 0;
+    let negated = matches!(rest.first(), Some('!' | '^'));
+    if negated {
+        i += 1;
+    }
+    let mut ranges = Vec::new();
+    let mut first = true;
+    loop {
+        let c = *rest.get(i)?;
+        if c == ']' && !first {
+            return Some((Token::Class { negated, ranges }, i + 1));
+        }
+        first = false;
+        match (rest.get(i + 1), rest.get(i + 2)) {
+            (Some('-'), Some(&hi)) if hi != ']' => {
+                ranges.push((c, hi));
+                i += 3;
+            }
+            _ => {
+                ranges.push((c, c));
+                i += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn glob(p: &str) -> Glob {
+        Glob::parse(p).unwrap_or_else(|| panic!("{p:?} is a pattern"))
+    }
+
+    #[test]
+    fn plain_names_are_not_patterns() {
+        assert_eq!(Glob::parse("a.bin"), None);
+        assert_eq!(Glob::parse("a[b"), None, "an unclosed [ is literal");
+        assert_eq!(Glob::parse(&"*".repeat(MAX_PATTERN_LEN + 1)), None);
+        assert!(Glob::parse(&"*".repeat(MAX_PATTERN_LEN)).is_some());
+    }
+
+    #[test]
+    fn star_and_question_mark() {
+        let g = glob("*.bin");
+        assert!(g.matches("a.bin"));
+        assert!(!g.matches(".bin.bin"), "hidden files need a literal dot");
+        assert!(g.matches("x.y.bin"));
+        assert!(!g.matches("a.bin.txt"));
+        assert!(!g.matches("abin"));
+        let g = glob("a?c");
+        assert!(g.matches("abc") && g.matches("aéc"));
+        assert!(!g.matches("ac") && !g.matches("abbc"));
+        assert!(glob("*").matches("x") && !glob("*").matches(".profile"));
+        assert!(glob(".*").matches(".profile"));
+        assert!(glob("a*b*c").matches("a--b--c") && !glob("a*b*c").matches("a--c--b"));
+        assert!(glob("a*").matches("a"));
+    }
+
+    #[test]
+    fn classes() {
+        let g = glob("[a-c]x");
+        assert!(g.matches("ax") && g.matches("cx") && !g.matches("dx"));
+        let g = glob("[!a-c]x");
+        assert!(!g.matches("ax") && g.matches("dx"));
+        let g = glob("[]]");
+        assert!(g.matches("]") && !g.matches("a"));
+        let g = glob("[a-]");
+        assert!(g.matches("a") && g.matches("-") && !g.matches("b"));
+        let g = glob("x[*]");
+        assert!(
+            g.matches("x*") && !g.matches("xy"),
+            "a star in a class is literal"
+        );
+    }
+
+    #[test]
+    fn adversarial_patterns_take_bounded_steps() {
+        // The classic blow-up for recursive matchers: many stars against a long near-miss.
+        let pattern = format!("{}b", "a*".repeat(100));
+        let name = "a".repeat(255);
+        assert!(!glob(&pattern).matches(&name));
+        assert!(glob(&pattern).matches(&format!("{name}b")));
+    }
+}
