@@ -63,8 +63,17 @@ pub enum Input {
         /// The request's id.
         id: DataId,
     },
-    /// The transfer started by [`Output::StartTransfer`] ended, and the runtime has closed its
-    /// data connection.
+    /// The source or target of the transfer started by [`Output::StartTransfer`] is open (the
+    /// file for reading or writing, the directory for a listing): the session answers with the
+    /// `150` and then [`Output::MoveBytes`]. If it cannot be opened, answer
+    /// [`Input::TransferDone`] with the error instead: the client then gets its `4xx`/`5xx` and
+    /// never a `150`.
+    TransferOpened {
+        /// The transfer's id.
+        id: TransferId,
+    },
+    /// The transfer started by [`Output::StartTransfer`] ended (or could not be opened), and the
+    /// runtime has closed its data connection.
     TransferDone {
         /// The transfer's id.
         id: TransferId,
@@ -139,8 +148,12 @@ pub enum Output {
         /// The channel's id.
         id: DataId,
     },
-    /// Move bytes over the data connection `data`, close it, then answer with
-    /// [`Input::TransferDone`].
+    /// Open what transfer `id` reads or writes (`kind` says which: the file for reading or
+    /// writing, the directory for a listing), moving no byte yet, and answer with
+    /// [`Input::TransferOpened`], or with [`Input::TransferDone`] carrying
+    /// [`TransferError::Fs`] if it cannot be opened. The data connection `data` is there (the
+    /// runtime now holds it for the transfer). Nothing has been replied yet: the `150` follows
+    /// the runtime's [`Input::TransferOpened`], then [`Output::MoveBytes`].
     StartTransfer {
         /// The transfer's id.
         id: TransferId,
@@ -149,8 +162,16 @@ pub enum Output {
         /// What to move.
         kind: TransferKind,
     },
-    /// Stop the transfer `id` as soon as possible; it still ends with [`Input::TransferDone`]
-    /// (with [`TransferError::Aborted`], or whatever it finished with).
+    /// The transfer `id` is open and its `150` is the reply just before this output: move its
+    /// bytes over its data connection now (after the `150` is written), close the connection,
+    /// then answer with [`Input::TransferDone`].
+    MoveBytes {
+        /// The transfer's id.
+        id: TransferId,
+    },
+    /// Stop the transfer `id` as soon as possible, whether it is being opened or moving bytes;
+    /// it still ends with [`Input::TransferDone`] (with [`TransferError::Aborted`], or whatever
+    /// it finished with), and never with [`Input::TransferOpened`] being needed first.
     AbortTransfer {
         /// The transfer's id.
         id: TransferId,

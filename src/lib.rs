@@ -75,6 +75,24 @@
 //! the data connection itself (on Linux `std::io::copy` from a file to a socket uses
 //! `sendfile`). Listings are protocol text, rendered by the core and handed over as
 //! [`TransferKind::SendBytes`].
+//!
+//! # A transfer in three steps
+//!
+//! The `150` comes only once a transfer can really start, so that a refused one gets its
+//! `4xx`/`5xx` *instead of* the `150` (RFC 959 allows 550/553 for `STOR` only that way):
+//!
+//! 1. With the data connection there, [`Output::StartTransfer`] asks the runtime to *open*
+//!    what the transfer reads or writes (the file for reading or writing; nothing yet for
+//!    [`TransferKind::SendBytes`]), moving no byte. The runtime now holds the data connection.
+//! 2. It answers [`Input::TransferOpened`], or [`Input::TransferDone`] with the error (and
+//!    closes the data connection): the client then gets the error reply and no `150`.
+//! 3. After `TransferOpened` the session replies `150` and then gives [`Output::MoveBytes`]:
+//!    carried out in order, after the `150` is written, the runtime moves the bytes, closes the
+//!    data connection and answers [`Input::TransferDone`], which becomes the `226` (or the error).
+//!
+//! [`Output::AbortTransfer`] may come at step 2 or 3; the runtime then ends the transfer with
+//! [`Input::TransferDone`] either way (an open reported after it changes nothing). Every
+//! command still gets exactly one final reply.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

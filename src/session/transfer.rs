@@ -27,11 +27,15 @@ pub(super) enum ListKind {
 #[derive(Debug)]
 pub(super) struct PendingTransfer {
     kind: TransferKind,
-    /// The `150` sent when the data connection is there.
+    /// The `150`, sent once the data connection is there and the runtime has opened the file
+    /// (or directory): a refusal to open comes instead of it, never after it.
     opening: Reply,
     /// The text of the `226`.
     done_text: String,
     running: Option<TransferId>,
+    /// The runtime reported [`Input::TransferOpened`](crate::Input::TransferOpened): the `150`
+    /// went out and the bytes move.
+    opened: bool,
     abort_requested: bool,
 }
 
@@ -259,12 +263,14 @@ impl Session {
             opening,
             done_text: done_text.to_owned(),
             running: None,
+            opened: false,
             abort_requested: false,
         });
         self.start_waiting_transfer();
     }
 
-    /// If a transfer waits and its data connection is up: `150`, then start it.
+    /// If a transfer waits and its data connection is up: ask the runtime to open it. The `150`
+    /// waits for [`on_transfer_opened`](Self::on_transfer_opened).
     pub(super) fn start_waiting_transfer(&mut self) {
         let Some(data) = self.connected_data() else {
             return;
@@ -277,9 +283,7 @@ impl Session {
         }
         let id = TransferId::from_raw(self.ids.next());
         pending.running = Some(id);
-        let opening = pending.opening.clone();
         let kind = pending.kind.clone();
-        self.outputs.push_back(Output::Reply(opening));
         self.outputs
             .push_back(Output::StartTransfer { id, data, kind });
         // A running transfer is activity: no idle timeout until it ends.
@@ -295,6 +299,25 @@ impl Session {
                 self.arm_idle();
             }
         }
+    }
+
+    /// The runtime opened the transfer's file or directory: `150`, then let the bytes move.
+    /// After `ABOR` the transfer is being stopped: the runtime ends it without the bytes.
+    pub(super) fn on_transfer_opened(&mut self, id: TransferId) -> Result<(), DriveError> {
+        let Busy::Transfer(pending) = &mut self.busy else {
+            return Err(DriveError::UnknownId("transfer", id.raw()));
+        };
+        if pending.running != Some(id) || pending.opened {
+            return Err(DriveError::UnknownId("transfer", id.raw()));
+        }
+        if pending.abort_requested {
+            return Ok(());
+        }
+        pending.opened = true;
+        let opening = pending.opening.clone();
+        self.outputs.push_back(Output::Reply(opening));
+        self.outputs.push_back(Output::MoveBytes { id });
+        Ok(())
     }
 
     pub(super) fn on_transfer_done(

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use thinftp::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata};
+use thinftp::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata, WriteMode};
 
 use super::script::TreeDecl;
 use super::text::{quote, show_time};
@@ -335,6 +335,21 @@ impl MemFs {
             Content::File(data) => Ok(data.clone()),
             Content::Dir => Err(FsError::IsADirectory),
             Content::Symlink(_) => Err(FsError::NotFound),
+        }
+    }
+
+    /// Whether an upload in `mode` could open `path` for writing now (as a runtime opens its
+    /// target before the `150`): the directory must be there, a directory cannot be written,
+    /// and resuming or a `STOU` file needs the file.
+    pub fn check_writable(&self, path: &str, mode: WriteMode) -> Result<(), FsError> {
+        let real = self.creatable(path)?;
+        match (self.nodes.get(&real).map(|n| &n.content), mode) {
+            (Some(Content::Dir), _) => Err(FsError::IsADirectory),
+            (Some(Content::Symlink(_)), WriteMode::Resume(_) | WriteMode::New) => {
+                Err(FsError::NotFound)
+            }
+            (None, WriteMode::Resume(_) | WriteMode::New) => Err(FsError::NotFound),
+            _ => Ok(()),
         }
     }
 

@@ -68,4 +68,4 @@ pub use cli::Options;
 pub use host::{Admission, Gate, Host, StartupError};
 pub use session_storage::SessionStorage;
 pub use storage::Storage;
-pub use transfer::{run_transfer, AbortHandle};
+pub use transfer::{move_bytes, open_transfer, run_transfer, AbortHandle, Opened};

@@ -28,6 +28,7 @@ pub mod ftp;
 pub mod hostile_logins;
 pub mod lifecycle;
 pub mod load;
+pub mod refusals;
 pub mod safety;
 pub mod server;
 pub mod transfers;
@@ -95,6 +96,8 @@ macro_rules! clients {
             client_defects::tnftp_mdelete_dash_names,
             client_defects::python_ftplib_last_failed_login,
             client_defects::ascii_rest_between_cr_and_lf,
+            refusals::curl_upload_to_missing_dir,
+            refusals::python_ftplib_stor_to_missing_dir,
         );
     };
 }
