@@ -208,6 +208,25 @@ pub enum TransferKind {
     },
     /// Send these bytes (a rendered listing), already in wire form.
     SendBytes(Bytes),
+    /// Send the listing of the directory `path` in `format`, rendering each entry with
+    /// [`listing::render_entry`](crate::listing::render_entry) and the runtime's wall-clock
+    /// time, in bounded chunks, so that memory stays flat for any directory (`LIST`, `NLST`,
+    /// `MLSD`). Leave out what [`FsOp::ListDir`] would leave out. Opening it (before the `150`)
+    /// opens the directory; a missing one is [`FsError::NotFound`]. A `path` that names
+    /// something other than a directory is listed as that one entry under the name `name` (what
+    /// the client asked for) for [`ListFormat::List`](crate::listing::ListFormat::List) and
+    /// [`ListFormat::Nlst`](crate::listing::ListFormat::Nlst), and is
+    /// [`FsError::NotADirectory`] for [`ListFormat::Mlsd`](crate::listing::ListFormat::Mlsd)
+    /// (RFC 3659 7.1: `MLSD` lists directories only). Stop reading the directory once the
+    /// transfer is aborted or its connection is lost.
+    SendListing {
+        /// The directory.
+        path: VirtualPath,
+        /// How each entry looks.
+        format: crate::listing::ListFormat,
+        /// The name a single file is listed under.
+        name: String,
+    },
 }
 
 /// How a [`TransferKind::ReceiveFile`] writes its file.

@@ -73,8 +73,9 @@
 //! Transfers never pass file bytes through the core: a `RETR` becomes
 //! [`Output::StartTransfer`] with [`TransferKind::SendFile`], and the runtime copies the file to
 //! the data connection itself (on Linux `std::io::copy` from a file to a socket uses
-//! `sendfile`). Listings are protocol text, rendered by the core and handed over as
-//! [`TransferKind::SendBytes`].
+//! `sendfile`). Listings are protocol text rendered by the core's pure functions, but never one
+//! buffer: a `LIST` becomes [`TransferKind::SendListing`], and the runtime streams the
+//! directory's entries through [`listing::render_entry`] in bounded chunks.
 //!
 //! # A transfer in three steps
 //!

@@ -344,6 +344,18 @@ fn open(root: &Path, kind: TransferKind) -> Result<Opened, TransferError> {
     let file_error = |e| TransferError::Fs(fs_error(e));
     match kind {
         TransferKind::SendBytes(bytes) => Ok(Opened::Bytes(bytes)),
+        // A real runtime streams the entries (see thinftp-host); this example renders them all
+        // here with the core's per-entry renderer.
+        TransferKind::SendListing { path, format, .. } => {
+            let Ok(FsReply::Listing(listing)) = run_fs(root, FsOp::ListDir(path)) else {
+                return Err(TransferError::Fs(FsError::NotFound));
+            };
+            let mut body = String::new();
+            for entry in &listing.entries {
+                thinftp::listing::render_entry(format, entry, listing.now, &mut body);
+            }
+            Ok(Opened::Bytes(Bytes::from(body)))
+        }
         TransferKind::SendFile {
             path,
             offset,

@@ -788,7 +788,9 @@ impl Driver {
             .as_ref()
             .expect("a transfer while nobody is logged in");
         match &kind {
-            TransferKind::SendFile { path, .. } | TransferKind::ReceiveFile { path, .. } => {
+            TransferKind::SendFile { path, .. }
+            | TransferKind::ReceiveFile { path, .. }
+            | TransferKind::SendListing { path, .. } => {
                 assert!(
                     beneath(path, &login.home) || self.runtime_paths.contains(path),
                     "transfer {kind:?} leaves the home {:?}",

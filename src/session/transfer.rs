@@ -9,9 +9,9 @@ use super::{fs_error_text, Busy, Session};
 use crate::command::TransferType;
 use crate::error::DriveError;
 use crate::events::{Output, TransferError, TransferKind, WriteMode};
-use crate::fs::{FsOp, Listing, Metadata};
+use crate::fs::{FsError, FsOp, Listing, Metadata};
 use crate::ids::TransferId;
-use crate::listing;
+use crate::listing::{self, ListFormat};
 use crate::path::VirtualPath;
 use crate::reply::Reply;
 
@@ -192,23 +192,24 @@ impl Session {
         let Some((_, path)) = self.resolve(target) else {
             return;
         };
-        let name = if arg.is_empty() {
-            String::new()
-        } else {
-            arg.clone()
-        };
-        // NLST prints names only: storage can skip reading every entry's metadata.
-        let op = match kind {
-            ListKind::Nlst => FsOp::ListNames(path.clone()),
-            ListKind::List | ListKind::Mlsd => FsOp::ListDir(path.clone()),
-        };
-        self.request_fs(
-            op,
-            FsThen::ListDir {
-                kind: Some(kind),
-                path,
-                name,
+        // Storage streams the entries through the renderer on the data connection: the
+        // directory is opened before the 150, so a missing one gets its 550 instead.
+        let format = match kind {
+            ListKind::List => ListFormat::List,
+            ListKind::Nlst => ListFormat::Nlst,
+            ListKind::Mlsd => ListFormat::Mlsd {
+                facts: self.facts,
+                writable: self.may_write(),
             },
+        };
+        self.begin_transfer(
+            TransferKind::SendListing {
+                path,
+                format,
+                name: arg,
+            },
+            Reply::new(150, "Here comes the directory listing."),
+            "Directory send OK.",
         );
     }
 
@@ -232,9 +233,25 @@ impl Session {
         let writable = self.may_write();
         let body = match kind {
             None => {
-                let text = listing::render_list(listing);
+                // Over the control connection: at most STAT_MAX_ENTRIES lines (storage may
+                // have stopped reading after one more), then a line saying it was cut.
+                let cut = listing.entries.len() > listing::STAT_MAX_ENTRIES;
+                let mut shown = Listing {
+                    entries: listing.entries.clone(),
+                    now: listing.now,
+                };
+                shown.entries.sort_by(|a, b| a.name.cmp(&b.name));
+                shown.entries.truncate(listing::STAT_MAX_ENTRIES);
+                let text = listing::render_list(&shown);
                 let text = String::from_utf8_lossy(&text);
-                let lines = text.split("\r\n").filter(|l| !l.is_empty());
+                let mut lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+                let more = format!(
+                    "... more than {} entries; use LIST for all of them.",
+                    listing::STAT_MAX_ENTRIES
+                );
+                if cut {
+                    lines.push(&more);
+                }
                 let first = if name.is_empty() {
                     "Status follows:".to_owned()
                 } else {
@@ -334,7 +351,18 @@ impl Session {
         };
         // The runtime closed the data connection with the transfer.
         self.data = super::data::DataChannel::None;
+        let mlsd = matches!(
+            pending.kind,
+            TransferKind::SendListing {
+                format: ListFormat::Mlsd { .. },
+                ..
+            }
+        );
         match result {
+            // MLSD lists directories only (RFC 3659 7.1); MLST is for one file.
+            Err(TransferError::Fs(FsError::NotADirectory)) if mlsd && !pending.opened => {
+                self.reply(501, "Not a directory.")
+            }
             Ok(_) => self.reply(226, &pending.done_text),
             Err(TransferError::ConnectionLost | TransferError::Aborted) => {
                 self.reply(426, "Connection closed; transfer aborted.")

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use thinftp::listing::{render_entry, ListFormat};
 use thinftp::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata, WriteMode};
 
 use super::script::TreeDecl;
@@ -327,6 +328,41 @@ impl MemFs {
                 ))
             }
         }
+    }
+
+    /// The body a runtime would stream for a `SendListing` of `path` at wall-clock time `now`,
+    /// rendered entry by entry with the core's renderer, sorted by name: a directory's entries,
+    /// or one file under `name` (not for MLSD).
+    pub fn listing(
+        &self,
+        path: &str,
+        format: ListFormat,
+        name: &str,
+        now: i64,
+    ) -> Result<Vec<u8>, FsError> {
+        let (real, node) = self.existing(path, true)?;
+        let mut entries: Vec<DirEntry> = if node.content == Content::Dir {
+            self.children(&real)
+                .into_iter()
+                .map(|(name, n)| DirEntry {
+                    name,
+                    metadata: Self::metadata(n),
+                })
+                .collect()
+        } else if matches!(format, ListFormat::Mlsd { .. }) {
+            return Err(FsError::NotADirectory);
+        } else {
+            vec![DirEntry {
+                name: name.to_owned(),
+                metadata: Self::metadata(node),
+            }]
+        };
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut body = String::new();
+        for entry in &entries {
+            render_entry(format, entry, now, &mut body);
+        }
+        Ok(body.into_bytes())
     }
 
     /// The file's bytes for a download.

@@ -398,6 +398,9 @@ impl Runner {
                 format!("ReceiveFile {path:?} mode={mode:?} ascii={}", yes(*ascii))
             }
             TransferKind::SendBytes(b) => format!("SendBytes ({} bytes)", b.len()),
+            TransferKind::SendListing { path, format, name } => {
+                format!("SendListing {path:?} {format:?} name={name:?}")
+            }
             other => format!("{other:?}"),
         };
         self.note(format!("-> StartTransfer {id} data={data} {what}"));
@@ -429,6 +432,10 @@ impl Runner {
                 out
             }),
             TransferKind::SendBytes(b) => Ok(b.to_vec()),
+            TransferKind::SendListing { path, format, name } => {
+                self.fs
+                    .listing(path.as_str(), *format, name, self.wall_now())
+            }
             _ => Ok(Vec::new()),
         };
         let opened = match (&kind, self.fail_open.pop_front()) {

@@ -47,6 +47,7 @@ pub mod bans;
 pub mod busy_poll;
 pub mod cli;
 mod copy;
+mod dir_stream;
 pub mod driver;
 pub mod errors;
 mod hashing;

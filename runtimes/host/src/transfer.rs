@@ -13,15 +13,23 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use thinftp::ascii::{AsciiDecoder, AsciiEncoder};
-use thinftp::{FsError, TransferError, TransferKind, VirtualPath};
+use thinftp::listing::{render_entry, ListFormat};
+use thinftp::{DirEntry, FsError, TransferError, TransferKind, VirtualPath};
 
 use crate::copy::{file_to_socket, socket_to_file, CopyError};
 use crate::errors::fs_error;
-use crate::storage::Storage;
+use crate::storage::{wall_clock, DirStream, Storage};
 use crate::upload::Upload;
 
 /// Buffer size for `TYPE A` conversion.
 const ASCII_BUF: usize = 64 * 1024;
+
+/// About how many bytes of a listing are rendered before they are written.
+const LISTING_CHUNK: usize = 64 * 1024;
+
+/// Directories up to this many entries are listed sorted by name; bigger ones in directory
+/// order, so that a listing holds at most this many entries at once (about 2 MiB).
+pub const SORTED_ENTRIES: usize = 10_000;
 
 /// Stops a running transfer from another thread. Clone it before handing it to
 /// [`move_bytes`]; keep a clone where [`Output::AbortTransfer`](thinftp::Output::AbortTransfer)
@@ -85,7 +93,8 @@ impl AbortHandle {
 /// What a transfer reads or writes, opened before the `150` (see [`open_transfer`]): the file
 /// to send, positioned at its offset, the upload's target, or the bytes of a listing.
 pub struct Opened {
-    source: Source,
+    /// Boxed: a listing's open directory is big, and an `Opened` travels in jobs and reports.
+    source: Box<Source>,
     /// What the core asked for, for the log line.
     kind: TransferKind,
 }
@@ -101,6 +110,21 @@ enum Source {
         ascii: bool,
     },
     Bytes(bytes::Bytes),
+    /// A listing, rendered entry by entry as it is sent.
+    Listing {
+        entries: Entries,
+        format: ListFormat,
+        /// The wall-clock time the dates are shown against.
+        now: i64,
+    },
+}
+
+/// What a listing lists.
+enum Entries {
+    /// The open directory.
+    Dir(DirStream),
+    /// `LIST`/`NLST` of a file: that one entry.
+    One(DirEntry),
 }
 
 impl std::fmt::Debug for Opened {
@@ -127,11 +151,16 @@ pub fn open_transfer(storage: &Storage, kind: &TransferKind) -> Result<Opened, T
             ascii: *ascii,
         },
         TransferKind::SendBytes(bytes) => Source::Bytes(bytes.clone()),
+        TransferKind::SendListing { path, format, name } => Source::Listing {
+            entries: open_listing(storage, path, *format, name)?,
+            format: *format,
+            now: wall_clock(),
+        },
         // `TransferKind` is non-exhaustive: a kind this host does not know cannot be carried out.
         _ => return Err(TransferError::Fs(FsError::Other)),
     };
     Ok(Opened {
-        source,
+        source: Box::new(source),
         kind: kind.clone(),
     })
 }
@@ -171,7 +200,7 @@ pub fn move_bytes(
     let _ = stream.set_nonblocking(false);
     let started = Instant::now();
     let kind = opened.kind.clone();
-    let result = carry_out(opened.source, stream, abort);
+    let result = carry_out(*opened.source, stream, abort);
     log_transfer(&kind, &result, started.elapsed());
     result
 }
@@ -186,6 +215,11 @@ fn carry_out(source: Source, stream: TcpStream, abort: &AbortHandle) -> Result<u
             .write_all(&bytes)
             .map(|()| bytes.len() as u64)
             .map_err(|e| socket_error(&e)),
+        Source::Listing {
+            entries,
+            format,
+            now,
+        } => send_listing(entries, format, now, &mut stream, abort),
     };
     abort.detach();
     // FIN after the last byte: for a download this is the client's end of file.
@@ -194,6 +228,103 @@ fn carry_out(source: Source, stream: TcpStream, abort: &AbortHandle) -> Result<u
         return Err(TransferError::Aborted);
     }
     result
+}
+
+/// Opens the directory of a listing; a file is listed as itself under `name`, except by `MLSD`
+/// (directories only).
+fn open_listing(
+    storage: &Storage,
+    path: &VirtualPath,
+    format: ListFormat,
+    name: &str,
+) -> Result<Entries, TransferError> {
+    match storage.dir_stream(path, format.needs_metadata()) {
+        Ok(stream) => Ok(Entries::Dir(stream)),
+        Err(FsError::NotADirectory) if !matches!(format, ListFormat::Mlsd { .. }) => {
+            let metadata = storage.stat(path).map_err(TransferError::Fs)?;
+            Ok(Entries::One(DirEntry {
+                name: name.to_owned(),
+                metadata,
+            }))
+        }
+        Err(e) => Err(TransferError::Fs(e)),
+    }
+}
+
+/// Sends a listing in chunks of about [`LISTING_CHUNK`] bytes, each rendered from the entries
+/// just read, so that memory stays flat for any directory. A directory of at most
+/// [`SORTED_ENTRIES`] entries is sorted by name first; a bigger one goes out in directory order
+/// (sorting it would mean holding all of it). Stops reading once the transfer is aborted or the
+/// connection is lost.
+fn send_listing(
+    entries: Entries,
+    format: ListFormat,
+    now: i64,
+    stream: &mut TcpStream,
+    abort: &AbortHandle,
+) -> Result<u64, TransferError> {
+    let mut out = ListingWriter {
+        stream,
+        buf: String::with_capacity(LISTING_CHUNK + 4096),
+        sent: 0,
+    };
+    let mut dir = match entries {
+        Entries::One(entry) => {
+            render_entry(format, &entry, now, &mut out.buf);
+            out.flush()?;
+            return Ok(out.sent);
+        }
+        Entries::Dir(dir) => dir,
+    };
+    let mut first: Vec<DirEntry> = dir.by_ref().take(SORTED_ENTRIES).collect();
+    let more = if first.len() == SORTED_ENTRIES {
+        dir.next()
+    } else {
+        None
+    };
+    if more.is_none() {
+        first.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    for entry in first.iter().chain(more.as_ref()) {
+        render_entry(format, entry, now, &mut out.buf);
+        out.flush_full(abort)?;
+    }
+    drop(first);
+    for entry in dir {
+        render_entry(format, &entry, now, &mut out.buf);
+        out.flush_full(abort)?;
+    }
+    out.flush()?;
+    Ok(out.sent)
+}
+
+/// The chunk buffer of a listing on its way to the data connection.
+struct ListingWriter<'a> {
+    stream: &'a mut TcpStream,
+    buf: String,
+    sent: u64,
+}
+
+impl ListingWriter<'_> {
+    /// Writes the chunk once it is full; an abort stops the listing there.
+    fn flush_full(&mut self, abort: &AbortHandle) -> Result<(), TransferError> {
+        if self.buf.len() < LISTING_CHUNK {
+            return Ok(());
+        }
+        if abort.is_aborted() {
+            return Err(TransferError::Aborted);
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<(), TransferError> {
+        self.stream
+            .write_all(self.buf.as_bytes())
+            .map_err(|e| socket_error(&e))?;
+        self.sent += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
 }
 
 /// Opens the file to send and moves to `offset`.

@@ -43,7 +43,7 @@ fn users_file(bin: &Path, dir: &Path) -> PathBuf {
 }
 
 /// VmRSS of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
     status
         .lines()
@@ -66,14 +66,14 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// Samples the server's VmRSS every few milliseconds on a thread until dropped; keeps the peak.
-struct RssSampler {
+pub(crate) struct RssSampler {
     peak: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl RssSampler {
-    fn start(pid: u32) -> RssSampler {
+    pub(crate) fn start(pid: u32) -> RssSampler {
         let peak = Arc::new(AtomicU64::new(rss_kib(pid)));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = thread::spawn({
@@ -92,7 +92,7 @@ impl RssSampler {
         }
     }
 
-    fn peak_kib(&self) -> u64 {
+    pub(crate) fn peak_kib(&self) -> u64 {
         self.peak.load(Ordering::Relaxed)
     }
 }

@@ -20,6 +20,7 @@
 //! installs curl, lftp and wget).
 #![warn(missing_docs)]
 
+pub mod big_listings;
 pub mod client_defects;
 pub mod clients;
 pub mod commands;
@@ -77,6 +78,8 @@ macro_rules! suite {
             hostile_logins::hangups_after_pass_do_not_starve_a_real_login,
             hostile_logins::brute_force_is_banned_across_sessions,
             hostile_logins::sessions_not_logged_in_are_capped,
+            big_listings::big_listings_keep_memory_flat,
+            big_listings::stat_of_a_big_directory_is_capped,
         );
     };
 }

@@ -2,7 +2,7 @@
 //!
 //! A transfer goes through two jobs, so that the `150` comes only once it can really start:
 //! [`Output::StartTransfer`](thinftp::Output::StartTransfer) becomes an *open* job (the file
-//! for reading or writing), which reports [`Completion::TransferOpened`] or, if the file cannot
+//! for reading or writing), which reports [`Completion::TransferOpened`](super::Completion::TransferOpened) or, if the file cannot
 //! be opened, the `TransferDone` error that the client gets instead of the `150`. The opened
 //! file waits here with the data connection until the core answers with the `150` and
 //! [`Output::MoveBytes`](thinftp::Output::MoveBytes); the driver carries that out after the
@@ -45,7 +45,7 @@ struct Running<S> {
     counted: TransferGuard,
     /// The data connection, until the move job takes it.
     stream: Option<S>,
-    /// The opened file, from [`Completion::TransferOpened`] until the move job takes it.
+    /// The opened file, from [`Completion::TransferOpened`](super::Completion::TransferOpened) until the move job takes it.
     opened: Option<Opened>,
 }
 
