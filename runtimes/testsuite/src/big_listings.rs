@@ -4,9 +4,10 @@
 //! entries, with a last line that says so.
 
 use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
-use crate::ftp::Client;
+use crate::ftp::{Client, DataMode};
 use crate::hostile_logins::{rss_kib, RssSampler};
 use crate::server::Server;
 
@@ -28,7 +29,8 @@ fn fill(dir: &Path, n: usize) {
 }
 
 /// `LIST`, `NLST` and `MLSD` of a 100,000-entry directory each list every entry and add less
-/// than [`LISTING_RSS_BOUND_KIB`] to the server's peak RSS.
+/// than [`LISTING_RSS_BOUND_KIB`] to the server's peak RSS; `ABOR` stops such a listing midway
+/// (`426`, `226`) and the session goes on.
 pub fn big_listings_keep_memory_flat(bin: &Path) {
     let server = Server::start(bin, &["--user", "u:p"]);
     fill(&server.path("big"), BIG);
@@ -50,6 +52,24 @@ pub fn big_listings_keep_memory_flat(bin: &Path) {
             "{line} of {BIG} entries grew the server by {grew} KiB (bound {LISTING_RSS_BOUND_KIB} KiB)"
         );
     }
+    // Far more than socket buffers hold: the listing is still being written when ABOR comes.
+    let mut data = client
+        .open_transfer(DataMode::Pasv, "LIST big")
+        .unwrap_or_else(|r| panic!("LIST big got {r}"));
+    let mut first = [0u8; 4096];
+    data.read_exact(&mut first).expect("the listing starts");
+    client.send("ABOR");
+    client.expect_reply(426, "the aborted LIST");
+    client.expect_reply(226, "ABOR");
+    let mut rest = Vec::new();
+    if data.read_to_end(&mut rest).is_ok() {
+        assert!(
+            rest.len() < 7_000_000,
+            "the whole listing came: {} bytes",
+            rest.len()
+        );
+    }
+    client.expect("NOOP", 200);
     client.expect("QUIT", 221);
 }
 
