@@ -63,8 +63,17 @@ pub enum Input {
         /// The request's id.
         id: DataId,
     },
-    /// The transfer started by [`Output::StartTransfer`] ended, and the runtime has closed its
-    /// data connection.
+    /// The source or target of the transfer started by [`Output::StartTransfer`] is open (the
+    /// file for reading or writing, the directory for a listing): the session answers with the
+    /// `150` and then [`Output::MoveBytes`]. If it cannot be opened, answer
+    /// [`Input::TransferDone`] with the error instead: the client then gets its `4xx`/`5xx` and
+    /// never a `150`.
+    TransferOpened {
+        /// The transfer's id.
+        id: TransferId,
+    },
+    /// The transfer started by [`Output::StartTransfer`] ended (or could not be opened), and the
+    /// runtime has closed its data connection.
     TransferDone {
         /// The transfer's id.
         id: TransferId,
@@ -139,8 +148,12 @@ pub enum Output {
         /// The channel's id.
         id: DataId,
     },
-    /// Move bytes over the data connection `data`, close it, then answer with
-    /// [`Input::TransferDone`].
+    /// Open what transfer `id` reads or writes (`kind` says which: the file for reading or
+    /// writing, the directory for a listing), moving no byte yet, and answer with
+    /// [`Input::TransferOpened`], or with [`Input::TransferDone`] carrying
+    /// [`TransferError::Fs`] if it cannot be opened. The data connection `data` is there (the
+    /// runtime now holds it for the transfer). Nothing has been replied yet: the `150` follows
+    /// the runtime's [`Input::TransferOpened`], then [`Output::MoveBytes`].
     StartTransfer {
         /// The transfer's id.
         id: TransferId,
@@ -149,8 +162,16 @@ pub enum Output {
         /// What to move.
         kind: TransferKind,
     },
-    /// Stop the transfer `id` as soon as possible; it still ends with [`Input::TransferDone`]
-    /// (with [`TransferError::Aborted`], or whatever it finished with).
+    /// The transfer `id` is open and its `150` is the reply just before this output: move its
+    /// bytes over its data connection now (after the `150` is written), close the connection,
+    /// then answer with [`Input::TransferDone`].
+    MoveBytes {
+        /// The transfer's id.
+        id: TransferId,
+    },
+    /// Stop the transfer `id` as soon as possible, whether it is being opened or moving bytes;
+    /// it still ends with [`Input::TransferDone`] (with [`TransferError::Aborted`], or whatever
+    /// it finished with), and never with [`Input::TransferOpened`] being needed first.
     AbortTransfer {
         /// The transfer's id.
         id: TransferId,
@@ -187,6 +208,25 @@ pub enum TransferKind {
     },
     /// Send these bytes (a rendered listing), already in wire form.
     SendBytes(Bytes),
+    /// Send the listing of the directory `path` in `format`, rendering each entry with
+    /// [`listing::render_entry`](crate::listing::render_entry) and the runtime's wall-clock
+    /// time, in bounded chunks, so that memory stays flat for any directory (`LIST`, `NLST`,
+    /// `MLSD`). Leave out what [`FsOp::ListDir`] would leave out. Opening it (before the `150`)
+    /// opens the directory; a missing one is [`FsError::NotFound`]. A `path` that names
+    /// something other than a directory is listed as that one entry under the name `name` (what
+    /// the client asked for) for [`ListFormat::List`](crate::listing::ListFormat::List) and
+    /// [`ListFormat::Nlst`](crate::listing::ListFormat::Nlst), and is
+    /// [`FsError::NotADirectory`] for [`ListFormat::Mlsd`](crate::listing::ListFormat::Mlsd)
+    /// (RFC 3659 7.1: `MLSD` lists directories only). Stop reading the directory once the
+    /// transfer is aborted or its connection is lost.
+    SendListing {
+        /// The directory.
+        path: VirtualPath,
+        /// How each entry looks.
+        format: crate::listing::ListFormat,
+        /// The name a single file is listed under.
+        name: String,
+    },
 }
 
 /// How a [`TransferKind::ReceiveFile`] writes its file.

@@ -16,8 +16,11 @@ pub enum FsOp {
     /// that `CWD` into it works; storage that refuses links leading outside the root reports
     /// [`FsError::NotFound`] for them.
     Stat(VirtualPath),
-    /// The entries of a directory, without `.` and `..` ([`FsReply::Listing`]). Sent for `LIST`,
-    /// `MLSD` and `STAT path`, which show each entry's metadata.
+    /// The entries of a directory, without `.` and `..` ([`FsReply::Listing`]). Sent for
+    /// `STAT path`, which shows at most
+    /// [`STAT_MAX_ENTRIES`](crate::listing::STAT_MAX_ENTRIES) of them: storage may stop reading
+    /// after one more than that. (`LIST`, `NLST` and `MLSD` stream their entries instead:
+    /// [`TransferKind::SendListing`](crate::TransferKind::SendListing).)
     ///
     /// A path naming something other than a directory answers [`FsReply::Entry`] (its metadata
     /// and the storage's wall-clock time), so that `LIST file` dates it as a listing would. A
@@ -30,7 +33,9 @@ pub enum FsOp {
     /// pattern is in; it matches the names itself. Storage never sees a pattern to expand.
     ListDir(VirtualPath),
     /// The names of a directory's entries, without `.` and `..` ([`FsReply::Listing`]), for
-    /// `NLST`, which prints names only: storage need not read each entry's metadata.
+    /// `NLST`, which prints names only: storage need not read each entry's metadata. (The core
+    /// now streams `NLST` as a [`TransferKind::SendListing`](crate::TransferKind::SendListing)
+    /// and no longer sends this.)
     ///
     /// Of each [`DirEntry`] the core uses only [`name`](DirEntry::name). Fill
     /// [`metadata`](DirEntry::metadata) with whatever the storage knows for free (say the

@@ -83,13 +83,32 @@
 //! [`Output::StartTransfer`] with [`TransferKind::SendFile`], and the runtime copies the file to
 //! the data connection itself. (`std::io::copy` from a `File` to a `TcpStream` does not use
 //! `sendfile` on Linux: it falls back to 8 KiB reads and writes, so thinftp-host calls
-//! `sendfile` and `splice` itself.) Listings are protocol text, rendered by the core and handed
-//! over as [`TransferKind::SendBytes`].
+//! `sendfile` and `splice` itself.) Listings are protocol text rendered by the core's pure
+//! functions, but never one buffer: a `LIST` becomes [`TransferKind::SendListing`], and the
+//! runtime streams the directory's entries through [`render_entry`] in bounded chunks.
 //!
 //! Every public type is at the crate root, except the command parser ([`command`]) and the
 //! `TYPE A` line-end converters ([`ascii`]). Enums and structs that will grow are
 //! `#[non_exhaustive]`: build [`Config`], [`Metadata`], [`Permissions`], [`DirEntry`] and
 //! [`Listing`] from their constructors and set the fields you need.
+//!
+//! # A transfer in three steps
+//!
+//! The `150` comes only once a transfer can really start, so that a refused one gets its
+//! `4xx`/`5xx` *instead of* the `150` (RFC 959 allows 550/553 for `STOR` only that way):
+//!
+//! 1. With the data connection there, [`Output::StartTransfer`] asks the runtime to *open*
+//!    what the transfer reads or writes (the file for reading or writing; nothing yet for
+//!    [`TransferKind::SendBytes`]), moving no byte. The runtime now holds the data connection.
+//! 2. It answers [`Input::TransferOpened`], or [`Input::TransferDone`] with the error (and
+//!    closes the data connection): the client then gets the error reply and no `150`.
+//! 3. After `TransferOpened` the session replies `150` and then gives [`Output::MoveBytes`]:
+//!    carried out in order, after the `150` is written, the runtime moves the bytes, closes the
+//!    data connection and answers [`Input::TransferDone`], which becomes the `226` (or the error).
+//!
+//! [`Output::AbortTransfer`] may come at step 2 or 3; the runtime then ends the transfer with
+//! [`Input::TransferDone`] either way (an open reported after it changes nothing). Every
+//! command still gets exactly one final reply.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -117,6 +136,7 @@ pub use fs::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata};
 #[doc(hidden)]
 pub use ids::KIND_WINDOW as ID_KIND_WINDOW;
 pub use ids::{AuthId, DataId, FsId, TransferId};
+pub use listing::{render_entry, Facts, ListFormat, STAT_MAX_ENTRIES};
 pub use path::{PathError, VirtualPath};
 pub use reply::Reply;
 pub use session::Session;

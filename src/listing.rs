@@ -3,7 +3,10 @@
 //!
 //! Everything here is a pure function of its arguments. The current time comes in as
 //! [`Listing::now`] (Unix seconds, UTC); nothing reads a clock. Bodies are in wire form, each
-//! line ended by CRLF, ready for [`TransferKind::SendBytes`](crate::TransferKind::SendBytes).
+//! line ended by CRLF. A runtime sending a
+//! [`TransferKind::SendListing`](crate::TransferKind::SendListing) renders it entry by entry
+//! with [`render_entry`], a bounded chunk at a time, so that a directory of a million entries
+//! never becomes one buffer.
 
 use crate::fs::{DirEntry, FileKind, Listing, Metadata};
 use std::fmt::Write as _;
@@ -62,6 +65,54 @@ pub fn render_list(listing: &Listing) -> Vec<u8> {
         body.push_str("\r\n");
     }
     body.into_bytes()
+}
+
+/// Most entries `STAT path` shows over the control connection: a bigger directory is cut
+/// there, with a last line that says so and points to `LIST`. Storage answering the
+/// [`FsOp::ListDir`](crate::FsOp::ListDir) of a `STAT` may stop reading after one more entry
+/// than this (which tells the core there are more).
+pub const STAT_MAX_ENTRIES: usize = 1000;
+
+/// What a listing sent on the data connection looks like: the format of
+/// [`TransferKind::SendListing`](crate::TransferKind::SendListing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListFormat {
+    /// `LIST`: one [`list_line`] per entry.
+    List,
+    /// `NLST`: names only.
+    Nlst,
+    /// `MLSD`: the enabled facts and the name.
+    Mlsd {
+        /// The facts enabled with `OPTS MLST`.
+        facts: Facts,
+        /// Whether the user may write (the `perm` fact).
+        writable: bool,
+    },
+}
+
+impl ListFormat {
+    /// Whether the format shows more than names: each entry's metadata is needed. Without it
+    /// (`NLST`) storage can skip reading it.
+    #[must_use]
+    pub fn needs_metadata(self) -> bool {
+        !matches!(self, Self::Nlst)
+    }
+}
+
+/// Appends one entry's line, CRLF included, in `format` to `out`: the per-entry renderer for
+/// listings streamed in chunks. `now` is the wall-clock time as in [`Listing::now`]. The whole
+/// bodies ([`render_list`], [`render_nlst`], [`render_mlsd`]) are these lines, sorted by name.
+pub fn render_entry(format: ListFormat, entry: &DirEntry, now: i64, out: &mut String) {
+    match format {
+        ListFormat::List => out.push_str(&list_line(entry, now)),
+        ListFormat::Nlst => out.push_str(&sanitize(&entry.name)),
+        ListFormat::Mlsd { facts, writable } => {
+            out.push_str(&mlsx_facts(&entry.metadata, facts, writable));
+            out.push_str(&sanitize(&entry.name));
+        }
+    }
+    out.push_str("\r\n");
 }
 
 /// An `NLST` body: the entries' names only (not paths), sorted by name, each ended by CRLF.

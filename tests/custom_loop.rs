@@ -7,8 +7,10 @@
 //!    transfer) or the session's deadline, and feed it with `handle_input`;
 //! 3. stop after `Output::CloseSession`.
 //!
-//! Work that may block for long (transfers) runs on its own thread and reports back through the
-//! channel; quick filesystem calls are done in place. This is an example, not a server: the real
+//! Work that may block for long (moving a transfer's bytes) runs on its own thread and reports
+//! back through the channel; quick filesystem calls are done in place, and so is opening a
+//! transfer's file on `StartTransfer` (the session sends its `150` only once that worked, then
+//! asks for the bytes with `MoveBytes`). This is an example, not a server: the real
 //! runtimes keep every path beneath the root with `cap-std` (a symlink here could lead outside),
 //! check passwords properly and bound everything.
 
@@ -52,6 +54,8 @@ struct Runtime {
     /// The listener a connection was just accepted on, kept in case the session refuses it.
     just_accepted: Option<(DataId, TcpListener)>,
     data: HashMap<DataId, TcpStream>,
+    /// Each opened transfer with its data connection, until `MoveBytes`.
+    opened: HashMap<TransferId, (TcpStream, Opened)>,
     /// A handle on each running transfer's socket, to stop it on `AbortTransfer`.
     transfers: HashMap<TransferId, TcpStream>,
 }
@@ -68,6 +72,7 @@ fn run_session(control: TcpStream, root: PathBuf) -> io::Result<()> {
         listeners: HashMap::new(),
         just_accepted: None,
         data: HashMap::new(),
+        opened: HashMap::new(),
         transfers: HashMap::new(),
     };
     loop {
@@ -186,11 +191,24 @@ impl Runtime {
                     .data
                     .remove(&data)
                     .expect("the session names a connection");
+                // Open first: a refusal is the client's reply instead of the 150. Dropping the
+                // stream on failure closes the data connection.
+                match open(&self.root, kind) {
+                    Ok(opened) => {
+                        self.opened.insert(id, (stream, opened));
+                        Input::TransferOpened { id }
+                    }
+                    Err(e) => Input::TransferDone { id, result: Err(e) },
+                }
+            }
+            Output::MoveBytes { id } => {
+                // The 150 before this output is written: the bytes move now.
+                let (stream, opened) = self.opened.remove(&id).expect("opened before");
                 self.transfers.insert(id, stream.try_clone()?);
-                let (root, tx) = (self.root.clone(), self.tx.clone());
+                let tx = self.tx.clone();
                 thread::spawn(move || {
                     let mut stream = stream;
-                    let result = transfer(&root, kind, &mut stream);
+                    let result = move_bytes(opened, &mut stream);
                     // Shut down rather than drop: the clone kept for ABOR shares the socket.
                     let _ = stream.shutdown(Shutdown::Both);
                     let _ = tx.send(Input::TransferDone { id, result });
@@ -201,6 +219,11 @@ impl Runtime {
                 // Breaking the socket makes the transfer thread stop and report.
                 if let Some(stream) = self.transfers.remove(&id) {
                     let _ = stream.shutdown(Shutdown::Both);
+                }
+                // Opened, not moving yet: it ends here.
+                if self.opened.remove(&id).is_some() {
+                    let result = Err(TransferError::Aborted);
+                    let _ = self.tx.send(Input::TransferDone { id, result });
                 }
                 return Ok(true);
             }
@@ -300,22 +323,89 @@ fn run_fs(root: &Path, op: FsOp) -> Result<FsReply, FsError> {
     }
 }
 
-/// Moves one transfer's bytes; runs on its own thread.
-fn transfer(root: &Path, kind: TransferKind, stream: &mut TcpStream) -> Result<u64, TransferError> {
-    let lost = |_| TransferError::ConnectionLost;
+/// What a transfer reads or writes, opened on `StartTransfer`.
+enum Opened {
+    Bytes(Bytes),
+    Read {
+        file: File,
+        ascii: bool,
+    },
+    Write {
+        file: File,
+        /// For `STOR`: the file written, renamed over `target` at the end.
+        part: Option<(PathBuf, PathBuf)>,
+        ascii: bool,
+    },
+}
+
+/// Opens a transfer's file (in place: it is quick); no byte moves yet.
+fn open(root: &Path, kind: TransferKind) -> Result<Opened, TransferError> {
     let file_error = |e| TransferError::Fs(fs_error(e));
     match kind {
-        TransferKind::SendBytes(bytes) => stream
-            .write_all(&bytes)
-            .map(|()| bytes.len() as u64)
-            .map_err(lost),
+        TransferKind::SendBytes(bytes) => Ok(Opened::Bytes(bytes)),
+        // A real runtime streams the entries (see thinftp-host); this example renders them all
+        // here with the core's per-entry renderer.
+        TransferKind::SendListing { path, format, .. } => {
+            let Ok(FsReply::Listing(listing)) = run_fs(root, FsOp::ListDir(path)) else {
+                return Err(TransferError::Fs(FsError::NotFound));
+            };
+            let mut body = String::new();
+            for entry in &listing.entries {
+                thinftp::render_entry(format, entry, listing.now, &mut body);
+            }
+            Ok(Opened::Bytes(Bytes::from(body)))
+        }
         TransferKind::SendFile {
             path,
             offset,
             ascii,
         } => {
             let mut file = File::open(real(root, &path)).map_err(file_error)?;
+            if file.metadata().map_err(file_error)?.is_dir() {
+                return Err(TransferError::Fs(FsError::IsADirectory));
+            }
             file.seek(SeekFrom::Start(offset)).map_err(file_error)?;
+            Ok(Opened::Read { file, ascii })
+        }
+        TransferKind::ReceiveFile { path, mode, ascii } => {
+            let target = real(root, &path);
+            if target.is_dir() {
+                return Err(TransferError::Fs(FsError::IsADirectory));
+            }
+            // A replaced file stays whole until the upload is complete: write beside it, then rename.
+            let part = target.with_extension("part");
+            let file = match mode {
+                WriteMode::Replace => File::create(&part),
+                WriteMode::Append => OpenOptions::new().append(true).create(true).open(&target),
+                WriteMode::Resume(n) => {
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&target)
+                        .and_then(|mut f| {
+                            f.set_len(n)?;
+                            f.seek(SeekFrom::End(0)).map(|_| f)
+                        })
+                }
+                _ => OpenOptions::new().write(true).open(&target),
+            }
+            .map_err(file_error)?;
+            let part = (mode == WriteMode::Replace).then_some((part, target));
+            Ok(Opened::Write { file, part, ascii })
+        }
+        _ => Err(TransferError::ConnectionLost),
+    }
+}
+
+/// Moves one opened transfer's bytes; runs on its own thread.
+fn move_bytes(opened: Opened, stream: &mut TcpStream) -> Result<u64, TransferError> {
+    let lost = |_| TransferError::ConnectionLost;
+    let file_error = |e| TransferError::Fs(fs_error(e));
+    match opened {
+        Opened::Bytes(bytes) => stream
+            .write_all(&bytes)
+            .map(|()| bytes.len() as u64)
+            .map_err(lost),
+        Opened::Read { mut file, ascii } => {
             if !ascii {
                 return io::copy(&mut file, stream).map_err(lost); // sendfile on Linux
             }
@@ -332,25 +422,11 @@ fn transfer(root: &Path, kind: TransferKind, stream: &mut TcpStream) -> Result<u
                 sent += out.len() as u64;
             }
         }
-        TransferKind::ReceiveFile { path, mode, ascii } => {
-            let target = real(root, &path);
-            // A replaced file stays whole until the upload is complete: write beside it, then rename.
-            let part = target.with_extension("part");
-            let mut file = match mode {
-                WriteMode::Replace => File::create(&part),
-                WriteMode::Append => OpenOptions::new().append(true).create(true).open(&target),
-                WriteMode::Resume(n) => {
-                    OpenOptions::new()
-                        .write(true)
-                        .open(&target)
-                        .and_then(|mut f| {
-                            f.set_len(n)?;
-                            f.seek(SeekFrom::End(0)).map(|_| f)
-                        })
-                }
-                _ => OpenOptions::new().write(true).open(&target),
-            }
-            .map_err(file_error)?;
+        Opened::Write {
+            mut file,
+            part,
+            ascii,
+        } => {
             let (mut decoder, mut buf, mut out, mut received) =
                 (AsciiDecoder::new(), [0; 8192], Vec::new(), 0);
             loop {
@@ -369,12 +445,11 @@ fn transfer(root: &Path, kind: TransferKind, stream: &mut TcpStream) -> Result<u
                     break;
                 }
             }
-            if mode == WriteMode::Replace {
+            if let Some((part, target)) = part {
                 fs::rename(&part, &target).map_err(file_error)?;
             }
             Ok(received)
         }
-        _ => Err(TransferError::ConnectionLost),
     }
 }
 
@@ -473,6 +548,11 @@ fn sessions_run_in_a_hand_written_std_loop() {
         fs::read(root.path().join("up.txt")).unwrap(),
         b"uploaded bytes"
     );
+
+    // A target that cannot be opened: the refusal comes instead of the 150.
+    let _data = c.pasv();
+    assert!(c.cmd("STOR missing/up.txt").starts_with("550 "));
+    assert!(c.cmd("NOOP").starts_with("200 "));
 
     assert!(c.cmd("QUIT").starts_with("221 "));
     let mut rest = String::new();

@@ -156,6 +156,9 @@ pub fn forge(forged: Forged, client: SocketAddr) -> Input {
             id: TransferId::from_raw(raw),
             result,
         },
+        ForgedKind::TransferOpened => Input::TransferOpened {
+            id: TransferId::from_raw(raw),
+        },
     }
 }
 

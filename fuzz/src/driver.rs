@@ -16,8 +16,10 @@
 //!   listeners on the control connection's local address; a data connection from another host
 //!   is refused and never used.
 //! - One filesystem request, one authentication and one transfer outstanding at a time; ids are
-//!   never reused; a transfer starts on a connected data channel after a `1xx` reply; no `226`
-//!   while a transfer is still running; `AbortTransfer` only for a running transfer.
+//!   never reused; a transfer starts (its file is to be opened) on a connected data channel; no
+//!   `1xx` reply while a transfer's file is being opened; its bytes move (`MoveBytes`) only
+//!   after the runtime reported it open and a `1xx` reply followed; no `226` while a transfer is
+//!   still running; `AbortTransfer` only for a running transfer.
 //! - After a timeout fed at a passed deadline, `poll_timeout` is not still due (no busy loop).
 //! - `is_closed` agrees with the outputs; output count and size grow at most linearly with the
 //!   input.
@@ -113,11 +115,15 @@ struct Driver {
     auth: BTreeSet<u64>,
     data: BTreeMap<u64, Data>,
     transfers: BTreeSet<u64>,
+    /// Transfers started whose file the runtime has not reported open yet.
+    opening: BTreeSet<u64>,
+    /// Transfers reported open, waiting for `MoveBytes`.
+    opened: BTreeSet<u64>,
     /// Ids handed out, per kind: fs, auth, data, transfer.
     issued: [HashSet<u64>; 4],
     /// The newest id handed out, of any kind.
     newest: u64,
-    /// A `1xx` reply came since the last `StartTransfer`.
+    /// A `1xx` reply came since the last `TransferOpened`.
     preliminary: bool,
     /// Paths the runtime itself named (`FsReply::Created`), allowed in transfers.
     runtime_paths: Vec<VirtualPath>,
@@ -156,6 +162,8 @@ impl Driver {
             auth: BTreeSet::new(),
             data: BTreeMap::new(),
             transfers: BTreeSet::new(),
+            opening: BTreeSet::new(),
+            opened: BTreeSet::new(),
             issued: Default::default(),
             newest: 0,
             preliminary: false,
@@ -297,6 +305,14 @@ impl Driver {
                     });
                 }
             }
+            Action::TransferOpened { pick } => {
+                let n = usize::from(pick) % self.opening.len().max(1);
+                if let Some(&id) = self.opening.iter().nth(n) {
+                    self.feed(Input::TransferOpened {
+                        id: TransferId::from_raw(id),
+                    });
+                }
+            }
             Action::TransferDone { pick, result } => {
                 let n = usize::from(pick) % self.transfers.len().max(1);
                 if let Some(&id) = self.transfers.iter().nth(n) {
@@ -401,8 +417,14 @@ impl Driver {
                 Data::Connected { .. } => continue,
             });
         }
+        for &id in &self.opening {
+            answers.push(Input::TransferOpened {
+                id: TransferId::from_raw(id),
+            });
+        }
         if flavor.finish_transfers {
-            for &id in &self.transfers {
+            // Those whose bytes move: the others are opened first.
+            for &id in self.transfers.difference(&self.opening) {
                 let result = Ok(u64::from(flavor.size));
                 answers.push(Input::TransferDone {
                     id: TransferId::from_raw(id),
@@ -491,6 +513,8 @@ impl Driver {
             | Input::PassiveFailed { id }
             | Input::DataConnected { id, .. }
             | Input::ConnectFailed { id } => known(DATA, id.raw()),
+            Input::TransferOpened { id } if self.opening.contains(&id.raw()) => Expect::Accept,
+            Input::TransferOpened { id } => known(XFER, id.raw()),
             Input::TransferDone { id, .. } if self.transfers.contains(&id.raw()) => Expect::Accept,
             Input::TransferDone { id, .. } => known(XFER, id.raw()),
             _ => Expect::Ignore,
@@ -603,8 +627,14 @@ impl Driver {
                     return Some(id.raw());
                 }
             }
+            Input::TransferOpened { id } => {
+                self.opening.remove(&id.raw());
+                self.opened.insert(id.raw());
+            }
             Input::TransferDone { id, .. } => {
                 self.transfers.remove(&id.raw());
+                self.opening.remove(&id.raw());
+                self.opened.remove(&id.raw());
             }
             _ => {}
         }
@@ -654,6 +684,10 @@ impl Driver {
                     panic!("malformed reply {reply:?} after {input:?}: {why}");
                 }
                 match reply.code() {
+                    100..=199 if !self.opening.is_empty() => panic!(
+                        "{reply:?} while transfer {:?} is being opened, after {input:?}",
+                        self.opening
+                    ),
                     100..=199 => self.preliminary = true,
                     220 if self.greeted => self.login = None, // REIN
                     220 => self.greeted = true,
@@ -730,6 +764,17 @@ impl Driver {
                 self.data.remove(&id.raw());
             }
             Output::StartTransfer { id, data, kind } => self.start_transfer(id, data, kind, input),
+            Output::MoveBytes { id } => {
+                assert!(
+                    self.opened.remove(&id.raw()),
+                    "MoveBytes of {id:?}, not reported open, after {input:?}"
+                );
+                assert!(
+                    self.preliminary,
+                    "MoveBytes of {id:?} without a 1xx reply since it opened"
+                );
+                self.preliminary = false;
+            }
             Output::AbortTransfer { id } => {
                 assert!(
                     self.transfers.contains(&id.raw()),
@@ -766,17 +811,15 @@ impl Driver {
             ),
             "StartTransfer on {data:?} in state {state:?}, after {input:?}"
         );
-        assert!(
-            self.preliminary,
-            "StartTransfer {kind:?} without a 1xx reply before it"
-        );
         self.preliminary = false;
         let login = self
             .login
             .as_ref()
             .expect("a transfer while nobody is logged in");
         match &kind {
-            TransferKind::SendFile { path, .. } | TransferKind::ReceiveFile { path, .. } => {
+            TransferKind::SendFile { path, .. }
+            | TransferKind::ReceiveFile { path, .. }
+            | TransferKind::SendListing { path, .. } => {
                 assert!(
                     beneath(path, &login.home) || self.runtime_paths.contains(path),
                     "transfer {kind:?} leaves the home {:?}",
@@ -797,6 +840,7 @@ impl Driver {
             _ => {}
         }
         self.transfers.insert(id.raw());
+        self.opening.insert(id.raw());
     }
 
     fn issue(&mut self, kind: usize, raw: u64) {

@@ -180,6 +180,11 @@ pub enum Action {
         /// Which connect.
         pick: u8,
     },
+    /// The runtime reports a started transfer's file open.
+    TransferOpened {
+        /// Which transfer.
+        pick: u8,
+    },
     /// A running transfer ends.
     TransferDone {
         /// Which transfer.
@@ -331,6 +336,8 @@ pub enum ForgedKind {
     ConnectFailed,
     /// `Input::TransferDone`.
     TransferDone(Result<u64, TransferError>),
+    /// `Input::TransferOpened`.
+    TransferOpened,
 }
 
 /// How a command line ends.

@@ -214,6 +214,7 @@ impl Session {
             Input::PassiveFailed { id } => self.on_passive_failed(id),
             Input::DataConnected { id, peer } => self.on_data_connected(id, peer),
             Input::ConnectFailed { id } => self.on_connect_failed(id),
+            Input::TransferOpened { id } => self.on_transfer_opened(id),
             Input::TransferDone { id, result } => self.on_transfer_done(id, result),
         };
         if matches!(&result, Err(e) if !matches!(e, DriveError::WrongShape { .. })) {

@@ -9,10 +9,10 @@ use super::{fs_error_text, Busy, Session};
 use crate::command::TransferType;
 use crate::error::{DriveError, RequestKind};
 use crate::events::{Output, TransferError, TransferKind, WriteMode};
-use crate::fs::{FileKind, FsOp, Listing, Metadata};
+use crate::fs::{FileKind, FsError, FsOp, Listing, Metadata};
 use crate::glob::Glob;
 use crate::ids::TransferId;
-use crate::listing;
+use crate::listing::{self, ListFormat};
 use crate::path::VirtualPath;
 use crate::reply::Reply;
 
@@ -20,11 +20,15 @@ use crate::reply::Reply;
 #[derive(Debug)]
 pub(super) struct PendingTransfer {
     kind: TransferKind,
-    /// The `150` sent when the data connection is there.
+    /// The `150`, sent once the data connection is there and the runtime has opened the file
+    /// (or directory): a refusal to open comes instead of it, never after it.
     opening: Reply,
     /// The text of the `226`.
     done_text: String,
     running: Option<TransferId>,
+    /// The runtime reported [`Input::TransferOpened`](crate::Input::TransferOpened): the `150`
+    /// went out and the bytes move.
+    opened: bool,
     abort_requested: bool,
 }
 
@@ -181,29 +185,46 @@ impl Session {
         let Some((_, path)) = self.resolve(target) else {
             return;
         };
-        let name = if arg.is_empty() {
-            String::new()
-        } else {
-            arg.clone()
-        };
-        // NLST prints names only: storage can skip reading every entry's metadata.
-        let op = match kind {
-            ListKind::Nlst => FsOp::ListNames(path.clone()),
-            ListKind::List | ListKind::Mlsd => FsOp::ListDir(path.clone()),
-        };
         let glob = match kind {
             // MLSD takes a directory, never a pattern (RFC 3659 7.1).
             ListKind::Mlsd => None,
             ListKind::List | ListKind::Nlst => glob_fallback(&arg, &path),
         };
-        self.request_fs(
-            op,
-            FsThen::ListDir {
+        if glob.is_some() {
+            // A pattern: the name as given is tried first, and only if nothing has it is the
+            // parent listed and filtered (at most `Config::max_glob_matches` names are sent).
+            // This listing still comes whole from storage, unlike the streamed one below.
+            let op = match kind {
+                ListKind::Nlst => FsOp::ListNames(path.clone()),
+                ListKind::List | ListKind::Mlsd => FsOp::ListDir(path.clone()),
+            };
+            let name = arg.clone();
+            let then = FsThen::ListDir {
                 kind: Some(kind),
                 path,
                 name,
                 glob,
+            };
+            return self.request_fs(op, then);
+        }
+        // Storage streams the entries through the renderer on the data connection: the
+        // directory is opened before the 150, so a missing one gets its 550 instead.
+        let format = match kind {
+            ListKind::List => ListFormat::List,
+            ListKind::Nlst => ListFormat::Nlst,
+            ListKind::Mlsd => ListFormat::Mlsd {
+                facts: self.facts,
+                writable: self.may_write(),
             },
+        };
+        self.begin_transfer(
+            TransferKind::SendListing {
+                path,
+                format,
+                name: arg,
+            },
+            Reply::new(150, "Here comes the directory listing."),
+            "Directory send OK.",
         );
     }
 
@@ -229,9 +250,25 @@ impl Session {
         let writable = self.may_write();
         let body = match kind {
             None => {
-                let text = listing::render_list(listing);
+                // Over the control connection: at most STAT_MAX_ENTRIES lines (storage may
+                // have stopped reading after one more), then a line saying it was cut.
+                let cut = listing.entries.len() > listing::STAT_MAX_ENTRIES;
+                let mut shown = Listing {
+                    entries: listing.entries.clone(),
+                    now: listing.now,
+                };
+                shown.entries.sort_by(|a, b| a.name.cmp(&b.name));
+                shown.entries.truncate(listing::STAT_MAX_ENTRIES);
+                let text = listing::render_list(&shown);
                 let text = String::from_utf8_lossy(&text);
-                let lines = text.split("\r\n").filter(|l| !l.is_empty());
+                let mut lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+                let more = format!(
+                    "... more than {} entries; use LIST for all of them.",
+                    listing::STAT_MAX_ENTRIES
+                );
+                if cut {
+                    lines.push(&more);
+                }
                 let first = if name.is_empty() {
                     "Status follows:".to_owned()
                 } else {
@@ -260,12 +297,14 @@ impl Session {
             opening,
             done_text: done_text.to_owned(),
             running: None,
+            opened: false,
             abort_requested: false,
         });
         self.start_waiting_transfer();
     }
 
-    /// If a transfer waits and its data connection is up: `150`, then start it.
+    /// If a transfer waits and its data connection is up: ask the runtime to open it. The `150`
+    /// waits for [`on_transfer_opened`](Self::on_transfer_opened).
     pub(super) fn start_waiting_transfer(&mut self) {
         let Some(data) = self.connected_data() else {
             return;
@@ -278,9 +317,7 @@ impl Session {
         }
         let id = TransferId::from_raw(self.ids.next(RequestKind::Transfer));
         pending.running = Some(id);
-        let opening = pending.opening.clone();
         let kind = pending.kind.clone();
-        self.outputs.push_back(Output::Reply(opening));
         self.outputs
             .push_back(Output::StartTransfer { id, data, kind });
         // A running transfer is activity: no idle timeout until it ends.
@@ -298,6 +335,25 @@ impl Session {
         }
     }
 
+    /// The runtime opened the transfer's file or directory: `150`, then let the bytes move.
+    /// After `ABOR` the transfer is being stopped: the runtime ends it without the bytes.
+    pub(super) fn on_transfer_opened(&mut self, id: TransferId) -> Result<(), DriveError> {
+        let Busy::Transfer(pending) = &mut self.busy else {
+            return Err(self.ids.unawaited(id.raw(), RequestKind::Transfer));
+        };
+        if pending.running != Some(id) || pending.opened {
+            return Err(self.ids.unawaited(id.raw(), RequestKind::Transfer));
+        }
+        if pending.abort_requested {
+            return Ok(());
+        }
+        pending.opened = true;
+        let opening = pending.opening.clone();
+        self.outputs.push_back(Output::Reply(opening));
+        self.outputs.push_back(Output::MoveBytes { id });
+        Ok(())
+    }
+
     pub(super) fn on_transfer_done(
         &mut self,
         id: TransferId,
@@ -312,7 +368,18 @@ impl Session {
         };
         // The runtime closed the data connection with the transfer.
         self.data = super::data::DataChannel::None;
+        let mlsd = matches!(
+            pending.kind,
+            TransferKind::SendListing {
+                format: ListFormat::Mlsd { .. },
+                ..
+            }
+        );
         match result {
+            // MLSD lists directories only (RFC 3659 7.1); MLST is for one file.
+            Err(TransferError::Fs(FsError::NotADirectory)) if mlsd && !pending.opened => {
+                self.reply(501, "Not a directory.")
+            }
             Ok(_) => self.reply(226, &pending.done_text),
             Err(TransferError::ConnectionLost | TransferError::Aborted) => {
                 self.reply(426, "Connection closed; transfer aborted.")

@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use thinftp::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata};
+use thinftp::{render_entry, ListFormat};
+use thinftp::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata, WriteMode};
 
 use super::script::TreeDecl;
 use super::text::{quote, show_time};
@@ -327,12 +328,56 @@ impl MemFs {
         }
     }
 
+    /// The body a runtime would stream for a `SendListing` of `path` at wall-clock time `now`,
+    /// rendered entry by entry with the core's renderer, sorted by name: a directory's entries,
+    /// or one file under `name` (not for MLSD).
+    pub fn listing(
+        &self,
+        path: &str,
+        format: ListFormat,
+        name: &str,
+        now: i64,
+    ) -> Result<Vec<u8>, FsError> {
+        let (real, node) = self.existing(path, true)?;
+        let mut entries: Vec<DirEntry> = if node.content == Content::Dir {
+            self.children(&real)
+                .into_iter()
+                .map(|(name, n)| DirEntry::new(name, Self::metadata(n)))
+                .collect()
+        } else if matches!(format, ListFormat::Mlsd { .. }) {
+            return Err(FsError::NotADirectory);
+        } else {
+            vec![DirEntry::new(name.to_owned(), Self::metadata(node))]
+        };
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut body = String::new();
+        for entry in &entries {
+            render_entry(format, entry, now, &mut body);
+        }
+        Ok(body.into_bytes())
+    }
+
     /// The file's bytes for a download.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, FsError> {
         match &self.existing(path, true)?.1.content {
             Content::File(data) => Ok(data.clone()),
             Content::Dir => Err(FsError::IsADirectory),
             Content::Symlink(_) => Err(FsError::NotFound),
+        }
+    }
+
+    /// Whether an upload in `mode` could open `path` for writing now (as a runtime opens its
+    /// target before the `150`): the directory must be there, a directory cannot be written,
+    /// and resuming or a `STOU` file needs the file.
+    pub fn check_writable(&self, path: &str, mode: WriteMode) -> Result<(), FsError> {
+        let real = self.creatable(path)?;
+        match (self.nodes.get(&real).map(|n| &n.content), mode) {
+            (Some(Content::Dir), _) => Err(FsError::IsADirectory),
+            (Some(Content::Symlink(_)), WriteMode::Resume(_) | WriteMode::New) => {
+                Err(FsError::NotFound)
+            }
+            (None, WriteMode::Resume(_) | WriteMode::New) => Err(FsError::NotFound),
+            _ => Ok(()),
         }
     }
 

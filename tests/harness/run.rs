@@ -17,12 +17,12 @@ use bytes::Bytes;
 use thinftp::ascii::{AsciiDecoder, AsciiEncoder};
 use thinftp::{
     AuthId, AuthResult, DataId, DriveError, FsError, FsId, FsOp, FsReply, Input, Metadata, Output,
-    Permissions, Reply, Session, TransferError, TransferId, TransferKind, VirtualPath, WriteMode,
+    Permissions, Session, TransferError, TransferId, TransferKind, VirtualPath, WriteMode,
 };
 
 use super::memfs::MemFs;
 use super::script::{Ending, Forge, ForgeId, ReqKind, Script, Step, User};
-use super::text::{lines, offset, quote, show_time};
+use super::text::{check_reply, lines, offset, quote, show_time};
 
 /// Most outputs one input may produce before the harness calls it a flood (a core loop bug).
 const OUTPUT_LIMIT: usize = 10_000;
@@ -32,6 +32,8 @@ enum Held {
     Fs(FsId, FsOp),
     Auth(AuthId, String, String),
     Passive(DataId, IpAddr),
+    /// Opening the file of this transfer.
+    Open(TransferId),
 }
 
 /// A transfer the fake runtime is running.
@@ -45,6 +47,8 @@ struct Transfer {
     received: Vec<u8>,
     decoder: AsciiDecoder,
     stored: Vec<u8>,
+    /// `MoveBytes` came: the bytes move.
+    moving: bool,
 }
 
 pub struct Runner {
@@ -63,6 +67,7 @@ pub struct Runner {
     hold_next: Vec<ReqKind>,
     held: Vec<Held>,
     fail_fs: VecDeque<FsError>,
+    fail_open: VecDeque<FsError>,
     fail_passive: usize,
     fail_auth: usize,
     /// `misanswer fs` steps not yet used, and the id of the answer given the wrong shape.
@@ -104,6 +109,7 @@ impl Runner {
             hold_next: Vec::new(),
             held: Vec::new(),
             fail_fs: VecDeque::new(),
+            fail_open: VecDeque::new(),
             fail_passive: 0,
             fail_auth: 0,
             misanswer_fs: 0,
@@ -224,6 +230,7 @@ impl Runner {
             Input::PassiveFailed { id } => format!("<- PassiveFailed {id}"),
             Input::DataConnected { id, peer } => format!("<- DataConnected {id} peer={peer}"),
             Input::ConnectFailed { id } => format!("<- ConnectFailed {id}"),
+            Input::TransferOpened { id } => format!("<- TransferOpened {id}"),
             Input::TransferDone { id, result } => format!("<- TransferDone {id} {result:?}"),
             other => format!("<- {other:?}"),
         };
@@ -318,8 +325,9 @@ impl Runner {
                 }
                 None
             }
-            Output::StartTransfer { id, data, kind } => {
-                self.start_transfer(id, data, kind);
+            Output::StartTransfer { id, data, kind } => self.start_transfer(id, data, kind),
+            Output::MoveBytes { id } => {
+                self.move_bytes(id);
                 None
             }
             Output::AbortTransfer { id } => {
@@ -396,7 +404,14 @@ impl Runner {
         Input::PassiveListening { id, addr }
     }
 
-    fn start_transfer(&mut self, id: TransferId, data: DataId, kind: TransferKind) {
+    /// Opens the transfer's file as a runtime would and answers: opened, or the error (the
+    /// runtime then closes the data connection), or nothing yet if the script holds it.
+    fn start_transfer(
+        &mut self,
+        id: TransferId,
+        data: DataId,
+        kind: TransferKind,
+    ) -> Option<Input> {
         self.last_xfer = id.raw();
         let what = match &kind {
             TransferKind::SendFile {
@@ -410,6 +425,9 @@ impl Runner {
                 format!("ReceiveFile {path:?} mode={mode:?} ascii={}", yes(*ascii))
             }
             TransferKind::SendBytes(b) => format!("SendBytes ({} bytes)", b.len()),
+            TransferKind::SendListing { path, format, name } => {
+                format!("SendListing {path:?} {format:?} name={name:?}")
+            }
             other => format!("{other:?}"),
         };
         self.note(format!("-> StartTransfer {id} data={data} {what}"));
@@ -441,14 +459,26 @@ impl Runner {
                 out
             }),
             TransferKind::SendBytes(b) => Ok(b.to_vec()),
+            TransferKind::SendListing { path, format, name } => {
+                self.fs
+                    .listing(path.as_str(), *format, name, self.wall_now())
+            }
             _ => Ok(Vec::new()),
         };
-        match &source {
-            Ok(bytes) if !matches!(kind, TransferKind::ReceiveFile { .. }) => {
-                self.data_lines("D>", bytes)
+        let opened = match (&kind, self.fail_open.pop_front()) {
+            (_, Some(e)) => Err(e),
+            (TransferKind::ReceiveFile { path, mode, .. }, None) => {
+                self.fs.check_writable(path.as_str(), *mode)
             }
-            Err(e) => self.note(format!("~ (the runtime cannot read the file: {e:?})")),
-            Ok(_) => {}
+            (_, None) => source.as_ref().map(|_| ()).map_err(|e| *e),
+        };
+        if let Err(e) = opened {
+            self.note(format!("~ (the runtime cannot open the file: {e:?})"));
+            self.connected.remove(&data);
+            return Some(Input::TransferDone {
+                id,
+                result: Err(TransferError::Fs(e)),
+            });
         }
         self.transfers.push_back(Transfer {
             id,
@@ -458,7 +488,30 @@ impl Runner {
             received: Vec::new(),
             decoder: AsciiDecoder::new(),
             stored: Vec::new(),
+            moving: false,
         });
+        if self.take_hold(ReqKind::Open) {
+            self.held.push(Held::Open(id));
+            return None;
+        }
+        Some(Input::TransferOpened { id })
+    }
+
+    /// `MoveBytes`: a download's bytes go out now.
+    fn move_bytes(&mut self, id: TransferId) {
+        self.note(format!("-> MoveBytes {id}"));
+        let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) else {
+            return self.bug(format!("MoveBytes {id}: no such transfer is open"));
+        };
+        if std::mem::replace(&mut t.moving, true) {
+            return self.bug(format!("MoveBytes {id} twice"));
+        }
+        let bytes = match (&t.kind, &t.source) {
+            (TransferKind::ReceiveFile { .. }, _) => return,
+            (_, Ok(bytes)) => bytes.clone(),
+            (_, Err(_)) => return,
+        };
+        self.data_lines("D>", &bytes);
     }
 
     /// Ends the oldest running transfer as the script says, as a runtime would.
@@ -513,6 +566,10 @@ impl Runner {
             self.note("~ (no transfer is running: the bytes go nowhere)");
             return;
         };
+        if !t.moving {
+            self.note("~ (the upload has not started: the client would still wait for a 150)");
+            return;
+        }
         let ascii = matches!(t.kind, TransferKind::ReceiveFile { ascii: true, .. });
         for chunk in chunks {
             t.received.extend_from_slice(chunk);
@@ -562,6 +619,13 @@ impl Runner {
                 },
                 Held::Auth(id, user, password) => self.authenticate(id, &user, &password),
                 Held::Passive(id, ip) => self.listen(id, ip),
+                Held::Open(id) => {
+                    if !self.transfers.iter().any(|t| t.id == id) {
+                        self.note(format!("~ ({id} was stopped while it was being opened)"));
+                        continue;
+                    }
+                    Input::TransferOpened { id }
+                }
             };
             self.feed(answer, false);
         }
@@ -597,7 +661,7 @@ impl Runner {
         let last = match kind {
             Forge::Fs => self.last_fs,
             Forge::Auth => self.last_auth,
-            Forge::Transfer => self.last_xfer,
+            Forge::Transfer | Forge::Opened => self.last_xfer,
             Forge::Passive | Forge::Connected | Forge::ConnectFail => self.last_data,
         };
         let raw = match id {
@@ -628,6 +692,9 @@ impl Runner {
                 id: TransferId::from_raw(raw),
                 result: Ok(0),
             },
+            Forge::Opened => Input::TransferOpened {
+                id: TransferId::from_raw(raw),
+            },
         };
         self.feed(input, true);
     }
@@ -652,6 +719,7 @@ impl Runner {
             Step::Hold(kind) => self.hold_next.push(*kind),
             Step::Release => self.release(),
             Step::FailFs(e) => self.fail_fs.push_back(*e),
+            Step::FailOpen(e) => self.fail_open.push_back(*e),
             Step::FailPassive => self.fail_passive += 1,
             Step::FailAuth => self.fail_auth += 1,
             Step::MisanswerFs => self.misanswer_fs += 1,
@@ -736,39 +804,6 @@ fn show_fs_result(result: &Result<FsReply, FsError>) -> String {
             show_time(*now)
         ),
         Ok(other) => format!("Ok {other:?}"),
-    }
-}
-
-/// RFC 959 4.2: `DDD text\r\n`, or `DDD-text\r\n` ... `DDD text\r\n`; no CR or LF inside a line.
-fn check_reply(reply: &Reply) -> Result<(), String> {
-    let wire = reply.as_bytes();
-    if !wire.ends_with(b"\r\n") {
-        return Err("not CRLF-terminated".into());
-    }
-    let lines: Vec<&[u8]> = wire.split_inclusive(|&b| b == b'\n').collect();
-    for line in &lines {
-        let body = &line[..line.len() - 2];
-        if !line.ends_with(b"\r\n") || body.contains(&b'\r') || body.contains(&b'\n') {
-            return Err(format!("bad line end in {}", quote(line)));
-        }
-    }
-    let code = format!("{:03}", reply.code());
-    let first = lines[0];
-    if !first.starts_with(code.as_bytes()) || !first[..3].iter().all(u8::is_ascii_digit) {
-        return Err(format!("first line does not start with the code {code}"));
-    }
-    let last = lines[lines.len() - 1];
-    let inner = lines.get(1..lines.len() - 1).unwrap_or_default();
-    if inner
-        .iter()
-        .any(|l| l.starts_with(format!("{code} ").as_bytes()))
-    {
-        return Err("an inner line would end the multi-line reply early".into());
-    }
-    match first.get(3) {
-        Some(b' ') if lines.len() == 1 => Ok(()),
-        Some(b'-') if lines.len() > 1 && last.starts_with(format!("{code} ").as_bytes()) => Ok(()),
-        _ => Err("bad single- or multi-line form".into()),
     }
 }
 

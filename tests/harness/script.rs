@@ -22,12 +22,20 @@
 //! active ok|fail                         # the client accepts (or refuses) an active connect
 //! upload "bytes" "more"                  # the client sends these on the running upload
 //! done [ok|lost|aborted|fs KIND]         # the oldest running transfer ends
-//! hold fs|auth|passive                   # leave the next such request unanswered...
+//! hold fs|auth|passive|open              # leave the next such request unanswered...
 //! release                                # ...until now (answers every held request)
 //! fail fs KIND | fail passive            # answer the next such request with a failure
+//! fail open KIND                         # the next transfer's file cannot be opened
 //! fail auth                              # answer the next Authenticate with Unavailable
 //! misanswer fs                           # answer the next Fs request Ok, of the wrong shape
-//! forge fs|auth|passive|connected|connectfail|transfer ID|last   # an answer nobody asked for
+//! forge fs|auth|passive|connected|connectfail|transfer|opened ID|last   # unasked answers
+//! ```
+//!
+//! The fake runtime opens a transfer's file on `StartTransfer` as a real one would (a download
+//! needs the file, an upload its directory, and a file to resume or a `STOU` file) and answers
+//! `TransferOpened`, or `TransferDone` with the error; the bytes move on `MoveBytes`.
+//!
+//! ```text
 //! ```
 
 use std::net::SocketAddr;
@@ -89,6 +97,8 @@ pub enum ReqKind {
     Fs,
     Auth,
     Passive,
+    /// Opening a transfer's file (the answer to `StartTransfer`).
+    Open,
 }
 
 /// How a transfer ends in a `done` step.
@@ -109,6 +119,7 @@ pub enum Forge {
     Connected,
     ConnectFail,
     Transfer,
+    Opened,
 }
 
 /// `forge`'s id: a number, or the newest id of that kind the session has used.
@@ -132,6 +143,7 @@ pub enum Step {
     Hold(ReqKind),
     Release,
     FailFs(FsError),
+    FailOpen(FsError),
     FailPassive,
     FailAuth,
     MisanswerFs,
@@ -284,6 +296,7 @@ fn parse_step(verb: &str, args: &[String]) -> Result<Option<Step>, String> {
         ("hold", Some(kind)) => Step::Hold(req_kind(kind)?),
         ("release", None) => Step::Release,
         ("fail", Some("fs")) => Step::FailFs(fs_error(arg(1).unwrap_or(""))?),
+        ("fail", Some("open")) => Step::FailOpen(fs_error(arg(1).unwrap_or(""))?),
         ("fail", Some("passive")) => Step::FailPassive,
         ("fail", Some("auth")) => Step::FailAuth,
         ("misanswer", Some("fs")) => Step::MisanswerFs,
@@ -295,6 +308,7 @@ fn parse_step(verb: &str, args: &[String]) -> Result<Option<Step>, String> {
                 "connected" => Forge::Connected,
                 "connectfail" => Forge::ConnectFail,
                 "transfer" => Forge::Transfer,
+                "opened" => Forge::Opened,
                 other => return Err(format!("unknown forge kind {other}")),
             };
             let id = match arg(1) {
@@ -314,6 +328,7 @@ fn req_kind(word: &str) -> Result<ReqKind, String> {
         "fs" => Ok(ReqKind::Fs),
         "auth" => Ok(ReqKind::Auth),
         "passive" => Ok(ReqKind::Passive),
+        "open" => Ok(ReqKind::Open),
         _ => Err(format!("unknown request kind {word}")),
     }
 }

@@ -191,3 +191,36 @@ fn quoting_and_escapes() {
     let long = [b"X".as_slice(), &[b'A'; 30], b"\r\n"].concat();
     assert_eq!(quote(&long), "\"X\"+\"A\"*30+\"\\r\\n\"");
 }
+
+/// RFC 959 4.2: `DDD text\r\n`, or `DDD-text\r\n` ... `DDD text\r\n`; no CR or LF inside a line.
+pub fn check_reply(reply: &thinftp::Reply) -> Result<(), String> {
+    let wire = reply.as_bytes();
+    if !wire.ends_with(b"\r\n") {
+        return Err("not CRLF-terminated".into());
+    }
+    let lines: Vec<&[u8]> = wire.split_inclusive(|&b| b == b'\n').collect();
+    for line in &lines {
+        let body = &line[..line.len() - 2];
+        if !line.ends_with(b"\r\n") || body.contains(&b'\r') || body.contains(&b'\n') {
+            return Err(format!("bad line end in {}", quote(line)));
+        }
+    }
+    let code = format!("{:03}", reply.code());
+    let first = lines[0];
+    if !first.starts_with(code.as_bytes()) || !first[..3].iter().all(u8::is_ascii_digit) {
+        return Err(format!("first line does not start with the code {code}"));
+    }
+    let last = lines[lines.len() - 1];
+    let inner = lines.get(1..lines.len() - 1).unwrap_or_default();
+    if inner
+        .iter()
+        .any(|l| l.starts_with(format!("{code} ").as_bytes()))
+    {
+        return Err("an inner line would end the multi-line reply early".into());
+    }
+    match first.get(3) {
+        Some(b' ') if lines.len() == 1 => Ok(()),
+        Some(b'-') if lines.len() > 1 && last.starts_with(format!("{code} ").as_bytes()) => Ok(()),
+        _ => Err("bad single- or multi-line form".into()),
+    }
+}

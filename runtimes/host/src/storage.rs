@@ -20,8 +20,9 @@ use cap_std::fs::{
     Dir, DirBuilder, DirBuilderExt, FileType, MetadataExt, OpenOptions, OpenOptionsExt,
     PermissionsExt,
 };
-use thinftp::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata, VirtualPath};
+use thinftp::{FileKind, FsError, FsOp, FsReply, Listing, Metadata, VirtualPath};
 
+pub use crate::dir_stream::DirStream;
 use crate::errors::fs_error;
 use crate::names;
 pub use crate::upload::StaleCleanup;
@@ -156,7 +157,13 @@ impl Storage {
     pub fn execute(&self, op: &FsOp) -> Result<FsReply, FsError> {
         match op {
             FsOp::Stat(path) => self.stat(path).map(FsReply::Metadata),
-            FsOp::ListDir(path) => self.list_dir(path).map(FsReply::Listing),
+            // Only `STAT path` asks for a whole listing now, and it shows at most
+            // STAT_MAX_ENTRIES: one more tells the core the directory was cut.
+            FsOp::ListDir(path) => {
+                let max = thinftp::STAT_MAX_ENTRIES + 1;
+                self.collect(self.dir_stream(path, true)?, max)
+                    .map(FsReply::Listing)
+            }
             FsOp::ListNames(path) => self.list_names(path).map(FsReply::Listing),
             FsOp::MakeDir(path) => {
                 let mut builder = DirBuilder::new();
@@ -209,23 +216,7 @@ impl Storage {
     /// `..` climb above the home, would tell the client about host paths, so such a link is
     /// listed without its target.
     pub fn list_dir(&self, path: &VirtualPath) -> Result<Listing, FsError> {
-        let rel = self.relative(path)?;
-        let depth = depth_below_home(&rel);
-        self.visible_entries(path, |entry, raw_name| {
-            // `DirEntry::metadata` does not follow a final symlink: the link itself is listed.
-            let meta = entry.metadata().ok()?;
-            let target = if meta.file_type().is_symlink() {
-                // The text of the link, as `ls -l` would show it; never followed here.
-                self.dir()
-                    .read_link_contents(join_rel(&rel, raw_name))
-                    .ok()
-                    .filter(|target| stays_below_home(depth, target))
-                    .map(|target| names::encode(target.as_os_str()))
-            } else {
-                None
-            };
-            Some(convert_metadata(&meta, target))
-        })
+        self.collect(self.dir_stream(path, true)?, usize::MAX)
     }
 
     /// The names in the directory `path` for `NLST`, with the host's temporary upload files left
@@ -234,43 +225,21 @@ impl Storage {
     /// costs a few `getdents` calls instead of 10,000 `statx`. Every other field of the metadata
     /// is a default ([`Metadata::file`]`(0, None)`): the core uses only the names.
     pub fn list_names(&self, path: &VirtualPath) -> Result<Listing, FsError> {
-        self.visible_entries(path, |entry, _| {
-            let mut metadata = Metadata::file(0, None);
-            // On Linux cap-std takes the kind from `d_type`, with no system call; a file system
-            // that leaves it unknown gives `FileKind::Other`, harmless as the core ignores it.
-            if let Ok(file_type) = entry.file_type() {
-                metadata.kind = kind_of(file_type);
-            }
-            Some(metadata)
-        })
+        self.collect(self.dir_stream(path, false)?, usize::MAX)
     }
 
-    /// Reads the directory `path` and describes each entry a client may see (not one of the
-    /// host's temporary upload files) with `describe`, which gets the name as stored. Names
-    /// that are not UTF-8 are listed as [`names::encode`] shows them. An entry that vanishes
-    /// while we list, or that `describe` gives up on, is simply not listed.
-    fn visible_entries(
-        &self,
-        path: &VirtualPath,
-        mut describe: impl FnMut(&cap_std::fs::DirEntry, &OsStr) -> Option<Metadata>,
-    ) -> Result<Listing, FsError> {
-        let entries = self
-            .dir()
-            .read_dir(self.relative(path)?)
-            .map_err(|e| fs_error(&e))?;
-        let mut out = Vec::new();
-        for entry in entries {
-            let Ok(entry) = entry else { continue };
-            let raw_name = entry.file_name();
-            let name = names::encode(&raw_name);
-            if name.starts_with(TEMP_PREFIX) {
-                continue;
-            }
-            if let Some(metadata) = describe(&entry, &raw_name) {
-                out.push(DirEntry::new(name, metadata));
-            }
-        }
-        Ok(Listing::new(out, unix_secs(SystemTime::now())))
+    /// The visible entries of the directory `path`, read one at a time as the returned stream
+    /// is iterated (see [`DirStream`]): what `LIST`, `NLST` and `MLSD` stream to the client.
+    /// With `metadata` false only names and kinds are known (`NLST`).
+    pub fn dir_stream(&self, path: &VirtualPath, metadata: bool) -> Result<DirStream, FsError> {
+        let rel = self.relative(path)?;
+        let entries = self.dir().read_dir(&rel).map_err(|e| fs_error(&e))?;
+        Ok(DirStream::new(self, entries, rel, metadata))
+    }
+
+    /// At most `max` entries of `stream`, with the wall-clock time.
+    fn collect(&self, stream: DirStream, max: usize) -> Result<Listing, FsError> {
+        Ok(Listing::new(stream.take(max).collect(), wall_clock()))
     }
 
     /// Makes a new empty file with a unique name in `dir` and returns its path.
@@ -338,6 +307,11 @@ impl Storage {
     }
 }
 
+/// The wall-clock time, in seconds since the Unix epoch, for listings.
+pub(crate) fn wall_clock() -> i64 {
+    unix_secs(SystemTime::now())
+}
+
 /// `name` inside the directory `rel` (relative to the storage's directory, `.` for itself).
 pub(crate) fn join_rel(rel: &Path, name: &OsStr) -> PathBuf {
     if rel == Path::new(".") {
@@ -348,7 +322,7 @@ pub(crate) fn join_rel(rel: &Path, name: &OsStr) -> PathBuf {
 }
 
 /// How many directories `rel` (from [`Storage::relative`]) is below the storage's directory.
-fn depth_below_home(rel: &Path) -> usize {
+pub(crate) fn depth_below_home(rel: &Path) -> usize {
     rel.components()
         .filter(|c| matches!(c, Component::Normal(_)))
         .count()
@@ -357,7 +331,7 @@ fn depth_below_home(rel: &Path) -> usize {
 /// Whether the symlink text `target`, read from a directory `depth` levels below the home,
 /// names something beneath the home, judged lexically: not absolute, and its `..` never climb
 /// above the home.
-fn stays_below_home(depth: usize, target: &Path) -> bool {
+pub(crate) fn stays_below_home(depth: usize, target: &Path) -> bool {
     let mut depth = depth;
     for component in target.components() {
         match component {
@@ -384,7 +358,7 @@ fn require_regular(file: &std::fs::File) -> Result<(), FsError> {
     }
 }
 
-fn kind_of(file_type: FileType) -> FileKind {
+pub(crate) fn kind_of(file_type: FileType) -> FileKind {
     if file_type.is_symlink() {
         FileKind::Symlink
     } else if file_type.is_dir() {
@@ -396,7 +370,10 @@ fn kind_of(file_type: FileType) -> FileKind {
     }
 }
 
-fn convert_metadata(meta: &cap_std::fs::Metadata, symlink_target: Option<String>) -> Metadata {
+pub(crate) fn convert_metadata(
+    meta: &cap_std::fs::Metadata,
+    symlink_target: Option<String>,
+) -> Metadata {
     let modified = meta.modified().ok().map(|t| unix_secs(t.into_std()));
     let mut metadata = Metadata::file(meta.len(), modified);
     metadata.kind = kind_of(meta.file_type());

@@ -1,4 +1,6 @@
-//! Moving a transfer's bytes between the disk and a data connection (blocking).
+//! Moving a transfer's bytes between the disk and a data connection (blocking), in two steps:
+//! [`open_transfer`] opens the file (or the upload's target) before the core sends its `150`,
+//! so that a refusal is the reply instead of the `150`; [`move_bytes`] then moves the bytes.
 //!
 //! Binary transfers move file bytes inside the kernel (`sendfile` to the socket, `splice` from
 //! it; see the `copy` module), so they do not pass through user space. `TYPE A` transfers read buffers and convert them with the core's
@@ -11,18 +13,26 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use thinftp::ascii::{AsciiDecoder, AsciiEncoder};
-use thinftp::{FsError, TransferError, TransferKind, VirtualPath, WriteMode};
+use thinftp::{render_entry, ListFormat};
+use thinftp::{DirEntry, FsError, TransferError, TransferKind, VirtualPath};
 
 use crate::copy::{file_to_socket, socket_to_file, CopyError};
 use crate::errors::fs_error;
-use crate::storage::Storage;
+use crate::storage::{wall_clock, DirStream, Storage};
 use crate::upload::Upload;
 
 /// Buffer size for `TYPE A` conversion.
 const ASCII_BUF: usize = 64 * 1024;
 
+/// About how many bytes of a listing are rendered before they are written.
+const LISTING_CHUNK: usize = 64 * 1024;
+
+/// Directories up to this many entries are listed sorted by name; bigger ones in directory
+/// order, so that a listing holds at most this many entries at once (about 2 MiB).
+pub const SORTED_ENTRIES: usize = 10_000;
+
 /// Stops a running transfer from another thread. Clone it before handing it to
-/// [`run_transfer`]; keep a clone where [`Output::AbortTransfer`](thinftp::Output::AbortTransfer)
+/// [`move_bytes`]; keep a clone where [`Output::AbortTransfer`](thinftp::Output::AbortTransfer)
 /// is handled.
 #[derive(Debug, Clone, Default)]
 pub struct AbortHandle {
@@ -80,51 +90,136 @@ impl AbortHandle {
     }
 }
 
-/// Carries out one transfer on the connected data connection `stream`, blocking until it ends,
-/// closes the connection (the client sees EOF) and logs it. Returns the bytes moved over the
-/// connection.
-///
-/// `stream` must be in blocking mode (it is set so). Read and write timeouts set on it by the
-/// caller bound how long the transfer may stall: a timeout ends it with
-/// [`TransferError::ConnectionLost`]. A client that closes the connection before a download ends
-/// or resets it during an upload also gives `ConnectionLost`; after [`AbortHandle::abort`] the
-/// result is [`TransferError::Aborted`].
+/// What a transfer reads or writes, opened before the `150` (see [`open_transfer`]): the file
+/// to send, positioned at its offset, the upload's target, or the bytes of a listing.
+pub struct Opened {
+    /// Boxed: a listing's open directory is big, and an `Opened` travels in jobs and reports.
+    source: Box<Source>,
+    /// What the core asked for, for the log line.
+    kind: TransferKind,
+}
+
+enum Source {
+    Read {
+        file: std::fs::File,
+        /// `TYPE A`: the encoder, primed with the byte before the offset.
+        ascii: Option<AsciiEncoder>,
+    },
+    Write {
+        upload: Upload,
+        ascii: bool,
+    },
+    Bytes(bytes::Bytes),
+    /// A listing, rendered entry by entry as it is sent.
+    Listing {
+        entries: Entries,
+        format: ListFormat,
+        /// The wall-clock time the dates are shown against.
+        now: i64,
+    },
+}
+
+/// What a listing lists.
+enum Entries {
+    /// The open directory.
+    Dir(DirStream),
+    /// `LIST`/`NLST` of a file: that one entry.
+    One(DirEntry),
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens what the transfer `kind` reads or writes beneath `storage` (blocking), moving no byte:
+/// the file to send (seeked to its offset), the target of an upload (for `STOR` over an existing
+/// file, the temporary file beside it). An error here is the reply the client gets *instead of*
+/// the `150`. Dropping the result without [`move_bytes`] leaves no temporary file behind.
+pub fn open_transfer(storage: &Storage, kind: &TransferKind) -> Result<Opened, TransferError> {
+    let source = match kind {
+        TransferKind::SendFile {
+            path,
+            offset,
+            ascii,
+        } => open_send(storage, path, *offset, *ascii)?,
+        TransferKind::ReceiveFile { path, mode, ascii } => Source::Write {
+            upload: Upload::open(storage, path, *mode).map_err(TransferError::Fs)?,
+            ascii: *ascii,
+        },
+        TransferKind::SendBytes(bytes) => Source::Bytes(bytes.clone()),
+        TransferKind::SendListing { path, format, name } => Source::Listing {
+            entries: open_listing(storage, path, *format, name)?,
+            format: *format,
+            now: wall_clock(),
+        },
+        // `TransferKind` is non-exhaustive: a kind this host does not know cannot be carried out.
+        _ => return Err(TransferError::Fs(FsError::Other)),
+    };
+    Ok(Opened {
+        source: Box::new(source),
+        kind: kind.clone(),
+    })
+}
+
+/// Carries out one transfer on the connected data connection `stream`: opens it
+/// ([`open_transfer`]) and moves its bytes ([`move_bytes`]). For callers that need no `150`
+/// in between.
 pub fn run_transfer(
     storage: &Storage,
     kind: &TransferKind,
     stream: TcpStream,
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
-    let _ = stream.set_nonblocking(false);
-    let started = Instant::now();
-    let result = carry_out(storage, kind, stream, abort);
-    log_transfer(kind, &result, started.elapsed());
-    result
+    match open_transfer(storage, kind) {
+        Ok(opened) => move_bytes(opened, stream, abort),
+        Err(e) => {
+            log_transfer(kind, &Err(e), Duration::ZERO);
+            Err(e)
+        }
+    }
 }
 
-fn carry_out(
-    storage: &Storage,
-    kind: &TransferKind,
+/// Moves the bytes of the opened transfer over the connected data connection `stream`,
+/// blocking until it ends, closes the connection (the client sees EOF) and logs it. Returns the
+/// bytes moved over the connection.
+///
+/// `stream` must be in blocking mode (it is set so). Read and write timeouts set on it by the
+/// caller bound how long the transfer may stall: a timeout ends it with
+/// [`TransferError::ConnectionLost`]. A client that closes the connection before a download ends
+/// or resets it during an upload also gives `ConnectionLost`; after [`AbortHandle::abort`] the
+/// result is [`TransferError::Aborted`].
+pub fn move_bytes(
+    opened: Opened,
     stream: TcpStream,
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
+    let _ = stream.set_nonblocking(false);
+    let started = Instant::now();
+    let kind = opened.kind.clone();
+    let result = carry_out(*opened.source, stream, abort);
+    log_transfer(&kind, &result, started.elapsed());
+    result
+}
+
+fn carry_out(source: Source, stream: TcpStream, abort: &AbortHandle) -> Result<u64, TransferError> {
     abort.attach(&stream);
     let mut stream = stream;
-    let result = match kind {
-        TransferKind::SendFile {
-            path,
-            offset,
-            ascii,
-        } => send_file(storage, path, *offset, *ascii, &mut stream),
-        TransferKind::ReceiveFile { path, mode, ascii } => {
-            receive_file(storage, path, *mode, *ascii, &mut stream, abort)
-        }
-        TransferKind::SendBytes(bytes) => stream
-            .write_all(bytes)
+    let result = match source {
+        Source::Read { mut file, ascii } => send_file(&mut file, ascii, &mut stream),
+        Source::Write { upload, ascii } => receive_file(upload, ascii, &mut stream, abort),
+        Source::Bytes(bytes) => stream
+            .write_all(&bytes)
             .map(|()| bytes.len() as u64)
             .map_err(|e| socket_error(&e)),
-        // `TransferKind` is non-exhaustive: a kind this host does not know cannot be carried out.
-        _ => Err(TransferError::Fs(FsError::Other)),
+        Source::Listing {
+            entries,
+            format,
+            now,
+        } => send_listing(entries, format, now, &mut stream, abort),
     };
     abort.detach();
     // FIN after the last byte: for a download this is the client's end of file.
@@ -135,13 +230,107 @@ fn carry_out(
     result
 }
 
-fn send_file(
+/// Opens the directory of a listing; a file is listed as itself under `name`, except by `MLSD`
+/// (directories only).
+fn open_listing(
+    storage: &Storage,
+    path: &VirtualPath,
+    format: ListFormat,
+    name: &str,
+) -> Result<Entries, TransferError> {
+    match storage.dir_stream(path, format.needs_metadata()) {
+        Ok(stream) => Ok(Entries::Dir(stream)),
+        Err(FsError::NotADirectory) if !matches!(format, ListFormat::Mlsd { .. }) => {
+            let metadata = storage.stat(path).map_err(TransferError::Fs)?;
+            Ok(Entries::One(DirEntry::new(name.to_owned(), metadata)))
+        }
+        Err(e) => Err(TransferError::Fs(e)),
+    }
+}
+
+/// Sends a listing in chunks of about [`LISTING_CHUNK`] bytes, each rendered from the entries
+/// just read, so that memory stays flat for any directory. A directory of at most
+/// [`SORTED_ENTRIES`] entries is sorted by name first; a bigger one goes out in directory order
+/// (sorting it would mean holding all of it). Stops reading once the transfer is aborted or the
+/// connection is lost.
+fn send_listing(
+    entries: Entries,
+    format: ListFormat,
+    now: i64,
+    stream: &mut TcpStream,
+    abort: &AbortHandle,
+) -> Result<u64, TransferError> {
+    let mut out = ListingWriter {
+        stream,
+        buf: String::with_capacity(LISTING_CHUNK + 4096),
+        sent: 0,
+    };
+    let mut dir = match entries {
+        Entries::One(entry) => {
+            render_entry(format, &entry, now, &mut out.buf);
+            out.flush()?;
+            return Ok(out.sent);
+        }
+        Entries::Dir(dir) => dir,
+    };
+    let mut first: Vec<DirEntry> = dir.by_ref().take(SORTED_ENTRIES).collect();
+    let more = if first.len() == SORTED_ENTRIES {
+        dir.next()
+    } else {
+        None
+    };
+    if more.is_none() {
+        first.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    for entry in first.iter().chain(more.as_ref()) {
+        render_entry(format, entry, now, &mut out.buf);
+        out.flush_full(abort)?;
+    }
+    drop(first);
+    for entry in dir {
+        render_entry(format, &entry, now, &mut out.buf);
+        out.flush_full(abort)?;
+    }
+    out.flush()?;
+    Ok(out.sent)
+}
+
+/// The chunk buffer of a listing on its way to the data connection.
+struct ListingWriter<'a> {
+    stream: &'a mut TcpStream,
+    buf: String,
+    sent: u64,
+}
+
+impl ListingWriter<'_> {
+    /// Writes the chunk once it is full; an abort stops the listing there.
+    fn flush_full(&mut self, abort: &AbortHandle) -> Result<(), TransferError> {
+        if self.buf.len() < LISTING_CHUNK {
+            return Ok(());
+        }
+        if abort.is_aborted() {
+            return Err(TransferError::Aborted);
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<(), TransferError> {
+        self.stream
+            .write_all(self.buf.as_bytes())
+            .map_err(|e| socket_error(&e))?;
+        self.sent += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// Opens the file to send and moves to `offset`.
+fn open_send(
     storage: &Storage,
     path: &VirtualPath,
     offset: u64,
     ascii: bool,
-    stream: &mut TcpStream,
-) -> Result<u64, TransferError> {
+) -> Result<Source, TransferError> {
     let mut file = storage.open_read(path).map_err(TransferError::Fs)?;
     let fs_err = |e: std::io::Error| TransferError::Fs(fs_error(&e));
     // In TYPE A the encoder must know the byte before the offset (a CR there means an LF at
@@ -156,14 +345,25 @@ fn send_file(
     } else if offset > 0 {
         file.seek(SeekFrom::Start(offset)).map_err(fs_err)?;
     }
-    if !ascii {
-        return file_to_socket(&mut file, stream).map_err(copy_error);
-    }
+    Ok(Source::Read {
+        file,
+        ascii: ascii.then_some(encoder),
+    })
+}
+
+fn send_file(
+    file: &mut std::fs::File,
+    ascii: Option<AsciiEncoder>,
+    stream: &mut TcpStream,
+) -> Result<u64, TransferError> {
+    let Some(mut encoder) = ascii else {
+        return file_to_socket(file, stream).map_err(copy_error);
+    };
     let mut buf = vec![0u8; ASCII_BUF];
     let mut out = Vec::with_capacity(ASCII_BUF * 2);
     let mut sent = 0u64;
     loop {
-        let n = read_retrying(&mut file, &mut buf).map_err(|e| TransferError::Fs(fs_error(&e)))?;
+        let n = read_retrying(file, &mut buf).map_err(|e| TransferError::Fs(fs_error(&e)))?;
         let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
             break;
         };
@@ -176,14 +376,11 @@ fn send_file(
 }
 
 fn receive_file(
-    storage: &Storage,
-    path: &VirtualPath,
-    mode: WriteMode,
+    mut upload: Upload,
     ascii: bool,
     stream: &mut TcpStream,
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
-    let mut upload = Upload::open(storage, path, mode).map_err(TransferError::Fs)?;
     let result = if ascii {
         receive_ascii(stream, upload.file())
     } else {

@@ -20,7 +20,7 @@ use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use futures_lite::future::{self, FutureExt};
 use futures_lite::AsyncWriteExt;
-use thinftp_host::driver::{Action, Blocking, Completion, Driver};
+use thinftp_host::driver::{Action, Blocking, Driver};
 use thinftp_host::{Admission, Host};
 
 use crate::data::{Report, Waiter};
@@ -91,7 +91,7 @@ impl SessionTask {
                 let (host, tx) = (Arc::clone(&self.host), self.tx.clone());
                 blocking::unblock(move || {
                     // The session may have closed meanwhile: then nobody wants the answer.
-                    let _ = tx.try_send(Box::new(Completion::Input(job.run(&host))));
+                    let _ = tx.try_send(Box::new(job.run(&host)));
                 })
                 .detach();
             }

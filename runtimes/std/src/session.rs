@@ -102,7 +102,7 @@ impl SessionThread {
                 let name = job.name();
                 // The job enters the session's span itself.
                 let run = move || {
-                    let _ = mailbox.send(Completion::Input(job.run(&host)));
+                    let _ = mailbox.send(job.run(&host));
                 };
                 if !spawn(name, run) {
                     self.driver.complete(Completion::Input(not_started));

@@ -20,6 +20,7 @@
 //! installs curl, lftp and wget).
 #![warn(missing_docs)]
 
+pub mod big_listings;
 pub mod client_defects;
 pub mod clients;
 pub mod commands;
@@ -30,6 +31,7 @@ pub mod hostile_holds;
 pub mod hostile_logins;
 pub mod lifecycle;
 pub mod load;
+pub mod refusals;
 pub mod safety;
 pub mod server;
 pub mod transfers;
@@ -80,6 +82,8 @@ macro_rules! suite {
             hostile_logins::sessions_not_logged_in_are_capped,
             hostile_holds::sessions_that_never_log_in_end_at_the_login_deadline,
             hostile_holds::queued_lines_behind_a_pending_login_are_bounded,
+            big_listings::big_listings_keep_memory_flat,
+            big_listings::stat_of_a_big_directory_is_capped,
         );
     };
 }
@@ -101,6 +105,8 @@ macro_rules! clients {
             client_defects::ascii_rest_between_cr_and_lf,
             globbing::tnftp_mget_pattern,
             globbing::tnftp_mdelete_pattern,
+            refusals::curl_upload_to_missing_dir,
+            refusals::python_ftplib_stor_to_missing_dir,
         );
     };
 }

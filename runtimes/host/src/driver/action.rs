@@ -17,9 +17,9 @@ pub enum Action<S> {
     /// or takes longer than [`Driver::write_timeout`](super::Driver::write_timeout) (the client
     /// stopped reading), call [`Driver::write_failed`](super::Driver::write_failed).
     Write(Vec<u8>),
-    /// Run this job off the loop and report what [`Job::run`] returns as
-    /// [`Completion::Input`](super::Completion::Input). If it cannot be started, report
-    /// [`Job::not_started`] instead.
+    /// Run this job off the loop and report the [`Completion`](super::Completion) that
+    /// [`Job::run`] returns. If it cannot be started, report [`Job::not_started`] instead (as
+    /// [`Completion::Input`](super::Completion::Input)).
     Run(Job<S>),
     /// Bind a passive data listener on `ip` (for real sockets:
     /// [`Host::open_passive`](crate::Host::open_passive)), start accepting one connection on it,

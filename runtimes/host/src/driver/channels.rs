@@ -33,6 +33,14 @@ static PASSIVE_FAILED_LOG: Throttle = Throttle::new(Duration::from_secs(5));
 pub enum Completion<S> {
     /// An answer ready to feed as it is: what a [`Job`](super::Job) returned.
     Input(Input),
+    /// The file of transfer `id` is open (what an open [`Job`](super::Job) returned): the
+    /// driver keeps it until the core's `150` is written, and then moves the bytes.
+    TransferOpened {
+        /// The transfer.
+        id: thinftp::TransferId,
+        /// The opened file.
+        opened: crate::transfer::Opened,
+    },
     /// A connection accepted on the passive listener of channel `id`.
     Accepted {
         /// The channel.
@@ -121,6 +129,8 @@ impl<S, W> DataChannels<S, W> {
     pub(super) fn input(&mut self, event: Completion<S>) -> Option<Input> {
         match event {
             Completion::Input(input) => Some(input),
+            // Transfers are the driver's: it never hands this one here.
+            Completion::TransferOpened { .. } => None,
             Completion::Accepted { id, stream, peer } => self.connected(id, stream, peer),
             Completion::Connected {
                 id,

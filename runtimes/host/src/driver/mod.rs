@@ -81,7 +81,7 @@ pub struct Driver<S, W> {
     /// How long an active connect may take.
     data_timeout: Duration,
     channels: DataChannels<S, W>,
-    transfers: Transfers,
+    transfers: Transfers<S>,
     replies: Replies,
     timer: Timer,
     /// What is to be fed, in order: what the runtime reported, and answers known on the loop
@@ -245,7 +245,11 @@ impl<S, W: Waiter> Driver<S, W> {
                 return self.close();
             }
             if let Some(completion) = self.queue.pop_front() {
-                if let Some(input) = self.channels.input(completion) {
+                let input = match completion {
+                    Completion::TransferOpened { id, opened } => self.transfers.opened(id, opened),
+                    other => self.channels.input(other),
+                };
+                if let Some(input) = input {
                     self.feed(now, input);
                 }
                 continue;
@@ -307,16 +311,20 @@ impl<S, W: Waiter> Driver<S, W> {
             }
             // Dropping a channel closes its connection or listener and stops its waiter.
             Output::CloseData { id } => self.channels.close(id),
+            // The transfer's file is opened first; its `150` follows once it is.
             Output::StartTransfer { id, data, kind } => {
                 let stream = self.channels.take_stream(data);
-                let setup = Setup {
-                    host: &self.host,
-                    storage: self.storage.storage(),
-                    span: &self.admission.span,
-                    session: &self.admission.guard,
-                    stall: self.host.reply_timeout(),
-                };
-                match self.transfers.start(&setup, id, kind, stream) {
+                let setup = setup(&self.host, &self.storage, &self.admission);
+                let opening = self.transfers.start(&setup, id, kind, stream);
+                match opening {
+                    Ok(job) => return self.request(job.task),
+                    Err(answer) => self.queue.push_back(Completion::Input(answer)),
+                }
+            }
+            // Carried out once the `150` before it is written: now the bytes move.
+            Output::MoveBytes { id } => {
+                let setup = setup(&self.host, &self.storage, &self.admission);
+                match self.transfers.move_bytes(&setup, id) {
                     Ok(job) => return Some(Action::Run(job)),
                     Err(answer) => self.queue.push_back(Completion::Input(answer)),
                 }
@@ -329,7 +337,7 @@ impl<S, W: Waiter> Driver<S, W> {
         None
     }
 
-    /// A filesystem request or password check: run here if it takes no time worth a thread
+    /// A filesystem request, password check or transfer open: run here if it takes no time worth a thread
     /// (its answer is fed after the outputs being carried out now, as if it came back from
     /// one), else a job for the runtime.
     fn request(&mut self, task: Task<S>) -> Option<Action<S>> {
@@ -339,6 +347,10 @@ impl<S, W: Waiter> Driver<S, W> {
                 Task::Auth { id, user, password } => {
                     let session = &self.admission.guard;
                     work::auth(&self.host, session, *id, user, password)
+                }
+                Task::Open { id, kind, storage } => {
+                    self.queue.push_back(work::open(storage, *id, kind));
+                    return None;
                 }
                 Task::Transfer { .. } => return None,
             };
@@ -364,6 +376,9 @@ impl<S, W: Waiter> Driver<S, W> {
             (Blocking::Never, Task::Fs { op, .. }) => {
                 matches!(op, FsOp::Stat(_)) && self.host.storage_is_local()
             }
+            // Opening a file on local disk is as quick (an upload over an existing file makes
+            // its temporary file, one more call).
+            (Blocking::Never, Task::Open { .. }) => self.host.storage_is_local(),
         }
     }
 
@@ -380,5 +395,16 @@ impl<S, W: Waiter> Driver<S, W> {
         Some(Action::Close)
     }
 }
+/// What a transfer job needs of the session.
+fn setup<'a>(host: &'a Host, storage: &'a SessionStorage, admission: &'a Admission) -> Setup<'a> {
+    Setup {
+        host,
+        storage: storage.storage(),
+        span: &admission.span,
+        session: &admission.guard,
+        stall: host.reply_timeout(),
+    }
+}
+
 #[cfg(test)]
 mod tests;

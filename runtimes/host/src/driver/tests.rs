@@ -327,11 +327,55 @@ fn a_password_check_keeps_the_session_place_until_it_ends() {
     assert!(host.admission().try_admit(PEER.ip()).is_none());
     assert!(matches!(
         job.run(&host),
-        Input::Auth {
+        Completion::Input(Input::Auth {
             result: AuthResult::Accepted(_),
             ..
-        }
+        })
     ));
     assert_eq!(host.admission().active(), 0, "freed once the check ended");
     assert!(host.admission().try_admit(PEER.ip()).is_some());
+}
+
+/// A passive data connection from the client, kept by the core.
+fn connected(driver: &mut TestDriver) {
+    send(driver, b"PASV\r\n");
+    let Some(Action::Listen { id, .. }) = actions(driver).into_iter().next() else {
+        panic!("PASV asks for a listener");
+    };
+    driver.listening(id, Ok((FakeWaiter(Rc::default()), LISTENER)));
+    let _ = actions(driver);
+    let peer = SocketAddr::new(PEER.ip(), 1235);
+    driver.complete(Completion::Accepted {
+        id,
+        stream: "client",
+        peer,
+    });
+    let _ = actions(driver);
+}
+
+#[test]
+fn an_upload_that_cannot_be_opened_gets_its_refusal_instead_of_the_150() {
+    for blocking in [Blocking::Never, Blocking::Allowed] {
+        let (dir, mut driver) = driver(blocking);
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        login(&mut driver);
+        for line in [
+            &b"STOR missing/new.txt\r\n"[..],
+            b"STOR d\r\n",
+            b"APPE missing/a\r\n",
+        ] {
+            connected(&mut driver);
+            send(&mut driver, line);
+            let done = actions(&mut driver);
+            assert!(
+                !done.iter().any(|a| matches!(a, Action::Run(_))),
+                "no transfer job: {done:?}"
+            );
+            let replies = writes(&done).concat();
+            assert!(replies.starts_with("550 "), "{line:?}: {replies:?}");
+            assert!(!replies.contains("150"), "{replies:?}");
+        }
+        assert_eq!(driver.host.lifecycle().transfers().count(), 0);
+        assert!(!dir.path().join("missing").exists());
+    }
 }

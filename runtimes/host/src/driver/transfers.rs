@@ -1,4 +1,12 @@
 //! The transfers of one session that run, or whose final reply is not written yet.
+//!
+//! A transfer goes through two jobs, so that the `150` comes only once it can really start:
+//! [`Output::StartTransfer`](thinftp::Output::StartTransfer) becomes an *open* job (the file
+//! for reading or writing), which reports [`Completion::TransferOpened`](super::Completion::TransferOpened) or, if the file cannot
+//! be opened, the `TransferDone` error that the client gets instead of the `150`. The opened
+//! file waits here with the data connection until the core answers with the `150` and
+//! [`Output::MoveBytes`](thinftp::Output::MoveBytes); the driver carries that out after the
+//! `150` is written, as the *move* job that moves the bytes.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,22 +18,35 @@ use super::work::{Job, Task};
 use crate::limits::SessionGuard;
 use crate::shutdown::TransferGuard;
 use crate::storage::Storage;
-use crate::transfer::AbortHandle;
+use crate::transfer::{AbortHandle, Opened};
 use crate::Host;
 
-/// What the session needs of each running transfer: the handle to abort it and the
-/// [`TransferGuard`] that makes shutdown wait for its final reply.
-#[derive(Debug, Default)]
-pub(super) struct Transfers {
-    running: HashMap<TransferId, Running>,
+/// What the session needs of each transfer: its data connection and opened file until the
+/// bytes move, the handle to abort it and the [`TransferGuard`] that makes shutdown wait for
+/// its final reply.
+#[derive(Debug)]
+pub(super) struct Transfers<S> {
+    running: HashMap<TransferId, Running<S>>,
+}
+
+impl<S> Default for Transfers<S> {
+    fn default() -> Self {
+        Transfers {
+            running: HashMap::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
-struct Running {
+struct Running<S> {
     abort: AbortHandle,
-    /// Counts the transfer for [`Lifecycle::drain`](crate::shutdown::Lifecycle::drain) until its final reply is written (with the clone
-    /// in the [`Job`], while the bytes move).
+    /// Counts the transfer for [`Lifecycle::drain`](crate::shutdown::Lifecycle::drain) until
+    /// its final reply is written (with the clone in the move [`Job`], while the bytes move).
     counted: TransferGuard,
+    /// The data connection, until the move job takes it.
+    stream: Option<S>,
+    /// The opened file, from [`Completion::TransferOpened`](super::Completion::TransferOpened) until the move job takes it.
+    opened: Option<Opened>,
 }
 
 /// What a transfer needs besides its connection.
@@ -37,11 +58,12 @@ pub(super) struct Setup<'a> {
     pub(super) stall: Duration,
 }
 
-impl Transfers {
+impl<S> Transfers<S> {
     /// For [`Output::StartTransfer`](thinftp::Output::StartTransfer) on the data connection
-    /// `stream`: the job that runs it. Without a connection (the core named a channel the
-    /// driver does not hold: a bug) it is `Err` with the answer to feed instead.
-    pub(super) fn start<S>(
+    /// `stream`: keeps the connection and returns the job that opens the transfer's file.
+    /// Without a connection (the core named a channel the driver does not hold: a bug) it is
+    /// `Err` with the answer to feed instead.
+    pub(super) fn start(
         &mut self,
         setup: &Setup<'_>,
         id: TransferId,
@@ -55,21 +77,65 @@ impl Transfers {
                 result: Err(TransferError::ConnectionLost),
             });
         };
-        let abort = AbortHandle::new();
-        let counted = setup.host.lifecycle().enter_transfer();
         let running = Running {
-            abort: abort.clone(),
-            counted: counted.clone(),
+            abort: AbortHandle::new(),
+            counted: setup.host.lifecycle().enter_transfer(),
+            stream: Some(stream),
+            opened: None,
         };
         self.running.insert(id, running);
+        Ok(Job {
+            task: Task::Open {
+                id,
+                kind,
+                storage: setup.storage.clone(),
+            },
+            span: setup.span.clone(),
+            session: setup.session.clone(),
+        })
+    }
+
+    /// The open job of `id` is done: the input to feed. `None` if the transfer is gone (the
+    /// session closed); the file is then closed (an upload's temporary file removed). After an
+    /// abort the core hears that the transfer ended, aborted, instead.
+    pub(super) fn opened(&mut self, id: TransferId, opened: Opened) -> Option<Input> {
+        let running = self.running.get_mut(&id)?;
+        if running.abort.is_aborted() {
+            return Some(Input::TransferDone {
+                id,
+                result: Err(TransferError::Aborted),
+            });
+        }
+        running.opened = Some(opened);
+        Some(Input::TransferOpened { id })
+    }
+
+    /// For [`Output::MoveBytes`](thinftp::Output::MoveBytes) (its `150` is written): the job
+    /// that moves the bytes. `Err` with the answer to feed if the transfer was never opened
+    /// (a bug) or is gone.
+    pub(super) fn move_bytes(
+        &mut self,
+        setup: &Setup<'_>,
+        id: TransferId,
+    ) -> Result<Job<S>, Input> {
+        let taken = self
+            .running
+            .get_mut(&id)
+            .and_then(|r| Some((r.stream.take()?, r.opened.take()?, r)));
+        let Some((stream, opened, running)) = taken else {
+            tracing::error!(%id, "MoveBytes for a transfer that is not open");
+            return Err(Input::TransferDone {
+                id,
+                result: Err(TransferError::ConnectionLost),
+            });
+        };
         let task = Task::Transfer {
             id,
-            kind,
+            opened,
             stream,
-            storage: setup.storage.clone(),
             stall: setup.stall,
-            abort,
-            counted,
+            abort: running.abort.clone(),
+            counted: running.counted.clone(),
         };
         Ok(Job {
             task,
@@ -86,9 +152,9 @@ impl Transfers {
     }
 
     /// Call with every input before feeding it. For [`Input::TransferDone`] the transfer is
-    /// forgotten and its guard returned: hold it until the outputs that follow the input are
-    /// carried out (the transfer's final reply is written), so that shutdown waits for that
-    /// reply too.
+    /// forgotten (its connection, if no job took it, closed) and its guard returned: hold it
+    /// until the outputs that follow the input are carried out (the transfer's final reply is
+    /// written), so that shutdown waits for that reply too.
     pub(super) fn ended(&mut self, input: &Input) -> Option<TransferGuard> {
         match input {
             Input::TransferDone { id, .. } => self.running.remove(id).map(|r| r.counted),
@@ -113,6 +179,7 @@ impl Transfers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::Completion;
     use std::net::{TcpListener, TcpStream};
 
     fn host(args: &[&str]) -> (tempfile::TempDir, Host) {
@@ -145,16 +212,38 @@ mod tests {
         TransferKind::SendBytes(bytes::Bytes::from_static(b"x"))
     }
 
+    /// Runs the open job of `id` and hands its file to `transfers`: the move job.
+    fn open_and_move(
+        transfers: &mut Transfers<TcpStream>,
+        setup: &Setup<'_>,
+        host: &Host,
+        id: TransferId,
+    ) -> Job<TcpStream> {
+        let job = transfers.start(setup, id, bytes(), Some(stream())).unwrap();
+        let Completion::TransferOpened {
+            id: opened_id,
+            opened,
+        } = job.run(host)
+        else {
+            panic!("a listing's bytes always open");
+        };
+        assert_eq!(opened_id, id);
+        assert_eq!(
+            transfers.opened(id, opened),
+            Some(Input::TransferOpened { id })
+        );
+        transfers.move_bytes(setup, id).unwrap()
+    }
+
     #[test]
     fn shutdown_waits_for_a_transfer_until_its_final_reply() {
         let (_dir, host) = host(&["--shutdown-grace", "0"]);
         let span = Span::none();
         let guard = host.admission().try_admit([192, 0, 2, 1].into()).unwrap();
+        let setup = setup(&host, &span, &guard);
         let mut transfers = Transfers::default();
         let id = TransferId::from_raw(1);
-        let job = transfers
-            .start(&setup(&host, &span, &guard), id, bytes(), Some(stream()))
-            .unwrap();
+        let job = open_and_move(&mut transfers, &setup, &host, id);
         assert!(
             !host.lifecycle().drain(),
             "a transfer that was started is waited for"
@@ -165,15 +254,13 @@ mod tests {
         assert!(transfers.is_empty());
         drop(counted);
         assert!(!host.lifecycle().drain(), "the bytes are still moving");
-        assert_eq!(job.run(&host), done);
+        assert!(matches!(job.run(&host), Completion::Input(i) if i == done));
         assert!(host.lifecycle().drain());
         assert!(transfers.ended(&done).is_none(), "reported once");
 
         // The other order: the bytes are moved, the final reply is not written yet.
-        let job = transfers
-            .start(&setup(&host, &span, &guard), id, bytes(), Some(stream()))
-            .unwrap();
-        assert_eq!(job.run(&host), done);
+        let job = open_and_move(&mut transfers, &setup, &host, id);
+        assert!(matches!(job.run(&host), Completion::Input(i) if i == done));
         assert!(
             !host.lifecycle().drain(),
             "its final reply is not written yet"
@@ -183,14 +270,69 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_cannot_be_opened_ends_the_transfer_before_any_byte() {
+        let (_dir, host) = host(&[]);
+        let span = Span::none();
+        let guard = host.admission().try_admit([192, 0, 2, 1].into()).unwrap();
+        let setup = setup(&host, &span, &guard);
+        let mut transfers = Transfers::default();
+        let id = TransferId::from_raw(3);
+        let kind = TransferKind::ReceiveFile {
+            path: thinftp::VirtualPath::root()
+                .resolve("missing/new.txt")
+                .unwrap(),
+            mode: thinftp::WriteMode::Replace,
+            ascii: false,
+        };
+        let job = transfers.start(&setup, id, kind, Some(stream())).unwrap();
+        let Completion::Input(done) = job.run(&host) else {
+            panic!("no directory, no upload");
+        };
+        assert_eq!(
+            done,
+            Input::TransferDone {
+                id,
+                result: Err(TransferError::Fs(thinftp::FsError::NotFound))
+            }
+        );
+        assert!(transfers.ended(&done).is_some());
+        assert!(transfers.is_empty());
+    }
+
+    #[test]
+    fn a_transfer_aborted_while_it_opens_never_moves() {
+        let (_dir, host) = host(&[]);
+        let span = Span::none();
+        let guard = host.admission().try_admit([192, 0, 2, 1].into()).unwrap();
+        let setup = setup(&host, &span, &guard);
+        let mut transfers = Transfers::default();
+        let id = TransferId::from_raw(4);
+        let job = transfers
+            .start(&setup, id, bytes(), Some(stream()))
+            .unwrap();
+        transfers.abort(id);
+        let Completion::TransferOpened { opened, .. } = job.run(&host) else {
+            panic!("a listing's bytes always open");
+        };
+        assert_eq!(
+            transfers.opened(id, opened),
+            Some(Input::TransferDone {
+                id,
+                result: Err(TransferError::Aborted)
+            }),
+            "the core hears it ended, not that it opened"
+        );
+    }
+
+    #[test]
     fn a_transfer_without_a_connection_is_answered_at_once() {
         let (_dir, host) = host(&[]);
         let span = Span::none();
         let guard = host.admission().try_admit([192, 0, 2, 1].into()).unwrap();
-        let mut transfers = Transfers::default();
+        let mut transfers = Transfers::<TcpStream>::default();
         let id = TransferId::from_raw(7);
         let answer = transfers
-            .start::<TcpStream>(&setup(&host, &span, &guard), id, bytes(), None)
+            .start(&setup(&host, &span, &guard), id, bytes(), None)
             .unwrap_err();
         assert_eq!(
             answer,
@@ -210,9 +352,8 @@ mod tests {
         let guard = host.admission().try_admit([192, 0, 2, 1].into()).unwrap();
         let mut transfers = Transfers::default();
         let id = TransferId::from_raw(1);
-        let job = transfers
-            .start(&setup(&host, &span, &guard), id, bytes(), Some(stream()))
-            .unwrap();
+        let setup = setup(&host, &span, &guard);
+        let job = open_and_move(&mut transfers, &setup, &host, id);
         let Task::Transfer { abort, .. } = &job.task else {
             panic!("a transfer with a connection starts");
         };

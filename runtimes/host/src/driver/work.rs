@@ -2,8 +2,8 @@
 //!
 //! The [`Driver`](super::Driver) runs cheap requests on the runtime's loop itself and hands the
 //! rest to the runtime as a [`Job`] ([`Action::Run`](super::Action::Run)): the runtime runs
-//! [`Job::run`] off its loop (a thread, or `blocking::unblock`) and reports the input it returns
-//! with [`Completion::Input`](super::Completion::Input).
+//! [`Job::run`] off its loop (a thread, or `blocking::unblock`) and reports the
+//! [`Completion`] it returns.
 
 use std::fmt;
 use std::net::TcpStream;
@@ -14,10 +14,11 @@ use thinftp::{
 };
 use tracing::Span;
 
+use super::Completion;
 use crate::limits::SessionGuard;
 use crate::shutdown::TransferGuard;
 use crate::storage::Storage;
-use crate::transfer::{run_transfer, AbortHandle};
+use crate::transfer::{move_bytes, open_transfer, AbortHandle, Opened};
 use crate::Host;
 
 /// One piece of blocking work for a session, with what it needs to run anywhere: the session's
@@ -46,13 +47,20 @@ pub(super) enum Task<S> {
         user: String,
         password: String,
     },
-    /// [`Output::StartTransfer`](thinftp::Output::StartTransfer) on the data connection
-    /// `stream`, made by [`Transfers::start`](super::transfers::Transfers::start).
-    Transfer {
+    /// [`Output::StartTransfer`](thinftp::Output::StartTransfer): open the transfer's file,
+    /// made by [`Transfers::start`](super::transfers::Transfers::start).
+    Open {
         id: TransferId,
         kind: TransferKind,
-        stream: S,
         storage: Storage,
+    },
+    /// [`Output::MoveBytes`](thinftp::Output::MoveBytes): move the bytes of the opened transfer
+    /// on the data connection `stream`, made by
+    /// [`Transfers::move_bytes`](super::transfers::Transfers::move_bytes).
+    Transfer {
+        id: TransferId,
+        opened: Opened,
+        stream: S,
         /// A transfer that moves no byte for this long has lost its connection.
         stall: Duration,
         /// Stops it; a clone is kept in [`Transfers`](super::transfers::Transfers).
@@ -65,15 +73,14 @@ pub(super) enum Task<S> {
 
 impl Job<TcpStream> {
     /// Does the work (blocking; for a transfer, until it ends) inside the session's span and
-    /// returns the answer to report.
-    pub fn run(self, host: &Host) -> Input {
+    /// returns what to report.
+    pub fn run(self, host: &Host) -> Completion<TcpStream> {
         let _entered = self.span.enter();
-        match self.task {
+        let input = match self.task {
             Task::Transfer {
                 id,
-                kind,
+                opened,
                 stream,
-                storage,
                 stall,
                 abort,
                 counted,
@@ -81,14 +88,28 @@ impl Job<TcpStream> {
                 // A client that stops moving bytes for this long is gone.
                 let _ = stream.set_read_timeout(Some(stall));
                 let _ = stream.set_write_timeout(Some(stall));
-                let result = run_transfer(&storage, &kind, stream, &abort);
+                let result = move_bytes(opened, stream, &abort);
                 // The bytes are moved (or the upload cleaned up); the session's clone counts on
                 // until the final reply is written.
                 drop(counted);
                 Input::TransferDone { id, result }
             }
+            Task::Open { id, kind, storage } => return open(&storage, id, &kind),
             Task::Fs { id, op, storage } => fs(&storage, id, &op),
             Task::Auth { id, user, password } => auth(host, &self.session, id, &user, &password),
+        };
+        Completion::Input(input)
+    }
+}
+
+/// Opens what transfer `id` reads or writes beneath `storage` (blocking): the file is kept in
+/// the completion, or the error is the transfer's end, before any `150`.
+pub(super) fn open<S>(storage: &Storage, id: TransferId, kind: &TransferKind) -> Completion<S> {
+    match open_transfer(storage, kind) {
+        Ok(opened) => Completion::TransferOpened { id, opened },
+        Err(e) => {
+            tracing::info!(?kind, error = ?e, "transfer refused: cannot open");
+            Completion::Input(Input::TransferDone { id, result: Err(e) })
         }
     }
 }
@@ -130,6 +151,10 @@ impl<S> Job<S> {
                 id: *id,
                 result: AuthResult::Refused,
             },
+            Task::Open { id, .. } => Input::TransferDone {
+                id: *id,
+                result: Err(TransferError::Fs(FsError::Other)),
+            },
             Task::Transfer { id, .. } => Input::TransferDone {
                 id: *id,
                 result: Err(TransferError::ConnectionLost),
@@ -142,6 +167,7 @@ impl<S> Job<S> {
         match &self.task {
             Task::Fs { .. } => "fs",
             Task::Auth { .. } => "auth",
+            Task::Open { .. } => "open",
             Task::Transfer { .. } => "transfer",
         }
     }
@@ -165,10 +191,15 @@ impl<S> fmt::Debug for Job<S> {
                 .field("id", id)
                 .field("user", user)
                 .finish_non_exhaustive(),
-            Task::Transfer { id, kind, .. } => f
-                .debug_struct("Transfer")
+            Task::Open { id, kind, .. } => f
+                .debug_struct("Open")
                 .field("id", id)
                 .field("kind", kind)
+                .finish_non_exhaustive(),
+            Task::Transfer { id, opened, .. } => f
+                .debug_struct("Transfer")
+                .field("id", id)
+                .field("opened", opened)
                 .finish_non_exhaustive(),
         }
     }
