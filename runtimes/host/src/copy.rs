@@ -33,20 +33,68 @@ pub(crate) enum CopyError {
 }
 
 /// Sends the file from its current position to its end; returns the bytes sent.
+///
+/// The socket's write timeout (`SO_SNDTIMEO`, set by the caller) is how long the download may
+/// go without the socket taking more: the copy runs non-blocking and waits for room with its
+/// own deadline. A blocking `sendfile` waits up to the timeout again for every run of pages it
+/// sends, so a client whose window opened by a few bytes now and then held a download for
+/// several times the timeout.
 pub(crate) fn file_to_socket(file: &mut File, stream: &mut TcpStream) -> Result<u64, CopyError> {
+    let stall = stream.write_timeout().ok().flatten();
+    if stream.set_nonblocking(true).is_err() {
+        return buffered(file, stream, CopyError::File, CopyError::Socket);
+    }
+    let result = sendfile_until_stalled(file, stream, stall);
+    let _ = stream.set_nonblocking(false);
+    match result {
+        Err(Fallback) => buffered(file, stream, CopyError::File, CopyError::Socket),
+        Ok(result) => result,
+    }
+}
+
+/// `sendfile` cannot serve this pair of file and socket: copy through a buffer instead.
+struct Fallback;
+
+fn sendfile_until_stalled(
+    file: &File,
+    stream: &TcpStream,
+    stall: Option<std::time::Duration>,
+) -> Result<Result<u64, CopyError>, Fallback> {
     let mut sent = 0u64;
     loop {
-        match rustix::fs::sendfile(&*stream, &*file, None, CHUNK) {
-            Ok(0) => return Ok(sent),
+        match rustix::fs::sendfile(stream, file, None, CHUNK) {
+            Ok(0) => return Ok(Ok(sent)),
             Ok(n) => sent += n as u64,
             Err(Errno::INTR) => {}
-            // No sendfile for this file (some filesystems): nothing was sent yet, copy by hand.
-            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if sent == 0 => {
-                return buffered(file, stream, CopyError::File, CopyError::Socket);
+            Err(Errno::AGAIN) => {
+                if let Err(e) = wait_writable(stream, stall) {
+                    return Ok(Err(CopyError::Socket(e)));
+                }
             }
-            // sendfile does not say which side failed; a socket error is by far the likelier,
-            // and the kinds tell the rest (EIO is the file's).
-            Err(e) => return Err(classify(e.into())),
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if sent == 0 => {
+                return Err(Fallback);
+            }
+            Err(e) => return Ok(Err(classify(e.into()))),
+        }
+    }
+}
+
+/// Waits until the socket takes more bytes (or fails), at most `stall` (forever without one):
+/// a `TimedOut` error when it stays full that long.
+fn wait_writable(stream: &TcpStream, stall: Option<std::time::Duration>) -> io::Result<()> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let timeout = stall.map(|d| Timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(d.subsec_nanos()),
+    });
+    loop {
+        let mut fds = [PollFd::new(stream, PollFlags::OUT)];
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(0) => return Err(io::ErrorKind::TimedOut.into()),
+            // Writable, or an error or hang-up that the next `sendfile` reports.
+            Ok(_) => return Ok(()),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }

@@ -203,7 +203,7 @@ pub fn idle_timeout(bin: &Path) {
 /// With `--idle-timeout 1`, a download that the client stops reading fails (`426`) once nothing
 /// has moved for the timeout; the session goes on.
 pub fn stalled_transfer_fails(bin: &Path) {
-    let server = Server::start(bin, &["--user", "u:p", "--idle-timeout", "1"]);
+    let server = Server::start(bin, &["--user", "u:p", "--idle-timeout", "2"]);
     fs::write(server.path("big"), util::big_bytes()).unwrap();
     let mut c = Client::login(server.addr(), "u", "p");
     let mut data = c
@@ -211,7 +211,16 @@ pub fn stalled_transfer_fails(bin: &Path) {
         .unwrap_or_else(|r| panic!("RETR big got {r}"));
     let mut first = [0u8; 1024];
     data.read_exact(&mut first).unwrap();
+    let stalled = Instant::now();
     c.expect_reply(426, "a stalled download");
+    // Once the buffers are full, no byte moves: the download ends after the idle timeout, not
+    // a multiple of it (a blocking sendfile waited the timeout again for each run of pages the
+    // window let through, 6 to 8 s here).
+    let took = stalled.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_millis(3500),
+        "a download stalled for the 2 s idle timeout ended after {took:?}"
+    );
     c.expect("NOOP", 200);
     drop(data);
 }
