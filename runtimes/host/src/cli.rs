@@ -26,9 +26,10 @@ users (names `anonymous` or `ftp`, any password). RUST_LOG (e.g. RUST_LOG=debug)
     after_help = AFTER_HELP
 )]
 pub struct Options {
-    /// Address and port to accept control connections on.
+    /// Address and port to accept control connections on (repeatable: one listener each).
+    /// `[::]:PORT` takes IPv6 and IPv4 clients both.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:2121")]
-    pub listen: SocketAddr,
+    pub listen: Vec<SocketAddr>,
 
     /// Directory to serve; nothing outside it is reachable, not even through symlinks.
     /// Default: the current directory.

@@ -6,7 +6,7 @@
 //! A runtime is an adapter: it owns sockets and a way to wait, and nothing of FTP.
 //!
 //! - `main`: [`server::main`] parses the command line, starts logging, builds the [`Host`],
-//!   binds the listener, logs the first line, raises the open-files limit and installs the
+//!   binds the listeners, logs the first line, raises the open-files limit and installs the
 //!   signal handler, then calls the runtime's accept loop with a [`server::Server`].
 //! - The accept loop: [`Gate::admit`](Gate::admit) ([`Host::admission`]) for each
 //!   connection (over a limit it answers `421`; else it prepares the socket and gives the
@@ -27,7 +27,8 @@
 //!
 //! fn main() -> ExitCode {
 //!     server::main("my-ftpd", |server: Server| {
-//!         for conn in server.listener.incoming() {
+//!         // One accept loop per listener (`--listen` is repeatable); here, the first.
+//!         for conn in server.listeners[0].incoming() {
 //!             if server.host.lifecycle().shutdown().is_triggered() {
 //!                 break;
 //!             }

@@ -28,6 +28,7 @@ pub mod ftp;
 pub mod hostile_logins;
 pub mod lifecycle;
 pub mod load;
+pub mod operations;
 pub mod safety;
 pub mod server;
 pub mod transfers;
@@ -76,6 +77,8 @@ macro_rules! suite {
             hostile_logins::hangups_after_pass_do_not_starve_a_real_login,
             hostile_logins::brute_force_is_banned_across_sessions,
             hostile_logins::sessions_not_logged_in_are_capped,
+            operations::several_listen_addresses,
+            operations::ipv6_extended_data_connections,
         );
     };
 }

@@ -128,10 +128,16 @@ impl Host {
         })
     }
 
-    /// The server's first log line: `bin` listens on `addr`, and what it serves to whom. (Tests
-    /// read the address from it: it follows "listening on " and ends with ": ".)
-    pub fn startup_line(&self, bin: &str, addr: SocketAddr) -> String {
-        format!("{bin} listening on {addr}: {}", self.describe())
+    /// The server's first log line: `bin` listens on `addrs`, and what it serves to whom. (Tests
+    /// read the addresses from it: they follow "listening on ", separated by ", ", and the last
+    /// ends with ": ".)
+    pub fn startup_line(&self, bin: &str, addrs: &[SocketAddr]) -> String {
+        let addrs: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
+        format!(
+            "{bin} listening on {}: {}",
+            addrs.join(", "),
+            self.describe()
+        )
     }
 
     /// Warns about each user whose home directory is missing now (such a login is refused, see

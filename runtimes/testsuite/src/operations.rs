@@ -1,0 +1,218 @@
+//! Running the server as an operator does: several listeners, and IPv6.
+//!
+//! These scenarios start the binary themselves (a `Daemon`), since they choose how it listens
+//! and keep reading its log.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::Instant;
+
+use tempfile::TempDir;
+
+use crate::ftp::{Client, DataMode};
+use crate::util::{assert_same_bytes, random_bytes, TIMEOUT};
+
+/// A server process started by a scenario: its log lines are kept for the scenario to wait on;
+/// dropping it kills the process.
+struct Daemon {
+    child: Child,
+    lines: Receiver<String>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Daemon {
+    /// Runs `command` (the binary, or a wrapper that `exec`s it) and waits for the line naming
+    /// the addresses it listens on.
+    fn start(mut command: Command) -> Daemon {
+        crate::util::raise_fd_limit();
+        let mut child = command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server");
+        let (tx, lines) = mpsc::channel();
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    eprintln!("server: {line}");
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let mut daemon = Daemon {
+            child,
+            lines,
+            addrs: Vec::new(),
+        };
+        let line = daemon.wait_for_line("listening on ");
+        daemon.addrs = parse_addrs(&line).unwrap_or_else(|| panic!("no addresses in {line:?}"));
+        daemon
+    }
+
+    /// The first address it listens on.
+    fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Waits (at most [`TIMEOUT`]) for a log line holding `needle`, and returns it.
+    #[track_caller]
+    fn wait_for_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(wait) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("the server logged no line with {needle:?} ({e})"),
+            }
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The addresses in `... listening on 127.0.0.1:2121, [::1]:2121: serving ...`.
+fn parse_addrs(line: &str) -> Option<Vec<SocketAddr>> {
+    let rest = line.split("listening on ").nth(1)?;
+    let (list, _) = rest.split_once(": ")?;
+    list.split(", ").map(|a| a.parse().ok()).collect()
+}
+
+/// `bin` serving `root`, with `args`.
+fn server_command(bin: &Path, root: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null());
+    command
+}
+
+fn temp_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("thinftp-ops.")
+        .tempdir()
+        .expect("create a temporary directory")
+}
+
+/// Whether this machine can listen on `::1` (a container may have no IPv6).
+fn has_ipv6_loopback() -> bool {
+    TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok()
+}
+
+/// Several `--listen` addresses in one process: each accepts sessions (IPv6 too, where the
+/// machine has `::1`).
+pub fn several_listen_addresses(bin: &Path) {
+    let dir = temp_dir();
+    let mut args = vec![
+        "--user",
+        "u:p",
+        "--listen",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let ipv6 = has_ipv6_loopback();
+    if ipv6 {
+        args.extend(["--listen", "[::1]:0"]);
+    } else {
+        eprintln!("skipped the IPv6 listener: no ::1 here");
+    }
+    let daemon = Daemon::start(server_command(bin, dir.path(), &args));
+    assert_eq!(
+        daemon.addrs.len(),
+        if ipv6 { 3 } else { 2 },
+        "{:?}",
+        daemon.addrs
+    );
+    std::fs::write(dir.path().join("f"), b"hello").unwrap();
+    for addr in &daemon.addrs {
+        let mut c = Client::login(*addr, "u", "p");
+        assert_eq!(c.retr(DataMode::Epsv, "f"), b"hello", "through {addr}");
+        c.expect("QUIT", 221);
+    }
+}
+
+/// On an IPv6 control connection (`::1`): EPSV and EPRT carry transfers, PASV (which can only
+/// name an IPv4 address) is refused with a reply that points to EPSV.
+pub fn ipv6_extended_data_connections(bin: &Path) {
+    if !has_ipv6_loopback() {
+        println!("skipped: no ::1 on this machine");
+        return;
+    }
+    let dir = temp_dir();
+    let daemon = Daemon::start(server_command(
+        bin,
+        dir.path(),
+        &["--user", "u:p", "--listen", "[::1]:0"],
+    ));
+    assert_eq!(daemon.addr().ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
+    let bytes = random_bytes(6, 300_000);
+    std::fs::write(dir.path().join("six"), &bytes).unwrap();
+    let mut c = Client::login(daemon.addr(), "u", "p");
+    let refused = c.expect("PASV", 522);
+    assert!(refused.text.contains("EPSV"), "{refused}");
+    assert_same_bytes(
+        &c.retr(DataMode::Epsv, "six"),
+        &bytes,
+        "RETR over EPSV on ::1",
+    );
+    assert_same_bytes(
+        &c.retr(DataMode::Eprt, "six"),
+        &bytes,
+        "RETR over EPRT on ::1",
+    );
+    c.stor(DataMode::Eprt, "up", &bytes);
+    assert_same_bytes(
+        &std::fs::read(dir.path().join("up")).unwrap(),
+        &bytes,
+        "STOR over EPRT on ::1",
+    );
+    // A PORT (IPv4 only) on an IPv6 session is refused too, and the session goes on.
+    let port = c.cmd("PORT 127,0,0,1,200,10");
+    assert!(port.code >= 500, "PORT on ::1 got {port}");
+    c.expect("NOOP", 200);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_addrs;
+
+    #[test]
+    fn finds_every_address_in_the_first_log_line() {
+        let line = "INFO thinftp_host::server: thinftp-std listening on 127.0.0.1:1, [::1]:2: \
+                    serving /tmp/x to 1 user(s)";
+        assert_eq!(
+            parse_addrs(line),
+            Some(vec![
+                "127.0.0.1:1".parse().unwrap(),
+                "[::1]:2".parse().unwrap()
+            ])
+        );
+        assert_eq!(parse_addrs("listening on nothing: x"), None);
+    }
+}
