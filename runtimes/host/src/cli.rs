@@ -1,5 +1,6 @@
 //! The command line shared by every thinftp server binary.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr};
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
 /// The longest any duration option may be (a year, in seconds): far beyond any useful timeout,
@@ -26,6 +28,12 @@ users (names `anonymous` or `ftp`, any password). RUST_LOG (e.g. RUST_LOG=debug)
     after_help = AFTER_HELP
 )]
 pub struct Options {
+    /// TOML file of options: each key is an option's long name (`passive-ports = "50000-50100"`,
+    /// `anonymous = true`; a repeatable option takes an array: `user = ["alice:secret"]`).
+    /// Options on the command line win over the file's.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Address and port to accept control connections on (repeatable: one listener each).
     /// `[::]:PORT` takes IPv6 and IPv4 clients both.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:2121")]
@@ -177,8 +185,54 @@ impl Options {
     /// Parses the process's arguments, with `bin` as the program name in `--help`; prints help or
     /// an error and exits when asked or when they are invalid.
     pub fn parse_for(bin: &'static str) -> Options {
-        let matches = Options::command().name(bin).bin_name(bin).get_matches();
-        Options::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+        Options::parse_with_config(bin, std::env::args_os().collect()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args` (the first is the program name) and, when they name one, the `--config`
+    /// file: its keys count as if given before the command line, except for the options the
+    /// command line gives itself (a repeatable one given there replaces the file's list).
+    pub fn parse_with_config(
+        bin: &'static str,
+        args: Vec<OsString>,
+    ) -> Result<Options, OptionsError> {
+        let command = Options::command().name(bin).bin_name(bin);
+        let cli = command.clone().try_get_matches_from(&args)?;
+        let Some(path) = cli.get_one::<PathBuf>("config") else {
+            return Ok(Options::from_arg_matches(&cli)?);
+        };
+        let from_file = crate::config::file::read(path, &command)?;
+        let mut merged: Vec<OsString> = args.iter().take(1).cloned().collect();
+        let on_cli = |id: &str| cli.value_source(id) == Some(ValueSource::CommandLine);
+        for arg in from_file {
+            // The command line wins: over the same option, and over one it conflicts with
+            // (`-q` over the file's `verbose`). A conflict is declared on one of the two.
+            let conflict = command.get_arguments().any(|a| {
+                let a_id = a.get_id().as_str();
+                let with_it = command.get_arg_conflicts_with(a);
+                on_cli(a_id)
+                    && a_id != arg.id
+                    && (with_it.iter().any(|c| c.get_id() == arg.id.as_str())
+                        || conflicts_of(&command, &arg.id).contains(&a_id))
+            });
+            if !on_cli(&arg.id) && !conflict {
+                merged.extend(arg.args);
+            }
+        }
+        merged.extend(args.iter().skip(1).cloned());
+        // Each key was checked alone; what fails now is a combination (such as `verbose` and
+        // `quiet`), of keys or of keys and flags.
+        let matches = command.try_get_matches_from(merged).map_err(|e| {
+            OptionsError::Config(crate::config::ConfigError {
+                path: path.clone(),
+                line: None,
+                key: None,
+                message: format!(
+                    "with the command line: {}",
+                    crate::config::file::clap_message(&e)
+                ),
+            })
+        })?;
+        Ok(Options::from_arg_matches(&matches)?)
     }
 
     /// Parses `args` (the first is the program name), for tests.
@@ -251,6 +305,64 @@ impl Options {
                 Some(ExitCode::FAILURE)
             }
         }
+    }
+}
+
+/// The ids of the options that the option `id` of `command` declares it conflicts with.
+fn conflicts_of<'a>(command: &'a clap::Command, id: &str) -> Vec<&'a str> {
+    command
+        .get_arguments()
+        .find(|a| a.get_id() == id)
+        .map(|a| command.get_arg_conflicts_with(a))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.get_id().as_str())
+        .collect()
+}
+
+/// Why the options could not be read: the command line, or the config file it names.
+#[derive(Debug)]
+pub enum OptionsError {
+    /// The command line is wrong, or asks for help or the version.
+    Cli(clap::Error),
+    /// The config file cannot be read or holds a bad key or value.
+    Config(crate::config::ConfigError),
+}
+
+impl OptionsError {
+    /// Prints the error (or the help asked for) and exits: status 0 for help and version, 2 for
+    /// an error, as clap does.
+    pub fn exit(self) -> ! {
+        match self {
+            OptionsError::Cli(e) => e.exit(),
+            OptionsError::Config(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2)
+            }
+        }
+    }
+}
+
+impl fmt::Display for OptionsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionsError::Cli(e) => write!(f, "{}", crate::config::file::clap_message(e)),
+            OptionsError::Config(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for OptionsError {}
+
+impl From<clap::Error> for OptionsError {
+    fn from(e: clap::Error) -> Self {
+        OptionsError::Cli(e)
+    }
+}
+
+impl From<crate::config::ConfigError> for OptionsError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        OptionsError::Config(e)
     }
 }
 

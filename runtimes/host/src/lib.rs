@@ -47,6 +47,7 @@ pub mod auth;
 pub mod bans;
 pub mod busy_poll;
 pub mod cli;
+pub mod config;
 mod copy;
 pub mod driver;
 pub mod errors;

@@ -77,6 +77,7 @@ macro_rules! suite {
             hostile_logins::hangups_after_pass_do_not_starve_a_real_login,
             hostile_logins::brute_force_is_banned_across_sessions,
             hostile_logins::sessions_not_logged_in_are_capped,
+            operations::config_file_is_read_and_checked,
             operations::several_listen_addresses,
             operations::ipv6_extended_data_connections,
         );

@@ -1,4 +1,4 @@
-//! Running the server as an operator does: several listeners, and IPv6.
+//! Running the server as an operator does: a config file, several listeners, and IPv6.
 //!
 //! These scenarios start the binary themselves (a `Daemon`), since they choose how it listens
 //! and keep reading its log.
@@ -6,10 +6,10 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -94,6 +94,23 @@ impl Drop for Daemon {
     }
 }
 
+/// Waits at most [`TIMEOUT`] for `child` to exit; kills it and fails if it does not.
+#[track_caller]
+fn wait_exit(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the server") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not exit");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The addresses in `... listening on 127.0.0.1:2121, [::1]:2121: serving ...`.
 fn parse_addrs(line: &str) -> Option<Vec<SocketAddr>> {
     let rest = line.split("listening on ").nth(1)?;
@@ -122,6 +139,49 @@ fn temp_dir() -> TempDir {
 /// Whether this machine can listen on `::1` (a container may have no IPv6).
 fn has_ipv6_loopback() -> bool {
     TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok()
+}
+
+/// The options come from `--config`: the server greets with its banner and lets its user in.
+/// A file with an unknown key stops the server at start, with the key and its line.
+pub fn config_file_is_read_and_checked(bin: &Path) {
+    let dir = temp_dir();
+    let config = dir.path().join("thinftp.toml");
+    std::fs::write(
+        &config,
+        "# test\nlisten = [\"127.0.0.1:0\"]\nbanner = \"from the file\"\nuser = [\"cfg:pw\"]\n",
+    )
+    .unwrap();
+    let daemon = Daemon::start(server_command(
+        bin,
+        dir.path(),
+        &["--config", config.to_str().unwrap()],
+    ));
+    let mut c = Client::connect(daemon.addr());
+    let greeting = c.expect_reply(220, "the greeting");
+    assert!(greeting.text.contains("from the file"), "{greeting}");
+    c.expect("USER cfg", 331);
+    c.expect("PASS pw", 230);
+    drop(daemon);
+
+    std::fs::write(&config, "banner = \"x\"\nmax-sesions = 3\n").unwrap();
+    let mut child = server_command(bin, dir.path(), &["--config", config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let status = wait_exit(&mut child);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("line 2, key `max-sesions`: unknown key"),
+        "{stderr}"
+    );
 }
 
 /// Several `--listen` addresses in one process: each accepts sessions (IPv6 too, where the
