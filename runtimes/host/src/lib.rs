@@ -7,7 +7,7 @@
 //!
 //! - `main`: [`server::main`] parses the command line, starts logging, builds the [`Host`],
 //!   binds the listeners, logs the first line, raises the open-files limit and installs the
-//!   signal handler, then calls the runtime's accept loop with a [`server::Server`].
+//!   signal handlers (SIGINT/SIGTERM stop, SIGHUP reloads), then calls the runtime's accept loop with a [`server::Server`].
 //! - The accept loop: [`Gate::admit`](Gate::admit) ([`Host::admission`]) for each
 //!   connection (over a limit it answers `421`; else it prepares the socket and gives the
 //!   session an [`Admission`]: an id, a span and its place within the limits),
@@ -60,6 +60,7 @@ pub mod passive;
 pub mod server;
 pub mod session_storage;
 pub mod shutdown;
+pub mod signals;
 pub mod socket;
 pub mod storage;
 mod throttle;

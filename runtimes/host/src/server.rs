@@ -1,18 +1,20 @@
 //! What a server binary's `main` does around its accept loop, the same for every runtime.
 
 use std::error::Error;
+use std::ffi::OsString;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::{limits, logging, Host, Options};
+use crate::config::Reloader;
+use crate::{limits, logging, signals, Host, Options};
 
 /// A server ready to accept: what [`main`] hands to the runtime's accept loop.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Server {
-    /// The command line.
+    /// The options (command line and config file).
     pub options: Options,
     /// Storage, users, limits and settings, shared by every session.
     pub host: Arc<Host>,
@@ -23,11 +25,11 @@ pub struct Server {
 
 /// The whole `main` of a server binary named `bin`, except its accept loop, which is `serve`.
 ///
-/// It parses the command line (printing help or an error and exiting when asked or invalid),
-/// carries out `--hash-password` and returns, or else: starts logging, builds the [`Host`],
-/// binds each `--listen`, logs the first line ([`Host::startup_line`]), raises the open-files
-/// limit ([`limits::raise_open_files_limit`]) and installs the SIGINT/SIGTERM handler. Then
-/// `serve` accepts connections
+/// It parses the command line and the `--config` file (printing help or an error and exiting
+/// when asked or invalid), carries out `--hash-password` and returns, or else: starts logging,
+/// builds the [`Host`], binds each `--listen`, logs the first line ([`Host::startup_line`]),
+/// raises the open-files limit ([`limits::raise_open_files_limit`]) and installs the signal
+/// handlers ([`signals`]: SIGINT and SIGTERM stop, SIGHUP reloads). Then `serve` accepts connections
 /// until the [shutdown flag](crate::shutdown::Lifecycle::shutdown) is raised, and returns after
 /// [`drain`](crate::shutdown::Lifecycle::drain). An error on the way is logged and makes the
 /// exit code a failure.
@@ -35,12 +37,13 @@ pub fn main<F>(bin: &'static str, serve: F) -> ExitCode
 where
     F: FnOnce(Server) -> Result<(), Box<dyn Error>>,
 {
-    let options = Options::parse_for(bin);
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let options = Options::parse_with_config(bin, args.clone()).unwrap_or_else(|e| e.exit());
     if let Some(code) = options.run_utility() {
         return code;
     }
     logging::init(options.verbosity());
-    match start(bin, options).and_then(serve) {
+    match start(bin, args, options).and_then(serve) {
         Ok(()) => {
             tracing::info!("exiting");
             ExitCode::SUCCESS
@@ -52,7 +55,11 @@ where
     }
 }
 
-fn start(bin: &str, options: Options) -> Result<Server, Box<dyn Error>> {
+fn start(
+    bin: &'static str,
+    args: Vec<OsString>,
+    options: Options,
+) -> Result<Server, Box<dyn Error>> {
     // --umask is the whole mask for what the server creates: the storage asks for
     // `0o666 & !umask` and the kernel applies the process's umask on top, so it is set to the
     // same value (this process creates nothing else).
@@ -68,7 +75,10 @@ fn start(bin: &str, options: Options) -> Result<Server, Box<dyn Error>> {
     host.warn_missing_homes();
     host.remove_stale_uploads();
     limits::raise_open_files_limit();
-    host.lifecycle().shutdown().install_signal_handler()?;
+    let mut reloader = Reloader::new(bin, args, Arc::clone(&host), options.clone());
+    signals::install(host.lifecycle().shutdown().clone(), move || {
+        reloader.reload();
+    })?;
     Ok(Server {
         options,
         host,

@@ -80,6 +80,7 @@ macro_rules! suite {
             operations::config_file_is_read_and_checked,
             operations::several_listen_addresses,
             operations::ipv6_extended_data_connections,
+            operations::sighup_reloads_users_and_keeps_sessions,
         );
     };
 }

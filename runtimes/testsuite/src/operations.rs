@@ -1,11 +1,12 @@
-//! Running the server as an operator does: a config file, several listeners, and IPv6.
+//! Running the server as an operator does: a config file, several listeners and IPv6, and
+//! SIGHUP reloading the users.
 //!
 //! These scenarios start the binary themselves (a `Daemon`), since they choose how it listens
 //! and keep reading its log.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
@@ -84,6 +85,16 @@ impl Daemon {
                 Err(e) => panic!("the server logged no line with {needle:?} ({e})"),
             }
         }
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, signal).expect("signal the server");
+    }
+
+    #[track_caller]
+    fn wait_exit(&mut self) -> ExitStatus {
+        wait_exit(&mut self.child)
     }
 }
 
@@ -256,6 +267,119 @@ pub fn ipv6_extended_data_connections(bin: &Path) {
     let port = c.cmd("PORT 127,0,0,1,200,10");
     assert!(port.code >= 500, "PORT on ::1 got {port}");
     c.expect("NOOP", 200);
+}
+
+/// A users file for `users` (name, password), with hashes made by the server binary.
+fn users_file(bin: &Path, users: &[(&str, &str)]) -> String {
+    let mut text = String::new();
+    for (name, password) in users {
+        let mut child = Command::new(bin)
+            .arg("--hash-password")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run --hash-password");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        let mut hash = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut hash)
+            .unwrap();
+        assert!(wait_exit(&mut child).success());
+        text += &format!(
+            "[[user]]\nname = \"{name}\"\npassword_hash = \"{}\"\nwrite = true\n\n",
+            hash.trim()
+        );
+    }
+    text
+}
+
+fn logs_in(addr: SocketAddr, user: &str, password: &str) -> bool {
+    let mut c = Client::open(addr);
+    c.expect(&format!("USER {user}"), 331);
+    let reply = c.cmd(&format!("PASS {password}"));
+    reply.code == 230
+}
+
+/// SIGHUP reads the config file and the users file again: a user added is let in, a session
+/// already logged in goes on; a broken file is reported and the old users stay in force.
+pub fn sighup_reloads_users_and_keeps_sessions(bin: &Path) {
+    let dir = temp_dir();
+    let users: PathBuf = dir.path().join("users.toml");
+    let config = dir.path().join("thinftp.toml");
+    let config_text = |banner: &str| {
+        format!(
+            "users-file = \"{}\"\nbanner = \"{banner}\"\n",
+            users.display()
+        )
+    };
+    std::fs::write(&users, users_file(bin, &[("alice", "a-pw")])).unwrap();
+    std::fs::write(&config, config_text("first")).unwrap();
+    let mut daemon = Daemon::start(server_command(
+        bin,
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    ));
+    std::fs::write(dir.path().join("f"), b"kept").unwrap();
+    let mut alice = Client::login(daemon.addr(), "alice", "a-pw");
+    assert!(
+        !logs_in(daemon.addr(), "bob", "b-pw"),
+        "bob before he was added"
+    );
+
+    std::fs::write(
+        &users,
+        users_file(bin, &[("alice", "a-pw"), ("bob", "b-pw")]),
+    )
+    .unwrap();
+    std::fs::write(&config, config_text("second")).unwrap();
+    daemon.signal(rustix::process::Signal::HUP);
+    daemon.wait_for_line("reloaded");
+    assert!(
+        logs_in(daemon.addr(), "bob", "b-pw"),
+        "bob after the reload"
+    );
+    let mut c = Client::connect(daemon.addr());
+    let greeting = c.expect_reply(220, "greeting after the reload");
+    assert!(greeting.text.contains("second"), "{greeting}");
+    // The session from before the reload goes on.
+    assert_eq!(alice.retr(DataMode::Pasv, "f"), b"kept");
+
+    // A broken users file: reported, and the users of the last good one stay.
+    std::fs::write(&users, "[[user]\nname = ").unwrap();
+    daemon.signal(rustix::process::Signal::HUP);
+    let failed = daemon.wait_for_line("reload failed");
+    assert!(failed.contains("users.toml"), "{failed}");
+    assert!(
+        logs_in(daemon.addr(), "bob", "b-pw"),
+        "bob after a failed reload"
+    );
+    // A broken config file too, with the key and its line.
+    std::fs::write(&config, "banner = \"x\"\nno-such-option = 1\n").unwrap();
+    daemon.signal(rustix::process::Signal::HUP);
+    let failed = daemon.wait_for_line("reload failed");
+    assert!(failed.contains("line 2, key `no-such-option`"), "{failed}");
+    assert!(
+        logs_in(daemon.addr(), "alice", "a-pw"),
+        "alice after a failed reload"
+    );
+    alice.expect("NOOP", 200);
+    // SIGHUP is no stop signal; SIGTERM still is.
+    daemon.signal(rustix::process::Signal::TERM);
+    assert!(daemon.wait_exit().success());
 }
 
 #[cfg(test)]
