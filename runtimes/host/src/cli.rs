@@ -35,7 +35,8 @@ pub struct Options {
     pub config: Option<PathBuf>,
 
     /// Address and port to accept control connections on (repeatable: one listener each).
-    /// `[::]:PORT` takes IPv6 and IPv4 clients both.
+    /// `[::]:PORT` takes IPv6 and IPv4 clients both. Under systemd socket activation the
+    /// sockets systemd passes are used instead.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:2121")]
     pub listen: Vec<SocketAddr>,
 

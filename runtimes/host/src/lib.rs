@@ -6,8 +6,8 @@
 //! A runtime is an adapter: it owns sockets and a way to wait, and nothing of FTP.
 //!
 //! - `main`: [`server::main`] parses the command line, starts logging, builds the [`Host`],
-//!   binds the listeners, logs the first line, raises the open-files limit and installs the
-//!   signal handlers (SIGINT/SIGTERM stop, SIGHUP reloads), then calls the runtime's accept loop with a [`server::Server`].
+//!   binds the listeners (or takes systemd's), logs the first line, raises the open-files limit
+//!   and installs the signal handlers, then calls the runtime's accept loop with a [`server::Server`].
 //! - The accept loop: [`Gate::admit`](Gate::admit) ([`Host::admission`]) for each
 //!   connection (over a limit it answers `421`; else it prepares the socket and gives the
 //!   session an [`Admission`]: an id, a span and its place within the limits),
@@ -63,6 +63,7 @@ pub mod shutdown;
 pub mod signals;
 pub mod socket;
 pub mod storage;
+pub mod systemd;
 mod throttle;
 pub mod transfer;
 mod upload;

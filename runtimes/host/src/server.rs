@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::config::Reloader;
-use crate::{limits, logging, signals, Host, Options};
+use crate::{limits, logging, signals, systemd, Host, Options};
 
 /// A server ready to accept: what [`main`] hands to the runtime's accept loop.
 #[derive(Debug)]
@@ -18,8 +18,8 @@ pub struct Server {
     pub options: Options,
     /// Storage, users, limits and settings, shared by every session.
     pub host: Arc<Host>,
-    /// The control connections' listeners, in blocking mode: one per `--listen`. Accept on
-    /// every one of them.
+    /// The control connections' listeners, in blocking mode: one per `--listen`, or the sockets
+    /// systemd passed (socket activation). Accept on every one of them.
     pub listeners: Vec<TcpListener>,
 }
 
@@ -27,9 +27,10 @@ pub struct Server {
 ///
 /// It parses the command line and the `--config` file (printing help or an error and exiting
 /// when asked or invalid), carries out `--hash-password` and returns, or else: starts logging,
-/// builds the [`Host`], binds each `--listen`, logs the first line ([`Host::startup_line`]),
-/// raises the open-files limit ([`limits::raise_open_files_limit`]) and installs the signal
-/// handlers ([`signals`]: SIGINT and SIGTERM stop, SIGHUP reloads). Then `serve` accepts connections
+/// builds the [`Host`], takes the listening sockets systemd passed or binds each `--listen`,
+/// logs the first line ([`Host::startup_line`]), raises the open-files limit
+/// ([`limits::raise_open_files_limit`]), installs the signal handlers ([`signals`]: SIGINT and
+/// SIGTERM stop, SIGHUP reloads) and tells systemd `READY=1`. Then `serve` accepts connections
 /// until the [shutdown flag](crate::shutdown::Lifecycle::shutdown) is raised, and returns after
 /// [`drain`](crate::shutdown::Lifecycle::drain). An error on the way is logged and makes the
 /// exit code a failure.
@@ -42,8 +43,10 @@ where
     if let Some(code) = options.run_utility() {
         return code;
     }
+    // Before any thread starts: taking the sockets removes LISTEN_FDS from the environment.
+    let inherited = systemd::inherited_listeners();
     logging::init(options.verbosity());
-    match start(bin, args, options).and_then(serve) {
+    match start(bin, args, options, inherited).and_then(serve) {
         Ok(()) => {
             tracing::info!("exiting");
             ExitCode::SUCCESS
@@ -59,19 +62,29 @@ fn start(
     bin: &'static str,
     args: Vec<OsString>,
     options: Options,
+    inherited: io::Result<Vec<TcpListener>>,
 ) -> Result<Server, Box<dyn Error>> {
     // --umask is the whole mask for what the server creates: the storage asks for
     // `0o666 & !umask` and the kernel applies the process's umask on top, so it is set to the
     // same value (this process creates nothing else).
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(options.umask));
     let host = Arc::new(Host::from_options(&options)?);
-    let listeners = listen_all(&options.listen)?;
+    let inherited = inherited.map_err(|e| format!("cannot use the sockets systemd passed: {e}"))?;
+    let from_systemd = !inherited.is_empty();
+    let listeners = if from_systemd {
+        inherited
+    } else {
+        listen_all(&options.listen)?
+    };
     let addrs = listeners
         .iter()
         .map(TcpListener::local_addr)
         .collect::<io::Result<Vec<_>>>()?;
     // Before anything else is logged at info level: tests read the address from this line.
     tracing::info!("{}", host.startup_line(bin, &addrs));
+    if from_systemd {
+        tracing::info!("listening on the sockets systemd passed; --listen is not used");
+    }
     host.warn_missing_homes();
     host.remove_stale_uploads();
     limits::raise_open_files_limit();
@@ -79,6 +92,7 @@ fn start(
     signals::install(host.lifecycle().shutdown().clone(), move || {
         reloader.reload();
     })?;
+    systemd::notify_or_log("READY=1");
     Ok(Server {
         options,
         host,

@@ -1,5 +1,6 @@
 //! The signals a server obeys: SIGINT and SIGTERM stop it (the [shutdown
-//! flag](crate::shutdown::Shutdown) is raised); SIGHUP reloads its settings ([`crate::config::reload`]) without dropping a session.
+//! flag](crate::shutdown::Shutdown) is raised and systemd is told `STOPPING=1`); SIGHUP reloads
+//! its settings ([`crate::config::reload`]) without dropping a session.
 
 use std::io;
 use std::thread;
@@ -29,6 +30,7 @@ where
                     tracing::info!(
                         "signal received: no new sessions; waiting for transfers to finish"
                     );
+                    crate::systemd::notify_or_log("STOPPING=1");
                 }
                 shutdown.trigger();
             }

@@ -80,6 +80,9 @@ macro_rules! suite {
             operations::config_file_is_read_and_checked,
             operations::several_listen_addresses,
             operations::ipv6_extended_data_connections,
+            operations::socket_activation_uses_the_inherited_listener,
+            operations::readiness_is_notified,
+            operations::journal_format_when_stderr_is_the_journal,
             operations::sighup_reloads_users_and_keeps_sessions,
         );
     };

@@ -1,11 +1,13 @@
-//! Running the server as an operator does: a config file, several listeners and IPv6, and
-//! SIGHUP reloading the users.
+//! Running the server as an operator does: a config file, several listeners and IPv6, systemd
+//! socket activation and readiness notification, and SIGHUP reloading the users.
 //!
 //! These scenarios start the binary themselves (a `Daemon`), since they choose how it listens
 //! and keep reading its log.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -267,6 +269,95 @@ pub fn ipv6_extended_data_connections(bin: &Path) {
     let port = c.cmd("PORT 127,0,0,1,200,10");
     assert!(port.code >= 500, "PORT on ::1 got {port}");
     c.expect("NOOP", 200);
+}
+
+/// Socket activation as systemd does it: the listening socket is descriptor 3, `LISTEN_FDS=1`
+/// and `LISTEN_PID` the server's pid. The server serves on it instead of binding `--listen`
+/// (here an address it could not bind), and says so.
+pub fn socket_activation_uses_the_inherited_listener(bin: &Path) {
+    let dir = temp_dir();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the listener to pass");
+    let addr = listener.local_addr().unwrap();
+    // The listener goes in as standard input; the shell moves it to descriptor 3 and `exec`s
+    // the server, so that `$$` is the server's pid.
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#"exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@""#)
+        .arg(bin)
+        .arg("--root")
+        .arg(dir.path())
+        .args(["--user", "u:p", "--listen", "192.0.2.1:21"])
+        .stdin(Stdio::from(OwnedFd::from(listener)));
+    let daemon = Daemon::start(command);
+    assert_eq!(daemon.addrs, [addr]);
+    daemon.wait_for_line("sockets systemd passed");
+    let mut c = Client::login(addr, "u", "p");
+    c.expect("NOOP", 200);
+    c.expect("QUIT", 221);
+}
+
+/// `sd_notify`: with `NOTIFY_SOCKET` set, the server sends `READY=1` once it accepts
+/// connections, and `STOPPING=1` on SIGTERM.
+pub fn readiness_is_notified(bin: &Path) {
+    let dir = temp_dir();
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
+    socket.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut command = server_command(bin, dir.path(), &["--listen", "127.0.0.1:0"]);
+    command.env("NOTIFY_SOCKET", &path);
+    let mut daemon = Daemon::start(command);
+    let mut buf = [0u8; 512];
+    let n = socket.recv(&mut buf).expect("READY=1 within the timeout");
+    assert_eq!(&buf[..n], b"READY=1");
+    // Ready means accepting.
+    Client::open(daemon.addr());
+    daemon.signal(rustix::process::Signal::TERM);
+    let n = socket
+        .recv(&mut buf)
+        .expect("STOPPING=1 within the timeout");
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert!(daemon.wait_exit().success());
+}
+
+/// Under systemd with its output going to the journal (`JOURNAL_STREAM` names standard
+/// error), each log line starts with its syslog priority and has no time stamp or colours.
+pub fn journal_format_when_stderr_is_the_journal(bin: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let dir = temp_dir();
+    let log_path = dir.path().join("journal.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let meta = log.metadata().unwrap();
+    let mut child = server_command(bin, dir.path(), &["--listen", "127.0.0.1:0"])
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start the server");
+    let deadline = Instant::now() + TIMEOUT;
+    let text = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        if text.contains("listening on") {
+            break text;
+        }
+        if Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no first log line: {text:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let first = text.lines().find(|l| l.contains("listening on")).unwrap();
+    assert!(first.starts_with("<6>"), "{first:?}");
+    let rest = first.trim_start_matches("<6>");
+    assert!(
+        rest.trim_start().starts_with("INFO"),
+        "a time stamp? {first:?}"
+    );
+    assert!(!text.contains('\x1b'), "colour codes in {text:?}");
 }
 
 /// A users file for `users` (name, password), with hashes made by the server binary.
