@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
 /// The longest any duration option may be (a year, in seconds): far beyond any useful timeout,
@@ -197,42 +196,7 @@ impl Options {
         args: Vec<OsString>,
     ) -> Result<Options, OptionsError> {
         let command = Options::command().name(bin).bin_name(bin);
-        let cli = command.clone().try_get_matches_from(&args)?;
-        let Some(path) = cli.get_one::<PathBuf>("config") else {
-            return Ok(Options::from_arg_matches(&cli)?);
-        };
-        let from_file = crate::config::file::read(path, &command)?;
-        let mut merged: Vec<OsString> = args.iter().take(1).cloned().collect();
-        let on_cli = |id: &str| cli.value_source(id) == Some(ValueSource::CommandLine);
-        for arg in from_file {
-            // The command line wins: over the same option, and over one it conflicts with
-            // (`-q` over the file's `verbose`). A conflict is declared on one of the two.
-            let conflict = command.get_arguments().any(|a| {
-                let a_id = a.get_id().as_str();
-                let with_it = command.get_arg_conflicts_with(a);
-                on_cli(a_id)
-                    && a_id != arg.id
-                    && (with_it.iter().any(|c| c.get_id() == arg.id.as_str())
-                        || conflicts_of(&command, &arg.id).contains(&a_id))
-            });
-            if !on_cli(&arg.id) && !conflict {
-                merged.extend(arg.args);
-            }
-        }
-        merged.extend(args.iter().skip(1).cloned());
-        // Each key was checked alone; what fails now is a combination (such as `verbose` and
-        // `quiet`), of keys or of keys and flags.
-        let matches = command.try_get_matches_from(merged).map_err(|e| {
-            OptionsError::Config(crate::config::ConfigError {
-                path: path.clone(),
-                line: None,
-                key: None,
-                message: format!(
-                    "with the command line: {}",
-                    crate::config::file::clap_message(&e)
-                ),
-            })
-        })?;
+        let matches = crate::config::merge::matches(&command, &args)?;
         Ok(Options::from_arg_matches(&matches)?)
     }
 
@@ -307,18 +271,6 @@ impl Options {
             }
         }
     }
-}
-
-/// The ids of the options that the option `id` of `command` declares it conflicts with.
-fn conflicts_of<'a>(command: &'a clap::Command, id: &str) -> Vec<&'a str> {
-    command
-        .get_arguments()
-        .find(|a| a.get_id() == id)
-        .map(|a| command.get_arg_conflicts_with(a))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.get_id().as_str())
-        .collect()
 }
 
 /// Why the options could not be read: the command line, or the config file it names.

@@ -49,6 +49,7 @@ impl Reloader {
         // TLS certificates (once FTPS exists) are read again here, with the same rule: a
         // broken one is reported and the old one stays.
         tracing::info!("reloaded: {}", self.host.describe());
+        self.host.warn_missing_homes();
         self.current = options;
         true
     }
