@@ -431,11 +431,8 @@ pub fn sighup_reloads_users_and_keeps_sessions(bin: &Path) {
         "bob before he was added"
     );
 
-    std::fs::write(
-        &users,
-        users_file(bin, &[("alice", "a-pw"), ("bob", "b-pw")]),
-    )
-    .unwrap();
+    let both = users_file(bin, &[("alice", "a-pw"), ("bob", "b-pw")]);
+    std::fs::write(&users, &both).unwrap();
     std::fs::write(&config, config_text("second")).unwrap();
     daemon.signal(rustix::process::Signal::HUP);
     daemon.wait_for_line("reloaded");
@@ -468,6 +465,22 @@ pub fn sighup_reloads_users_and_keeps_sessions(bin: &Path) {
         "alice after a failed reload"
     );
     alice.expect("NOOP", 200);
+
+    // Session limits change too: with one session per address, alice's is the one; she goes on.
+    std::fs::write(&users, &both).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "users-file = \"{}\"\nmax-sessions-per-ip = 1\n",
+            users.display()
+        ),
+    )
+    .unwrap();
+    daemon.signal(rustix::process::Signal::HUP);
+    daemon.wait_for_line("reloaded");
+    Client::connect(daemon.addr()).expect_reply(421, "a second session past the new limit");
+    alice.expect("NOOP", 200);
+
     // SIGHUP is no stop signal; SIGTERM still is.
     daemon.signal(rustix::process::Signal::TERM);
     assert!(daemon.wait_exit().success());

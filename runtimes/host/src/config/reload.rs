@@ -71,15 +71,6 @@ fn restart_only_changes(old: &Options, new: &Options) -> Vec<&'static str> {
         "max-passive-per-ip",
         old.max_passive_per_ip != new.max_passive_per_ip,
     );
-    check("max-sessions", old.max_sessions != new.max_sessions);
-    check(
-        "max-sessions-per-ip",
-        old.max_sessions_per_ip != new.max_sessions_per_ip,
-    );
-    check(
-        "max-unauthenticated-sessions",
-        old.max_unauthenticated_sessions != new.max_unauthenticated_sessions,
-    );
     check("busy-poll", old.busy_poll != new.busy_poll);
     check("ban-after", old.ban_after != new.ban_after);
     check("ban-user-after", old.ban_user_after != new.ban_user_after);

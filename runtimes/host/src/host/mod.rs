@@ -112,10 +112,17 @@ impl Host {
     /// starts from now on: the users (`--user`, `--users-file`, `--anonymous`,
     /// `--anonymous-write`, `--read-only`; a session logged in keeps its permissions) and the
     /// settings of new sessions (`--banner`, `--idle-timeout`, `--data-timeout`,
-    /// `--max-login-failures`, `--passive-address`). On an error nothing changes.
+    /// `--max-login-failures`, `--passive-address`) and the session limits (`--max-sessions`,
+    /// `--max-sessions-per-ip`, `--max-unauthenticated-sessions`: sessions past a lowered
+    /// limit go on). On an error nothing changes.
     pub fn reload(&self, options: &Options) -> Result<(), StartupError> {
         let (users, default_anonymous) = users_from_options(options)?;
         self.logins.replace_users(users);
+        self.admission.set_limits(
+            options.max_sessions,
+            options.max_sessions_per_ip,
+            options.unauthenticated_cap(),
+        );
         self.default_anonymous
             .store(default_anonymous, Ordering::Relaxed);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = options.config();
