@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::PasswordHasher;
 use argon2::Argon2;
@@ -41,7 +41,10 @@ pub struct Users {
     /// Places for argon2 checks running at once: one per CPU (at most 8), each with its own
     /// memory, reused by every check (see [`hashing`](crate::hashing)). A burst of logins waits here, in a
     /// bounded queue, instead of taking gigabytes of memory and more CPUs than there are.
-    hasher: Hasher,
+    /// Shared with the users that replace these on a reload
+    /// ([`share_hashing_with`](Users::share_hashing_with)), so that checks running across the
+    /// swap count in one queue and the memory is not allocated twice.
+    hasher: Arc<Hasher>,
 }
 
 #[derive(Debug)]
@@ -285,7 +288,34 @@ impl Users {
     /// for one address group. Checks past a bound are answered [`AuthResult::Unavailable`] by
     /// [`check_queued`](Self::check_queued). Default: unbounded.
     pub fn set_queue_bounds(&mut self, total: usize, per_ip: usize) {
-        self.hasher.set_queue_bounds(total, per_ip);
+        match Arc::get_mut(&mut self.hasher) {
+            Some(hasher) => hasher.set_queue_bounds(total, per_ip),
+            None => {
+                // Shared with other users: these get a queue of their own with the new bounds.
+                let mut hasher = Hasher::per_cpu();
+                hasher.set_queue_bounds(total, per_ip);
+                self.hasher = Arc::new(hasher);
+                self.need_hash_memory();
+            }
+        }
+    }
+
+    /// Checks passwords in `other`'s places and queue (with its bounds) from now on: call it
+    /// on users loaded to replace `other`, before they are used.
+    pub fn share_hashing_with(&mut self, other: &Users) {
+        self.hasher = Arc::clone(&other.hasher);
+        self.need_hash_memory();
+    }
+
+    fn need_hash_memory(&self) {
+        let hashes = self.named.values().filter_map(|u| match &u.secret {
+            Secret::Hash(hash) => Some(hash.blocks()),
+            Secret::Plain(_) => None,
+        });
+        for blocks in hashes {
+            self.hasher.need(blocks);
+            self.hasher.need(dummy_hash().blocks());
+        }
     }
 
     /// Allocates the memory of every argon2 place now (if any user has a hash), so that the
@@ -387,6 +417,36 @@ mod tests {
         );
         assert_eq!(
             users.check_queued(Some(ip), "nobody", "pw"),
+            AuthResult::Refused
+        );
+    }
+
+    #[test]
+    fn users_loaded_by_a_reload_check_in_the_queue_of_those_they_replace() {
+        let hash = hash_password("pw").unwrap();
+        let mut old = Users::new();
+        old.add_hashed("alice", &hash, Permissions::read_write())
+            .unwrap();
+        old.set_queue_bounds(1, 1);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        // A check of the old users still runs when the new ones come in force.
+        let held = old.hasher.enter(Some(ip)).unwrap();
+        let mut new = Users::new();
+        new.add_hashed("bob", &hash, Permissions::read_write())
+            .unwrap();
+        new.share_hashing_with(&old);
+        assert_eq!(
+            new.check_queued(Some(ip), "bob", "pw"),
+            AuthResult::Unavailable,
+            "the running check counts for the new users too"
+        );
+        drop(held);
+        assert_eq!(
+            new.check_queued(Some(ip), "bob", "pw"),
+            AuthResult::Accepted(Permissions::read_write())
+        );
+        assert_eq!(
+            new.check_queued(Some(ip), "alice", "pw"),
             AuthResult::Refused
         );
     }

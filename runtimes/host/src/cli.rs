@@ -1,5 +1,6 @@
 //! The command line shared by every thinftp server binary.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr};
@@ -26,9 +27,17 @@ users (names `anonymous` or `ftp`, any password). RUST_LOG (e.g. RUST_LOG=debug)
     after_help = AFTER_HELP
 )]
 pub struct Options {
-    /// Address and port to accept control connections on.
+    /// TOML file of options: each key is an option's long name (`passive-ports = "50000-50100"`,
+    /// `anonymous = true`; a repeatable option takes an array: `user = ["alice:secret"]`).
+    /// Options on the command line win over the file's.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to accept control connections on (repeatable: one listener each).
+    /// `[::]:PORT` takes IPv6 and IPv4 clients both. Under systemd socket activation the
+    /// sockets systemd passes are used instead.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:2121")]
-    pub listen: SocketAddr,
+    pub listen: Vec<SocketAddr>,
 
     /// Directory to serve; nothing outside it is reachable, not even through symlinks.
     /// Default: the current directory.
@@ -182,8 +191,19 @@ impl Options {
     /// Parses the process's arguments, with `bin` as the program name in `--help`; prints help or
     /// an error and exits when asked or when they are invalid.
     pub fn parse_for(bin: &'static str) -> Options {
-        let matches = Options::command().name(bin).bin_name(bin).get_matches();
-        Options::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+        Options::parse_with_config(bin, std::env::args_os().collect()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args` (the first is the program name) and, when they name one, the `--config`
+    /// file: its keys count as if given before the command line, except for the options the
+    /// command line gives itself (a repeatable one given there replaces the file's list).
+    pub fn parse_with_config(
+        bin: &'static str,
+        args: Vec<OsString>,
+    ) -> Result<Options, OptionsError> {
+        let command = Options::command().name(bin).bin_name(bin);
+        let matches = crate::config::merge::matches(&command, &args)?;
+        Ok(Options::from_arg_matches(&matches)?)
     }
 
     /// Parses `args` (the first is the program name), for tests.
@@ -257,6 +277,52 @@ impl Options {
                 Some(ExitCode::FAILURE)
             }
         }
+    }
+}
+
+/// Why the options could not be read: the command line, or the config file it names.
+#[derive(Debug)]
+pub enum OptionsError {
+    /// The command line is wrong, or asks for help or the version.
+    Cli(clap::Error),
+    /// The config file cannot be read or holds a bad key or value.
+    Config(crate::config::ConfigError),
+}
+
+impl OptionsError {
+    /// Prints the error (or the help asked for) and exits: status 0 for help and version, 2 for
+    /// an error, as clap does.
+    pub fn exit(self) -> ! {
+        match self {
+            OptionsError::Cli(e) => e.exit(),
+            OptionsError::Config(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2)
+            }
+        }
+    }
+}
+
+impl fmt::Display for OptionsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionsError::Cli(e) => write!(f, "{}", crate::config::file::clap_message(e)),
+            OptionsError::Config(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for OptionsError {}
+
+impl From<clap::Error> for OptionsError {
+    fn from(e: clap::Error) -> Self {
+        OptionsError::Cli(e)
+    }
+}
+
+impl From<crate::config::ConfigError> for OptionsError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        OptionsError::Config(e)
     }
 }
 

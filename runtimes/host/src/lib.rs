@@ -6,8 +6,8 @@
 //! A runtime is an adapter: it owns sockets and a way to wait, and nothing of FTP.
 //!
 //! - `main`: [`server::main`] parses the command line, starts logging, builds the [`Host`],
-//!   binds the listener, logs the first line, raises the open-files limit and installs the
-//!   signal handler, then calls the runtime's accept loop with a [`server::Server`].
+//!   binds the listeners (or takes systemd's), logs the first line, raises the open-files limit
+//!   and installs the signal handlers, then calls the runtime's accept loop with a [`server::Server`].
 //! - The accept loop: [`Gate::admit`](Gate::admit) ([`Host::admission`]) for each
 //!   connection (over a limit it answers `421`; else it prepares the socket and gives the
 //!   session an [`Admission`]: an id, a span and its place within the limits),
@@ -27,7 +27,8 @@
 //!
 //! fn main() -> ExitCode {
 //!     server::main("my-ftpd", |server: Server| {
-//!         for conn in server.listener.incoming() {
+//!         // One accept loop per listener (`--listen` is repeatable); here, the first.
+//!         for conn in server.listeners[0].incoming() {
 //!             if server.host.lifecycle().shutdown().is_triggered() {
 //!                 break;
 //!             }
@@ -46,6 +47,7 @@ pub mod auth;
 pub mod bans;
 pub mod busy_poll;
 pub mod cli;
+pub mod config;
 mod copy;
 mod dir_stream;
 pub mod driver;
@@ -59,8 +61,10 @@ pub mod passive;
 pub mod server;
 pub mod session_storage;
 pub mod shutdown;
+pub mod signals;
 pub mod socket;
 pub mod storage;
+pub mod systemd;
 mod throttle;
 pub mod transfer;
 mod upload;

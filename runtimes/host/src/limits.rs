@@ -39,14 +39,16 @@ pub struct Limits {
 
 #[derive(Debug)]
 struct Inner {
-    max_total: usize,
-    max_per_ip: usize,
-    max_unauthenticated: usize,
     counts: Mutex<Counts>,
 }
 
+/// The bounds, beside the counts under the one lock, so that a reload can change them
+/// ([`Limits::set_bounds`]).
 #[derive(Debug, Default)]
 struct Counts {
+    max_total: usize,
+    max_per_ip: usize,
+    max_unauthenticated: usize,
     total: usize,
     /// Sessions not logged in yet.
     unauthenticated: usize,
@@ -85,15 +87,28 @@ impl Limits {
         max_per_ip: usize,
         max_unauthenticated: usize,
     ) -> Self {
-        let inner = Inner {
+        let counts = Counts {
             max_total,
             max_per_ip,
             max_unauthenticated,
-            counts: Mutex::new(Counts::default()),
+            ..Counts::default()
+        };
+        let inner = Inner {
+            counts: Mutex::new(counts),
         };
         Limits {
             inner: Arc::new(inner),
         }
+    }
+
+    /// Replaces the bounds (as [`with_max_unauthenticated`](Self::with_max_unauthenticated)
+    /// sets them) for the sessions admitted from now on. Sessions already admitted keep their
+    /// places, even past a lowered bound: new ones are refused until enough have ended.
+    pub fn set_bounds(&self, max_total: usize, max_per_ip: usize, max_unauthenticated: usize) {
+        let mut counts = self.lock();
+        counts.max_total = max_total;
+        counts.max_per_ip = max_per_ip;
+        counts.max_unauthenticated = max_unauthenticated;
     }
 
     /// Admits a session from `ip`, or `None` if that would pass a limit: then write
@@ -102,9 +117,9 @@ impl Limits {
         let group = ip_group(ip);
         let mut counts = self.lock();
         let from_ip = counts.per_ip.get(&group).copied().unwrap_or(0);
-        if counts.total >= self.inner.max_total
-            || from_ip >= self.inner.max_per_ip
-            || counts.unauthenticated >= self.inner.max_unauthenticated
+        if counts.total >= counts.max_total
+            || from_ip >= counts.max_per_ip
+            || counts.unauthenticated >= counts.max_unauthenticated
         {
             return None;
         }
@@ -202,6 +217,31 @@ pub fn raise_open_files_limit() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_bounds_apply_to_new_sessions_and_keep_the_admitted() {
+        let limits = Limits::new(10, 10);
+        let a = ip("192.0.2.1");
+        let held: Vec<_> = (0..3).map(|_| limits.try_acquire(a).unwrap()).collect();
+        limits.set_bounds(10, 2, usize::MAX);
+        assert!(
+            limits.try_acquire(a).is_none(),
+            "past the lowered per-address bound"
+        );
+        assert_eq!(
+            limits.active(),
+            3,
+            "the admitted sessions keep their places"
+        );
+        drop(held);
+        let _again: Vec<_> = (0..2).map(|_| limits.try_acquire(a).unwrap()).collect();
+        assert!(limits.try_acquire(a).is_none());
+        limits.set_bounds(10, 3, usize::MAX);
+        assert!(
+            limits.try_acquire(a).is_some(),
+            "a raised bound lets one more in"
+        );
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -30,8 +30,8 @@ impl Lifecycle {
         }
     }
 
-    /// The shutdown flag: raised by SIGINT/SIGTERM once
-    /// [`install_signal_handler`](Shutdown::install_signal_handler) was called.
+    /// The shutdown flag: raised by SIGINT/SIGTERM once [`signals::install`](crate::signals::install)
+    /// was called.
     pub fn shutdown(&self) -> &Shutdown {
         &self.shutdown
     }
@@ -89,15 +89,6 @@ impl Shutdown {
     /// A flag not raised yet.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Raises the flag on SIGINT, SIGTERM or SIGHUP. Only one handler can be installed per process.
-    pub fn install_signal_handler(&self) -> Result<(), ctrlc::Error> {
-        let this = self.clone();
-        ctrlc::set_handler(move || {
-            tracing::info!("signal received: no new sessions; waiting for transfers to finish");
-            this.trigger();
-        })
     }
 
     /// Raises the flag and wakes every waiter.

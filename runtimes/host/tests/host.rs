@@ -17,7 +17,7 @@ const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 #[test]
 fn defaults() {
     let o = options(&[]).unwrap();
-    assert_eq!(o.listen.to_string(), "127.0.0.1:2121");
+    assert_eq!(o.listen, ["127.0.0.1:2121".parse().unwrap()]);
     assert_eq!((o.max_sessions, o.max_sessions_per_ip), (1024, 64));
     assert_eq!(
         (o.idle_timeout, o.data_timeout, o.max_login_failures),

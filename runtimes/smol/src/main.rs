@@ -32,7 +32,7 @@ fn start(server: Server) -> Result<(), Box<dyn std::error::Error>> {
     let Server {
         options,
         host,
-        listener,
+        listeners,
         ..
     } = server;
     // Each session has at most one transfer and one filesystem or password request running on
@@ -46,26 +46,35 @@ fn start(server: Server) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(threads) = NonZeroUsize::new(threads) {
         blocking::set_max_blocking_threads(threads);
     }
-    let listener = Async::new(listener)?;
-    async_io::block_on(EXECUTOR.run(serve(listener, host)));
+    let listeners = listeners
+        .into_iter()
+        .map(Async::new)
+        .collect::<Result<Vec<_>, _>>()?;
+    async_io::block_on(EXECUTOR.run(serve(listeners, host)));
     Ok(())
 }
 
-/// Accepts control connections until shutdown is asked for, then lets running transfers finish.
-async fn serve(listener: Async<TcpListener>, host: Arc<Host>) {
+/// Accepts control connections on every listener until shutdown is asked for, then lets running
+/// transfers finish.
+async fn serve(listeners: Vec<Async<TcpListener>>, host: Arc<Host>) {
     let shutdown = host.lifecycle().shutdown().clone();
     // The flag is a condition variable: wait for it on a thread of the pool.
     let stop = blocking::unblock(move || shutdown.wait());
     // The accept loop is a task of its own, not part of this future: `Executor::run` polls its
     // main future whenever any task wakes, and an accept polled that way would try `accept4`
     // (and re-arm the listener in epoll) once per command of every session.
-    let accepting = EXECUTOR.spawn({
-        let host = Arc::clone(&host);
-        async move { accept_loop(&listener, &host).await }
-    });
+    let accepting: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            let host = Arc::clone(&host);
+            EXECUTOR.spawn(async move { accept_loop(&listener, &host).await })
+        })
+        .collect();
     stop.await;
-    // Cancelling the task drops the listener: no new connections from here on.
-    accepting.cancel().await;
+    // Cancelling the tasks drops the listeners: no new connections from here on.
+    for task in accepting {
+        task.cancel().await;
+    }
     // Sessions keep running on this executor meanwhile, so replies still go out.
     blocking::unblock(move || host.lifecycle().drain()).await;
 }

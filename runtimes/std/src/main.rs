@@ -9,22 +9,24 @@ mod inbox;
 mod session;
 mod threads;
 
+use std::net::TcpListener;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
 
 use thinftp_host::server::{self, Server};
-use thinftp_host::{limits, passive};
+use thinftp_host::{limits, passive, Host};
 
 fn main() -> ExitCode {
     server::main("thinftp-std", serve)
 }
 
-/// Accepts control connections until SIGINT/SIGTERM, then lets running transfers finish.
+/// Accepts control connections on every listener until SIGINT/SIGTERM, then lets running
+/// transfers finish.
 fn serve(server: Server) -> Result<(), Box<dyn std::error::Error>> {
     let Server {
         host,
-        listener,
+        listeners,
         options,
         ..
     } = server;
@@ -38,14 +40,31 @@ fn serve(server: Server) -> Result<(), Box<dyn std::error::Error>> {
             options.max_sessions
         );
     }
-    // A signal only raises a flag; this thread turns it into a wake-up of the blocked accept.
-    let waker = listener.try_clone()?;
-    let shutdown = host.lifecycle().shutdown().clone();
-    thread::spawn(move || {
-        shutdown.wait();
-        passive::wake_listener(&waker);
-    });
+    let mut accepting = Vec::with_capacity(listeners.len());
+    for listener in listeners {
+        // A signal only raises a flag; this thread turns it into a wake-up of the blocked accept.
+        let waker = listener.try_clone()?;
+        let shutdown = host.lifecycle().shutdown().clone();
+        thread::spawn(move || {
+            shutdown.wait();
+            passive::wake_listener(&waker);
+        });
+        let host = Arc::clone(&host);
+        let accept = thread::Builder::new()
+            .name("accept".into())
+            .spawn(move || accept_loop(listener, &host, budget))?;
+        accepting.push(accept);
+    }
+    for accept in accepting {
+        let _ = accept.join();
+    }
+    host.lifecycle().drain();
+    Ok(())
+}
 
+/// Accepts control connections on `listener` and starts a session thread for each, until the
+/// shutdown flag is raised; then drops the listener.
+fn accept_loop(listener: TcpListener, host: &Arc<Host>, budget: usize) {
     for conn in listener.incoming() {
         if host.lifecycle().shutdown().is_triggered() {
             break;
@@ -67,7 +86,7 @@ fn serve(server: Server) -> Result<(), Box<dyn std::error::Error>> {
         let Some(admission) = host.admission().admit(peer, &mut stream) else {
             continue;
         };
-        let host = Arc::clone(&host);
+        let host = Arc::clone(host);
         let spawned = threads::spawn(move || {
             let span = admission.span.clone();
             span.in_scope(|| session::run(&host, stream, peer, admission));
@@ -76,7 +95,4 @@ fn serve(server: Server) -> Result<(), Box<dyn std::error::Error>> {
             tracing::error!("cannot start a session thread: {e}");
         }
     }
-    drop(listener);
-    host.lifecycle().drain();
-    Ok(())
 }

@@ -31,6 +31,7 @@ pub mod hostile_holds;
 pub mod hostile_logins;
 pub mod lifecycle;
 pub mod load;
+pub mod operations;
 pub mod refusals;
 pub mod safety;
 pub mod server;
@@ -84,6 +85,13 @@ macro_rules! suite {
             hostile_holds::queued_lines_behind_a_pending_login_are_bounded,
             big_listings::big_listings_keep_memory_flat,
             big_listings::stat_of_a_big_directory_is_capped,
+            operations::config_file_is_read_and_checked,
+            operations::several_listen_addresses,
+            operations::ipv6_extended_data_connections,
+            operations::socket_activation_uses_the_inherited_listener,
+            operations::readiness_is_notified,
+            operations::journal_format_when_stderr_is_the_journal,
+            operations::sighup_reloads_users_and_keeps_sessions,
         );
     };
 }

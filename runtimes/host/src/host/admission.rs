@@ -48,6 +48,18 @@ impl Gate {
         }
     }
 
+    /// Replaces the session limits (as [`new`](Self::new) sets them) for the sessions admitted
+    /// from now on; those admitted keep their places.
+    pub(crate) fn set_limits(
+        &self,
+        max_total: usize,
+        max_per_ip: usize,
+        max_unauthenticated: usize,
+    ) {
+        self.limits
+            .set_bounds(max_total, max_per_ip, max_unauthenticated);
+    }
+
     /// Lets the control connection `conn` from `peer` in, or turns it away: over a limit it is
     /// sent `421` ([`limits::reject`]) and `None` is returned; the caller then drops the
     /// connection at once. Once admitted, the connection's socket options are set

@@ -2,6 +2,7 @@
 //! check, the bounded queue of password checks, and warnings that cannot flood the log.
 
 use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use thinftp::AuthResult;
@@ -20,7 +21,9 @@ const LOGIN_WARN_EVERY: Duration = Duration::from_secs(5);
 /// [`Host::authenticate_session`](crate::Host::authenticate_session).
 #[derive(Debug)]
 pub(crate) struct Logins {
-    users: Users,
+    /// Swapped whole by a reload; a check takes its own reference (a read lock held for one
+    /// `Arc` clone), so a reload never waits for a password hash, nor a login for a reload.
+    users: RwLock<Arc<Users>>,
     bans: Bans,
     refused_log: Throttle,
     queue_full_log: Throttle,
@@ -29,15 +32,25 @@ pub(crate) struct Logins {
 impl Logins {
     pub(crate) fn new(users: Users, bans: BanPolicy) -> Self {
         Logins {
-            users,
+            users: RwLock::new(Arc::new(users)),
             bans: Bans::new(bans),
             refused_log: Throttle::new(LOGIN_WARN_EVERY),
             queue_full_log: Throttle::new(LOGIN_WARN_EVERY),
         }
     }
 
-    pub(crate) fn users(&self) -> &Users {
-        &self.users
+    /// The users now in force.
+    pub(crate) fn users(&self) -> Arc<Users> {
+        Arc::clone(&self.users.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Puts `users` in force for every check from now on (sessions logged in keep what they
+    /// were given); they check passwords in the same queue as the users they replace.
+    pub(crate) fn replace_users(&self, mut users: Users) {
+        let mut current = self.users.write().unwrap_or_else(|e| e.into_inner());
+        users.share_hashing_with(&current);
+        users.reserve_hash_memory();
+        *current = Arc::new(users);
     }
 
     /// See [`Host::authenticate_session`](crate::Host::authenticate_session).
@@ -63,7 +76,7 @@ impl Logins {
             tracing::debug!(user = ?user, ?banned, "login refused: banned");
             return AuthResult::Unavailable;
         }
-        let result = self.users.check_queued(ip, user, password);
+        let result = self.users().check_queued(ip, user, password);
         match &result {
             AuthResult::Accepted(p) => {
                 tracing::Span::current().record("user", user);

@@ -11,6 +11,8 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use thinftp::{AuthResult, Config, FsError, FsOp, FsReply, Permissions, Session};
@@ -34,7 +36,7 @@ pub struct Host {
     /// Who may log in, and how; bans and the queue of password checks.
     logins: Logins,
     /// Anonymous read-only access because no user was named: said so in the first log line.
-    default_anonymous: bool,
+    default_anonymous: AtomicBool,
     /// Who gets in: session limits, ids and spans.
     admission: Gate,
     /// Shutdown: the flag, the transfers it waits for, the grace period.
@@ -43,8 +45,8 @@ pub struct Host {
     passive: PassivePorts,
     /// How long sessions poll before they sleep.
     busy_poll: BusyPoll,
-    /// The settings of each new session.
-    config: Config,
+    /// The settings of each new session (replaced by a reload).
+    config: RwLock<Config>,
 }
 
 /// Why a server could not start.
@@ -84,26 +86,7 @@ impl Host {
         };
         let storage = Storage::open_with_umask(&root, options.umask)
             .map_err(|e| StartupError::Root(root.clone(), e))?;
-        let mut users = Users::new();
-        for user in &options.users {
-            users.add_plain(&user.name, &user.password, Permissions::read_write())?;
-        }
-        if let Some(path) = &options.users_file {
-            users.load_file(path)?;
-        }
-        let default_anonymous = users.named_count() == 0 && !options.anonymous;
-        if options.anonymous || options.anonymous_write || default_anonymous {
-            let write = options.anonymous_write;
-            users.allow_anonymous(Permissions::new(thinftp::VirtualPath::root(), write));
-        }
-        if options.read_only {
-            users.make_read_only();
-        }
-        let bound = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-        users.set_queue_bounds(
-            bound(options.max_pending_logins),
-            bound(options.max_pending_logins_per_ip),
-        );
+        let (users, default_anonymous) = users_from_options(options)?;
         users.reserve_hash_memory();
         let range = options.passive_ports.map(|r| r.range());
         let grace = Duration::from_secs(options.shutdown_grace);
@@ -112,7 +95,7 @@ impl Host {
         Ok(Host {
             storage,
             logins: Logins::new(users, options.ban_policy()),
-            default_anonymous,
+            default_anonymous: AtomicBool::new(default_anonymous),
             admission: Gate::new(
                 options.max_sessions,
                 options.max_sessions_per_ip,
@@ -121,14 +104,41 @@ impl Host {
             busy_poll: BusyPoll::new(window, lifecycle.transfers().clone()),
             lifecycle,
             passive: PassivePorts::new(range, options.max_passive_per_ip),
-            config: options.config(),
+            config: RwLock::new(options.config()),
         })
     }
 
-    /// The server's first log line: `bin` listens on `addr`, and what it serves to whom. (Tests
-    /// read the address from it: it follows "listening on " and ends with ": ".)
-    pub fn startup_line(&self, bin: &str, addr: SocketAddr) -> String {
-        format!("{bin} listening on {addr}: {}", self.describe())
+    /// Puts the settings of `options` that can change while sessions run in force for what
+    /// starts from now on: the users (`--user`, `--users-file`, `--anonymous`,
+    /// `--anonymous-write`, `--read-only`; a session logged in keeps its permissions) and the
+    /// settings of new sessions (`--banner`, `--idle-timeout`, `--data-timeout`,
+    /// `--max-login-failures`, `--passive-address`) and the session limits (`--max-sessions`,
+    /// `--max-sessions-per-ip`, `--max-unauthenticated-sessions`: sessions past a lowered
+    /// limit go on). On an error nothing changes.
+    pub fn reload(&self, options: &Options) -> Result<(), StartupError> {
+        let (users, default_anonymous) = users_from_options(options)?;
+        self.logins.replace_users(users);
+        self.admission.set_limits(
+            options.max_sessions,
+            options.max_sessions_per_ip,
+            options.unauthenticated_cap(),
+        );
+        self.default_anonymous
+            .store(default_anonymous, Ordering::Relaxed);
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = options.config();
+        Ok(())
+    }
+
+    /// The server's first log line: `bin` listens on `addrs`, and what it serves to whom. (Tests
+    /// read the addresses from it: they follow "listening on ", separated by ", ", and the last
+    /// ends with ": ".)
+    pub fn startup_line(&self, bin: &str, addrs: &[SocketAddr]) -> String {
+        let addrs: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
+        format!(
+            "{bin} listening on {}: {}",
+            addrs.join(", "),
+            self.describe()
+        )
     }
 
     /// Warns about each user whose home directory is missing now (such a login is refused, see
@@ -166,7 +176,7 @@ impl Host {
     /// One line on what is served to whom, for the first log line.
     pub fn describe(&self) -> String {
         let root = self.storage.root().display();
-        if self.default_anonymous {
+        if self.default_anonymous.load(Ordering::Relaxed) {
             return format!(
                 "serving {root} read-only to anonymous users (no --user, --users-file or \
                  --anonymous given)"
@@ -208,7 +218,11 @@ impl Host {
 
     /// The settings for each new [`Session`].
     pub fn session_config(&self) -> Config {
-        self.config.clone()
+        self.config().clone()
+    }
+
+    fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A new session for the admitted control connection from `peer` to the local address
@@ -226,13 +240,13 @@ impl Host {
 
     /// How long an active-mode connect to the client may take.
     pub fn data_timeout(&self) -> Duration {
-        self.config.data_timeout
+        self.config().data_timeout
     }
 
     /// How long writing a reply may take: a client that does not read its replies for the idle
     /// timeout is gone, and its session ends.
     pub fn reply_timeout(&self) -> Duration {
-        self.config.idle_timeout
+        self.config().idle_timeout
     }
 
     /// Carries out a filesystem request beneath `storage` (the session's, see
@@ -284,4 +298,30 @@ impl Host {
         let addr = listener.local_addr()?;
         Ok((listener, addr))
     }
+}
+
+/// The users the options name, and whether anonymous read-only access is on only because they
+/// name none.
+fn users_from_options(options: &Options) -> Result<(Users, bool), StartupError> {
+    let mut users = Users::new();
+    for user in &options.users {
+        users.add_plain(&user.name, &user.password, Permissions::read_write())?;
+    }
+    if let Some(path) = &options.users_file {
+        users.load_file(path)?;
+    }
+    let default_anonymous = users.named_count() == 0 && !options.anonymous;
+    if options.anonymous || options.anonymous_write || default_anonymous {
+        let write = options.anonymous_write;
+        users.allow_anonymous(Permissions::new(thinftp::VirtualPath::root(), write));
+    }
+    if options.read_only {
+        users.make_read_only();
+    }
+    let bound = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    users.set_queue_bounds(
+        bound(options.max_pending_logins),
+        bound(options.max_pending_logins_per_ip),
+    );
+    Ok((users, default_anonymous))
 }
