@@ -60,6 +60,7 @@ pub mod session_storage;
 pub mod shutdown;
 pub mod socket;
 pub mod storage;
+mod storage_attrs;
 mod throttle;
 pub mod transfer;
 mod upload;
