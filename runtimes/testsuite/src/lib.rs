@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod client_defects;
+pub mod client_features;
 pub mod clients;
 pub mod commands;
 pub mod containment;
@@ -101,6 +102,9 @@ macro_rules! clients {
             client_defects::ascii_rest_between_cr_and_lf,
             globbing::tnftp_mget_pattern,
             globbing::tnftp_mdelete_pattern,
+            client_features::rclone_keeps_modification_times,
+            client_features::lftp_mirror_reverse_keeps_times_and_modes,
+            client_features::hash_and_attributes_over_a_socket,
         );
     };
 }
