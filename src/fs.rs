@@ -65,6 +65,74 @@ pub enum FsOp {
         /// Directory to create the file in.
         dir: VirtualPath,
     },
+    /// Set the modification time of `path` (a file or directory, following symlinks beneath
+    /// the root) to `unix_secs` seconds since the Unix epoch, UTC ([`FsReply::Done`]), for
+    /// `MFMT` and `SITE UTIME`. Storage that cannot answers [`FsError::Unsupported`].
+    SetModified {
+        /// The file or directory.
+        path: VirtualPath,
+        /// The new modification time.
+        unix_secs: i64,
+    },
+    /// Set the permission bits of `path` to `mode` ([`FsReply::Done`]), for `SITE CHMOD`. The
+    /// core masks `mode` to `0o777` (never setuid, setgid or sticky). Storage that has no
+    /// modes answers [`FsError::Unsupported`].
+    SetMode {
+        /// The file or directory.
+        path: VirtualPath,
+        /// Permission bits, at most `0o777`.
+        mode: u32,
+    },
+    /// The digest of the regular file `path`, the whole file as stored
+    /// ([`FsReply::Hash`]), for `HASH`, `XSHA256`, `XSHA1`, `XMD5` and `XCRC`. Potentially
+    /// slow (it reads the whole file): run it where blocking work runs, streaming the file.
+    Hash {
+        /// The file.
+        path: VirtualPath,
+        /// Which digest.
+        algorithm: HashAlgorithm,
+    },
+    /// The bytes a client could still store in the directory `path` (or the directory of the
+    /// file it names), for `AVBL` ([`FsReply::FreeSpace`]). Storage that cannot say answers
+    /// [`FsError::Unsupported`].
+    FreeSpace(VirtualPath),
+}
+
+/// A digest the `HASH` family of commands can ask for ([`FsOp::Hash`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub enum HashAlgorithm {
+    /// SHA-256 (FIPS 180-4): 32 bytes.
+    Sha256,
+    /// SHA-1: 20 bytes.
+    Sha1,
+    /// MD5 (RFC 1321): 16 bytes.
+    Md5,
+    /// CRC-32 (IEEE 802.3, as zlib and `XCRC` compute it): 4 bytes, big-endian.
+    Crc32,
+}
+
+impl HashAlgorithm {
+    /// Every algorithm, in the order `FEAT` lists them.
+    pub const ALL: [HashAlgorithm; 4] = [Self::Sha256, Self::Sha1, Self::Md5, Self::Crc32];
+
+    /// The name on the wire (draft-bryan-ftpext-hash-02 uses the IANA hash names).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "SHA-256",
+            Self::Sha1 => "SHA-1",
+            Self::Md5 => "MD5",
+            Self::Crc32 => "CRC32",
+        }
+    }
+
+    /// The algorithm called `name` (any case).
+    pub fn from_name(name: &str) -> Option<HashAlgorithm> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
+    }
 }
 
 /// A successful answer to an [`FsOp`].
@@ -88,6 +156,15 @@ pub enum FsReply {
     Done,
     /// Answer to [`FsOp::CreateUnique`]: the path of the new file.
     Created(VirtualPath),
+    /// Answer to [`FsOp::Hash`].
+    Hash {
+        /// The digest's bytes (CRC-32 big-endian); the core writes them in hex.
+        digest: Vec<u8>,
+        /// How many bytes were hashed (the file's size), for the byte range in the reply.
+        size: u64,
+    },
+    /// Answer to [`FsOp::FreeSpace`]: free bytes.
+    FreeSpace(u64),
 }
 
 /// Why a filesystem operation failed. The core turns each kind into a reply code.
@@ -116,6 +193,8 @@ pub enum FsError {
     InvalidName,
     /// Anything else (an I/O error): reported as a local error, `451`.
     Other,
+    /// This storage cannot do that (set a time or a mode, tell the free space): `502`.
+    Unsupported,
 }
 
 /// The directory entries of an [`FsOp::ListDir`] or [`FsOp::ListNames`], and the wall-clock time

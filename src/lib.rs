@@ -131,7 +131,7 @@ pub use auth::{AuthResult, Permissions};
 pub use config::Config;
 pub use error::{DriveError, RequestKind};
 pub use events::{Input, Output, TransferError, TransferKind, WriteMode};
-pub use fs::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata};
+pub use fs::{DirEntry, FileKind, FsError, FsOp, FsReply, HashAlgorithm, Listing, Metadata};
 /// How many of its newest ids a session remembers the kind of (see [`DriveError::Stale`]).
 #[doc(hidden)]
 pub use ids::KIND_WINDOW as ID_KIND_WINDOW;

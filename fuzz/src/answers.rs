@@ -17,7 +17,11 @@ pub fn op_paths(op: &FsOp) -> Vec<&VirtualPath> {
         | FsOp::ListNames(p)
         | FsOp::MakeDir(p)
         | FsOp::RemoveDir(p)
-        | FsOp::RemoveFile(p) => {
+        | FsOp::RemoveFile(p)
+        | FsOp::SetModified { path: p, .. }
+        | FsOp::SetMode { path: p, .. }
+        | FsOp::Hash { path: p, .. }
+        | FsOp::FreeSpace(p) => {
             vec![p]
         }
         FsOp::Rename { from, to } => vec![from, to],
@@ -39,9 +43,16 @@ pub fn shaped(op: &FsOp, result: &Result<FsReply, thinftp::FsError>) -> bool {
             )
             | (FsOp::CreateUnique { .. }, Ok(FsReply::Created(_)))
             | (
-                FsOp::MakeDir(_) | FsOp::RemoveDir(_) | FsOp::RemoveFile(_) | FsOp::Rename { .. },
+                FsOp::MakeDir(_)
+                    | FsOp::RemoveDir(_)
+                    | FsOp::RemoveFile(_)
+                    | FsOp::Rename { .. }
+                    | FsOp::SetModified { .. }
+                    | FsOp::SetMode { .. },
                 Ok(FsReply::Done),
             )
+            | (FsOp::Hash { .. }, Ok(FsReply::Hash { .. }))
+            | (FsOp::FreeSpace(_), Ok(FsReply::FreeSpace(_)))
     )
 }
 
@@ -51,6 +62,12 @@ pub fn fitting(op: &FsOp, metadata: Metadata, listing: Listing, name: &str) -> F
         FsOp::Stat(_) => FsReply::Metadata(metadata),
         FsOp::ListDir(_) | FsOp::ListNames(_) => FsReply::Listing(listing),
         FsOp::CreateUnique { dir } => FsReply::Created(created(dir, name)),
+        // The digest's bytes and sizes come from the fuzzer's metadata: any value is plausible.
+        FsOp::Hash { .. } => FsReply::Hash {
+            digest: name.as_bytes().to_vec(),
+            size: metadata.size,
+        },
+        FsOp::FreeSpace(_) => FsReply::FreeSpace(metadata.size),
         _ => FsReply::Done,
     }
 }

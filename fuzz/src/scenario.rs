@@ -375,13 +375,19 @@ const VERBS: &[&str] = &[
     "XMKD", "RMD", "XRMD", "DELE", "RNFR", "RNTO", "SIZE", "MDTM", "TYPE", "MODE", "STRU", "ALLO",
     "REST", "RETR", "STOR", "APPE", "STOU", "PASV", "EPSV", "PORT", "EPRT", "ABOR", "LIST", "NLST",
     "MLSD", "MLST", "FEAT", "OPTS", "SYST", "STAT", "HELP", "NOOP", "SITE", "SMNT", "LPRT", "LPSV",
-    "AUTH", "PBSZ", "PROT", "FOO", "",
+    "AUTH", "PBSZ", "PROT", "FOO", "", "MFMT", "HASH", "XSHA256", "XSHA1", "XMD5", "XCRC", "AVBL",
 ];
 
 /// Arguments worth trying: paths (escapes included), parameters of TYPE/MODE/STRU/REST,
 /// PORT/EPRT addresses (the client's, a low port, a third party's), OPTS and SITE words.
 const ARGS: &[&str] = &[
     "a",
+    "20200102030405 a",
+    "20200230000000 a",
+    "UTIME a 20200102030405",
+    "UTIME 20200102030405 ../..",
+    "CHMOD 4777 a",
+    "HASH SHA-1",
     "a b ",
     "dir",
     "dir/sub",

@@ -7,7 +7,9 @@ use core::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use self::verbs::MAX_VERB;
+use crate::fs::HashAlgorithm;
 
+pub(crate) mod args;
 pub(crate) mod verbs;
 
 /// A parsed command line.
@@ -102,6 +104,26 @@ pub enum Command {
     /// `CLNT [client name]` (draft-ietf-ftpext-clnt, sent by WinSCP and FileZilla): the name as
     /// given (bytes that are not UTF-8 replaced), possibly empty. Accepted and ignored.
     Clnt(String),
+    /// `MFMT YYYYMMDDHHMMSS path` (draft-somers-ftp-mfxx): set a modification time.
+    Mfmt {
+        /// The time as given (UTC, fractions allowed).
+        time: String,
+        /// The same time in seconds since the Unix epoch.
+        unix_secs: i64,
+        /// The path.
+        path: String,
+    },
+    /// `HASH path` (draft-bryan-ftpext-hash-02), with the algorithm `OPTS HASH` selected.
+    Hash(String),
+    /// `XSHA256`, `XSHA1`, `XMD5` or `XCRC path`: the legacy one-algorithm forms.
+    LegacyHash {
+        /// Which digest the verb names.
+        algorithm: HashAlgorithm,
+        /// The path.
+        path: String,
+    },
+    /// `AVBL [path]` (draft-peterson-streamlined-ftp-command-extensions): free space.
+    Avbl(Option<String>),
 }
 
 /// The representation type set by `TYPE`.
@@ -209,6 +231,15 @@ impl Command {
             Self::Noop => "NOOP",
             Self::Site(_) => "SITE",
             Self::Clnt(_) => "CLNT",
+            Self::Mfmt { .. } => "MFMT",
+            Self::Hash(_) => "HASH",
+            Self::LegacyHash { algorithm, .. } => match algorithm {
+                HashAlgorithm::Sha256 => "XSHA256",
+                HashAlgorithm::Sha1 => "XSHA1",
+                HashAlgorithm::Md5 => "XMD5",
+                HashAlgorithm::Crc32 => "XCRC",
+            },
+            Self::Avbl(_) => "AVBL",
         }
     }
 }
@@ -224,7 +255,11 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         }
         None => (line, None),
     };
-    if verb.is_empty() || verb.len() > MAX_VERB || !verb.iter().all(u8::is_ascii_alphabetic) {
+    // Letters, and digits after the first (`XSHA256`).
+    let well_formed = verb.first().is_some_and(u8::is_ascii_alphabetic)
+        && verb.len() <= MAX_VERB
+        && verb.iter().all(u8::is_ascii_alphanumeric);
+    if !well_formed {
         return Err(ParseError::Unknown);
     }
     let mut upper = [0u8; MAX_VERB];
@@ -289,6 +324,13 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "SITE" => Command::Site(arg.owned("SITE")?),
         // Only informative: any text will do, UTF-8 or not.
         "CLNT" => Command::Clnt(String::from_utf8_lossy(arg.0.unwrap_or_default()).into_owned()),
+        "MFMT" => parse_mfmt(arg.required("MFMT")?)?,
+        "HASH" => Command::Hash(arg.owned("HASH")?),
+        "XSHA256" => legacy_hash(HashAlgorithm::Sha256, arg.owned("XSHA256")?),
+        "XSHA1" => legacy_hash(HashAlgorithm::Sha1, arg.owned("XSHA1")?),
+        "XMD5" => legacy_hash(HashAlgorithm::Md5, arg.owned("XMD5")?),
+        "XCRC" => legacy_hash(HashAlgorithm::Crc32, arg.owned("XCRC")?),
+        "AVBL" => Command::Avbl(arg.optional("AVBL")?.map(str::to_owned)),
         // A row in the table with no arm here: known, not carried out.
         name => return Err(ParseError::NotImplemented(name)),
     };
@@ -461,6 +503,25 @@ fn parse_list(arg: Option<&str>) -> ListArgs {
     }
 }
 
+/// `MFMT YYYYMMDDHHMMSS path`: a valid UTC time, one space, a path.
+fn parse_mfmt(arg: &str) -> Result<Command, ParseError> {
+    const SYNTAX: ParseError = ParseError::Syntax("MFMT");
+    let (time, path) = arg.split_once(' ').ok_or(SYNTAX)?;
+    let unix_secs = args::parse_timestamp(time).ok_or(SYNTAX)?;
+    if path.is_empty() {
+        return Err(SYNTAX);
+    }
+    Ok(Command::Mfmt {
+        time: time.to_owned(),
+        unix_secs,
+        path: path.to_owned(),
+    })
+}
+
+fn legacy_hash(algorithm: HashAlgorithm, path: String) -> Command {
+    Command::LegacyHash { algorithm, path }
+}
+
 /// `OPTS option [args]`.
 fn parse_opts(arg: &str) -> Result<Command, ParseError> {
     let (option, args) = arg.split_once(' ').unwrap_or((arg, ""));
@@ -496,7 +557,10 @@ impl fmt::Display for Command {
             | Self::Retr(s)
             | Self::Stor(s)
             | Self::Appe(s)
-            | Self::Site(s) => write!(f, "{verb} {s}"),
+            | Self::Site(s)
+            | Self::Hash(s)
+            | Self::LegacyHash { path: s, .. } => write!(f, "{verb} {s}"),
+            Self::Mfmt { time, path, .. } => write!(f, "{verb} {time} {path}"),
             Self::Pass(s) if s.is_empty() => f.write_str(verb),
             Self::Pass(s) => write!(f, "{verb} {s}"),
             Self::Rein
@@ -540,7 +604,11 @@ impl fmt::Display for Command {
                     (flags, Some(path)) => write!(f, " -{flags} {path}"),
                 }
             }
-            Self::Mlsd(arg) | Self::Mlst(arg) | Self::Stat(arg) | Self::Help(arg) => match arg {
+            Self::Mlsd(arg)
+            | Self::Mlst(arg)
+            | Self::Stat(arg)
+            | Self::Help(arg)
+            | Self::Avbl(arg) => match arg {
                 Some(arg) => write!(f, "{verb} {arg}"),
                 None => f.write_str(verb),
             },

@@ -160,7 +160,7 @@ fn unknown_verbs() {
 #[test]
 fn not_implemented_verbs() {
     let unimplemented = verbs::VERBS.iter().filter(|v| !v.implemented);
-    assert!(unimplemented.clone().count() >= 16);
+    assert!(unimplemented.clone().count() >= 15);
     for verb in unimplemented.map(|v| v.name) {
         assert_eq!(p(verb), Err(NotImplemented(verb)));
         assert_eq!(
@@ -434,5 +434,36 @@ fn display_is_canonical() {
     ];
     for (line, text) in cases {
         assert_eq!(p(line).unwrap().to_string(), text, "{line}");
+    }
+}
+
+#[test]
+fn attribute_and_digest_commands() {
+    use crate::fs::HashAlgorithm;
+    assert_eq!(
+        p("MFMT 20200102030405 a b"),
+        Ok(Command::Mfmt {
+            time: "20200102030405".into(),
+            unix_secs: 1_577_934_245,
+            path: "a b".into()
+        })
+    );
+    assert_eq!(p("MFMT 20200102030405"), Err(Syntax("MFMT")));
+    assert_eq!(p("MFMT 20200230000000 a"), Err(Syntax("MFMT")));
+    assert_eq!(
+        p("xsha256 f"),
+        Ok(Command::LegacyHash {
+            algorithm: HashAlgorithm::Sha256,
+            path: "f".into()
+        })
+    );
+    assert_eq!(p("XSHA256"), Err(Syntax("XSHA256")));
+    assert_eq!(p("HASH f"), Ok(Command::Hash("f".into())));
+    assert_eq!(p("AVBL"), Ok(Command::Avbl(None)));
+    // Digits only after a letter, and the longest verb is 7 characters.
+    assert_eq!(p("1ABC x"), Err(Unknown));
+    assert_eq!(p("XSHA2566 x"), Err(Unknown));
+    for line in ["MFMT 19991231235959.5 x", "XCRC a", "AVBL d"] {
+        assert_eq!(p(&p(line).unwrap().to_string()), p(line), "{line}");
     }
 }

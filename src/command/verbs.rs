@@ -122,6 +122,19 @@ pub(crate) const VERBS: &[Verb] = &[
     verb("NOOP", "NOOP").before_login().during_transfer(Runs),
     verb("SITE", "SITE HELP"),
     verb("CLNT", "CLNT <client name> (noted, ignored)").before_login(),
+    verb(
+        "MFMT",
+        "MFMT YYYYMMDDHHMMSS <path> (set the modification time)",
+    ),
+    verb(
+        "HASH",
+        "HASH <file> (digest; OPTS HASH picks the algorithm)",
+    ),
+    verb("XSHA256", "XSHA256 <file> (SHA-256 digest)"),
+    verb("XSHA1", "XSHA1 <file> (SHA-1 digest)"),
+    verb("XMD5", "XMD5 <file> (MD5 digest)"),
+    verb("XCRC", "XCRC <file> (CRC-32 of the whole file)"),
+    verb("AVBL", "AVBL [directory] (free space, bytes)"),
     Verb::not_implemented("SMNT"),
     Verb::not_implemented("LPRT"),
     Verb::not_implemented("LPSV"),
@@ -133,7 +146,6 @@ pub(crate) const VERBS: &[Verb] = &[
     Verb::not_implemented("CONF"),
     Verb::not_implemented("ENC"),
     Verb::not_implemented("MIC"),
-    Verb::not_implemented("MFMT"),
     Verb::not_implemented("MFCT"),
     Verb::not_implemented("MFF"),
     Verb::not_implemented("LANG"),
@@ -141,7 +153,7 @@ pub(crate) const VERBS: &[Verb] = &[
 ];
 
 /// The longest name in [`VERBS`]: a longer word is unknown without looking it up.
-pub(crate) const MAX_VERB: usize = 4;
+pub(crate) const MAX_VERB: usize = 7;
 
 /// The verb named `upper` (an upper-case name or alias).
 pub(crate) fn lookup(upper: &[u8]) -> Option<&'static Verb> {
@@ -178,7 +190,12 @@ mod tests {
             .collect();
         for name in &all {
             assert!(name.len() <= MAX_VERB, "{name} is longer than MAX_VERB");
-            assert!(name.bytes().all(|b| b.is_ascii_uppercase()), "{name}");
+            assert!(name.as_bytes()[0].is_ascii_uppercase(), "{name}");
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+                "{name}"
+            );
         }
         let count = all.len();
         all.sort_unstable();

@@ -135,5 +135,6 @@ impl Session {
         self.rename_from = None;
         self.epsv_all = false;
         self.facts = crate::listing::Facts::default();
+        self.hash_algorithm = crate::fs::HashAlgorithm::Sha256;
     }
 }

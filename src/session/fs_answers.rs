@@ -5,7 +5,7 @@
 use super::{Busy, Session};
 use crate::command::TransferType;
 use crate::error::{DriveError, RequestKind};
-use crate::fs::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata};
+use crate::fs::{DirEntry, FileKind, FsError, FsOp, FsReply, HashAlgorithm, Listing, Metadata};
 use crate::glob::Glob;
 use crate::ids::FsId;
 use crate::listing;
@@ -68,6 +68,26 @@ pub(super) enum FsThen {
         kind: Option<ListKind>,
         name: String,
     },
+    /// `MFMT`, `SITE UTIME`, `SITE CHMOD`: the reply once done.
+    Attribute {
+        code: u16,
+        text: String,
+    },
+    /// `HASH` and the legacy `X...` digests.
+    Hash {
+        algorithm: HashAlgorithm,
+        style: HashStyle,
+    },
+    Avbl,
+}
+
+/// How a digest is answered.
+#[derive(Debug)]
+pub(super) enum HashStyle {
+    /// `HASH`: `213 <algorithm> 0-<size> <hex> <path as given>` (draft-bryan-ftpext-hash-02).
+    Draft(String),
+    /// `XSHA256`, `XSHA1`, `XMD5`, `XCRC`: `250 <hex>`, as FileZilla and WinSCP expect.
+    Legacy,
 }
 
 /// A `LIST`/`NLST`/`STAT` argument whose last component is a pattern. The name as given is
@@ -225,6 +245,18 @@ impl Session {
                 self.stor_resume_checked(path, offset, &meta)
             }
             (FsThen::Stou, FsReply::Created(path)) => self.stou_created(path),
+            (FsThen::Attribute { code, text }, FsReply::Done) => self.reply(code, &text),
+            (FsThen::Hash { algorithm, style }, FsReply::Hash { digest, size }) => {
+                let hex = super::attributes::hex(&digest);
+                match style {
+                    HashStyle::Draft(name) => {
+                        let text = format!("{} 0-{size} {hex} {name}", algorithm.name());
+                        self.reply(213, &text)
+                    }
+                    HashStyle::Legacy => self.reply(250, &hex),
+                }
+            }
+            (FsThen::Avbl, FsReply::FreeSpace(bytes)) => self.reply(213, &bytes.to_string()),
             (FsThen::ListDir { kind, name, .. }, FsReply::Listing(listing)) => {
                 self.listing_ready(kind, &name, &listing)
             }

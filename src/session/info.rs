@@ -9,10 +9,14 @@ use crate::reply::Reply;
 impl Session {
     pub(super) fn cmd_feat(&mut self) {
         let facts = self.facts.feat_line();
+        let hash = self.hash_feat_line();
         let features = [
+            "AVBL",
             "EPRT",
             "EPSV",
+            &hash,
             "MDTM",
+            "MFMT",
             &facts,
             "PASV",
             "REST STREAM",
@@ -35,6 +39,7 @@ impl Session {
                 let text = format!("MLST OPTS {}", self.facts.opts_reply_list());
                 self.reply(200, &text);
             }
+            "HASH" => self.cmd_opts_hash(args),
             _ => self.reply(501, "Option not understood."),
         }
     }
@@ -93,13 +98,11 @@ impl Session {
     }
 
     pub(super) fn cmd_site(&mut self, args: &str) {
-        let sub = args
-            .split(' ')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_uppercase();
-        match sub.as_str() {
-            "HELP" => self.reply(214, "SITE commands: HELP"),
+        let (sub, rest) = args.split_once(' ').unwrap_or((args, ""));
+        match sub.to_ascii_uppercase().as_str() {
+            "HELP" => self.reply(214, "SITE commands: CHMOD HELP UTIME"),
+            "UTIME" => self.cmd_site_utime(rest),
+            "CHMOD" => self.cmd_site_chmod(rest),
             _ => self.reply(504, "Unknown SITE command."),
         }
     }

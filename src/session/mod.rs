@@ -8,6 +8,7 @@
 //! each does with its filesystem answer.
 
 mod access;
+mod attributes;
 mod data;
 mod files;
 mod fs_answers;
@@ -26,7 +27,7 @@ use crate::config::Config;
 use crate::error::{DriveError, RequestKind};
 use crate::events::{Input, Output};
 use crate::framing::{Line, LineReader};
-use crate::fs::{FsError, FsOp};
+use crate::fs::{FsError, FsOp, HashAlgorithm};
 use crate::ids::{AuthId, FsId, IdSource};
 use crate::listing::Facts;
 use crate::path::VirtualPath;
@@ -67,6 +68,8 @@ pub struct Session {
     /// After `EPSV ALL`, only `EPSV` may set up data connections (RFC 2428).
     epsv_all: bool,
     facts: Facts,
+    /// The algorithm of `HASH`, chosen with `OPTS HASH`.
+    hash_algorithm: HashAlgorithm,
     busy: Busy,
     /// `QUIT` arrived during a transfer: close once it ends.
     quit_after_transfer: bool,
@@ -169,6 +172,7 @@ impl Session {
             data: DataChannel::None,
             epsv_all: false,
             facts: Facts::default(),
+            hash_algorithm: HashAlgorithm::Sha256,
             busy: Busy::Idle,
             quit_after_transfer: false,
             bad_commands: 0,
@@ -473,6 +477,14 @@ impl Session {
             Command::Noop => self.reply(200, "NOOP ok."),
             Command::Site(args) => self.cmd_site(&args),
             Command::Clnt(_) => self.reply(200, "Noted."),
+            Command::Mfmt {
+                time,
+                unix_secs,
+                path,
+            } => self.cmd_mfmt(&time, unix_secs, &path),
+            Command::Hash(path) => self.cmd_hash(None, &path),
+            Command::LegacyHash { algorithm, path } => self.cmd_hash(Some(algorithm), &path),
+            Command::Avbl(path) => self.cmd_avbl(path.as_deref()),
             #[allow(unreachable_patterns)]
             _ => self.reply(502, "Command not implemented."),
         }
@@ -579,6 +591,7 @@ fn fs_error_text(err: FsError) -> (u16, &'static str) {
         FsError::NoSpace => (452, "Insufficient storage space."),
         FsError::InvalidName => (553, "File name not allowed."),
         FsError::Other => (451, "Local error in processing."),
+        FsError::Unsupported => (502, "Not supported by this storage."),
     }
 }
 

@@ -6,10 +6,27 @@
 use std::collections::BTreeMap;
 
 use thinftp::{render_entry, ListFormat};
-use thinftp::{DirEntry, FileKind, FsError, FsOp, FsReply, Listing, Metadata, WriteMode};
+use thinftp::{
+    DirEntry, FileKind, FsError, FsOp, FsReply, HashAlgorithm, Listing, Metadata, WriteMode,
+};
 
 use super::script::TreeDecl;
 use super::text::{quote, show_time};
+
+/// What `FreeSpace` counts from: the tree's files take their sizes from it.
+const CAPACITY: u64 = 1 << 30;
+
+/// The digest of `data`, with the crates the host uses.
+fn digest(algorithm: HashAlgorithm, data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    match algorithm {
+        HashAlgorithm::Sha256 => sha2::Sha256::digest(data).to_vec(),
+        HashAlgorithm::Sha1 => sha1::Sha1::digest(data).to_vec(),
+        HashAlgorithm::Md5 => md5::Md5::digest(data).to_vec(),
+        HashAlgorithm::Crc32 => crc32fast::hash(data).to_be_bytes().to_vec(),
+        other => panic!("no digest for {other:?}"),
+    }
+}
 
 /// 2024-06-10T08:30:00Z: the default modification time of declared nodes.
 const DEFAULT_MTIME: i64 = 1_718_008_200;
@@ -324,6 +341,30 @@ impl MemFs {
                     dir.resolve(&name).map_err(|_| FsError::InvalidName)?,
                 ))
             }
+            FsOp::SetModified { path, unix_secs } => {
+                let real = self.real_path(path.as_str(), true, 0)?;
+                let node = self.nodes.get_mut(&real).ok_or(FsError::NotFound)?;
+                node.mtime = *unix_secs;
+                Ok(FsReply::Done)
+            }
+            FsOp::SetMode { path, mode } => {
+                let real = self.real_path(path.as_str(), true, 0)?;
+                let node = self.nodes.get_mut(&real).ok_or(FsError::NotFound)?;
+                node.mode = *mode;
+                Ok(FsReply::Done)
+            }
+            FsOp::Hash { path, algorithm } => {
+                let data = self.read(path.as_str())?;
+                Ok(FsReply::Hash {
+                    digest: digest(*algorithm, &data),
+                    size: data.len() as u64,
+                })
+            }
+            FsOp::FreeSpace(path) => {
+                self.existing(path.as_str(), true)?;
+                let used: u64 = self.nodes.values().map(|n| Self::metadata(n).size).sum();
+                Ok(FsReply::FreeSpace(CAPACITY.saturating_sub(used)))
+            }
             other => panic!("the in-memory storage does not know {other:?}"),
         }
     }
@@ -419,7 +460,7 @@ impl MemFs {
             match before.nodes.get(path) {
                 None => out.push(format!("+ {path:?} {}", show(node))),
                 Some(old) if old != node => {
-                    out.push(format!("~ {path:?} {} (was {})", show(node), show(old)))
+                    out.push(format!("~ {path:?} {}", show_change(node, old)))
                 }
                 Some(_) => {}
             }
@@ -440,6 +481,22 @@ fn show(node: &Node) -> String {
         Content::Symlink(t) => format!("symlink -> {t}"),
     };
     format!("{what} mtime={}", show_mtime(node.mtime))
+}
+
+/// A changed node, with its mode when that changed too (modes show only then, so that the
+/// diffs of every other transcript stay as they were).
+fn show_change(node: &Node, old: &Node) -> String {
+    if node.mode == old.mode {
+        format!("{} (was {})", show(node), show(old))
+    } else {
+        format!(
+            "{} mode={:o} (was {} mode={:o})",
+            show(node),
+            node.mode,
+            show(old),
+            old.mode
+        )
+    }
 }
 
 /// Resolves a symlink's target text against the directory holding the link; `None` if it

@@ -344,6 +344,7 @@ pub fn fs_error(word: &str) -> Result<FsError, String> {
         "NoSpace" => FsError::NoSpace,
         "InvalidName" => FsError::InvalidName,
         "Other" => FsError::Other,
+        "Unsupported" => FsError::Unsupported,
         _ => return Err(format!("unknown FsError {word:?}")),
     })
 }

@@ -64,6 +64,7 @@ pub mod shutdown;
 pub mod signals;
 pub mod socket;
 pub mod storage;
+mod storage_attrs;
 pub mod systemd;
 mod throttle;
 pub mod transfer;

@@ -192,6 +192,15 @@ impl Storage {
                 Ok(FsReply::Done)
             }
             FsOp::CreateUnique { dir } => self.create_unique(dir).map(FsReply::Created),
+            // Attributes and digests: in storage_attrs.rs.
+            FsOp::SetModified { path, unix_secs } => {
+                self.set_modified(path, *unix_secs).map(|()| FsReply::Done)
+            }
+            FsOp::SetMode { path, mode } => self.set_mode(path, *mode).map(|()| FsReply::Done),
+            FsOp::Hash { path, algorithm } => self
+                .hash(path, *algorithm)
+                .map(|(digest, size)| FsReply::Hash { digest, size }),
+            FsOp::FreeSpace(path) => self.free_space(path).map(FsReply::FreeSpace),
             // An operation newer than this storage.
             _ => Err(FsError::Other),
         }

@@ -12,11 +12,11 @@ use crate::server::Server;
 use crate::util::assert_same_bytes;
 
 /// Every command the server implements, as `HELP` should list them.
-const VERBS: [&str; 40] = [
+const VERBS: [&str; 47] = [
     "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST",
     "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD",
     "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU",
-    "STRU", "SYST", "TYPE", "USER",
+    "STRU", "SYST", "TYPE", "USER", "AVBL", "HASH", "MFMT", "XCRC", "XMD5", "XSHA1", "XSHA256",
 ];
 
 /// USER, PASS, ACCT, REIN, QUIT and the informational and setting commands, before and after a
@@ -95,7 +95,8 @@ pub fn commands_around_login(bin: &Path) {
     c.expect("HELP RETR", 214);
     c.expect("HELP BOGUS", 501);
     c.expect("SITE HELP", 214);
-    c.expect("SITE CHMOD 755 x", 504);
+    c.expect("SITE EXEC x", 504);
+    c.expect("SITE CHMOD 755 missing", 550);
     let opts = c.expect("OPTS MLST type;size;", 200);
     assert!(opts.text.contains("type;size;"), "{opts}");
     c.expect("OPTS UTF8 OFF", 504);

@@ -22,6 +22,7 @@
 
 pub mod big_listings;
 pub mod client_defects;
+pub mod client_features;
 pub mod clients;
 pub mod commands;
 pub mod containment;
@@ -115,6 +116,9 @@ macro_rules! clients {
             globbing::tnftp_mdelete_pattern,
             refusals::curl_upload_to_missing_dir,
             refusals::python_ftplib_stor_to_missing_dir,
+            client_features::rclone_keeps_modification_times,
+            client_features::lftp_mirror_reverse_keeps_times_and_modes,
+            client_features::hash_and_attributes_over_a_socket,
         );
     };
 }
