@@ -715,7 +715,16 @@ impl Driver {
                         login.home
                     );
                 }
-                let mutates = !matches!(op, FsOp::Stat(_) | FsOp::ListDir(_) | FsOp::ListNames(_));
+                // Reading requests (a digest and the free space too) are anyone's; everything
+                // else changes something and needs write access.
+                let mutates = !matches!(
+                    op,
+                    FsOp::Stat(_)
+                        | FsOp::ListDir(_)
+                        | FsOp::ListNames(_)
+                        | FsOp::Hash { .. }
+                        | FsOp::FreeSpace(_)
+                );
                 assert!(
                     !mutates || login.write,
                     "Fs {op:?} for a read-only user, after {input:?}"
