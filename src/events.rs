@@ -22,6 +22,12 @@ pub enum Input {
     /// The deadline from [`Session::poll_timeout`](crate::Session::poll_timeout) has passed.
     /// Feeding it early does nothing.
     Timeout,
+    /// The server is shutting down and this session must end now. A running transfer is
+    /// stopped ([`Output::AbortTransfer`]); once the runtime reports it ended
+    /// ([`Input::TransferDone`]) the client gets its `426`, then `421` and
+    /// [`Output::CloseSession`]. Without a running transfer the `421` and the close come at
+    /// once. Control bytes that arrive meanwhile are discarded; feeding it again does nothing.
+    Shutdown,
     /// The answer to an [`Output::Fs`].
     Fs {
         /// The request's id.

@@ -111,6 +111,9 @@ struct Driver {
     closed: bool,
     after_close: u32,
     eof_sent: bool,
+    /// `Input::Shutdown` was fed: no new work may start, and the session closes once no
+    /// transfer runs.
+    shutdown: bool,
     fs: BTreeMap<u64, FsOp>,
     auth: BTreeSet<u64>,
     data: BTreeMap<u64, Data>,
@@ -158,6 +161,7 @@ impl Driver {
             closed: false,
             after_close: 0,
             eof_sent: false,
+            shutdown: false,
             fs: BTreeMap::new(),
             auth: BTreeSet::new(),
             data: BTreeMap::new(),
@@ -330,6 +334,7 @@ impl Driver {
                     self.feed(input);
                 }
             }
+            Action::Shutdown => self.feed(Input::Shutdown),
         }
     }
 
@@ -488,7 +493,9 @@ impl Driver {
         };
         let data = |id: DataId| self.data.get(&id.raw()).copied();
         match input {
-            Input::ControlBytes(_) | Input::ControlEof | Input::Timeout => Expect::Accept,
+            Input::ControlBytes(_) | Input::ControlEof | Input::Timeout | Input::Shutdown => {
+                Expect::Accept
+            }
             Input::Fs { id, result } => match self.fs.get(&id.raw()) {
                 Some(op) if shaped(op, result) => Expect::Accept,
                 Some(_) => Expect::WrongShape,
@@ -571,7 +578,7 @@ impl Driver {
             stranger = self.apply(&input);
             if !matches!(
                 input,
-                Input::ControlBytes(_) | Input::ControlEof | Input::Timeout
+                Input::ControlBytes(_) | Input::ControlEof | Input::Timeout | Input::Shutdown
             ) {
                 if self.history.len() == REPLAY_WINDOW {
                     self.history.remove(0);
@@ -599,6 +606,7 @@ impl Driver {
     fn apply(&mut self, input: &Input) -> Option<u64> {
         match input {
             Input::ControlEof => self.eof_sent = true,
+            Input::Shutdown => self.shutdown = true,
             Input::Fs { id, result } => {
                 self.fs.remove(&id.raw());
                 if let Ok(FsReply::Created(path)) = result {
@@ -675,9 +683,28 @@ impl Driver {
             self.closed,
             "is_closed() disagrees with the outputs"
         );
+        // Shutting down waits for nothing but the running transfer's end.
+        assert!(
+            !self.shutdown || self.closed || !self.transfers.is_empty(),
+            "still open after Shutdown with no transfer running, after {input:?}"
+        );
     }
 
     fn check_output(&mut self, output: Output, input: &dyn fmt::Debug) {
+        if self.shutdown {
+            // Nothing new starts once the server shuts down.
+            let starts = match &output {
+                Output::Reply(reply) => reply.code() < 200,
+                Output::Fs { .. }
+                | Output::Authenticate { .. }
+                | Output::OpenPassive { .. }
+                | Output::Connect { .. }
+                | Output::StartTransfer { .. }
+                | Output::MoveBytes { .. } => true,
+                _ => false,
+            };
+            assert!(!starts, "{output:?} after Shutdown, after {input:?}");
+        }
         match output {
             Output::Reply(reply) => {
                 if let Err(why) = check_reply(&reply) {

@@ -199,6 +199,8 @@ pub enum Action {
         /// Which one.
         pick: u8,
     },
+    /// The server shuts down: `Input::Shutdown`.
+    Shutdown,
 }
 
 /// How far the clock moves before a timeout.

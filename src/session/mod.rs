@@ -73,6 +73,9 @@ pub struct Session {
     busy: Busy,
     /// `QUIT` arrived during a transfer: close once it ends.
     quit_after_transfer: bool,
+    /// [`Input::Shutdown`] came: nothing more runs, and the session closes with `421` as soon
+    /// as its transfer (if one runs) has ended.
+    shutting_down: bool,
     /// Refused command lines in a row (see `Config::max_bad_commands`).
     bad_commands: u32,
 }
@@ -175,6 +178,7 @@ impl Session {
             hash_algorithm: HashAlgorithm::Sha256,
             busy: Busy::Idle,
             quit_after_transfer: false,
+            shutting_down: false,
             bad_commands: 0,
             config,
         };
@@ -210,6 +214,10 @@ impl Session {
             }
             Input::Timeout => {
                 self.on_timeout();
+                Ok(())
+            }
+            Input::Shutdown => {
+                self.on_shutdown();
                 Ok(())
             }
             Input::Fs { id, result } => self.on_fs(id, result),
@@ -269,6 +277,10 @@ impl Session {
     // ---- control input and the command pump ----
 
     fn on_control_bytes(&mut self, bytes: &[u8]) {
+        if self.shutting_down {
+            // Nothing more runs: what the client sends while its transfer stops is dropped.
+            return;
+        }
         let mut finished = Vec::new();
         self.reader.push(bytes, &mut |line| finished.push(line));
         for line in finished {
@@ -297,6 +309,38 @@ impl Session {
                 self.outputs.push_back(Output::AbortTransfer { id });
             }
         }
+        self.close();
+    }
+
+    /// The server shuts down: a running transfer is stopped first (its `426` and the `421`
+    /// follow when it has ended, in `on_transfer_done`); otherwise the `421` goes out now.
+    fn on_shutdown(&mut self) {
+        if std::mem::replace(&mut self.shutting_down, true) {
+            return;
+        }
+        self.lines.clear();
+        self.pending_bytes = 0;
+        if let Busy::Transfer(pending) = &self.busy {
+            match pending.running() {
+                // After ABOR the transfer is being stopped already.
+                Some(id) if !pending.abort_pending() => {
+                    self.outputs.push_back(Output::AbortTransfer { id });
+                    return;
+                }
+                Some(_) => return,
+                None => {
+                    // Still waiting for its data connection: the command gets its final reply.
+                    self.busy = Busy::Idle;
+                    self.close_data_channel();
+                    self.reply(426, "Connection closed; transfer aborted.");
+                }
+            }
+        }
+        self.reply_shutting_down();
+    }
+
+    fn reply_shutting_down(&mut self) {
+        self.reply(421, "Server shutting down; closing control connection.");
         self.close();
     }
 

@@ -37,6 +37,11 @@ impl PendingTransfer {
     pub(super) fn running(&self) -> Option<TransferId> {
         self.running
     }
+
+    /// Whether `ABOR` asked the runtime to stop it already.
+    pub(super) fn abort_pending(&self) -> bool {
+        self.abort_requested
+    }
 }
 
 impl Session {
@@ -336,7 +341,8 @@ impl Session {
     }
 
     /// The runtime opened the transfer's file or directory: `150`, then let the bytes move.
-    /// After `ABOR` the transfer is being stopped: the runtime ends it without the bytes.
+    /// After `ABOR` or [`Input::Shutdown`](crate::Input::Shutdown) the transfer is being
+    /// stopped: the runtime ends it without the bytes.
     pub(super) fn on_transfer_opened(&mut self, id: TransferId) -> Result<(), DriveError> {
         let Busy::Transfer(pending) = &mut self.busy else {
             return Err(self.ids.unawaited(id.raw(), RequestKind::Transfer));
@@ -344,7 +350,8 @@ impl Session {
         if pending.running != Some(id) || pending.opened {
             return Err(self.ids.unawaited(id.raw(), RequestKind::Transfer));
         }
-        if pending.abort_requested {
+        if pending.abort_requested || self.shutting_down {
+            // Being stopped (ABOR, or the server shutting down): no 150, no bytes.
             return Ok(());
         }
         pending.opened = true;
@@ -393,7 +400,9 @@ impl Session {
             self.reply(226, "ABOR command successful.");
         }
         self.arm_idle();
-        if self.quit_after_transfer {
+        if self.shutting_down {
+            self.reply_shutting_down();
+        } else if self.quit_after_transfer {
             self.reply(221, "Goodbye.");
             self.close();
         }

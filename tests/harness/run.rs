@@ -216,6 +216,7 @@ impl Runner {
             Input::ControlBytes(b) => format!("C> {}", quote(b)),
             Input::ControlEof => "<- ControlEof".to_owned(),
             Input::Timeout => "<- Timeout".to_owned(),
+            Input::Shutdown => "<- Shutdown".to_owned(),
             Input::Fs { id, result } => format!("<- Fs {id} {}", show_fs_result(result)),
             Input::Auth {
                 id,
@@ -712,6 +713,7 @@ impl Runner {
             Step::Sleep(d) => self.sleep(*d),
             Step::Timeout => self.feed(Input::Timeout, false),
             Step::Eof => self.feed(Input::ControlEof, false),
+            Step::Shutdown => self.feed(Input::Shutdown, false),
             Step::Connect(from) => self.connect(*from),
             Step::Active(ok) => self.active(*ok),
             Step::Upload(chunks) => self.upload(chunks),

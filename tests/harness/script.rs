@@ -18,6 +18,7 @@
 //! sleep 2s                               # advance the clock, feeding each deadline passed
 //! timeout                                # feed Input::Timeout now, due or not
 //! eof                                    # the client closes the control connection
+//! shutdown                               # feed Input::Shutdown (the server stops)
 //! connect [from 203.0.113.9]             # the client connects to the newest passive listener
 //! active ok|fail                         # the client accepts (or refuses) an active connect
 //! upload "bytes" "more"                  # the client sends these on the running upload
@@ -136,6 +137,7 @@ pub enum Step {
     Sleep(Duration),
     Timeout,
     Eof,
+    Shutdown,
     Connect(Option<std::net::IpAddr>),
     Active(bool),
     Upload(Vec<Vec<u8>>),
@@ -280,6 +282,7 @@ fn parse_step(verb: &str, args: &[String]) -> Result<Option<Step>, String> {
         ("sleep", Some(d)) => Step::Sleep(parse_duration(d)?),
         ("timeout", None) => Step::Timeout,
         ("eof", None) => Step::Eof,
+        ("shutdown", None) => Step::Shutdown,
         ("connect", None) => Step::Connect(None),
         ("connect", Some("from")) => Step::Connect(Some(
             arg(1)

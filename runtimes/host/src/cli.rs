@@ -170,6 +170,8 @@ pub struct Options {
     pub banner: Option<String>,
 
     /// Seconds that running transfers get to finish after SIGINT/SIGTERM (0 to 31536000).
+    /// Then every open session gets 421 (a transfer still running is aborted first: 426), and
+    /// the exit status is 1 if a transfer was cut short, 0 if all finished in time.
     #[arg(long, value_name = "SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=MAX_DURATION_SECS))]
     pub shutdown_grace: u64,

@@ -33,7 +33,8 @@ pub struct Server {
 /// SIGTERM stop, SIGHUP reloads) and tells systemd `READY=1`. Then `serve` accepts connections
 /// until the [shutdown flag](crate::shutdown::Lifecycle::shutdown) is raised, and returns after
 /// [`drain`](crate::shutdown::Lifecycle::drain). An error on the way is logged and makes the
-/// exit code a failure.
+/// exit code a failure; so does a shutdown that cut transfers short
+/// ([`cut_short`](crate::shutdown::Lifecycle::cut_short): the grace period ended first).
 pub fn main<F>(bin: &'static str, serve: F) -> ExitCode
 where
     F: FnOnce(Server) -> Result<(), Box<dyn Error>>,
@@ -46,8 +47,16 @@ where
     // Before any thread starts: taking the sockets removes LISTEN_FDS from the environment.
     let inherited = systemd::inherited_listeners();
     logging::init(options.verbosity());
-    match start(bin, args, options, inherited).and_then(serve) {
-        Ok(()) => {
+    let served = start(bin, args, options, inherited).and_then(|server| {
+        let host = Arc::clone(&server.host);
+        serve(server).map(|()| host)
+    });
+    match served {
+        Ok(host) if host.lifecycle().cut_short() => {
+            tracing::warn!("exiting: shutdown cut transfers short");
+            ExitCode::FAILURE
+        }
+        Ok(_) => {
             tracing::info!("exiting");
             ExitCode::SUCCESS
         }

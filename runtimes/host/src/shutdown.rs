@@ -1,7 +1,11 @@
-//! Graceful shutdown: SIGINT/SIGTERM stop accepting; running transfers get a grace period.
-//! [`Lifecycle`] holds the three parts (the flag, the running transfers, the grace period) for
-//! the [`Host`](crate::Host).
+//! Graceful shutdown: SIGINT/SIGTERM stop accepting; running transfers get a grace period;
+//! then every session still open is told to stop (its transfer aborted, `426` and `421`) and
+//! gets a moment to write that. [`Lifecycle`] holds the parts (the flag, the running
+//! transfers, the grace period, the open sessions) for the [`Host`](crate::Host).
 
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -13,6 +17,9 @@ pub struct Lifecycle {
     shutdown: Shutdown,
     transfers: ActiveTransfers,
     grace: Duration,
+    sessions: OpenSessions,
+    /// [`drain`](Self::drain) ended with transfers still running.
+    cut_short: AtomicBool,
     /// The root storage: what uploads cut short by the end of the grace period leave behind
     /// is removed through it (it knows the running uploads of every home beneath it).
     storage: Storage,
@@ -26,6 +33,8 @@ impl Lifecycle {
             shutdown: Shutdown::new(),
             transfers: ActiveTransfers::default(),
             grace,
+            sessions: OpenSessions::default(),
+            cut_short: AtomicBool::new(false),
             storage,
         }
     }
@@ -48,10 +57,24 @@ impl Lifecycle {
         self.transfers.enter()
     }
 
+    /// Has `stop` called once the server shuts down this session (at the end of
+    /// [`drain`](Self::drain), or at once if that has come already), until the returned watch
+    /// is dropped: drop it once the session has closed its control connection. `stop` is
+    /// called from another thread, under a lock: it must only wake the session (which then
+    /// feeds [`Input::Shutdown`](thinftp::Input::Shutdown)), never block. The
+    /// [`Driver`](crate::driver::Driver) takes one for its session.
+    pub fn watch_session(&self, stop: impl Fn() + Send + 'static) -> SessionWatch {
+        self.sessions.watch(Box::new(stop))
+    }
+
     /// After shutdown was asked for and accepting stopped (it logs so): blocks until every
     /// transfer has finished and its final reply is written, or the grace period
     /// (`--shutdown-grace`) has passed. Sessions must keep running meanwhile, so that they can
-    /// write those replies. Returns whether everything finished in time.
+    /// write those replies. Then every session still open is told to stop (see
+    /// [`watch_session`](Self::watch_session)): a transfer still running is aborted and its
+    /// client gets `426` and `421`, an idle one `421`; this waits (at most [`CLOSE_WAIT`]) for
+    /// the sessions to write that and close. Returns whether every transfer finished in time
+    /// (also kept for [`cut_short`](Self::cut_short)).
     ///
     /// A transfer counts from [`enter_transfer`](Self::enter_transfer) (which the
     /// [`Driver`](crate::driver::Driver) calls when it starts one) until every clone of its
@@ -65,16 +88,136 @@ impl Lifecycle {
         }
         let finished = self.transfers.wait_idle(self.grace);
         if !finished {
-            // The process exits with these uploads still running: their temporary files would
-            // stay behind (no upload's own cleanup runs after `main` returns).
-            let removed = self.storage.remove_unfinished_uploads();
             tracing::warn!(
                 running = self.transfers.count(),
-                removed_temp_files = removed,
-                "grace period over: exiting anyway"
+                "grace period over: aborting the transfers still running"
             );
         }
+        let open = self.sessions.stop_all();
+        if open > 0 {
+            tracing::info!(open, "closing the sessions still open");
+        }
+        if !self.sessions.wait_closed(CLOSE_WAIT) {
+            tracing::warn!(
+                open = self.sessions.count(),
+                "sessions still open after {CLOSE_WAIT:?}: exiting anyway"
+            );
+        }
+        if !finished {
+            // Uploads the abort has not ended yet would leave their temporary files behind
+            // (no upload's own cleanup runs after `main` returns).
+            let removed = self.storage.remove_unfinished_uploads();
+            if removed > 0 {
+                tracing::warn!(removed_temp_files = removed, "uploads cut short");
+            }
+            self.cut_short.store(true, Ordering::SeqCst);
+        }
         finished
+    }
+
+    /// Whether [`drain`](Self::drain) cut transfers short (the grace period ended first): the
+    /// process then exits with a failure status.
+    pub fn cut_short(&self) -> bool {
+        self.cut_short.load(Ordering::SeqCst)
+    }
+}
+
+/// How long [`Lifecycle::drain`] waits for the sessions it told to stop to write their last
+/// replies and close.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// The sessions open in the process, each with the way to tell it to stop.
+#[derive(Debug, Clone, Default)]
+struct OpenSessions {
+    inner: Arc<(Mutex<Registry>, Condvar)>,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// [`OpenSessions::stop_all`] was called: sessions watched from now on stop at once.
+    stopping: bool,
+    next: u64,
+    stop: HashMap<u64, Box<dyn Fn() + Send>>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("stopping", &self.stopping)
+            .field("open", &self.stop.len())
+            .finish()
+    }
+}
+
+/// One open session, watched for shutdown until this is dropped (see
+/// [`Lifecycle::watch_session`]).
+#[derive(Debug)]
+#[must_use = "the session is watched only while this lives"]
+pub struct SessionWatch {
+    sessions: OpenSessions,
+    id: u64,
+}
+
+impl OpenSessions {
+    fn watch(&self, stop: Box<dyn Fn() + Send>) -> SessionWatch {
+        let mut registry = self.lock();
+        let id = registry.next;
+        registry.next += 1;
+        if registry.stopping {
+            stop();
+        }
+        registry.stop.insert(id, stop);
+        SessionWatch {
+            sessions: self.clone(),
+            id,
+        }
+    }
+
+    /// Tells every open session (and every one watched later) to stop; returns how many
+    /// were open.
+    fn stop_all(&self) -> usize {
+        let mut registry = self.lock();
+        registry.stopping = true;
+        for stop in registry.stop.values() {
+            stop();
+        }
+        registry.stop.len()
+    }
+
+    fn count(&self) -> usize {
+        self.lock().stop.len()
+    }
+
+    /// Blocks until no session is open or `timeout` has passed; true if none is.
+    fn wait_closed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut registry = self.lock();
+        while !registry.stop.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            registry = self
+                .inner
+                .1
+                .wait_timeout(registry, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.inner.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for SessionWatch {
+    fn drop(&mut self) {
+        let stop = self.sessions.lock().stop.remove(&self.id);
+        self.sessions.inner.1.notify_all();
+        // Dropped outside the lock: what it holds (a channel's sender) may do work on drop.
+        drop(stop);
     }
 }
 
@@ -181,5 +324,39 @@ impl Drop for Counted {
         let mut count = self.transfers.lock();
         *count = count.saturating_sub(1);
         self.transfers.inner.1.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn counter() -> (Arc<AtomicUsize>, impl Fn() + Send + 'static) {
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        (count, move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
+    #[test]
+    fn open_sessions_are_told_to_stop_and_waited_for() {
+        let sessions = OpenSessions::default();
+        let (first, stop) = counter();
+        let watch = sessions.watch(Box::new(stop));
+        assert_eq!(first.load(Ordering::SeqCst), 0, "not before the shutdown");
+        assert_eq!(sessions.stop_all(), 1);
+        assert_eq!(first.load(Ordering::SeqCst), 1);
+        // A session that starts after the shutdown is told at once.
+        let (late, stop) = counter();
+        let late_watch = sessions.watch(Box::new(stop));
+        assert_eq!(late.load(Ordering::SeqCst), 1);
+        assert!(!sessions.wait_closed(Duration::from_millis(10)));
+        drop(late_watch);
+        let closer = std::thread::spawn(move || drop(watch));
+        assert!(sessions.wait_closed(Duration::from_secs(30)));
+        closer.join().unwrap();
+        assert_eq!(sessions.count(), 0);
     }
 }

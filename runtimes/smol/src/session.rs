@@ -20,7 +20,8 @@ use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use futures_lite::future::{self, FutureExt};
 use futures_lite::AsyncWriteExt;
-use thinftp_host::driver::{Action, Blocking, Driver};
+use thinftp::Input;
+use thinftp_host::driver::{Action, Blocking, Completion, Driver};
 use thinftp_host::{Admission, Host};
 
 use crate::data::{Report, Waiter};
@@ -36,7 +37,7 @@ pub(crate) async fn run(
     let Ok(local) = control.get_ref().local_addr() else {
         return;
     };
-    let driver = Driver::new(
+    let mut driver = Driver::new(
         Arc::clone(&host),
         admission,
         peer,
@@ -45,6 +46,11 @@ pub(crate) async fn run(
         Blocking::Never,
     );
     let (tx, rx) = async_channel::unbounded();
+    let stop = tx.clone();
+    driver.on_shutdown(move || {
+        // Unbounded: never full; closed only once the session has ended.
+        let _ = stop.try_send(Box::new(Completion::Input(Input::Shutdown)));
+    });
     let mut task = SessionTask {
         host,
         control,

@@ -10,7 +10,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
-use thinftp::DataId;
+use thinftp::{DataId, Input};
 use thinftp_host::driver::{self, Action, Blocking, Completion, Driver};
 use thinftp_host::{passive, Admission, Host};
 use tracing::Span;
@@ -43,7 +43,7 @@ pub fn run(host: &Arc<Host>, control: TcpStream, peer: SocketAddr, admission: Ad
     };
     let now = Instant::now();
     let host = Arc::clone(host);
-    let driver = Driver::new(
+    let mut driver = Driver::new(
         Arc::clone(&host),
         admission,
         peer,
@@ -51,6 +51,10 @@ pub fn run(host: &Arc<Host>, control: TcpStream, peer: SocketAddr, admission: Ad
         now,
         Blocking::Allowed,
     );
+    let stop = mailbox.clone();
+    driver.on_shutdown(move || {
+        let _ = stop.send(Completion::Input(Input::Shutdown));
+    });
     let _ = control.set_write_timeout(Some(driver.write_timeout()));
     let mut thread = SessionThread {
         host,

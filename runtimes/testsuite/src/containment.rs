@@ -309,9 +309,10 @@ pub fn names_that_are_not_utf8_are_reachable(bin: &Path) {
     c.expect("QUIT", 221);
 }
 
-/// SIGTERM with a short grace while a STOR over an existing file runs: the server exits with the
-/// upload cut short, and neither its temporary file (which no client could see or remove) nor
-/// a change to the old file is left behind.
+/// SIGTERM with a short grace while a STOR over an existing file runs: the server exits
+/// (status 1) with the upload cut short, the client reads `426` and `421` for it, and neither
+/// its temporary file (which no client could see or remove) nor a change to the old file is
+/// left behind.
 pub fn shutdown_cut_upload_leaves_no_temp_file(bin: &Path) {
     let mut server = Server::start(bin, &["--user", "u:p", "--shutdown-grace", "1"]);
     fs::write(server.path("keep.bin"), b"old contents").unwrap();
@@ -324,7 +325,11 @@ pub fn shutdown_cut_upload_leaves_no_temp_file(bin: &Path) {
         !temp_files(server.root()).is_empty()
     });
     server.terminate();
-    let _status = server.wait_exit();
+    c.expect_reply(426, "an upload cut short by shutdown");
+    c.expect_reply(421, "a session closed by shutdown");
+    c.expect_closed();
+    let status = server.wait_exit();
+    assert_eq!(status.code(), Some(1), "exit status after a cut: {status}");
     assert_eq!(
         temp_files(server.root()),
         Vec::<String>::new(),

@@ -78,6 +78,8 @@ macro_rules! suite {
             load::stalled_transfer_fails,
             load::data_timeout,
             lifecycle::sigterm_lets_transfers_finish,
+            lifecycle::sigterm_past_the_grace_replies_426_and_421,
+            lifecycle::sigterm_tells_idle_sessions_421,
             hostile_logins::failed_logins_keep_memory_flat,
             hostile_logins::hangups_after_pass_do_not_starve_a_real_login,
             hostile_logins::brute_force_is_banned_across_sessions,

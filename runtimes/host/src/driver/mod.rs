@@ -58,7 +58,7 @@ pub use channels::Completion;
 pub use work::Job;
 
 use crate::busy_poll::Polling;
-use crate::shutdown::TransferGuard;
+use crate::shutdown::{SessionWatch, TransferGuard};
 use crate::{socket, Admission, Host, SessionStorage};
 use channels::DataChannels;
 use replies::Replies;
@@ -96,6 +96,9 @@ pub struct Driver<S, W> {
     control_ended: bool,
     /// [`Action::Close`] was given.
     closed: bool,
+    /// Tells the session to stop when the server shuts down (see
+    /// [`on_shutdown`](Self::on_shutdown)); dropped with the driver, once the session closed.
+    watch: Option<SessionWatch>,
 }
 
 impl<S, W: Waiter> Driver<S, W> {
@@ -127,7 +130,19 @@ impl<S, W: Waiter> Driver<S, W> {
             ended: None,
             control_ended: false,
             closed: false,
+            watch: None,
         }
+    }
+
+    /// Lets the server's shutdown reach this session: once the grace period is over (see
+    /// [`Lifecycle::drain`](crate::shutdown::Lifecycle::drain)), `wake` is called, once, from
+    /// another thread; it must hand [`Completion::Input`] of [`Input::Shutdown`] to
+    /// [`complete`](Self::complete) without blocking (send it on the channel the session loop
+    /// waits on). The session then aborts its transfer, replies `426` and `421` (or just `421`)
+    /// and closes. Call it right after [`new`](Self::new); shutdown waits (briefly) for this
+    /// driver to be dropped, so drop it once [`Action::Close`] is carried out.
+    pub fn on_shutdown(&mut self, wake: impl Fn() + Send + 'static) {
+        self.watch = Some(self.host.lifecycle().watch_session(wake));
     }
 
     /// The session's span: enter it on every thread and task that works for the session.
