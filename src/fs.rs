@@ -32,6 +32,17 @@ pub enum FsOp {
     /// really contain `*`) and, when that is [`FsError::NotFound`], for the directory the
     /// pattern is in; it matches the names itself. Storage never sees a pattern to expand.
     ListDir(VirtualPath),
+    /// [`ListDir`](Self::ListDir), but storage may stop reading after `max` entries and answer
+    /// those: for `STAT dir` over the control connection, which shows at most
+    /// [`STAT_MAX_ENTRIES`](crate::STAT_MAX_ENTRIES) (it asks for one more, to know the
+    /// directory was cut), so that a huge directory costs no memory. Same answers and rules as
+    /// [`ListDir`](Self::ListDir), a non-directory included.
+    ListDirFirst {
+        /// The directory.
+        path: VirtualPath,
+        /// Entries enough; more may be answered.
+        max: usize,
+    },
     /// The names of a directory's entries, without `.` and `..` ([`FsReply::Listing`]), for
     /// `NLST`, which prints names only: storage need not read each entry's metadata. (The core
     /// now streams `NLST` as a [`TransferKind::SendListing`](crate::TransferKind::SendListing)

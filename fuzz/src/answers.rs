@@ -14,6 +14,7 @@ pub fn op_paths(op: &FsOp) -> Vec<&VirtualPath> {
     match op {
         FsOp::Stat(p)
         | FsOp::ListDir(p)
+        | FsOp::ListDirFirst { path: p, .. }
         | FsOp::ListNames(p)
         | FsOp::MakeDir(p)
         | FsOp::RemoveDir(p)
@@ -38,7 +39,7 @@ pub fn shaped(op: &FsOp, result: &Result<FsReply, thinftp::FsError>) -> bool {
         (_, Err(_))
             | (FsOp::Stat(_), Ok(FsReply::Metadata(_)))
             | (
-                FsOp::ListDir(_) | FsOp::ListNames(_),
+                FsOp::ListDir(_) | FsOp::ListDirFirst { .. } | FsOp::ListNames(_),
                 Ok(FsReply::Listing(_) | FsReply::Entry { .. }),
             )
             | (FsOp::CreateUnique { .. }, Ok(FsReply::Created(_)))
@@ -60,7 +61,9 @@ pub fn shaped(op: &FsOp, result: &Result<FsReply, thinftp::FsError>) -> bool {
 pub fn fitting(op: &FsOp, metadata: Metadata, listing: Listing, name: &str) -> FsReply {
     match op {
         FsOp::Stat(_) => FsReply::Metadata(metadata),
-        FsOp::ListDir(_) | FsOp::ListNames(_) => FsReply::Listing(listing),
+        FsOp::ListDir(_) | FsOp::ListDirFirst { .. } | FsOp::ListNames(_) => {
+            FsReply::Listing(listing)
+        }
         FsOp::CreateUnique { dir } => FsReply::Created(created(dir, name)),
         // The digest's bytes and sizes come from the fuzzer's metadata: any value is plausible.
         FsOp::Hash { .. } => FsReply::Hash {
@@ -107,7 +110,7 @@ pub fn plausible(op: &FsOp, flavor: Flavor) -> Result<FsReply, thinftp::FsError>
             ];
             FsReply::Listing(Listing::new(entries, 0))
         }
-        FsOp::ListDir(_) => {
+        FsOp::ListDir(_) | FsOp::ListDirFirst { .. } => {
             let mut link = Metadata::file(1, modified);
             link.kind = thinftp::FileKind::Symlink;
             link.symlink_target = Some("a".to_owned());

@@ -748,6 +748,7 @@ impl Driver {
                     op,
                     FsOp::Stat(_)
                         | FsOp::ListDir(_)
+                        | FsOp::ListDirFirst { .. }
                         | FsOp::ListNames(_)
                         | FsOp::Hash { .. }
                         | FsOp::FreeSpace(_)

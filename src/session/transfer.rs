@@ -239,8 +239,13 @@ impl Session {
             return;
         };
         let glob = glob_fallback(arg, &path);
+        // At most STAT_MAX_ENTRIES are shown: storage need not read more than one beyond.
+        let max = listing::STAT_MAX_ENTRIES + 1;
         self.request_fs(
-            FsOp::ListDir(path.clone()),
+            FsOp::ListDirFirst {
+                path: path.clone(),
+                max,
+            },
             FsThen::ListDir {
                 kind: None,
                 path,

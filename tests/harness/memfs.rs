@@ -228,7 +228,7 @@ impl MemFs {
             FsOp::Stat(p) => Ok(FsReply::Metadata(Self::metadata(
                 self.existing(p.as_str(), true)?.1,
             ))),
-            FsOp::ListDir(p) | FsOp::ListNames(p) => {
+            FsOp::ListDir(p) | FsOp::ListNames(p) | FsOp::ListDirFirst { path: p, .. } => {
                 let (real, node) = self.existing(p.as_str(), true)?;
                 if node.content != Content::Dir && self.single_entry {
                     return Ok(FsReply::Entry {
@@ -256,7 +256,11 @@ impl MemFs {
                         };
                         DirEntry::new(name, metadata)
                     })
-                    .collect();
+                    .collect::<Vec<_>>();
+                let mut entries = entries;
+                if let FsOp::ListDirFirst { max, .. } = op {
+                    entries.truncate(*max);
+                }
                 Ok(FsReply::Listing(Listing::new(entries, now)))
             }
             FsOp::MakeDir(p) => {

@@ -157,13 +157,14 @@ impl Storage {
     pub fn execute(&self, op: &FsOp) -> Result<FsReply, FsError> {
         match op {
             FsOp::Stat(path) => self.stat(path).map(FsReply::Metadata),
-            // Only `STAT path` asks for a whole listing now, and it shows at most
-            // STAT_MAX_ENTRIES: one more tells the core the directory was cut.
-            FsOp::ListDir(path) => {
-                let max = thinftp::STAT_MAX_ENTRIES + 1;
-                self.collect(self.dir_stream(path, true)?, max)
-                    .map(FsReply::Listing)
-            }
+            // Whole, for a pattern's directory (`LIST *.bin`: the core filters the names).
+            FsOp::ListDir(path) => self
+                .collect(self.dir_stream(path, true)?, usize::MAX)
+                .map(FsReply::Listing),
+            // `STAT dir`: no more than it shows (plus one, to tell it was cut).
+            FsOp::ListDirFirst { path, max } => self
+                .collect(self.dir_stream(path, true)?, *max)
+                .map(FsReply::Listing),
             FsOp::ListNames(path) => self.list_names(path).map(FsReply::Listing),
             FsOp::MakeDir(path) => {
                 let mut builder = DirBuilder::new();

@@ -91,3 +91,29 @@ pub fn tnftp_mdelete_pattern(bin: &Path) {
         "{program}'s mdelete a* deleted other files than the matches\nstdout:\n{out}\nstderr:\n{err}"
     );
 }
+
+/// `LIST`, `NLST` and `STAT` of a pattern in a directory of 3,000 files find every match, not
+/// only those among the first entries storage read (a cap meant for `STAT dir` once cut the
+/// pattern's directory listing at 1,001 entries, so `LIST *.bin` missed most of 20 matches).
+pub fn patterns_match_in_a_big_directory(bin: &Path) {
+    let server = Server::start(bin, &["--user", "u:p"]);
+    for i in 0..3000 {
+        fs::write(server.path(&format!("f{i:04}.txt")), b"").unwrap();
+    }
+    let expected: BTreeSet<String> = (0..20).map(|i| format!("m{i:02}.bin")).collect();
+    for name in &expected {
+        fs::write(server.path(name), b"x").unwrap();
+    }
+    let mut c = crate::ftp::Client::login(server.addr(), "u", "p");
+    let listed: BTreeSet<String> = c
+        .listing("LIST *.bin")
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+        .collect();
+    assert_eq!(listed, expected, "LIST *.bin");
+    let names: BTreeSet<String> = c.nlst("*.bin").into_iter().collect();
+    assert_eq!(names, expected, "NLST *.bin");
+    let stat = c.expect("STAT *.bin", 213);
+    let shown = stat.text.lines().filter(|l| l.ends_with(".bin")).count();
+    assert_eq!(shown, expected.len(), "STAT *.bin: {}", stat.text);
+}
