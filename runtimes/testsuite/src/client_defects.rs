@@ -4,15 +4,13 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::ftp::{Client, DataMode};
 use crate::server::Server;
-use crate::util::installed;
+use crate::util::{installed, run_tool};
 
 /// How long one run of a client program may take.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -21,50 +19,7 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 /// [`TOOL_TIMEOUT`]), and returns its standard output and error; fails the test if it fails.
 #[track_caller]
 pub(crate) fn run_with_input(cmd: &mut Command, input: &str) -> (String, String) {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {what}: {e}"));
-    if let Some(mut stdin) = child.stdin.take() {
-        let input = input.to_owned();
-        // A writer thread, so that a client that stops reading cannot block the test.
-        thread::spawn(move || {
-            let _ = stdin.write_all(input.as_bytes());
-        });
-    }
-    let read = |stream: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut stream) = stream {
-                let _ = stream.read_to_end(&mut bytes);
-            }
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    };
-    let stdout = read(child.stdout.take().map(|s| Box::new(s) as _));
-    let stderr = read(child.stderr.take().map(|s| Box::new(s) as _));
-    let deadline = Instant::now() + TOOL_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    match status {
-        Some(status) if status.success() => (stdout, stderr),
-        Some(status) => panic!("{what} failed ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}"),
-        None => panic!("{what} took over {TOOL_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"),
-    }
+    run_tool(cmd, Some(input), TOOL_TIMEOUT).success()
 }
 
 /// The names in the server's root.

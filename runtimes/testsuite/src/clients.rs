@@ -2,15 +2,13 @@
 //! skipped (it prints why and passes) when its program is not installed.
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::server::Server;
 use crate::util::{
-    assert_same_bytes, assert_same_tree, installed, make_tree, random_bytes, read_tree,
+    assert_same_bytes, assert_same_tree, installed, make_tree, random_bytes, read_tree, run_tool,
 };
 
 /// How long one run of a client program may take.
@@ -29,53 +27,7 @@ fn require(program: &str, probe: &[&str]) -> bool {
 /// fails the test, with both outputs, if it fails.
 #[track_caller]
 fn run(cmd: &mut Command) -> String {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {what}: {e}"));
-    let readers: Vec<_> = [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|mut stream| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = stream.read_to_end(&mut bytes);
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    })
-    .collect();
-    let deadline = Instant::now() + TOOL_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let mut outputs = readers.into_iter().map(|r| r.join().unwrap_or_default());
-    let stdout = outputs.next().unwrap_or_default();
-    let stderr = outputs.next().unwrap_or_default();
-    match status {
-        Some(status) if status.success() => stdout,
-        Some(status) => panic!("{what} failed ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}"),
-        None => panic!("{what} took over {TOOL_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"),
-    }
+    run_tool(cmd, None, TOOL_TIMEOUT).success().0
 }
 
 /// `ftp://127.0.0.1:PORT/path`

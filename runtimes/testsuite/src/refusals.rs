@@ -4,14 +4,12 @@
 //! passes) when its program is not installed.
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::thread;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::server::Server;
-use crate::util::{installed, random_bytes};
+use crate::util::{installed, random_bytes, run_tool};
 
 /// How long one run of a client program may take.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -30,46 +28,15 @@ fn require(program: &str, probe: &[&str]) -> bool {
 }
 
 /// Runs `cmd` to its end (killing it after [`TOOL_TIMEOUT`]); its exit code (`None` if it was
-/// killed), standard output and error.
+/// killed by a signal), standard output and error. Fails the test if it took too long.
+#[track_caller]
 fn run_status(cmd: &mut Command) -> (Option<i32>, String, String) {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {what}: {e}"));
-    let read = |stream: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut stream) = stream {
-                let _ = stream.read_to_end(&mut bytes);
-            }
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
+    let run = run_tool(cmd, None, TOOL_TIMEOUT);
+    let Some(status) = run.status else {
+        let (what, out, err) = (run.what, run.stdout, run.stderr);
+        panic!("{what} took over {TOOL_TIMEOUT:?}\nstdout:\n{out}\nstderr:\n{err}");
     };
-    let stdout = read(child.stdout.take().map(|s| Box::new(s) as _));
-    let stderr = read(child.stderr.take().map(|s| Box::new(s) as _));
-    let deadline = Instant::now() + TOOL_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let (stdout, stderr) = (
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default(),
-    );
-    let Some(status) = status else {
-        panic!("{what} took over {TOOL_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    };
-    (status.code(), stdout, stderr)
+    (status.code(), run.stdout, run.stderr)
 }
 
 /// curl uploading into a directory that does not exist (`--ftp-method nocwd`: it sends

@@ -301,3 +301,94 @@ pub fn installed(program: &str, args: &[&str]) -> bool {
         .status()
         .is_ok_and(|status| status.success())
 }
+
+/// How a client program run by [`run_tool`] ended, and what it printed.
+#[derive(Debug)]
+pub struct ToolRun {
+    /// The command, for messages.
+    pub what: String,
+    /// Its exit status; `None` if it was killed at the time limit.
+    pub status: Option<std::process::ExitStatus>,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl ToolRun {
+    /// Standard output and error of a program that succeeded; fails the test, with both
+    /// outputs, if it failed or was killed.
+    #[track_caller]
+    pub fn success(self) -> (String, String) {
+        let ToolRun {
+            what,
+            status,
+            stdout,
+            stderr,
+        } = self;
+        match status {
+            Some(status) if status.success() => (stdout, stderr),
+            Some(status) => {
+                panic!("{what} failed ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}")
+            }
+            None => panic!("{what} took too long\nstdout:\n{stdout}\nstderr:\n{stderr}"),
+        }
+    }
+}
+
+/// Runs `cmd` to its end with `input` on its standard input (none: nothing), killing it after
+/// `limit`; its outputs are read on threads, so a chatty program cannot block. Fails the test
+/// only if the program cannot be started.
+#[track_caller]
+pub fn run_tool(cmd: &mut std::process::Command, input: Option<&str>, limit: Duration) -> ToolRun {
+    use std::io::Write;
+    use std::process::Stdio;
+    let what = format!("{cmd:?}");
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut child = cmd
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    if let (Some(mut stdin), Some(input)) = (child.stdin.take(), input) {
+        let input = input.to_owned();
+        // A writer thread, so that a client that stops reading cannot block the test.
+        thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+    }
+    let read = |stream: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut stream) = stream {
+                let _ = stream.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = read(child.stdout.take().map(|s| Box::new(s) as _));
+    let stderr = read(child.stderr.take().map(|s| Box::new(s) as _));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    ToolRun {
+        what,
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
