@@ -73,15 +73,27 @@ impl Session {
         self.request_fs(FsOp::Stat(path.clone()), FsThen::Retr { path, offset });
     }
 
-    /// `RETR` after its `Stat`: only regular files, only offsets within the file.
-    pub(super) fn retr_checked(&mut self, path: VirtualPath, offset: u64, meta: &Metadata) {
+    /// A transfer that starts at `offset` of the file described by `meta` (`RETR`, `REST` +
+    /// `STOR`): only a regular file, only an offset within it. Otherwise the refusal is sent and
+    /// the data channel closed.
+    fn restart_allowed(&mut self, offset: u64, meta: &Metadata) -> bool {
         if !is_retrievable(meta) {
             self.close_data_channel();
-            return self.reply(550, "Not a regular file.");
+            self.reply(550, "Not a regular file.");
+            return false;
         }
         if offset > meta.size {
             self.close_data_channel();
-            return self.reply(554, "Restart position beyond the end of the file.");
+            self.reply(554, "Restart position beyond the end of the file.");
+            return false;
+        }
+        true
+    }
+
+    /// `RETR` after its `Stat`: only regular files, only offsets within the file.
+    pub(super) fn retr_checked(&mut self, path: VirtualPath, offset: u64, meta: &Metadata) {
+        if !self.restart_allowed(offset, meta) {
+            return;
         }
         let mode = if self.ascii() { "ASCII" } else { "BINARY" };
         let name = path.file_name().unwrap_or("/");
@@ -131,13 +143,8 @@ impl Session {
     /// `REST` + `STOR` after its `Stat`: only a regular file, only an offset within it (`554`
     /// beyond the end, as for `RETR`).
     pub(super) fn stor_resume_checked(&mut self, path: VirtualPath, offset: u64, meta: &Metadata) {
-        if !is_retrievable(meta) {
-            self.close_data_channel();
-            return self.reply(550, "Not a regular file.");
-        }
-        if offset > meta.size {
-            self.close_data_channel();
-            return self.reply(554, "Restart position beyond the end of the file.");
+        if !self.restart_allowed(offset, meta) {
+            return;
         }
         self.begin_receive(path, WriteMode::Resume(offset));
     }

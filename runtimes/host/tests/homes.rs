@@ -4,29 +4,14 @@
 mod common;
 
 use std::fs;
-use std::io::{Read, Write};
 use std::os::unix::fs::symlink;
 
-use common::{socket_pair, vp, Tree};
+use common::{download, list, stat, upload, vp, Tree};
 use thinftp::{
-    AuthId, AuthResult, FileKind, FsError, FsOp, FsReply, Input, Listing, Metadata, Permissions,
-    TransferError, TransferKind, WriteMode,
+    AuthId, AuthResult, FileKind, FsError, FsOp, FsReply, Input, Listing, Permissions,
+    TransferError, WriteMode,
 };
-use thinftp_host::{run_transfer, AbortHandle, Storage};
-
-fn stat(storage: &Storage, path: &str) -> Result<Metadata, FsError> {
-    match storage.execute(&FsOp::Stat(vp(path)))? {
-        FsReply::Metadata(m) => Ok(m),
-        other => panic!("unexpected reply {other:?}"),
-    }
-}
-
-fn list(storage: &Storage, path: &str) -> Result<Listing, FsError> {
-    match storage.execute(&FsOp::ListDir(vp(path)))? {
-        FsReply::Listing(l) => Ok(l),
-        other => panic!("unexpected reply {other:?}"),
-    }
-}
+use thinftp_host::Storage;
 
 fn names(storage: &Storage, path: &str) -> Result<Vec<String>, FsError> {
     match storage.execute(&FsOp::ListNames(vp(path)))? {
@@ -37,44 +22,6 @@ fn names(storage: &Storage, path: &str) -> Result<Vec<String>, FsError> {
         }
         other => panic!("unexpected reply {other:?}"),
     }
-}
-
-fn download(storage: &Storage, path: &str) -> Result<Vec<u8>, TransferError> {
-    let (mut client, server) = socket_pair();
-    let kind = TransferKind::SendFile {
-        path: vp(path),
-        offset: 0,
-        ascii: false,
-    };
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = client.read_to_end(&mut out);
-        out
-    });
-    let result = run_transfer(storage, &kind, server, &AbortHandle::new());
-    let data = reader.join().unwrap();
-    result.map(|_| data)
-}
-
-fn upload(
-    storage: &Storage,
-    path: &str,
-    mode: WriteMode,
-    data: &[u8],
-) -> Result<u64, TransferError> {
-    let (mut client, server) = socket_pair();
-    let kind = TransferKind::ReceiveFile {
-        path: vp(path),
-        mode,
-        ascii: false,
-    };
-    let data = data.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = client.write_all(&data);
-    });
-    let result = run_transfer(storage, &kind, server, &AbortHandle::new());
-    writer.join().unwrap();
-    result
 }
 
 /// `root/alice` (with `own.txt`, `peek -> ../bob`, `peek-file -> ../bob/secret.txt`) and

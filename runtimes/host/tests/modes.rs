@@ -3,34 +3,12 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{socket_pair, vp, Tree};
-use thinftp::{FsOp, FsReply, TransferError, TransferKind, WriteMode};
-use thinftp_host::{run_transfer, AbortHandle, Storage};
-
-fn upload(
-    storage: &Storage,
-    path: &str,
-    mode: WriteMode,
-    data: &[u8],
-) -> Result<u64, TransferError> {
-    let (mut client, server) = socket_pair();
-    let kind = TransferKind::ReceiveFile {
-        path: vp(path),
-        mode,
-        ascii: false,
-    };
-    let data = data.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = client.write_all(&data);
-    });
-    let result = run_transfer(storage, &kind, server, &AbortHandle::new());
-    writer.join().unwrap();
-    result
-}
+use common::{upload, vp, Tree};
+use thinftp::{FsOp, FsReply, WriteMode};
+use thinftp_host::Storage;
 
 fn mode_of(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o7777

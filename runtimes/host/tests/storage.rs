@@ -8,48 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{socket_pair, vp, Tree};
-use thinftp::{FileKind, FsError, FsOp, FsReply, Listing, Metadata, TransferError, TransferKind};
+use common::{download, list, socket_pair, stat, vp, Tree};
+use thinftp::{FileKind, FsError, FsOp, FsReply, Listing, TransferError, TransferKind};
 use thinftp_host::storage::TEMP_PREFIX;
 use thinftp_host::{run_transfer, AbortHandle, Storage};
-
-fn stat(storage: &Storage, path: &str) -> Result<Metadata, FsError> {
-    match storage.execute(&FsOp::Stat(vp(path)))? {
-        FsReply::Metadata(m) => Ok(m),
-        other => panic!("unexpected reply {other:?}"),
-    }
-}
-
-fn list(storage: &Storage, path: &str) -> Result<Listing, FsError> {
-    match storage.execute(&FsOp::ListDir(vp(path)))? {
-        FsReply::Listing(l) => Ok(l),
-        other => panic!("unexpected reply {other:?}"),
-    }
-}
 
 fn list_names(storage: &Storage, path: &str) -> Result<Listing, FsError> {
     match storage.execute(&FsOp::ListNames(vp(path)))? {
         FsReply::Listing(l) => Ok(l),
         other => panic!("unexpected reply {other:?}"),
     }
-}
-
-/// Downloads `path` over a real socket; the bytes, or the transfer's error.
-fn download(storage: &Storage, path: &str) -> Result<Vec<u8>, TransferError> {
-    let (mut client, server) = socket_pair();
-    let kind = TransferKind::SendFile {
-        path: vp(path),
-        offset: 0,
-        ascii: false,
-    };
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut client, &mut out);
-        out
-    });
-    let result = run_transfer(storage, &kind, server, &AbortHandle::new());
-    let data = reader.join().unwrap();
-    result.map(|_| data)
 }
 
 #[test]

@@ -13,16 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::client_defects::run_with_input;
 use crate::ftp::Client;
 use crate::server::Server;
-use crate::util::{assert_same_tree, installed, random_bytes, read_tree};
-
-/// Whether `program` is there; prints the skip notice when it is not.
-fn require(program: &str, probe: &[&str]) -> bool {
-    let found = installed(program, probe);
-    if !found {
-        println!("skipped: {program} not installed");
-    }
-    found
-}
+use crate::util::{assert_same_tree, installed, random_bytes, read_tree, require};
 
 /// `secs` after the epoch.
 fn at(secs: u64) -> SystemTime {

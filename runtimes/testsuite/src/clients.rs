@@ -8,20 +8,11 @@ use std::time::Duration;
 
 use crate::server::Server;
 use crate::util::{
-    assert_same_bytes, assert_same_tree, installed, make_tree, random_bytes, read_tree, run_tool,
+    assert_same_bytes, assert_same_tree, make_tree, random_bytes, read_tree, require, run_tool,
 };
 
 /// How long one run of a client program may take.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Whether `program` is there; prints the skip notice when it is not.
-fn require(program: &str, probe: &[&str]) -> bool {
-    let found = installed(program, probe);
-    if !found {
-        println!("skipped: {program} not installed");
-    }
-    found
-}
 
 /// Runs `cmd` to its end (killing it after [`TOOL_TIMEOUT`]) and returns its standard output;
 /// fails the test, with both outputs, if it fails.

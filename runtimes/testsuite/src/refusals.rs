@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::server::Server;
-use crate::util::{installed, random_bytes, run_tool};
+use crate::util::{random_bytes, require, run_tool};
 
 /// How long one run of a client program may take.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -18,14 +18,6 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 /// A `150` followed by a `550` made it 55 instead (`CURLE_SEND_ERROR`: the data connection
 /// broke under the data it was sending).
 const CURLE_UPLOAD_FAILED: i32 = 25;
-
-fn require(program: &str, probe: &[&str]) -> bool {
-    let found = installed(program, probe);
-    if !found {
-        println!("skipped: {program} not installed");
-    }
-    found
-}
 
 /// Runs `cmd` to its end (killing it after [`TOOL_TIMEOUT`]); its exit code (`None` if it was
 /// killed by a signal), standard output and error. Fails the test if it took too long.

@@ -291,6 +291,16 @@ impl Gate {
     }
 }
 
+/// Whether `program` is there (see [`installed`]); prints the skip notice when it is not, so
+/// that a real-client scenario can return early and pass.
+pub fn require(program: &str, probe: &[&str]) -> bool {
+    let found = installed(program, probe);
+    if !found {
+        println!("skipped: {program} not installed");
+    }
+    found
+}
+
 /// Whether `program` is installed and works: `program args...` runs and succeeds.
 pub fn installed(program: &str, args: &[&str]) -> bool {
     std::process::Command::new(program)

@@ -6,8 +6,10 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 
 use tempfile::TempDir;
-use thinftp::VirtualPath;
-use thinftp_host::Storage;
+use thinftp::{
+    FsError, FsOp, FsReply, Listing, Metadata, TransferError, TransferKind, VirtualPath, WriteMode,
+};
+use thinftp_host::{run_transfer, AbortHandle, Storage};
 
 /// A virtual path from text.
 pub fn vp(path: &str) -> VirtualPath {
@@ -82,4 +84,60 @@ pub fn reset(stream: TcpStream) {
         .set_linger(Some(std::time::Duration::ZERO))
         .unwrap();
     drop(stream);
+}
+
+/// Metadata of `path` beneath `storage`.
+pub fn stat(storage: &Storage, path: &str) -> Result<Metadata, FsError> {
+    match storage.execute(&FsOp::Stat(vp(path)))? {
+        FsReply::Metadata(m) => Ok(m),
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+/// The listing of the directory `path` beneath `storage`.
+pub fn list(storage: &Storage, path: &str) -> Result<Listing, FsError> {
+    match storage.execute(&FsOp::ListDir(vp(path)))? {
+        FsReply::Listing(l) => Ok(l),
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+/// Downloads `path` over a real socket; the bytes, or the transfer's error.
+pub fn download(storage: &Storage, path: &str) -> Result<Vec<u8>, TransferError> {
+    let (mut client, server) = socket_pair();
+    let kind = TransferKind::SendFile {
+        path: vp(path),
+        offset: 0,
+        ascii: false,
+    };
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut client, &mut out);
+        out
+    });
+    let result = run_transfer(storage, &kind, server, &AbortHandle::new());
+    let data = reader.join().unwrap();
+    result.map(|_| data)
+}
+
+/// Uploads `data` to `path` in `mode` over a real socket; the bytes received, or the error.
+pub fn upload(
+    storage: &Storage,
+    path: &str,
+    mode: WriteMode,
+    data: &[u8],
+) -> Result<u64, TransferError> {
+    let (mut client, server) = socket_pair();
+    let kind = TransferKind::ReceiveFile {
+        path: vp(path),
+        mode,
+        ascii: false,
+    };
+    let data = data.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut client, &data);
+    });
+    let result = run_transfer(storage, &kind, server, &AbortHandle::new());
+    writer.join().unwrap();
+    result
 }
