@@ -43,6 +43,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod allowance;
 pub mod auth;
 pub mod bans;
 pub mod busy_poll;
@@ -58,7 +59,10 @@ pub mod limits;
 pub mod logging;
 pub mod names;
 pub mod passive;
+pub mod quota;
+pub mod rate;
 pub mod server;
+pub mod session_limits;
 pub mod session_storage;
 pub mod shutdown;
 pub mod signals;
@@ -71,7 +75,7 @@ pub mod transfer;
 mod upload;
 
 pub use cli::Options;
-pub use host::{Admission, Gate, Host, StartupError};
+pub use host::{Admission, Gate, Host, ReloadableSettings, StartupError};
 pub use session_storage::SessionStorage;
 pub use storage::Storage;
 pub use transfer::{move_bytes, open_transfer, run_transfer, AbortHandle, Opened};

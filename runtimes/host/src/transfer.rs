@@ -16,6 +16,7 @@ use thinftp::ascii::{AsciiDecoder, AsciiEncoder};
 use thinftp::{render_entry, ListFormat};
 use thinftp::{DirEntry, FsError, TransferError, TransferKind, VirtualPath};
 
+use crate::allowance::Allowance;
 use crate::copy::{file_to_socket, socket_to_file, CopyError};
 use crate::errors::fs_error;
 use crate::storage::{wall_clock, DirStream, Storage};
@@ -97,6 +98,8 @@ pub struct Opened {
     source: Box<Source>,
     /// What the core asked for, for the log line.
     kind: TransferKind,
+    /// Rate limits and quota (see [`limit`](Opened::limit)).
+    allowance: Allowance,
 }
 
 enum Source {
@@ -162,7 +165,51 @@ pub fn open_transfer(storage: &Storage, kind: &TransferKind) -> Result<Opened, T
     Ok(Opened {
         source: Box::new(source),
         kind: kind.clone(),
+        allowance: Allowance::default(),
     })
+}
+
+impl Opened {
+    /// Puts the transfer under limits: `pacer` for the rate of its direction (see
+    /// [`direction`](Self::direction)), and for an upload the quota `usage` of its user. An
+    /// upload the quota leaves no room for is refused here (`552` instead of the `150`; a file
+    /// it created is removed).
+    pub(crate) fn limit(
+        mut self,
+        pacer: crate::rate::Pacer,
+        usage: Option<Arc<crate::quota::Usage>>,
+    ) -> Result<Opened, TransferError> {
+        self.allowance.set_pacer(pacer);
+        let Some(usage) = usage else {
+            return Ok(self);
+        };
+        let Source::Write { upload, .. } = &*self.source else {
+            return Ok(self);
+        };
+        let (created, overwritten) = (upload.created(), upload.overwritten());
+        match crate::quota::QuotaCharge::admit(usage, created, overwritten) {
+            Ok(charge) => {
+                self.allowance.set_quota(charge);
+                Ok(self)
+            }
+            Err(e) => {
+                if let Source::Write { upload, .. } = *self.source {
+                    upload.give_up();
+                }
+                Err(TransferError::Fs(e))
+            }
+        }
+    }
+
+    /// Which way the bytes of this transfer go, for its rate limit: `None` for listings,
+    /// which are not limited.
+    pub fn direction(&self) -> Option<crate::rate::Direction> {
+        match &*self.source {
+            Source::Read { .. } => Some(crate::rate::Direction::Down),
+            Source::Write { .. } => Some(crate::rate::Direction::Up),
+            _ => None,
+        }
+    }
 }
 
 /// Carries out one transfer on the connected data connection `stream`: opens it
@@ -200,17 +247,26 @@ pub fn move_bytes(
     let _ = stream.set_nonblocking(false);
     let started = Instant::now();
     let kind = opened.kind.clone();
-    let result = carry_out(*opened.source, stream, abort);
+    let mut allowance = opened.allowance;
+    allowance.watch(abort);
+    let result = carry_out(*opened.source, stream, abort, &mut allowance);
     log_transfer(&kind, &result, started.elapsed());
     result
 }
 
-fn carry_out(source: Source, stream: TcpStream, abort: &AbortHandle) -> Result<u64, TransferError> {
+fn carry_out(
+    source: Source,
+    stream: TcpStream,
+    abort: &AbortHandle,
+    allowance: &mut Allowance,
+) -> Result<u64, TransferError> {
     abort.attach(&stream);
     let mut stream = stream;
     let result = match source {
-        Source::Read { mut file, ascii } => send_file(&mut file, ascii, &mut stream),
-        Source::Write { upload, ascii } => receive_file(upload, ascii, &mut stream, abort),
+        Source::Read { mut file, ascii } => send_file(&mut file, ascii, &mut stream, allowance),
+        Source::Write { upload, ascii } => {
+            receive_file(upload, ascii, &mut stream, abort, allowance)
+        }
         Source::Bytes(bytes) => stream
             .write_all(&bytes)
             .map(|()| bytes.len() as u64)
@@ -355,15 +411,20 @@ fn send_file(
     file: &mut std::fs::File,
     ascii: Option<AsciiEncoder>,
     stream: &mut TcpStream,
+    allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     let Some(mut encoder) = ascii else {
-        return file_to_socket(file, stream).map_err(copy_error);
+        return file_to_socket(file, stream, allowance).map_err(copy_error);
     };
     let mut buf = vec![0u8; ASCII_BUF];
     let mut out = Vec::with_capacity(ASCII_BUF * 2);
     let mut sent = 0u64;
     loop {
-        let n = read_retrying(file, &mut buf).map_err(|e| TransferError::Fs(fs_error(&e)))?;
+        // Paced by the file bytes read (the encoded ones are at most twice as many).
+        let granted = allowance.grant(ASCII_BUF);
+        let read = read_retrying(file, buf.get_mut(..granted).unwrap_or_default());
+        allowance.moved(granted, *read.as_ref().unwrap_or(&0));
+        let n = read.map_err(|e| TransferError::Fs(fs_error(&e)))?;
         let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
             break;
         };
@@ -380,36 +441,56 @@ fn receive_file(
     ascii: bool,
     stream: &mut TcpStream,
     abort: &AbortHandle,
+    allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     let result = if ascii {
-        receive_ascii(stream, upload.file())
+        receive_ascii(stream, upload.file(), allowance)
     } else {
-        socket_to_file(stream, upload.file()).map_err(copy_error)
+        socket_to_file(stream, upload.file(), allowance).map_err(copy_error)
     };
+    if result == Err(TransferError::Fs(FsError::QuotaExceeded)) {
+        // Past the quota: no trace of the upload stays, the old file is intact.
+        upload.give_up();
+        allowance.settle(false);
+        return result;
+    }
     // Our own shutdown on abort reads as a clean end of file: the flag tells them apart.
     let complete = result.is_ok() && !abort.is_aborted();
+    let keeps = upload.keeps_partial_data();
     let finished = upload.finish(complete).map_err(TransferError::Fs);
+    allowance.settle(keeps || (complete && finished.is_ok()));
     let received = result?;
     finished?;
     Ok(received)
 }
 
-fn receive_ascii(stream: &mut TcpStream, file: &mut std::fs::File) -> Result<u64, TransferError> {
+fn receive_ascii(
+    stream: &mut TcpStream,
+    file: &mut std::fs::File,
+    allowance: &mut Allowance,
+) -> Result<u64, TransferError> {
     let mut decoder = AsciiDecoder::new();
     let mut buf = vec![0u8; ASCII_BUF];
     let mut out = Vec::with_capacity(ASCII_BUF);
     let mut received = 0u64;
+    let quota = |e| TransferError::Fs(e);
     loop {
-        let n = read_retrying(stream, &mut buf).map_err(|e| socket_error(&e))?;
+        let granted = allowance.grant(ASCII_BUF);
+        let read = read_retrying(stream, buf.get_mut(..granted).unwrap_or_default());
+        allowance.moved(granted, *read.as_ref().unwrap_or(&0));
+        let n = read.map_err(|e| socket_error(&e))?;
         out.clear();
         let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
             decoder.finish(&mut out);
+            allowance.wrote(out.len()).map_err(quota)?;
             file.write_all(&out)
                 .map_err(|e| TransferError::Fs(fs_error(&e)))?;
             return Ok(received);
         };
         received += n as u64;
         decoder.decode(chunk, &mut out);
+        // The quota counts what is written, after CRLF became LF.
+        allowance.wrote(out.len()).map_err(quota)?;
         file.write_all(&out)
             .map_err(|e| TransferError::Fs(fs_error(&e)))?;
     }
@@ -434,6 +515,7 @@ fn copy_error(e: CopyError) -> TransferError {
     match e {
         CopyError::Socket(e) => socket_error(&e),
         CopyError::File(e) => TransferError::Fs(fs_error(&e)),
+        CopyError::Quota => TransferError::Fs(FsError::QuotaExceeded),
     }
 }
 

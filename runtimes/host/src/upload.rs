@@ -38,6 +38,21 @@ pub(crate) struct Upload {
     file: File,
     storage: Storage,
     how: How,
+    /// What the target was before, for quotas and for [`give_up`](Upload::give_up).
+    before: Before,
+}
+
+/// The target before an upload.
+#[derive(Debug, Clone, Default)]
+struct Before {
+    /// The upload created it (`STOR` of a new file): the path, to remove on
+    /// [`give_up`](Upload::give_up).
+    created: Option<PathBuf>,
+    /// Its size (0 if new).
+    len: u64,
+    /// Bytes the upload overwrites rather than adds: the whole old file for a replacement,
+    /// the part past the offset for `REST` + `STOR`.
+    overwritten: u64,
 }
 
 #[derive(Debug)]
@@ -66,14 +81,19 @@ impl Upload {
         let rel = storage.relative(path)?;
         let rel = rel.as_path();
         let mut options = OpenOptions::new();
+        let mut before = Before::default();
         let (file, how) = match mode {
             WriteMode::Replace => return open_replace(storage, path),
             WriteMode::Resume(offset) => {
                 // Keep the first `offset` bytes: no truncation now, a cut at the end.
                 options.write(true).create(offset == 0);
+                let existed = storage.dir().symlink_metadata(rel).is_ok();
                 let mut file = storage
                     .open_write(rel, &mut options)
                     .map_err(|e| fs_error(&e))?;
+                before.len = file.metadata().map_or(0, |m| m.len());
+                before.overwritten = before.len.saturating_sub(offset);
+                before.created = (!existed).then(|| rel.to_path_buf());
                 file.seek(SeekFrom::Start(offset))
                     .map_err(|e| fs_error(&e))?;
                 drop_special_bits(&file)?;
@@ -85,6 +105,7 @@ impl Upload {
                     .open_write(rel, &mut options)
                     .map_err(|e| fs_error(&e))?;
                 drop_special_bits(&file)?;
+                before.len = file.metadata().map_or(0, |m| m.len());
                 (file, How::Direct)
             }
             WriteMode::New => {
@@ -104,7 +125,41 @@ impl Upload {
             file,
             storage: storage.clone(),
             how,
+            before,
         })
+    }
+
+    /// Whether this upload created its file (for the file quota).
+    pub(crate) fn created(&self) -> bool {
+        self.before.created.is_some()
+    }
+
+    /// Bytes this upload overwrites rather than adds (see [`QuotaCharge`](crate::quota::QuotaCharge)).
+    pub(crate) fn overwritten(&self) -> u64 {
+        self.before.overwritten
+    }
+
+    /// Whether what it wrote stays when it fails (it writes in place); a replacement's
+    /// temporary file is removed instead.
+    pub(crate) fn keeps_partial_data(&self) -> bool {
+        !matches!(self.how, How::Temp { .. })
+    }
+
+    /// Ends the upload leaving no trace of its data (the quota refused it): a replacement's
+    /// temporary file is removed (the old file was never touched), a file it created is
+    /// removed, and a file it wrote in place (`APPE`, `REST` + `STOR`) is cut back to its old
+    /// size.
+    pub(crate) fn give_up(mut self) {
+        if let How::Temp { .. } = self.how {
+            let _ = self.finish(false);
+            return;
+        }
+        self.how = How::Direct;
+        if let Some(rel) = self.before.created.take() {
+            let _ = self.storage.dir().remove_file(rel);
+        } else {
+            let _ = self.file.set_len(self.before.len);
+        }
     }
 
     /// The file to write the received bytes to.
@@ -176,6 +231,10 @@ fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError
                 file,
                 storage: storage.clone(),
                 how: How::Direct,
+                before: Before {
+                    created: Some(rel.to_path_buf()),
+                    ..Before::default()
+                },
             })
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -200,6 +259,11 @@ fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError
         }
     }
     let ticket = storage.unfinished().register(storage.clone(), temp.clone());
+    // What the rename replaces: a file's bytes are freed, a symlink's target is not.
+    let len = match storage.dir().symlink_metadata(rel) {
+        Ok(meta) if meta.is_file() => meta.len(),
+        _ => 0,
+    };
     Ok(Upload {
         file,
         storage: storage.clone(),
@@ -207,6 +271,11 @@ fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError
             temp,
             target: rel.to_path_buf(),
             ticket,
+        },
+        before: Before {
+            created: None,
+            len,
+            overwritten: len,
         },
     })
 }
