@@ -77,7 +77,8 @@ pub struct Options {
     #[arg(long, value_name = "FIRST-LAST", value_parser = parse_port_range)]
     pub passive_ports: Option<PortRange>,
 
-    /// Most passive listeners one client address holds at once (PASV/EPSV beyond it get 425).
+    /// Most passive listeners one client address (IPv6: its /64) holds at once (PASV/EPSV
+    /// beyond it get 425).
     /// Default, and never more than: half of --passive-ports; without a range, no limit beyond
     /// --max-sessions-per-ip. Passive ports are picked at random.
     #[arg(long, value_name = "N",

@@ -100,6 +100,7 @@ macro_rules! suite {
             limits::rate_limits_hold_both_ways,
             limits::server_rate_is_shared_by_sessions,
             limits::quotas_refuse_with_552_and_keep_the_old_file,
+            limits::sighup_applies_bans_and_the_passive_cap,
         );
     };
 }

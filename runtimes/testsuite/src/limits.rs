@@ -356,3 +356,60 @@ fn stor_refused_line(c: &mut Client, line: &str, bytes: &[u8]) -> u16 {
         }
     }
 }
+
+/// SIGHUP puts new ban settings and a new passive cap in force without a restart: a second
+/// passive listener refused under `max-passive-per-ip = 1` is given under 2, and failed logins
+/// that banned nobody under `ban-after = 0` ban the address under `ban-after = 2`.
+pub fn sighup_applies_bans_and_the_passive_cap(bin: &Path) {
+    use crate::operations::{server_command, temp_dir, Daemon};
+    let dir = temp_dir();
+    let config = dir.path().join("thinftp.toml");
+    let settings = |cap: u32, ban_after: u32| {
+        format!("user = [\"a:pw\"]\nmax-passive-per-ip = {cap}\nban-after = {ban_after}\n")
+    };
+    fs::write(&config, settings(1, 0)).unwrap();
+    let daemon = Daemon::start(server_command(
+        bin,
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    ));
+    let fail_login = || {
+        let mut c = Client::open(daemon.addr());
+        c.expect("USER a", 331);
+        c.cmd("PASS wrong").code
+    };
+    let mut first = Client::login(daemon.addr(), "a", "pw");
+    first.pasv();
+    let mut second = Client::login(daemon.addr(), "a", "pw");
+    assert_eq!(
+        second.cmd("PASV").code,
+        425,
+        "a second listener under a cap of 1"
+    );
+    for _ in 0..3 {
+        assert_eq!(fail_login(), 530);
+    }
+    Client::login(daemon.addr(), "a", "pw");
+
+    fs::write(&config, settings(2, 2)).unwrap();
+    daemon.signal(rustix::process::Signal::HUP);
+    daemon.wait_for_line("reloaded");
+    second.pasv();
+    for _ in 0..2 {
+        fail_login();
+    }
+    let mut banned = Client::open(daemon.addr());
+    banned.expect("USER a", 331);
+    assert_eq!(
+        banned.cmd("PASS pw").code,
+        421,
+        "the address after the reload's ban-after"
+    );
+    // The sessions from before the reload go on.
+    first.expect("NOOP", 200);
+}
