@@ -13,7 +13,8 @@ use crate::transfer::AbortHandle;
 #[derive(Debug, Default)]
 pub struct Allowance {
     pacer: Pacer,
-    quota: Option<QuotaCharge>,
+    /// Boxed: most transfers have none, and jobs carry an `Allowance` around.
+    quota: Option<Box<QuotaCharge>>,
 }
 
 impl Allowance {
@@ -24,7 +25,7 @@ impl Allowance {
 
     /// Charged to a quota (an upload).
     pub(crate) fn set_quota(&mut self, quota: QuotaCharge) {
-        self.quota = Some(quota);
+        self.quota = Some(Box::new(quota));
     }
 
     /// Ends waits early once the transfer is aborted.
@@ -53,6 +54,16 @@ impl Allowance {
         match &mut self.quota {
             Some(quota) => quota.wrote(n as u64),
             None => Ok(()),
+        }
+    }
+
+    /// The quota stopped the upload: `upload` is given up leaving no trace (see
+    /// [`UploadBefore::give_up`](crate::quota::UploadBefore::give_up)) and its charge given
+    /// back.
+    pub(crate) fn give_up(&mut self, upload: Box<dyn crate::storage::WriteStream>) {
+        match self.quota.take() {
+            Some(quota) => quota.give_up(upload),
+            None => drop(upload),
         }
     }
 

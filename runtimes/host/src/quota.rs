@@ -4,8 +4,10 @@
 //! user's first login, by a bounded walk of the home ([`MEASURE_ENTRIES`] entries at most;
 //! what lies beyond is not counted, and a warning says so), then kept up to date by what the
 //! server does: uploads, deletes and renames over an existing file. Changes made to the home
-//! by other means are seen at the next start of the server. Only regular files count; the
-//! temporary files of uploads that run are counted by their upload.
+//! by other means are seen at the next start of the server. Only regular files count (the
+//! walk lists with [`Storage::list`], which never shows a storage's temporary files; the
+//! uploads that run are counted by their upload). Storage-neutral: it uses the [`Storage`]
+//! trait only.
 //!
 //! An upload is charged as its bytes arrive, before they are written ([`QuotaCharge`]): a
 //! `STOR` never runs past the quota, it gets `552` at the first byte beyond it and its partial
@@ -17,9 +19,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use thinftp::{FsError, FsOp, FsReply, VirtualPath};
+use thinftp::{FileKind, FsError, FsOp, FsReply, VirtualPath, WriteMode};
 
-use crate::storage::{Storage, TEMP_PREFIX};
+use crate::storage::{execute_checked, Storage, WriteStream};
 
 /// Most directory entries the first measurement of a home looks at.
 pub const MEASURE_ENTRIES: usize = 1_000_000;
@@ -58,7 +60,7 @@ struct Held {
 
 impl Usage {
     /// Measures the home `storage` (a bounded walk, blocking) for a user with `quota`.
-    pub fn measure(storage: &Storage, quota: Quota) -> Usage {
+    pub fn measure(storage: &dyn Storage, quota: Quota) -> Usage {
         let (bytes, files, complete) = walk(storage, MEASURE_ENTRIES);
         if !complete {
             tracing::warn!(
@@ -138,7 +140,7 @@ pub struct Quotas {
 impl Quotas {
     /// The usage of `user` under `quota` (measured beneath `home` the first time: blocking).
     /// `None` when `quota` limits nothing.
-    pub fn for_user(&self, user: &str, quota: Quota, home: &Storage) -> Option<Arc<Usage>> {
+    pub fn for_user(&self, user: &str, quota: Quota, home: &dyn Storage) -> Option<Arc<Usage>> {
         if !quota.is_some() {
             return None;
         }
@@ -170,19 +172,73 @@ pub struct QuotaCharge {
     written: u64,
     /// Bytes added to the usage so far (`written` beyond `credit`).
     charged: u64,
-    /// The upload created its file, counted as one more file.
+    /// The target before the upload.
+    before: UploadBefore,
+}
+
+/// What an upload's target was before it, looked at just before it is opened (for the quota,
+/// and to leave no trace if the quota stops the upload).
+#[derive(Debug, Clone)]
+pub struct UploadBefore {
+    storage: Arc<dyn Storage>,
+    path: VirtualPath,
+    /// There was no file: the upload creates one.
     created: bool,
+    /// The size of the file there (0 if none).
+    len: u64,
+    /// The upload writes in place (`APPE`, `REST` + `STOR`): cut it back to `len` to undo it.
+    in_place: bool,
+    /// Bytes the upload overwrites rather than adds (see [`QuotaCharge`]).
+    overwritten: u64,
+}
+
+impl UploadBefore {
+    /// Looks at `path` beneath `storage` before an upload in `mode` opens it.
+    pub fn look(storage: &Arc<dyn Storage>, path: &VirtualPath, mode: WriteMode) -> UploadBefore {
+        let file = storage.stat(path).ok().filter(|m| m.kind == FileKind::File);
+        let len = file.as_ref().map_or(0, |m| m.size);
+        let (in_place, overwritten) = match mode {
+            WriteMode::Append | WriteMode::New => (true, 0),
+            WriteMode::Resume(offset) => (true, len.saturating_sub(offset)),
+            // Replace: the new file takes the old one's place whole.
+            _ => (false, len),
+        };
+        UploadBefore {
+            storage: Arc::clone(storage),
+            path: path.clone(),
+            // `STOU`'s file was made (and counted) by its `CreateUnique`.
+            created: file.is_none() && !matches!(mode, WriteMode::New),
+            len,
+            in_place,
+            overwritten,
+        }
+    }
+
+    /// Gives `upload` up leaving no trace: a file written in place is cut back to its old size
+    /// (where the storage hands out the file), the upload is dropped without commit (a
+    /// replacement leaves the old file intact), and a file it created is removed.
+    pub fn give_up(&self, mut upload: Box<dyn WriteStream>) {
+        if self.in_place {
+            if let Some(file) = upload.local_file() {
+                let _ = file.set_len(self.len);
+            }
+        }
+        drop(upload);
+        if self.created {
+            let _ = self.storage.execute(&FsOp::RemoveFile(self.path.clone()));
+        }
+    }
 }
 
 impl QuotaCharge {
-    /// Admits an upload that `created` its file (or not), with `credit` bytes it may write
-    /// without adding to the usage: `Err(QuotaExceeded)` when the file quota is reached (for a
-    /// new file) or no byte fits.
-    pub fn admit(usage: Arc<Usage>, created: bool, credit: u64) -> Result<QuotaCharge, FsError> {
+    /// Admits an upload whose target was `before`: `Err(QuotaExceeded)` when the file quota is
+    /// reached (for a new file) or no byte fits.
+    pub fn admit(usage: Arc<Usage>, before: UploadBefore) -> Result<QuotaCharge, FsError> {
+        let credit = before.overwritten;
         if credit == 0 && usage.room() == 0 {
             return Err(FsError::QuotaExceeded);
         }
-        if created {
+        if before.created {
             usage.add_file()?;
         }
         Ok(QuotaCharge {
@@ -190,7 +246,7 @@ impl QuotaCharge {
             credit,
             written: 0,
             charged: 0,
-            created,
+            before,
         })
     }
 
@@ -222,10 +278,17 @@ impl QuotaCharge {
                 .sub_bytes(self.credit.saturating_sub(self.written));
         } else {
             self.usage.sub_bytes(self.charged);
-            if self.created {
+            if self.before.created {
                 self.usage.sub_file();
             }
         }
+    }
+
+    /// The quota stopped the upload: it is given up leaving no trace
+    /// ([`UploadBefore::give_up`]) and everything is given back.
+    pub fn give_up(self, upload: Box<dyn WriteStream>) {
+        self.before.give_up(upload);
+        self.settle(false);
     }
 }
 
@@ -240,14 +303,18 @@ impl QuotaCharge {
 /// Carries out `op` beneath `storage` and keeps `usage` up to date with it: a removed file is
 /// no longer counted, nor is a file replaced by a rename; `STOU`'s new file counts (or is
 /// refused by the file quota).
-pub fn execute(storage: &Storage, op: &FsOp, usage: Option<&Usage>) -> Result<FsReply, FsError> {
+pub fn execute(
+    storage: &dyn Storage,
+    op: &FsOp,
+    usage: Option<&Usage>,
+) -> Result<FsReply, FsError> {
     let Some(usage) = usage else {
-        return storage.execute(op);
+        return execute_checked(storage, op);
     };
     match op {
         FsOp::RemoveFile(path) => {
             let size = file_size(storage, path);
-            let reply = storage.execute(op)?;
+            let reply = execute_checked(storage, op)?;
             if let Some(size) = size {
                 usage.sub_bytes(size);
                 usage.sub_file();
@@ -257,7 +324,7 @@ pub fn execute(storage: &Storage, op: &FsOp, usage: Option<&Usage>) -> Result<Fs
         FsOp::Rename { from, to } => {
             // Within the home a rename moves bytes but adds none; a file it replaces is gone.
             let replaced = (from != to).then(|| file_size(storage, to)).flatten();
-            let reply = storage.execute(op)?;
+            let reply = execute_checked(storage, op)?;
             if let Some(size) = replaced {
                 usage.sub_bytes(size);
                 usage.sub_file();
@@ -266,54 +333,48 @@ pub fn execute(storage: &Storage, op: &FsOp, usage: Option<&Usage>) -> Result<Fs
         }
         FsOp::CreateUnique { .. } => {
             usage.add_file()?;
-            storage.execute(op).inspect_err(|_| usage.sub_file())
+            execute_checked(storage, op).inspect_err(|_| usage.sub_file())
         }
-        _ => storage.execute(op),
+        _ => execute_checked(storage, op),
     }
 }
 
-/// The size of `path` if it is a regular file (not following a symlink: removing a link frees
-/// nothing of its target).
-fn file_size(storage: &Storage, path: &VirtualPath) -> Option<u64> {
-    let meta = storage
-        .dir()
-        .symlink_metadata(storage.relative(path).ok()?)
-        .ok()?;
-    meta.is_file().then(|| meta.len())
+/// The size of `path` if it is a regular file. (A storage's `stat` follows a symlink beneath
+/// the home: removing a link to a file then gives back the file's size, which the walk never
+/// counted; the usage errs low, never refusing what fits.)
+fn file_size(storage: &dyn Storage, path: &VirtualPath) -> Option<u64> {
+    let meta = storage.stat(path).ok()?;
+    (meta.kind == FileKind::File).then_some(meta.size)
 }
 
 /// Bytes and regular files beneath `storage`, looking at `max_entries` entries at most; and
 /// whether it saw them all.
-fn walk(storage: &Storage, max_entries: usize) -> (u64, u64, bool) {
+fn walk(storage: &dyn Storage, max_entries: usize) -> (u64, u64, bool) {
     let (mut bytes, mut files) = (0u64, 0u64);
-    let Ok(root) = storage.dir().try_clone() else {
-        return (0, 0, false);
-    };
     let mut budget = max_entries;
-    let mut stack = vec![(root, 0usize)];
+    let mut stack = vec![(storage.home().clone(), 0usize)];
     while let Some((dir, depth)) = stack.pop() {
-        let Ok(entries) = dir.entries() else { continue };
+        let Ok(entries) = storage.list(&dir, true) else {
+            continue;
+        };
         for entry in entries {
             let Some(left) = budget.checked_sub(1) else {
                 return (bytes, files, false);
             };
             budget = left;
-            let Ok(entry) = entry else { continue };
-            // The entry itself (`d_type`): a symlink is never followed.
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let temp = entry
-                .file_name()
-                .as_encoded_bytes()
-                .starts_with(TEMP_PREFIX.as_bytes());
-            if kind.is_file() && !temp {
-                files += 1;
-                bytes = bytes.saturating_add(entry.metadata().map_or(0, |m| m.len()));
-            } else if kind.is_dir() && depth < MEASURE_DEPTH {
-                if let Ok(sub) = entry.open_dir() {
-                    stack.push((sub, depth + 1));
+            let Ok(entry) = entry else { break };
+            // Listed as itself: a symlink is never followed.
+            match entry.metadata.kind {
+                FileKind::File => {
+                    files += 1;
+                    bytes = bytes.saturating_add(entry.metadata.size);
                 }
+                FileKind::Dir if depth < MEASURE_DEPTH => {
+                    if let Ok(sub) = dir.resolve(&entry.name) {
+                        stack.push((sub, depth + 1));
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -323,16 +384,30 @@ fn walk(storage: &Storage, max_entries: usize) -> (u64, u64, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{LocalStorage, TEMP_PREFIX};
 
-    fn home() -> (tempfile::TempDir, Storage) {
+    fn home() -> (tempfile::TempDir, Arc<dyn Storage>) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("a"), [0u8; 100]).unwrap();
         std::fs::write(dir.path().join("sub/b"), [0u8; 50]).unwrap();
         std::fs::write(dir.path().join(format!("{TEMP_PREFIX}x")), [0u8; 7]).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
-        let storage = Storage::open(dir.path()).unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::open(dir.path()).unwrap());
         (dir, storage)
+    }
+
+    /// An upload target that was (`created` false) or was not there, `overwritten` bytes of it
+    /// to be overwritten.
+    fn target(storage: &Arc<dyn Storage>, created: bool, overwritten: u64) -> UploadBefore {
+        UploadBefore {
+            storage: Arc::clone(storage),
+            path: VirtualPath::root().resolve("/x").unwrap(),
+            created,
+            len: overwritten,
+            in_place: false,
+            overwritten,
+        }
     }
 
     fn quota(bytes: u64, files: u64) -> Quota {
@@ -345,17 +420,17 @@ mod tests {
     #[test]
     fn a_home_is_measured_by_its_regular_files() {
         let (_dir, storage) = home();
-        let usage = Usage::measure(&storage, quota(1000, 10));
+        let usage = Usage::measure(&*storage, quota(1000, 10));
         assert_eq!(usage.held(), (150, 2));
         // The walk is bounded.
-        assert!(!walk(&storage, 2).2);
+        assert!(!walk(&*storage, 2).2);
     }
 
     #[test]
     fn an_upload_is_charged_up_to_the_quota_and_caught_one_byte_past_it() {
         let (_dir, storage) = home();
-        let usage = Arc::new(Usage::measure(&storage, quota(200, 3)));
-        let mut charge = QuotaCharge::admit(usage.clone(), true, 0).unwrap();
+        let usage = Arc::new(Usage::measure(&*storage, quota(200, 3)));
+        let mut charge = QuotaCharge::admit(usage.clone(), target(&storage, true, 0)).unwrap();
         assert_eq!(usage.held(), (150, 3));
         assert_eq!(charge.cap(1 << 20), 51);
         assert!(charge.wrote(50).is_ok());
@@ -364,12 +439,12 @@ mod tests {
         charge.settle(false);
         assert_eq!(usage.held(), (150, 2));
         // A kept upload stays counted; no file may be added past the file quota.
-        let mut charge = QuotaCharge::admit(usage.clone(), true, 0).unwrap();
+        let mut charge = QuotaCharge::admit(usage.clone(), target(&storage, true, 0)).unwrap();
         charge.wrote(10).unwrap();
         charge.settle(true);
         assert_eq!(usage.held(), (160, 3));
         assert_eq!(
-            QuotaCharge::admit(usage.clone(), true, 0).err(),
+            QuotaCharge::admit(usage.clone(), target(&storage, true, 0)).err(),
             Some(FsError::QuotaExceeded)
         );
     }
@@ -377,42 +452,42 @@ mod tests {
     #[test]
     fn a_replacement_is_credited_the_old_size() {
         let (_dir, storage) = home();
-        let usage = Arc::new(Usage::measure(&storage, quota(150, 10)));
+        let usage = Arc::new(Usage::measure(&*storage, quota(150, 10)));
         // Full, but replacing the 100-byte file with 100 bytes fits, and 101 does not.
-        let mut charge = QuotaCharge::admit(usage.clone(), false, 100).unwrap();
+        let mut charge = QuotaCharge::admit(usage.clone(), target(&storage, false, 100)).unwrap();
         assert_eq!(charge.cap(1 << 20), 101);
         charge.wrote(100).unwrap();
         assert_eq!(charge.wrote(1), Err(FsError::QuotaExceeded));
         charge.settle(false);
         assert_eq!(usage.held(), (150, 2));
         // A smaller replacement frees the difference.
-        let mut charge = QuotaCharge::admit(usage.clone(), false, 100).unwrap();
+        let mut charge = QuotaCharge::admit(usage.clone(), target(&storage, false, 100)).unwrap();
         charge.wrote(40).unwrap();
         charge.settle(true);
         assert_eq!(usage.held(), (90, 2));
         // Full with nothing to credit: refused at once.
-        let usage = Arc::new(Usage::measure(&storage, quota(150, 10)));
-        assert!(QuotaCharge::admit(usage, false, 0).is_err());
+        let usage = Arc::new(Usage::measure(&*storage, quota(150, 10)));
+        assert!(QuotaCharge::admit(usage, target(&storage, false, 0)).is_err());
     }
 
     #[test]
     fn deletes_and_renames_over_a_file_are_given_back() {
         let (_dir, storage) = home();
-        let usage = Usage::measure(&storage, quota(1000, 10));
+        let usage = Usage::measure(&*storage, quota(1000, 10));
         let path = |p: &str| VirtualPath::root().resolve(p).unwrap();
         let rename = FsOp::Rename {
             from: path("/sub/b"),
             to: path("/a"),
         };
-        execute(&storage, &rename, Some(&usage)).unwrap();
+        execute(&*storage, &rename, Some(&usage)).unwrap();
         assert_eq!(usage.held(), (50, 1));
         // Removing a symlink frees nothing.
-        execute(&storage, &FsOp::RemoveFile(path("/link")), Some(&usage)).unwrap();
+        execute(&*storage, &FsOp::RemoveFile(path("/link")), Some(&usage)).unwrap();
         assert_eq!(usage.held(), (50, 1));
-        execute(&storage, &FsOp::RemoveFile(path("/a")), Some(&usage)).unwrap();
+        execute(&*storage, &FsOp::RemoveFile(path("/a")), Some(&usage)).unwrap();
         assert_eq!(usage.held(), (0, 0));
         // A failed delete changes nothing.
-        assert!(execute(&storage, &FsOp::RemoveFile(path("/a")), Some(&usage)).is_err());
+        assert!(execute(&*storage, &FsOp::RemoveFile(path("/a")), Some(&usage)).is_err());
         assert_eq!(usage.held(), (0, 0));
     }
 }

@@ -10,12 +10,12 @@
 
 use std::sync::Arc;
 
-use thinftp::TransferError;
+use thinftp::{TransferError, TransferKind};
 
-use crate::quota::Usage;
+use crate::quota::{QuotaCharge, UploadBefore, Usage};
 use crate::rate::{Bucket, Direction, Pacer, RateLimit};
 use crate::storage::Storage;
-use crate::transfer::Opened;
+use crate::transfer::{open_transfer, Opened};
 use crate::Host;
 
 /// The server's buckets, one per direction (none: no limit).
@@ -80,7 +80,7 @@ impl SessionLimits {
     /// The login asked for is accepted, with its `home`: the user's `max_rate`, if the users
     /// file gives one, replaces the session's rates, and its quota applies (the home is
     /// measured at the user's first login: blocking, see [`Host::user_usage`]).
-    pub fn logged_in(&mut self, host: &Host, home: &Storage) {
+    pub fn logged_in(&mut self, host: &Host, home: &dyn Storage) {
         let Some(user) = self.user.take() else {
             return;
         };
@@ -104,16 +104,35 @@ impl SessionLimits {
         Pacer::new(buckets)
     }
 
-    /// Puts the opened transfer under these limits: `Err` (552) if it is an upload the quota
-    /// has no room for.
-    pub fn limit(&self, opened: Opened) -> Result<Opened, TransferError> {
+    /// Opens the transfer `kind` beneath `storage` ([`open_transfer`]) under these limits:
+    /// paced for its direction and, for an upload of a user with a quota, charged to it.
+    /// `Err` (552) for an upload the quota has no room for (nothing of it stays).
+    pub fn open(
+        &self,
+        storage: &Arc<dyn Storage>,
+        kind: &TransferKind,
+    ) -> Result<Opened, TransferError> {
+        // Looked at before the open, which may create the file.
+        let before = match (&self.usage, kind) {
+            (Some(_), TransferKind::ReceiveFile { path, mode, .. }) => {
+                Some(UploadBefore::look(storage, path, *mode))
+            }
+            _ => None,
+        };
+        let mut opened = open_transfer(&**storage, kind)?;
         let Some(direction) = opened.direction() else {
             return Ok(opened);
         };
-        let usage = match direction {
-            Direction::Up => self.usage.clone(),
-            Direction::Down => None,
-        };
-        opened.limit(self.pacer(direction), usage)
+        opened.pace(self.pacer(direction));
+        if let (Some(usage), Some(before)) = (&self.usage, before) {
+            match QuotaCharge::admit(usage.clone(), before.clone()) {
+                Ok(charge) => opened.charge(charge),
+                Err(e) => {
+                    opened.give_up(&before);
+                    return Err(TransferError::Fs(e));
+                }
+            }
+        }
+        Ok(opened)
     }
 }

@@ -1,12 +1,14 @@
-//! Moving a transfer's bytes between the disk and a data connection (blocking), in two steps:
-//! [`open_transfer`] opens the file (or the upload's target) before the core sends its `150`,
-//! so that a refusal is the reply instead of the `150`; [`move_bytes`] then moves the bytes.
+//! Moving a transfer's bytes between the storage and a data connection (blocking), in two steps:
+//! [`open_transfer`] opens the file's stream (or the upload's target) before the core sends its
+//! `150`, so that a refusal is the reply instead of the `150`; [`move_bytes`] then moves the
+//! bytes.
 //!
-//! Binary transfers move file bytes inside the kernel (`sendfile` to the socket, `splice` from
-//! it; see the `copy` module), so they do not pass through user space. `TYPE A` transfers read buffers and convert them with the core's
-//! [`AsciiEncoder`]/[`AsciiDecoder`].
+//! Binary transfers of a storage whose streams hand out a local file move its bytes inside the
+//! kernel (`sendfile` to the socket, `splice` from it; see the `copy` module), so they do not
+//! pass through user space; other streams are copied through a large buffer. `TYPE A` transfers
+//! read buffers and convert them with the core's [`AsciiEncoder`]/[`AsciiDecoder`].
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,10 +19,9 @@ use thinftp::{render_entry, ListFormat};
 use thinftp::{DirEntry, FsError, TransferError, TransferKind, VirtualPath};
 
 use crate::allowance::Allowance;
-use crate::copy::{file_to_socket, socket_to_file, CopyError};
+use crate::copy::{file_to_socket, reader_to_socket, socket_to_file, socket_to_writer, CopyError};
 use crate::errors::fs_error;
-use crate::storage::{wall_clock, DirStream, Storage};
-use crate::upload::Upload;
+use crate::storage::{DirStream, ReadStream, Storage, WriteStream};
 
 /// Buffer size for `TYPE A` conversion.
 const ASCII_BUF: usize = 64 * 1024;
@@ -95,21 +96,24 @@ impl AbortHandle {
 /// to send, positioned at its offset, the upload's target, or the bytes of a listing.
 pub struct Opened {
     /// Boxed: a listing's open directory is big, and an `Opened` travels in jobs and reports.
-    source: Box<Source>,
+    ///
+    /// In a mutex only to be `Sync` as the runtimes need (a storage's streams are `Send` only):
+    /// it is taken once, by [`move_bytes`], never shared.
+    source: Mutex<Box<Source>>,
     /// What the core asked for, for the log line.
     kind: TransferKind,
-    /// Rate limits and quota (see [`limit`](Opened::limit)).
+    /// Rate limits and quota ([`SessionLimits::open`](crate::session_limits::SessionLimits::open)).
     allowance: Allowance,
 }
 
 enum Source {
     Read {
-        file: std::fs::File,
+        file: Box<dyn ReadStream>,
         /// `TYPE A`: the encoder, primed with the byte before the offset.
         ascii: Option<AsciiEncoder>,
     },
     Write {
-        upload: Upload,
+        upload: Box<dyn WriteStream>,
         ascii: bool,
     },
     Bytes(bytes::Bytes),
@@ -139,75 +143,69 @@ impl std::fmt::Debug for Opened {
 }
 
 /// Opens what the transfer `kind` reads or writes beneath `storage` (blocking), moving no byte:
-/// the file to send (seeked to its offset), the target of an upload (for `STOR` over an existing
-/// file, the temporary file beside it). An error here is the reply the client gets *instead of*
-/// the `150`. Dropping the result without [`move_bytes`] leaves no temporary file behind.
-pub fn open_transfer(storage: &Storage, kind: &TransferKind) -> Result<Opened, TransferError> {
+/// the file to send (from its offset), the target of an upload (for `STOR` over an existing
+/// file on local disk, the temporary file beside it). An error here is the reply the client
+/// gets *instead of* the `150`; an upload mode beyond the storage's
+/// [`Capabilities`](crate::storage::Capabilities) is [`FsError::Unsupported`], the storage not
+/// asked. Dropping the result without [`move_bytes`] aborts an upload (nothing changes).
+pub fn open_transfer(storage: &dyn Storage, kind: &TransferKind) -> Result<Opened, TransferError> {
     let source = match kind {
         TransferKind::SendFile {
             path,
             offset,
             ascii,
         } => open_send(storage, path, *offset, *ascii)?,
-        TransferKind::ReceiveFile { path, mode, ascii } => Source::Write {
-            upload: Upload::open(storage, path, *mode).map_err(TransferError::Fs)?,
-            ascii: *ascii,
-        },
+        TransferKind::ReceiveFile { path, mode, ascii } => {
+            if !storage.capabilities().allows_write(*mode) {
+                return Err(TransferError::Fs(FsError::Unsupported));
+            }
+            Source::Write {
+                upload: storage.open_write(path, *mode).map_err(TransferError::Fs)?,
+                ascii: *ascii,
+            }
+        }
         TransferKind::SendBytes(bytes) => Source::Bytes(bytes.clone()),
         TransferKind::SendListing { path, format, name } => Source::Listing {
             entries: open_listing(storage, path, *format, name)?,
             format: *format,
-            now: wall_clock(),
+            now: storage.now(),
         },
         // `TransferKind` is non-exhaustive: a kind this host does not know cannot be carried out.
         _ => return Err(TransferError::Fs(FsError::Other)),
     };
     Ok(Opened {
-        source: Box::new(source),
+        source: Mutex::new(Box::new(source)),
         kind: kind.clone(),
         allowance: Allowance::default(),
     })
 }
 
 impl Opened {
-    /// Puts the transfer under limits: `pacer` for the rate of its direction (see
-    /// [`direction`](Self::direction)), and for an upload the quota `usage` of its user. An
-    /// upload the quota leaves no room for is refused here (`552` instead of the `150`; a file
-    /// it created is removed).
-    pub(crate) fn limit(
-        mut self,
-        pacer: crate::rate::Pacer,
-        usage: Option<Arc<crate::quota::Usage>>,
-    ) -> Result<Opened, TransferError> {
-        self.allowance.set_pacer(pacer);
-        let Some(usage) = usage else {
-            return Ok(self);
-        };
-        let Source::Write { upload, .. } = &*self.source else {
-            return Ok(self);
-        };
-        let (created, overwritten) = (upload.created(), upload.overwritten());
-        match crate::quota::QuotaCharge::admit(usage, created, overwritten) {
-            Ok(charge) => {
-                self.allowance.set_quota(charge);
-                Ok(self)
-            }
-            Err(e) => {
-                if let Source::Write { upload, .. } = *self.source {
-                    upload.give_up();
-                }
-                Err(TransferError::Fs(e))
-            }
-        }
-    }
-
     /// Which way the bytes of this transfer go, for its rate limit: `None` for listings,
     /// which are not limited.
     pub fn direction(&self) -> Option<crate::rate::Direction> {
-        match &*self.source {
+        match **self.source.lock().unwrap_or_else(|e| e.into_inner()) {
             Source::Read { .. } => Some(crate::rate::Direction::Down),
             Source::Write { .. } => Some(crate::rate::Direction::Up),
             _ => None,
+        }
+    }
+
+    /// Paces the transfer by `pacer`.
+    pub(crate) fn pace(&mut self, pacer: crate::rate::Pacer) {
+        self.allowance.set_pacer(pacer);
+    }
+
+    /// Charges the upload's bytes to a quota.
+    pub(crate) fn charge(&mut self, charge: crate::quota::QuotaCharge) {
+        self.allowance.set_quota(charge);
+    }
+
+    /// Gives the upload up leaving no trace of it (the quota refused it at its open).
+    pub(crate) fn give_up(self, before: &crate::quota::UploadBefore) {
+        let source = self.source.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Source::Write { upload, .. } = *source {
+            before.give_up(upload);
         }
     }
 }
@@ -216,7 +214,7 @@ impl Opened {
 /// ([`open_transfer`]) and moves its bytes ([`move_bytes`]). For callers that need no `150`
 /// in between.
 pub fn run_transfer(
-    storage: &Storage,
+    storage: &dyn Storage,
     kind: &TransferKind,
     stream: TcpStream,
     abort: &AbortHandle,
@@ -249,7 +247,11 @@ pub fn move_bytes(
     let kind = opened.kind.clone();
     let mut allowance = opened.allowance;
     allowance.watch(abort);
-    let result = carry_out(*opened.source, stream, abort, &mut allowance);
+    let source = opened
+        .source
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let result = carry_out(*source, stream, abort, &mut allowance);
     log_transfer(&kind, &result, started.elapsed());
     result
 }
@@ -263,7 +265,7 @@ fn carry_out(
     abort.attach(&stream);
     let mut stream = stream;
     let result = match source {
-        Source::Read { mut file, ascii } => send_file(&mut file, ascii, &mut stream, allowance),
+        Source::Read { mut file, ascii } => send_file(&mut *file, ascii, &mut stream, allowance),
         Source::Write { upload, ascii } => {
             receive_file(upload, ascii, &mut stream, abort, allowance)
         }
@@ -289,12 +291,12 @@ fn carry_out(
 /// Opens the directory of a listing; a file is listed as itself under `name`, except by `MLSD`
 /// (directories only).
 fn open_listing(
-    storage: &Storage,
+    storage: &dyn Storage,
     path: &VirtualPath,
     format: ListFormat,
     name: &str,
 ) -> Result<Entries, TransferError> {
-    match storage.dir_stream(path, format.needs_metadata()) {
+    match storage.list(path, format.needs_metadata()) {
         Ok(stream) => Ok(Entries::Dir(stream)),
         Err(FsError::NotADirectory) if !matches!(format, ListFormat::Mlsd { .. }) => {
             let metadata = storage.stat(path).map_err(TransferError::Fs)?;
@@ -308,7 +310,7 @@ fn open_listing(
 /// just read, so that memory stays flat for any directory. A directory of at most
 /// [`SORTED_ENTRIES`] entries is sorted by name first; a bigger one goes out in directory order
 /// (sorting it would mean holding all of it). Stops reading once the transfer is aborted or the
-/// connection is lost.
+/// connection is lost; an error reading the directory ends the listing with that error.
 fn send_listing(
     entries: Entries,
     format: ListFormat,
@@ -329,9 +331,13 @@ fn send_listing(
         }
         Entries::Dir(dir) => dir,
     };
-    let mut first: Vec<DirEntry> = dir.by_ref().take(SORTED_ENTRIES).collect();
+    let mut first = dir
+        .by_ref()
+        .take(SORTED_ENTRIES)
+        .collect::<Result<Vec<DirEntry>, FsError>>()
+        .map_err(TransferError::Fs)?;
     let more = if first.len() == SORTED_ENTRIES {
-        dir.next()
+        dir.next().transpose().map_err(TransferError::Fs)?
     } else {
         None
     };
@@ -344,6 +350,7 @@ fn send_listing(
     }
     drop(first);
     for entry in dir {
+        let entry = entry.map_err(TransferError::Fs)?;
         render_entry(format, &entry, now, &mut out.buf);
         out.flush_full(abort)?;
     }
@@ -380,41 +387,52 @@ impl ListingWriter<'_> {
     }
 }
 
-/// Opens the file to send and moves to `offset`.
+/// Opens the file to send at `offset`.
 fn open_send(
-    storage: &Storage,
+    storage: &dyn Storage,
     path: &VirtualPath,
     offset: u64,
     ascii: bool,
 ) -> Result<Source, TransferError> {
-    let mut file = storage.open_read(path).map_err(TransferError::Fs)?;
-    let fs_err = |e: std::io::Error| TransferError::Fs(fs_error(&e));
     // In TYPE A the encoder must know the byte before the offset (a CR there means an LF at
     // the offset completes a CRLF the client already has), so read from one byte earlier.
-    let mut encoder = AsciiEncoder::new();
     if ascii && offset > 0 {
-        file.seek(SeekFrom::Start(offset - 1)).map_err(fs_err)?;
+        let mut file = storage
+            .open_read(path, offset - 1)
+            .map_err(TransferError::Fs)?;
         let mut previous = [0u8; 1];
-        if read_retrying(&mut file, &mut previous).map_err(fs_err)? == 1 {
-            encoder = AsciiEncoder::resuming_after(previous[0]);
-        }
-    } else if offset > 0 {
-        file.seek(SeekFrom::Start(offset)).map_err(fs_err)?;
+        let read =
+            read_retrying(&mut file, &mut previous).map_err(|e| TransferError::Fs(fs_error(&e)))?;
+        let encoder = if read == 1 {
+            AsciiEncoder::resuming_after(previous[0])
+        } else {
+            AsciiEncoder::new()
+        };
+        return Ok(Source::Read {
+            file,
+            ascii: Some(encoder),
+        });
     }
+    let file = storage.open_read(path, offset).map_err(TransferError::Fs)?;
     Ok(Source::Read {
         file,
-        ascii: ascii.then_some(encoder),
+        ascii: ascii.then(AsciiEncoder::new),
     })
 }
 
 fn send_file(
-    file: &mut std::fs::File,
+    file: &mut dyn ReadStream,
     ascii: Option<AsciiEncoder>,
     stream: &mut TcpStream,
     allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     let Some(mut encoder) = ascii else {
-        return file_to_socket(file, stream, allowance).map_err(copy_error);
+        // A local file goes out inside the kernel; any other stream through a large buffer.
+        let copied = match file.local_file() {
+            Some(local) => file_to_socket(local, stream, allowance),
+            None => reader_to_socket(file, stream, allowance),
+        };
+        return copied.map_err(copy_error);
     };
     let mut buf = vec![0u8; ASCII_BUF];
     let mut out = Vec::with_capacity(ASCII_BUF * 2);
@@ -436,44 +454,57 @@ fn send_file(
     Ok(sent)
 }
 
+/// Receives the upload into `upload` and commits it if the client's data ended cleanly (and
+/// no abort came); otherwise drops it, which leaves the old file intact.
 fn receive_file(
-    mut upload: Upload,
+    mut upload: Box<dyn WriteStream>,
     ascii: bool,
     stream: &mut TcpStream,
     abort: &AbortHandle,
     allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     let result = if ascii {
-        receive_ascii(stream, upload.file(), allowance)
+        receive_ascii(stream, &mut *upload, allowance)
     } else {
-        socket_to_file(stream, upload.file(), allowance).map_err(copy_error)
+        match upload.local_file() {
+            Some(local) => socket_to_file(stream, local, allowance),
+            None => socket_to_writer(stream, &mut *upload, allowance),
+        }
+        .map_err(copy_error)
     };
-    if result == Err(TransferError::Fs(FsError::QuotaExceeded)) {
+    if matches!(result, Err(TransferError::Fs(FsError::QuotaExceeded))) {
         // Past the quota: no trace of the upload stays, the old file is intact.
-        upload.give_up();
-        allowance.settle(false);
+        allowance.give_up(upload);
         return result;
     }
     // Our own shutdown on abort reads as a clean end of file: the flag tells them apart.
     let complete = result.is_ok() && !abort.is_aborted();
-    let keeps = upload.keeps_partial_data();
-    let finished = upload.finish(complete).map_err(TransferError::Fs);
-    allowance.settle(keeps || (complete && finished.is_ok()));
-    let received = result?;
-    finished?;
+    let received = match result {
+        Ok(received) => received,
+        Err(e) => {
+            allowance.settle(false);
+            return Err(e);
+        }
+    };
+    if complete {
+        let committed = upload.commit().map_err(TransferError::Fs);
+        allowance.settle(committed.is_ok());
+        committed?;
+    } else {
+        allowance.settle(false);
+    }
     Ok(received)
 }
 
 fn receive_ascii(
     stream: &mut TcpStream,
-    file: &mut std::fs::File,
+    file: &mut dyn WriteStream,
     allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     let mut decoder = AsciiDecoder::new();
     let mut buf = vec![0u8; ASCII_BUF];
     let mut out = Vec::with_capacity(ASCII_BUF);
     let mut received = 0u64;
-    let quota = |e| TransferError::Fs(e);
     loop {
         let granted = allowance.grant(ASCII_BUF);
         let read = read_retrying(stream, buf.get_mut(..granted).unwrap_or_default());
@@ -482,7 +513,7 @@ fn receive_ascii(
         out.clear();
         let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
             decoder.finish(&mut out);
-            allowance.wrote(out.len()).map_err(quota)?;
+            allowance.wrote(out.len()).map_err(TransferError::Fs)?;
             file.write_all(&out)
                 .map_err(|e| TransferError::Fs(fs_error(&e)))?;
             return Ok(received);
@@ -490,13 +521,13 @@ fn receive_ascii(
         received += n as u64;
         decoder.decode(chunk, &mut out);
         // The quota counts what is written, after CRLF became LF.
-        allowance.wrote(out.len()).map_err(quota)?;
+        allowance.wrote(out.len()).map_err(TransferError::Fs)?;
         file.write_all(&out)
             .map_err(|e| TransferError::Fs(fs_error(&e)))?;
     }
 }
 
-fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+fn read_retrying(reader: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match reader.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -317,6 +317,9 @@ pub fn quotas_refuse_with_552_and_keep_the_old_file(bin: &Path) {
     c.upload(DataMode::Pasv, "APPE old", &[5u8; 100]);
     assert_eq!(stor_refused_line(&mut c, "APPE old", &[6u8; 600]), 552);
     assert_eq!(fs::metadata(server.path("q/old")).unwrap().len(), 500);
+    // APPE of a new file past the quota: the file it made is removed.
+    assert_eq!(stor_refused_line(&mut c, "APPE fresh", &[9u8; 2000]), 552);
+    assert!(!server.path("q/fresh").exists(), "APPE's new file stays");
     // An upload still sending is stopped at the quota: no end of data comes, yet 552 does.
     let mut data = c
         .open_transfer(DataMode::Pasv, "STOR endless")

@@ -296,7 +296,7 @@ impl<S, W: Waiter> Driver<S, W> {
         );
         let fed = self.session.handle_input(now, input);
         if accepted && fed.is_ok() {
-            self.limits.logged_in(&self.host, self.storage.storage());
+            self.limits.logged_in(&self.host, &**self.storage.storage());
         }
         if let Err(e) = fed {
             // A late answer racing an ABOR or a close is normal (stale); anything else is a bug
@@ -319,7 +319,7 @@ impl<S, W: Waiter> Driver<S, W> {
         match output {
             Output::Reply(reply) => self.replies.push(reply.as_bytes()),
             Output::Fs { id, op } => {
-                let storage = self.storage.storage().clone();
+                let storage = std::sync::Arc::clone(self.storage.storage());
                 let limits = self.limits.clone();
                 return self.request(Task::Fs {
                     id,
@@ -385,7 +385,7 @@ impl<S, W: Waiter> Driver<S, W> {
                     op,
                     storage,
                     limits,
-                } => work::fs(storage, *id, op, limits),
+                } => work::fs(&**storage, *id, op, limits),
                 Task::Auth { id, user, password } => {
                     let session = &self.admission.guard;
                     work::auth(&self.host, session, *id, user, password)

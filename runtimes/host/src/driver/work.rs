@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use thinftp::{
@@ -19,7 +20,7 @@ use crate::limits::SessionGuard;
 use crate::session_limits::SessionLimits;
 use crate::shutdown::TransferGuard;
 use crate::storage::Storage;
-use crate::transfer::{move_bytes, open_transfer, AbortHandle, Opened};
+use crate::transfer::{move_bytes, AbortHandle, Opened};
 use crate::Host;
 
 /// One piece of blocking work for a session, with what it needs to run anywhere: the session's
@@ -40,7 +41,7 @@ pub(super) enum Task<S> {
     Fs {
         id: FsId,
         op: FsOp,
-        storage: Storage,
+        storage: Arc<dyn Storage>,
         /// The quota usage that removals and renames change.
         limits: SessionLimits,
     },
@@ -55,7 +56,7 @@ pub(super) enum Task<S> {
     Open {
         id: TransferId,
         kind: TransferKind,
-        storage: Storage,
+        storage: Arc<dyn Storage>,
         /// Rates and quota the transfer runs under.
         limits: SessionLimits,
     },
@@ -110,7 +111,7 @@ impl Job<TcpStream> {
                 op,
                 storage,
                 limits,
-            } => fs(&storage, id, &op, &limits),
+            } => fs(&*storage, id, &op, &limits),
             Task::Auth { id, user, password } => auth(host, &self.session, id, &user, &password),
         };
         Completion::Input(input)
@@ -120,12 +121,12 @@ impl Job<TcpStream> {
 /// Opens what transfer `id` reads or writes beneath `storage` (blocking): the file is kept in
 /// the completion, or the error is the transfer's end, before any `150`.
 pub(super) fn open<S>(
-    storage: &Storage,
+    storage: &Arc<dyn Storage>,
     id: TransferId,
     kind: &TransferKind,
     limits: &SessionLimits,
 ) -> Completion<S> {
-    match open_transfer(storage, kind).and_then(|opened| limits.limit(opened)) {
+    match limits.open(storage, kind) {
         Ok(opened) => Completion::TransferOpened { id, opened },
         Err(e) => {
             tracing::info!(?kind, error = ?e, "transfer refused: cannot open");
@@ -135,7 +136,7 @@ pub(super) fn open<S>(
 }
 
 /// Carries out a filesystem request beneath `storage` (blocking) and returns its answer.
-pub(super) fn fs(storage: &Storage, id: FsId, op: &FsOp, limits: &SessionLimits) -> Input {
+pub(super) fn fs(storage: &dyn Storage, id: FsId, op: &FsOp, limits: &SessionLimits) -> Input {
     let result = crate::quota::execute(storage, op, limits.usage());
     tracing::debug!(?op, ok = result.is_ok(), "fs");
     Input::Fs { id, result }
