@@ -271,3 +271,24 @@ fn memory_storage_is_deterministic() {
     assert_eq!(listing.now, 2_000);
     assert!(unique.as_str().starts_with("/d/stou."));
 }
+
+#[test]
+fn a_full_memory_storage_refuses_the_upload_and_keeps_the_old_file() {
+    let s = MemoryStorage::new();
+    s.set_capacity(10);
+    write(&s, "/a", WriteMode::Replace, b"12345").unwrap();
+    write(&s, "/b", WriteMode::Replace, b"123").unwrap();
+    assert_eq!(run(&s, FsOp::FreeSpace(vp("/"))), Ok(FsReply::FreeSpace(2)));
+    assert_eq!(
+        write(&s, "/b", WriteMode::Replace, b"123456"),
+        Err(FsError::NoSpace)
+    );
+    assert_eq!(read(&s, "/b", 0).unwrap(), b"123");
+    assert_eq!(
+        write(&s, "/a", WriteMode::Append, b"xyz"),
+        Err(FsError::NoSpace)
+    );
+    // A replacement counts without the bytes it replaces.
+    write(&s, "/b", WriteMode::Replace, b"12345").unwrap();
+    assert_eq!(read(&s, "/b", 0).unwrap(), b"12345");
+}

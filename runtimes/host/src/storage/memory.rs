@@ -132,7 +132,9 @@ impl MemoryStorage {
         self.lock().now = unix_secs;
     }
 
-    /// Sets what [`FsOp::FreeSpace`] counts the stored bytes down from (1 GiB by default).
+    /// Sets how many bytes the files may hold together (1 GiB by default): what
+    /// [`FsOp::FreeSpace`] counts down from, and past which an upload's commit fails with
+    /// [`FsError::NoSpace`] (the old file kept).
     pub fn set_capacity(&self, bytes: u64) {
         self.lock().capacity = bytes;
     }
@@ -587,6 +589,7 @@ impl WriteStream for MemoryUpload {
             Some(node) => Some(node.data.clone().ok_or(FsError::IsADirectory)?),
             None => None,
         };
+        let old_len = old.as_ref().map_or(0, |d| d.len() as u64);
         let data = match (how, old) {
             (How::Replace, _) | (How::Append, None) => received,
             (How::Keep(_), None) => return Err(FsError::NotFound),
@@ -596,6 +599,11 @@ impl WriteStream for MemoryUpload {
                 [old.get(..keep).unwrap_or_default(), &received].concat()
             }
         };
+        // The capacity holds: an upload that does not fit fails whole, as on a full disk.
+        let used = state.used() - old_len;
+        if used.saturating_add(data.len() as u64) > state.capacity {
+            return Err(FsError::NoSpace);
+        }
         state.store(&path, Bytes::from(data));
         Ok(())
     }
