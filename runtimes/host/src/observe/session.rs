@@ -316,3 +316,103 @@ fn error_kind(e: FsError) -> &'static str {
         _ => "other",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use thinftp::{Reply, VirtualPath, WriteMode};
+
+    fn observer() -> (Observe, SessionObserver) {
+        let observe = Observe::default();
+        let peer = "192.0.2.1:40000".parse().unwrap();
+        (observe.clone(), SessionObserver::new(observe, 1, peer))
+    }
+
+    fn has(observe: &Observe, line: &str) -> bool {
+        observe.metrics.render(0).lines().any(|l| l == line)
+    }
+
+    fn upload(id: u64) -> Output {
+        Output::StartTransfer {
+            id: TransferId::from_raw(id),
+            data: DataId::from_raw(id),
+            kind: TransferKind::ReceiveFile {
+                path: VirtualPath::root().resolve("f").unwrap(),
+                mode: WriteMode::Replace,
+                ascii: false,
+            },
+        }
+    }
+
+    #[test]
+    fn a_transfer_refused_before_its_150_is_a_storage_error_not_a_transfer() {
+        let (observe, mut o) = observer();
+        o.output(&upload(1));
+        o.input(&Input::TransferDone {
+            id: TransferId::from_raw(1),
+            result: Err(TransferError::Fs(FsError::NoSpace)),
+        });
+        assert!(has(
+            &observe,
+            "thinftp_storage_errors_total{kind=\"no_space\"} 1"
+        ));
+        assert!(!observe
+            .metrics
+            .render(0)
+            .contains("thinftp_transfers_total{"));
+    }
+
+    #[test]
+    fn a_session_that_ends_mid_transfer_counts_it_aborted() {
+        let (observe, mut o) = observer();
+        o.output(&upload(2));
+        o.output(&Output::MoveBytes {
+            id: TransferId::from_raw(2),
+        });
+        drop(o);
+        assert!(has(
+            &observe,
+            "thinftp_transfers_total{direction=\"upload\",status=\"aborted\"} 1"
+        ));
+    }
+
+    #[test]
+    fn data_connections_count_once_by_mode() {
+        let (observe, mut o) = observer();
+        let ip = "192.0.2.2".parse().unwrap();
+        let peer = "192.0.2.1:40001".parse().unwrap();
+        o.output(&Output::OpenPassive {
+            id: DataId::from_raw(1),
+            ip,
+        });
+        o.output(&Output::Connect {
+            id: DataId::from_raw(2),
+            addr: peer,
+        });
+        for id in [1, 1, 2] {
+            o.input(&Input::DataConnected {
+                id: DataId::from_raw(id),
+                peer,
+            });
+        }
+        assert!(has(
+            &observe,
+            "thinftp_data_connections_total{mode=\"passive\"} 1"
+        ));
+        assert!(has(
+            &observe,
+            "thinftp_data_connections_total{mode=\"active\"} 1"
+        ));
+        // Replies count against the command lines they answer.
+        o.input(&Input::ControlBytes(bytes::Bytes::from_static(
+            b"NOOP\r\nNOOP\r\n",
+        )));
+        o.output(&Output::Reply(Reply::new(200, "ok")));
+        o.output(&Output::Reply(Reply::new(200, "ok")));
+        o.output(&Output::Reply(Reply::new(421, "bye")));
+        assert!(has(
+            &observe,
+            "thinftp_commands_total{verb=\"NOOP\",class=\"2xx\"} 2"
+        ));
+    }
+}
