@@ -17,7 +17,7 @@ use thinftp_host::{run_transfer, AbortHandle, Storage};
 
 /// Runs `kind` on the server side of a fresh pair while `client` plays the other side.
 fn transfer<T: Send + 'static>(
-    storage: &Storage,
+    storage: &dyn Storage,
     kind: TransferKind,
     abort: &AbortHandle,
     client: impl FnOnce(TcpStream) -> T + Send + 'static,

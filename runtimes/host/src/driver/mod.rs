@@ -311,7 +311,7 @@ impl<S, W: Waiter> Driver<S, W> {
         match output {
             Output::Reply(reply) => self.replies.push(reply.as_bytes()),
             Output::Fs { id, op } => {
-                let storage = self.storage.storage().clone();
+                let storage = std::sync::Arc::clone(self.storage.storage());
                 return self.request(Task::Fs { id, op, storage });
             }
             Output::Authenticate { id, user, password } => {
@@ -365,13 +365,13 @@ impl<S, W: Waiter> Driver<S, W> {
     fn request(&mut self, task: Task<S>) -> Option<Action<S>> {
         if self.runs_here(&task) {
             let answer = match &task {
-                Task::Fs { id, op, storage } => work::fs(storage, *id, op),
+                Task::Fs { id, op, storage } => work::fs(&**storage, *id, op),
                 Task::Auth { id, user, password } => {
                     let session = &self.admission.guard;
                     work::auth(&self.host, session, *id, user, password)
                 }
                 Task::Open { id, kind, storage } => {
-                    self.queue.push_back(work::open(storage, *id, kind));
+                    self.queue.push_back(work::open(&**storage, *id, kind));
                     return None;
                 }
                 Task::Transfer { .. } => return None,
