@@ -92,8 +92,8 @@ fn measure_download(addr: SocketAddr, user: &str) -> f64 {
 /// Uploads zeros to `name` as `user` for as long as it takes, and returns the bytes per second
 /// the server wrote over [`WINDOW`], after [`WARM_UP`] (read from the file's size on the disk:
 /// what the client wrote includes what waits in the socket buffers).
-fn measure_upload(server: &Server, user: &str, name: &str) -> f64 {
-    let mut client = Client::login(server.addr(), user, "pw");
+fn measure_upload(server: &Target, user: &str, name: &str) -> f64 {
+    let mut client = Client::login(server.addr, user, "pw");
     let mut data = client
         .open_transfer(DataMode::Pasv, &format!("STOR {name}"))
         .unwrap_or_else(|r| panic!("STOR {name}: {r}"));
@@ -110,7 +110,7 @@ fn measure_upload(server: &Server, user: &str, name: &str) -> f64 {
             let _ = data.shutdown(Shutdown::Write);
         })
     };
-    let path = server.path(name);
+    let path = server.root.join(name);
     let size = || fs::metadata(&path).map_or(0, |m| m.len());
     wait_until("the upload's first bytes", || size() > 0);
     thread::sleep(WARM_UP);
@@ -126,9 +126,24 @@ fn measure_upload(server: &Server, user: &str, name: &str) -> f64 {
     rate
 }
 
-fn measure(server: &Server, case: Case, n: usize) -> f64 {
+/// A running server as the measuring threads see it (a [`Server`] is not `Sync`).
+struct Target {
+    addr: SocketAddr,
+    root: PathBuf,
+}
+
+impl Target {
+    fn of(server: &Server) -> Target {
+        Target {
+            addr: server.addr(),
+            root: server.root().to_owned(),
+        }
+    }
+}
+
+fn measure(server: &Target, case: Case, n: usize) -> f64 {
     if case.download {
-        measure_download(server.addr(), case.user)
+        measure_download(server.addr, case.user)
     } else {
         measure_upload(server, case.user, &format!("up{n}"))
     }
@@ -146,6 +161,7 @@ fn measure(server: &Server, case: Case, n: usize) -> f64 {
 /// the case fails only if the machine could move at least 10% more than the rate: then the
 /// limiter, not the machine, held it back.
 fn check_rates(server: &Server, cases: &[Case]) -> Vec<(Case, f64)> {
+    let server = &Target::of(server);
     let measured: Vec<f64> = thread::scope(|s| {
         let runs: Vec<_> = cases
             .iter()
@@ -249,10 +265,11 @@ pub fn server_rate_is_shared_by_sessions(bin: &Path) {
     let server = Server::start(bin, &["--user", "a:pw", "--max-rate", "down=20M"]);
     let big = fs::File::create(server.path("big")).expect("create big");
     big.set_len(20_000_000 * 20).expect("size big");
-    let total = |server: &Server| {
+    let addr = server.addr();
+    let total = || {
         let rates: Vec<f64> = thread::scope(|s| {
             let runs: Vec<_> = (0..2)
-                .map(|_| s.spawn(|| measure_download(server.addr(), "a")))
+                .map(|_| s.spawn(move || measure_download(addr, "a")))
                 .collect();
             runs.into_iter()
                 .map(|r| r.join().expect("a download"))
@@ -263,7 +280,7 @@ pub fn server_rate_is_shared_by_sessions(bin: &Path) {
         }
         rates.iter().sum::<f64>()
     };
-    let sum = total(&server);
+    let sum = total();
     eprintln!("two downloads under --max-rate down=20M: {sum:.0} B/s together");
     assert!(
         sum <= 20e6 * (1.0 + TOLERANCE),
@@ -271,7 +288,7 @@ pub fn server_rate_is_shared_by_sessions(bin: &Path) {
     );
     // Below the limit only if the machine did not keep up: once more (see `check_rates`).
     if sum < 20e6 * (1.0 - TOLERANCE) {
-        let again = total(&server);
+        let again = total();
         assert!(
             (20e6 * (1.0 - TOLERANCE)..=20e6 * (1.0 + TOLERANCE)).contains(&again),
             "{sum:.0} B/s, then {again:.0} B/s"

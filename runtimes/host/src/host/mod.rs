@@ -23,6 +23,7 @@ use crate::limits::SessionGuard;
 use self::logins::Logins;
 use crate::busy_poll::{BusyPoll, Polling};
 use crate::cli::Options;
+use crate::observe::Observe;
 use crate::passive::PassivePorts;
 use crate::quota::{Quotas, Usage};
 use crate::rate::RateLimit;
@@ -55,6 +56,8 @@ pub struct Host {
     rates: RwLock<(RateBuckets, RateLimit)>,
     /// Every user's quota usage.
     quotas: Quotas,
+    /// Metrics and the transfer log.
+    observe: Observe,
 }
 
 /// What [`Host::reloadable_settings`] reports.
@@ -79,6 +82,8 @@ pub enum StartupError {
     Root(PathBuf, io::Error),
     /// The users could not be loaded.
     Users(UsersError),
+    /// The transfer log could not be opened.
+    TransferLog(PathBuf, io::Error),
 }
 
 impl fmt::Display for StartupError {
@@ -86,6 +91,9 @@ impl fmt::Display for StartupError {
         match self {
             StartupError::Root(path, e) => write!(f, "cannot open root {}: {e}", path.display()),
             StartupError::Users(e) => e.fmt(f),
+            StartupError::TransferLog(path, e) => {
+                write!(f, "cannot open the transfer log {}: {e}", path.display())
+            }
         }
     }
 }
@@ -124,14 +132,17 @@ impl Host {
         let grace = Duration::from_secs(options.shutdown_grace);
         let lifecycle = Lifecycle::new(grace, Arc::clone(&storage));
         let window = Duration::from_micros(options.busy_poll);
+        let observe = Observe::from_options(options)?;
+        let metrics = observe.metrics.clone();
         Ok(Host {
             storage,
-            logins: Logins::new(users, options.ban_policy()),
+            logins: Logins::new(users, options.ban_policy(), metrics.clone()),
             default_anonymous: AtomicBool::new(default_anonymous),
             admission: Gate::new(
                 options.max_sessions,
                 options.max_sessions_per_ip,
                 options.unauthenticated_cap(),
+                metrics,
             ),
             busy_poll: BusyPoll::new(window, lifecycle.transfers().clone()),
             lifecycle,
@@ -142,6 +153,7 @@ impl Host {
                 options.max_rate_per_session,
             )),
             quotas: Quotas::default(),
+            observe,
         })
     }
 
@@ -180,6 +192,17 @@ impl Host {
         if let Ok(home) = self.storage.for_home(&permissions.home) {
             let _ = self.user_limits(user, &*home);
         }
+    }
+
+    /// Metrics and the transfer log, for each session's
+    /// [`SessionObserver`](crate::observe::SessionObserver).
+    pub fn observe(&self) -> &Observe {
+        &self.observe
+    }
+
+    /// The metrics in the Prometheus text format, for a scrape of `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.observe.metrics.render(self.admission.active())
     }
 
     /// Puts the settings of `options` that can change while sessions run in force for what
