@@ -58,6 +58,7 @@ pub use channels::Completion;
 pub use work::Job;
 
 use crate::busy_poll::Polling;
+use crate::observe::SessionObserver;
 use crate::shutdown::{SessionWatch, TransferGuard};
 use crate::{socket, Admission, Host, SessionStorage};
 use channels::DataChannels;
@@ -99,6 +100,8 @@ pub struct Driver<S, W> {
     /// Tells the session to stop when the server shuts down (see
     /// [`on_shutdown`](Self::on_shutdown)); dropped with the driver, once the session closed.
     watch: Option<SessionWatch>,
+    /// Sees every input fed and every output taken: metrics, transfer log, audit lines.
+    observer: SessionObserver,
 }
 
 impl<S, W: Waiter> Driver<S, W> {
@@ -113,7 +116,9 @@ impl<S, W: Waiter> Driver<S, W> {
         blocking: Blocking,
     ) -> Self {
         let session = host.new_session(peer, local, now);
+        let observer = SessionObserver::new(host.observe().clone(), admission.id, peer);
         Driver {
+            observer,
             data_timeout: host.data_timeout(),
             storage: SessionStorage::new(&host),
             peer,
@@ -237,6 +242,7 @@ impl<S, W: Waiter> Driver<S, W> {
                 }
             }
             while let Some(output) = self.session.poll_output() {
+                self.observer.output(&output);
                 if let Output::Reply(reply) = &output {
                     self.replies.push(reply.as_bytes());
                     continue;
@@ -283,6 +289,7 @@ impl<S, W: Waiter> Driver<S, W> {
         // from now on works beneath it. Kept only if the core takes the answer.
         let before = matches!(input, Input::Auth { .. }).then(|| self.storage.clone());
         let input = self.storage.fed(input);
+        self.observer.input(&input);
         if let Err(e) = self.session.handle_input(now, input) {
             // A late answer racing an ABOR or a close is normal (stale); anything else is a bug
             // in the driver or the storage (an answer of the wrong shape, which the core still
