@@ -119,7 +119,7 @@ impl Metrics {
         let r = &mut registry;
         r.register(
             "sessions_active",
-            "Sessions running now",
+            "Sessions holding a place within the limits now (until their last job ends)",
             metrics.sessions_active.clone(),
         );
         r.register("sessions", "Sessions admitted", metrics.sessions.clone());
