@@ -341,6 +341,7 @@ mod tests {
                 mode: WriteMode::Replace,
                 ascii: false,
             },
+            protection: thinftp::DataProtection::Clear,
         }
     }
 

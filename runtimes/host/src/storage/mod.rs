@@ -2,7 +2,7 @@
 //!
 //! - [`LocalStorage`] (`local/`): a directory on local disk through `cap-std`, contained beneath
 //!   each user's home, lossless overwrite (temporary file + rename), `sendfile`/`splice`.
-//! - `MemoryStorage` (`memory.rs`): a tree in memory with an injected clock, for tests and the
+//! - [`MemoryStorage`] (`memory.rs`): a tree in memory with an injected clock, for tests and the
 //!   deterministic simulator.
 //! - An object store (OpenDAL) plugs in the same way.
 //!
@@ -52,6 +52,7 @@
 mod digest;
 mod listing;
 pub mod local;
+pub mod memory;
 
 use std::fmt;
 use std::fs::File;
@@ -64,6 +65,7 @@ pub use digest::digest_stream;
 pub use listing::collect_listing;
 pub(crate) use local::STALE_SCAN_ENTRIES;
 pub use local::{LocalStorage, StaleCleanup, DEFAULT_UMASK, TEMP_PREFIX};
+pub use memory::MemoryStorage;
 
 /// A back-end that holds the files: see the [module docs](self) for what an implementation must
 /// do. Object-safe; sessions hold an `Arc<dyn Storage>`. Every method may block.

@@ -2,7 +2,7 @@
 //! user's home, through `cap-std`.
 //!
 //! Every access goes through one [`cap_std::fs::Dir`] handle: the root's for the server, and,
-//! once a user has logged in, one opened on that user's home ([`Storage::for_home`](super::Storage::for_home)), so that a
+//! once a user has logged in, one opened on that user's home ([`Storage::for_home`]), so that a
 //! symlink in one home cannot reach another user's files. `cap-std` resolves
 //! each path beneath that handle (with `openat2(RESOLVE_BENEATH)` where the kernel has it, else
 //! component by component) and refuses any path that would leave it: an absolute symlink, a
@@ -36,7 +36,7 @@ mod dir_stream;
 mod upload;
 
 /// Names starting with this are the host's temporary upload files (see
-/// [`WriteMode::Replace`](thinftp::WriteMode::Replace)). They never show in listings, and no
+/// [`WriteMode::Replace`]). They never show in listings, and no
 /// request can name them.
 pub const TEMP_PREFIX: &str = ".thinftp-part.";
 
@@ -340,7 +340,7 @@ impl Storage for LocalStorage {
         Ok(Box::new(file))
     }
 
-    /// See [`upload`]: `STOR` over an existing file writes a temporary file renamed over it by
+    /// `STOR` over an existing file writes a temporary file renamed over it by
     /// `commit`; a new file, `APPE` and `REST`+`STOR` write the file itself, and what arrived
     /// stays when the upload breaks (so that the client can resume).
     fn open_write(
