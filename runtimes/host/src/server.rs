@@ -51,6 +51,9 @@ where
         let host = Arc::clone(&server.host);
         serve(server).map(|()| host)
     });
+    if let Ok(host) = &served {
+        host.observe().flush(std::time::Duration::from_secs(2));
+    }
     match served {
         Ok(host) if host.lifecycle().cut_short() => {
             tracing::warn!("exiting: shutdown cut transfers short");

@@ -76,6 +76,7 @@ macro_rules! suite {
             observability::transfer_log_xferlog,
             observability::transfer_log_json,
             observability::audit_lines_for_every_change,
+            observability::transfer_log_keeps_what_shutdown_cut,
             load::concurrent_sessions,
             load::session_limit_total,
             load::session_limit_per_ip,

@@ -386,3 +386,39 @@ pub fn audit_lines_for_every_change(bin: &Path) {
     }
     c.expect("QUIT", 221);
 }
+
+/// A download that shutdown cuts short is in the transfer log when the server has exited: the
+/// writer's last lines are written before the process ends.
+pub fn transfer_log_keeps_what_shutdown_cut(bin: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("xferlog");
+    let mut server = Server::start(
+        bin,
+        &[
+            "--user",
+            "alice:secret",
+            "--shutdown-grace",
+            "0",
+            "--transfer-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    fs::write(server.path("big"), big_bytes()).unwrap();
+    let mut c = Client::login(server.addr(), "alice", "secret");
+    let mut data = c
+        .open_transfer(DataMode::Pasv, "RETR big")
+        .unwrap_or_else(|r| panic!("RETR big got {r}"));
+    let mut first = [0u8; 4096];
+    data.read_exact(&mut first).unwrap();
+    server.terminate();
+    let status = server.wait_exit();
+    assert_eq!(status.code(), Some(1), "a transfer was cut: {status}");
+    let text = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text:?}");
+    assert!(
+        lines[0].ends_with(" /big b _ o r alice ftp 0 * i"),
+        "{text}"
+    );
+    drop(data);
+}

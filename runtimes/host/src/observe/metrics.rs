@@ -119,7 +119,7 @@ impl Metrics {
         let r = &mut registry;
         r.register(
             "sessions_active",
-            "Sessions running now",
+            "Sessions holding a place within the limits now (until their last job ends)",
             metrics.sessions_active.clone(),
         );
         r.register("sessions", "Sessions admitted", metrics.sessions.clone());
@@ -165,7 +165,7 @@ impl Metrics {
         );
         r.register(
             "tls_handshakes",
-            "TLS handshakes, by channel (control, data) and result (ok, failed)",
+            "TLS handshakes, by channel (control, data) and result (ok, failed, not_resumed)",
             metrics.tls_handshakes.clone(),
         );
         Metrics {
@@ -245,10 +245,11 @@ impl Metrics {
         self.storage_errors.get_or_create(&[("kind", kind)]).inc();
     }
 
-    /// The hook for FTPS: a TLS handshake on the `control` or `data` channel ended, `ok` or
-    /// not. Call it where the driver learns how a handshake ended.
-    pub fn tls_handshake(&self, channel: &'static str, ok: bool) {
-        let result = if ok { "ok" } else { "failed" };
+    /// A TLS handshake on the `control` or `data` channel ended with `result`: `ok`,
+    /// `failed`, or `not_resumed` (a data connection that did not resume the control
+    /// connection's TLS session). [`SessionObserver`](super::SessionObserver) calls it from
+    /// the core's TLS inputs and transfer results.
+    pub fn tls_handshake(&self, channel: &'static str, result: &'static str) {
         self.tls_handshakes
             .get_or_create(&[("channel", channel), ("result", result)])
             .inc();
@@ -267,7 +268,7 @@ mod tests {
         metrics.command("RETR", 226);
         metrics.command("RETR", 550);
         metrics.transfer("download", "ok", 1000, 0.5);
-        metrics.tls_handshake("control", false);
+        metrics.tls_handshake("control", "failed");
         let text = metrics.render(3);
         for line in [
             "# TYPE thinftp_sessions_active gauge",

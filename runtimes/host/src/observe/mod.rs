@@ -40,4 +40,13 @@ impl Observe {
             transfer_log,
         })
     }
+
+    /// At exit: waits (at most `timeout`) until the transfer log has written every line.
+    pub fn flush(&self, timeout: std::time::Duration) {
+        if let Some(log) = &self.transfer_log {
+            if !log.flush(timeout) {
+                tracing::warn!("the transfer log's last lines may be lost: its disk is too slow");
+            }
+        }
+    }
 }

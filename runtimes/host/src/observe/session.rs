@@ -44,6 +44,8 @@ pub struct SessionObserver {
 #[derive(Debug)]
 struct Transfer {
     kind: Kind,
+    /// `PROT P`: a TLS handshake on the data connection comes first.
+    private: bool,
     /// When the bytes started to move (its `150`); `None` while its file opens.
     started: Option<Instant>,
 }
@@ -102,6 +104,8 @@ impl SessionObserver {
             Input::ConnectFailed { id } | Input::PassiveFailed { id } => {
                 self.channels.remove(id);
             }
+            Input::ControlSecured(_) => metrics.tls_handshake("control", "ok"),
+            Input::ControlTlsFailed => metrics.tls_handshake("control", "failed"),
             Input::TransferDone { id, result } => {
                 if let Some(transfer) = self.transfers.remove(id) {
                     self.transfer_done(transfer, *result);
@@ -132,7 +136,12 @@ impl SessionObserver {
             Output::CloseData { id } => {
                 self.channels.remove(id);
             }
-            Output::StartTransfer { id, kind, .. } => {
+            Output::StartTransfer {
+                id,
+                kind,
+                protection,
+                ..
+            } => {
                 let kind = match kind {
                     TransferKind::SendFile { path, ascii, .. } => Kind::File {
                         direction: Direction::Download,
@@ -148,6 +157,7 @@ impl SessionObserver {
                 };
                 let transfer = Transfer {
                     kind,
+                    private: *protection == thinftp::DataProtection::Private,
                     started: None,
                 };
                 self.transfers.insert(*id, transfer);
@@ -180,6 +190,15 @@ impl SessionObserver {
     }
 
     fn transfer_done(&self, transfer: Transfer, result: Result<u64, TransferError>) {
+        // The data connection's handshake: it failed, or a transfer that ended well had one.
+        match result {
+            Err(TransferError::TlsFailed) => self.observe.metrics.tls_handshake("data", "failed"),
+            Err(TransferError::TlsNotResumed) => {
+                self.observe.metrics.tls_handshake("data", "not_resumed");
+            }
+            Ok(_) if transfer.private => self.observe.metrics.tls_handshake("data", "ok"),
+            _ => {}
+        }
         let Some(started) = transfer.started else {
             // It never opened: the client got an error instead of a `150`.
             if let Err(TransferError::Fs(e)) = result {
@@ -382,6 +401,42 @@ mod tests {
             &observe,
             "thinftp_transfers_total{direction=\"upload\",status=\"aborted\"} 1"
         ));
+    }
+
+    #[test]
+    fn tls_handshakes_count_by_channel_and_result() {
+        let (observe, mut o) = observer();
+        o.input(&Input::ControlTlsFailed);
+        let Output::StartTransfer { data, kind, .. } = upload(3) else {
+            unreachable!()
+        };
+        for (n, result) in [
+            (3, Ok(5)),
+            (4, Err(TransferError::TlsNotResumed)),
+            (5, Err(TransferError::TlsFailed)),
+        ] {
+            o.output(&Output::StartTransfer {
+                id: TransferId::from_raw(n),
+                data,
+                kind: kind.clone(),
+                protection: thinftp::DataProtection::Private,
+            });
+            o.output(&Output::MoveBytes {
+                id: TransferId::from_raw(n),
+            });
+            o.input(&Input::TransferDone {
+                id: TransferId::from_raw(n),
+                result,
+            });
+        }
+        for line in [
+            "thinftp_tls_handshakes_total{channel=\"control\",result=\"failed\"} 1",
+            "thinftp_tls_handshakes_total{channel=\"data\",result=\"ok\"} 1",
+            "thinftp_tls_handshakes_total{channel=\"data\",result=\"not_resumed\"} 1",
+            "thinftp_tls_handshakes_total{channel=\"data\",result=\"failed\"} 1",
+        ] {
+            assert!(has(&observe, line), "{line}");
+        }
     }
 
     #[test]

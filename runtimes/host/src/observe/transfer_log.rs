@@ -197,6 +197,8 @@ fn json_string(s: &str) -> String {
 enum Message {
     Line(String),
     Reopen,
+    /// Write everything before, then say so.
+    Flush(mpsc::Sender<()>),
 }
 
 /// The open transfer log: a handle to its writer thread (cheap to clone).
@@ -211,6 +213,7 @@ impl std::fmt::Debug for Message {
         f.write_str(match self {
             Message::Line(_) => "Line",
             Message::Reopen => "Reopen",
+            Message::Flush(_) => "Flush",
         })
     }
 }
@@ -238,6 +241,27 @@ impl TransferLog {
     /// logrotate moved it away).
     pub fn reopen(&self) {
         self.send(Message::Reopen);
+    }
+
+    /// Waits (at most `timeout`) until the lines logged so far are written: at exit, which
+    /// would otherwise lose the last ones (those of transfers shutdown cut short). True if
+    /// they are.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let (ack, written) = mpsc::channel();
+        let mut message = Message::Flush(ack);
+        loop {
+            match self.tx.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Full(m)) if std::time::Instant::now() < deadline => {
+                    message = m;
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return false,
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        written.recv_timeout(left).is_ok()
     }
 
     fn send(&self, message: Message) {
@@ -276,6 +300,12 @@ fn write_lines(path: &Path, file: File, rx: &Receiver<Message>) {
                             tracing::error!(path = %path.display(), "cannot write the transfer log: {e}");
                         }
                     }
+                }
+                Message::Flush(ack) => {
+                    if let Err(e) = out.flush() {
+                        tracing::error!(path = %path.display(), "cannot write the transfer log: {e}");
+                    }
+                    let _ = ack.send(());
                 }
                 Message::Reopen => {
                     let _ = out.flush();
