@@ -426,4 +426,6 @@ fn setup<'a>(host: &'a Host, storage: &'a SessionStorage, admission: &'a Admissi
 #[cfg(test)]
 mod memory_tests;
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
