@@ -25,6 +25,10 @@ pub(super) enum DataFault {
     NeverConnect,
     /// The client never reads (a download).
     StopReading,
+    /// The client sends `ABOR` right after the transfer command.
+    AborAtOnce,
+    /// The client sends `QUIT` after this many bytes and goes on with the transfer.
+    Quit(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -36,12 +40,21 @@ pub(super) enum Kind {
     List,
 }
 
+/// How the data connection is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Pasv,
+    Epsv,
+    /// Active: the server connects to the client (`EPRT`).
+    Eprt,
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Transfer {
     pub(super) kind: Kind,
     pub(super) arg: String,
     pub(super) rest: Option<u64>,
-    pub(super) epsv: bool,
+    pub(super) mode: Mode,
     pub(super) fault: DataFault,
 }
 
@@ -123,6 +136,8 @@ pub(super) struct Client {
     pub(super) home: VirtualPath,
     ops: VecDeque<Op>,
     sent: VecDeque<Sent>,
+    /// Commands answered `421`: the server closed, perhaps after their work was done.
+    uncertain: Vec<Sent>,
     cwd: VirtualPath,
     pub(super) model: Model,
     rnfr: Option<VirtualPath>,
@@ -138,7 +153,9 @@ pub(super) struct Client {
     greeted: bool,
     pub(super) quit_sent: bool,
     /// Strings only another home holds: no reply nor data may show them.
-    pub(super) foreign: Vec<String>,
+    pub(super) own_secret: String,
+    /// The client's address, for `EPRT`.
+    pub(super) ip: String,
 }
 
 impl Client {
@@ -148,6 +165,7 @@ impl Client {
             home,
             ops: ops.into(),
             sent: VecDeque::new(),
+            uncertain: Vec::new(),
             cwd: VirtualPath::root(),
             model,
             rnfr: None,
@@ -159,8 +177,58 @@ impl Client {
             last_final: None,
             greeted: false,
             quit_sent: false,
-            foreign: Vec::new(),
+            own_secret: String::new(),
+            ip: String::new(),
         }
+    }
+
+    /// A secret in `text` that only another home (or the root outside every home) holds.
+    fn foreign_secret<'a>(own: &str, text: &'a str) -> Option<&'a str> {
+        if let Some(at) = text.find("SECRET-root") {
+            return Some(&text[at..at + 11]);
+        }
+        let mut rest = text;
+        while let Some(at) = rest.find("<SECRET-") {
+            let tail = &rest[at..];
+            let end = tail.find('>').map_or(tail.len(), |e| e + 1);
+            if tail[..end] != *own {
+                return Some(&tail[..end]);
+            }
+            rest = &tail[end..];
+        }
+        None
+    }
+
+    /// For the server's connect to this client: `Some(true)` if the client accepts it,
+    /// `Some(false)` if it never answers, `None` if no active transfer wants one.
+    pub(super) fn accepts_connect(&self) -> Option<bool> {
+        let live = self
+            .live
+            .as_ref()
+            .filter(|l| l.t.mode == Mode::Eprt && l.pipe.is_none())?;
+        Some(live.t.fault != DataFault::NeverConnect)
+    }
+
+    /// The paths that commands never answered may have changed (their work can finish after
+    /// the session closed, as on a real server): either outcome is right.
+    pub(super) fn unsettled(&self) -> Vec<VirtualPath> {
+        let mut paths = Vec::new();
+        for sent in self.sent.iter().chain(&self.uncertain) {
+            match &sent.effect {
+                Effect::Mkd(p)
+                | Effect::Rmd(p)
+                | Effect::Dele(p)
+                | Effect::Store { path: p, .. } => {
+                    paths.push(p.clone());
+                }
+                Effect::Rnto(p) => {
+                    paths.push(p.clone());
+                    paths.extend(self.rnfr.clone());
+                }
+                _ => {}
+            }
+        }
+        paths
     }
 
     /// Commands written and not answered yet.
@@ -214,8 +282,12 @@ impl Client {
                 vec![Act::Send(bytes)]
             }
             Op::Transfer(t) => {
-                let pasv = if t.epsv { "EPSV" } else { "PASV" };
-                let bytes = self.send(pasv.to_owned(), Effect::Pasv);
+                let line = match t.mode {
+                    Mode::Pasv => "PASV".to_owned(),
+                    Mode::Epsv => "EPSV".to_owned(),
+                    Mode::Eprt => format!("EPRT |1|{}|40002|", self.ip),
+                };
+                let bytes = self.send(line, Effect::Pasv);
                 self.live = Some(Live {
                     t,
                     commanded: false,
@@ -269,11 +341,7 @@ impl Client {
         reply: &Reply,
         storage: &MemoryStorage,
     ) -> Result<Vec<Act>, String> {
-        if let Some(secret) = self
-            .foreign
-            .iter()
-            .find(|s| reply.text.contains(s.as_str()))
-        {
+        if let Some(secret) = Self::foreign_secret(&self.own_secret, &reply.text) {
             return Err(format!("reply {:?} shows {secret}", reply.text));
         }
         if !self.greeted {
@@ -299,6 +367,10 @@ impl Client {
             return Err(format!("reply {:?} to no command", reply.text));
         };
         let mut acts = Vec::new();
+        if reply.code == 421 {
+            self.uncertain.push(sent);
+            return Ok(acts);
+        }
         self.apply(&sent, reply.code, storage, &mut acts)
             .map_err(|e| format!("after {:?} -> {:?}: {e}", sent.line, reply.text))?;
         if !self.reads {
@@ -360,12 +432,14 @@ impl Client {
             }
             Effect::Pasv => {
                 let live = self.live.as_mut().expect("PASV belongs to a transfer");
-                if !matches!(code, 227 | 229) {
+                if !matches!(code, 200 | 227 | 229) {
                     self.live = None;
                     return Ok(());
                 }
                 live.commanded = true;
-                if live.t.fault != DataFault::NeverConnect {
+                if live.t.mode == Mode::Eprt {
+                    // The server connects when the transfer starts.
+                } else if live.t.fault != DataFault::NeverConnect {
                     acts.push(Act::Connect);
                 } else {
                     live.data_done = true;
@@ -398,6 +472,9 @@ impl Client {
                     Kind::List => ("LIST".to_owned(), Effect::None),
                 };
                 bytes.extend(self.send(line, effect));
+                if t.fault == DataFault::AborAtOnce {
+                    bytes.extend(self.send("ABOR".to_owned(), Effect::None));
+                }
                 acts.push(Act::Send(bytes));
             }
             Effect::Store { path, data, append } => {
@@ -453,7 +530,8 @@ impl Client {
         let Some(live) = &mut self.live else {
             return Ok(());
         };
-        if live.checked || !live.data_done || live.t.fault != DataFault::None {
+        let clean = matches!(live.t.fault, DataFault::None | DataFault::Quit(_));
+        if live.checked || !live.data_done || !clean {
             return Ok(());
         }
         let Some((226, Some(expect))) = &live.outcome else {
@@ -523,6 +601,20 @@ impl Client {
             Kind::Stor(d) | Kind::Appe(d) => Some(d.len()),
             _ => None,
         };
+        if let DataFault::Quit(k) = live.t.fault {
+            if live.moved >= k && !self.quit_sent {
+                self.quit_sent = true;
+                let bytes = b"QUIT\r\n".to_vec();
+                self.sent.push_back(Sent {
+                    line: "QUIT".to_owned(),
+                    effect: Effect::None,
+                });
+                acts.push(Act::Send(bytes));
+            }
+        }
+        let Some(live) = &mut self.live else {
+            return Ok((acts, false));
+        };
         let fault_at = match live.t.fault {
             DataFault::Reset(k) | DataFault::Abor(k) | DataFault::Stall(k) => Some(k),
             _ => None,
@@ -571,7 +663,7 @@ impl Client {
             if p.to_client.is_empty() && p.server_closed {
                 live.data_done = true;
                 let text = String::from_utf8_lossy(&live.received);
-                if let Some(secret) = self.foreign.iter().find(|s| text.contains(s.as_str())) {
+                if let Some(secret) = Self::foreign_secret(&self.own_secret, &text) {
                     return Err(format!("downloaded data shows {secret}"));
                 }
             }

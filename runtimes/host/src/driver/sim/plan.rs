@@ -2,7 +2,7 @@
 
 use fastrand::Rng;
 
-use super::client::{DataFault, Kind, Op, Transfer};
+use super::client::{DataFault, Kind, Mode, Op, Transfer};
 use super::net::End;
 
 /// Path arguments: plain names, nested ones, and ones that try to climb out of the home.
@@ -50,7 +50,9 @@ fn name(rng: &mut Rng, others: usize) -> String {
 
 fn fault(rng: &mut Rng, upload: bool, len: usize) -> DataFault {
     let at = rng.usize(0..=len);
-    match rng.u8(..12) {
+    match rng.u8(..14) {
+        4 => DataFault::AborAtOnce,
+        5 => DataFault::Quit(at),
         0 => DataFault::Reset(at),
         1 => DataFault::Abor(at),
         2 if upload => DataFault::Stall(at),
@@ -104,7 +106,11 @@ fn transfer(rng: &mut Rng, others: usize) -> Transfer {
         kind,
         arg,
         rest,
-        epsv: rng.bool(),
+        mode: match rng.u8(..3) {
+            0 => Mode::Pasv,
+            1 => Mode::Epsv,
+            _ => Mode::Eprt,
+        },
         fault: fault(rng, upload, len),
     }
 }

@@ -67,6 +67,12 @@ enum Event {
     Connect(usize),
     /// The client moves its transfer's data.
     Data(usize),
+    /// The server's connect to the client ends.
+    Connected(usize, DataId, SocketAddr, Option<PipeRef>),
+    /// The clock the server sees jumps ahead (a suspended machine, a stalled VM).
+    Jump(Duration),
+    /// The server shuts down: every session is told to stop, no new one starts.
+    Shutdown,
 }
 
 /// The sim's own stream of an opened transfer (the driver holds the `Opened` of the real code,
@@ -113,6 +119,9 @@ pub(super) struct World {
     storage: MemoryStorage,
     base: Instant,
     now: Duration,
+    /// How far the server's clock is ahead of the simulation's after jumps.
+    skew: Duration,
+    shutting_down: bool,
     seq: u64,
     events: BTreeMap<(Duration, u64), Event>,
     sims: Vec<Sim>,
@@ -120,8 +129,10 @@ pub(super) struct World {
     pub(super) stats: Stats,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct Stats {
+    /// Final replies by code.
+    pub(super) codes: BTreeMap<u16, usize>,
     pub(super) events: usize,
     pub(super) replies: usize,
     pub(super) transfers: usize,
@@ -211,12 +222,9 @@ impl World {
                 .unwrap();
             let ops = plan(&mut rng, &user, &password, sessions);
             let mut client = Client::new(user, home_path, model, ops);
-            client.foreign = (0..sessions)
-                .filter(|&j| j != i)
-                .map(|j| format!("<SECRET-h{j}>"))
-                .chain(["SECRET-root".to_owned()])
-                .collect();
+            client.own_secret = format!("<SECRET-h{i}>");
             let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i as u32 + 1));
+            client.ip = ip.to_string();
             sims.push(Sim {
                 driver: None,
                 client,
@@ -239,6 +247,8 @@ impl World {
             storage,
             base,
             now: Duration::ZERO,
+            skew: Duration::ZERO,
+            shutting_down: false,
             seq: 0,
             events: BTreeMap::new(),
             sims,
@@ -248,6 +258,15 @@ impl World {
         for i in 0..sessions {
             let at = Duration::from_millis(world.rng.u64(0..2_000));
             world.at(at, Event::Run(i));
+        }
+        if world.rng.u8(..5) == 0 {
+            let at = Duration::from_millis(world.rng.u64(0..60_000));
+            let by = Duration::from_secs(world.rng.u64(1..200));
+            world.at(at, Event::Jump(by));
+        }
+        if world.rng.u8(..6) == 0 {
+            let at = Duration::from_millis(world.rng.u64(0..30_000));
+            world.at(at, Event::Shutdown);
         }
         world
     }
@@ -263,7 +282,7 @@ impl World {
     }
 
     fn instant(&self) -> Instant {
-        self.base + self.now
+        self.base + self.now + self.skew
     }
 
     fn note(&mut self, line: String) {
@@ -290,7 +309,8 @@ impl World {
             if at > HORIZON || self.stats.events > MAX_EVENTS {
                 return Err(self.fail(format!("still running at {at:?}: a hang or a livelock")));
             }
-            self.storage.set_now(EPOCH + at.as_secs() as i64);
+            let wall = i64::try_from((at + self.skew).as_secs()).unwrap_or(i64::MAX);
+            self.storage.set_now(EPOCH.saturating_add(wall));
             self.event(event).map_err(|e| self.fail(e))?;
         }
         self.stats.sim_time = self.now;
@@ -336,6 +356,34 @@ impl World {
                 self.acts(i, acts)
             }
             Event::Connect(i) => self.connect(i),
+            Event::Connected(i, id, addr, pipe) => {
+                let result = pipe
+                    .map(SimData)
+                    .ok_or_else(|| io::ErrorKind::TimedOut.into());
+                if let Some(driver) = &mut self.sims[i].driver {
+                    driver.complete(Completion::Connected { id, result, addr });
+                }
+                self.run_server(i)
+            }
+            Event::Jump(by) => {
+                self.note(format!("the server's clock jumps {by:?} ahead"));
+                self.skew += by;
+                for i in 0..self.sims.len() {
+                    self.run_server(i)?;
+                }
+                Ok(())
+            }
+            Event::Shutdown => {
+                self.note("the server shuts down".to_owned());
+                self.shutting_down = true;
+                for i in 0..self.sims.len() {
+                    if let Some(driver) = &mut self.sims[i].driver {
+                        driver.complete(Completion::Input(Input::Shutdown));
+                    }
+                    self.run_server(i)?;
+                }
+                Ok(())
+            }
             Event::Data(i) => {
                 let chunk = self.rng.usize(1..=8192);
                 let (acts, more) = self.sims[i]
@@ -373,6 +421,13 @@ impl World {
 
     fn run_server(&mut self, i: usize) -> Result<(), String> {
         if self.sims[i].driver.is_none() && !self.sims[i].closed {
+            if self.shutting_down {
+                // Not accepted any more: the client is never greeted.
+                let sim = &mut self.sims[i];
+                sim.closed = true;
+                sim.client.gone = true;
+                return Ok(());
+            }
             self.start(i);
         }
         loop {
@@ -410,7 +465,7 @@ impl World {
             admission,
             peer,
             local,
-            self.base + self.now,
+            self.base + self.now + self.skew,
             Blocking::Never,
         ));
     }
@@ -438,24 +493,30 @@ impl World {
                 driver.listening(id, Ok((waiter, addr)));
                 Ok(())
             }
-            Action::Connect { id, addr, .. } => {
-                // PORT/EPRT: the simulated client never listens, so the connect is refused.
+            Action::Connect { id, addr, timeout } => {
                 let (waiter, _open) = SimWaiter::new();
-                let driver = self.sims[i]
-                    .driver
+                let sim = &mut self.sims[i];
+                sim.driver
                     .as_mut()
-                    .expect("a driver gives actions");
-                driver.connecting(id, waiter);
-                driver.complete(Completion::Connected {
-                    id,
-                    result: Err(io::ErrorKind::ConnectionRefused.into()),
-                    addr,
-                });
+                    .expect("a driver gives actions")
+                    .connecting(id, waiter);
+                let ours = addr.ip() == sim.ip && addr.port() == 40_002;
+                match sim.client.accepts_connect().filter(|_| ours) {
+                    Some(true) => {
+                        let pipe: PipeRef = Rc::new(RefCell::new(Pipe::default()));
+                        sim.client.set_pipe(Some(Rc::clone(&pipe)));
+                        self.after_ms(50, Event::Connected(i, id, addr, Some(pipe)));
+                        self.after_ms(20, Event::Data(i));
+                    }
+                    // Nobody answers: the connect times out.
+                    Some(false) => self.at(self.now + timeout, Event::Connected(i, id, addr, None)),
+                    None => self.after_ms(5, Event::Connected(i, id, addr, None)),
+                }
                 Ok(())
             }
             Action::ArmTimer(at) => {
                 self.sims[i].armed = Some(at);
-                let when = at.saturating_duration_since(self.base);
+                let when = at.saturating_duration_since(self.base + self.skew);
                 self.at(when, Event::Timer(i, at));
                 Ok(())
             }
@@ -487,6 +548,9 @@ impl World {
     fn write(&mut self, i: usize, bytes: &[u8]) -> Result<(), String> {
         let replies = parse_batch(bytes).map_err(|e| format!("#{i}: {e}"))?;
         self.stats.replies += replies.len();
+        for reply in &replies {
+            *self.stats.codes.entry(reply.code).or_default() += 1;
+        }
         let text = String::from_utf8_lossy(bytes)
             .trim_end()
             .replace("\r\n", " | ");
@@ -744,6 +808,15 @@ impl World {
                 return Err(format!("#{i} has transfers left running"));
             }
         }
+        if self.host.admission().active() != 0 {
+            return Err(format!(
+                "{} sessions still hold a place after every session closed",
+                self.host.admission().active()
+            ));
+        }
+        if self.host.lifecycle().transfers().count() != 0 {
+            return Err("a transfer still counts after every session closed".into());
+        }
         let mut expected: BTreeMap<String, Node> = BTreeMap::new();
         expected.insert("/".into(), Node::Dir);
         expected.insert("/outside".into(), Node::File(b"SECRET-root".to_vec()));
@@ -761,6 +834,15 @@ impl World {
                 None => Node::Dir,
             };
             actual.insert(path, node);
+        }
+        for sim in &self.sims {
+            for path in sim.client.unsettled() {
+                let path = sim.client.home.join(&path);
+                let below = format!("{}/", path.as_str());
+                let settled = |k: &String| k != path.as_str() && !k.starts_with(&below);
+                actual.retain(|k, _| settled(k));
+                expected.retain(|k, _| settled(k));
+            }
         }
         if actual != expected {
             let differ: Vec<String> = actual
