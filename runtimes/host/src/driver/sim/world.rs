@@ -655,28 +655,38 @@ impl World {
     fn job(&mut self, i: usize, job: Job<SimData>) -> Result<(), String> {
         let fault = self.rng.u8(..40) == 0;
         let completion = match job.task {
-            Task::Fs { id, op, storage } => {
+            Task::Fs {
+                id,
+                op,
+                storage,
+                limits,
+            } => {
                 let input = if fault {
                     Input::Fs {
                         id,
                         result: Err(FsError::Other),
                     }
                 } else {
-                    work::fs(&*storage, id, &op)
+                    work::fs(&*storage, id, &op, &limits)
                 };
                 Completion::Input(input)
             }
             Task::Auth { id, user, password } => {
                 Completion::Input(work::auth(&self.host, &job.session, id, &user, &password))
             }
-            Task::Open { id, kind, storage } => {
+            Task::Open {
+                id,
+                kind,
+                storage,
+                limits,
+            } => {
                 if fault {
                     Completion::Input(Input::TransferDone {
                         id,
                         result: Err(TransferError::Fs(FsError::Other)),
                     })
                 } else {
-                    let completion = work::open(&*storage, id, &kind);
+                    let completion = work::open(&storage, id, &kind, &limits);
                     if matches!(completion, Completion::TransferOpened { .. }) {
                         let source = open_source(&*storage, &kind)?;
                         self.sims[i].opened.insert(id, source);
