@@ -27,7 +27,7 @@
 //! a stall of the idle timeout is a lost connection; commit only at a clean end).
 //!
 //! Run: `cargo test -p thinftp-host sim` runs [`SEEDS`] seeds of [`SESSIONS`] sessions.
-//! `THINFTP_SIM_SEED=n` replays seed `n` alone (and prints its trace),
+//! `THINFTP_SIM_SEED=n` replays seed `n` alone, event for event,
 //! `THINFTP_SIM_SEEDS=k` runs k seeds, `THINFTP_SIM_SESSIONS=m` sets the sessions per seed. A
 //! failing seed prints itself, the replay command and the last events.
 
