@@ -471,4 +471,6 @@ fn setup<'a>(
 #[cfg(test)]
 mod memory_tests;
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;

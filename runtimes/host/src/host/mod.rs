@@ -410,6 +410,13 @@ impl Host {
         self.logins.users().check_is_quick(user)
     }
 
+    /// Puts `users` in force for logins from now on, as a reload does: for tests that need
+    /// users the options cannot name (the simulator's plain passwords with homes of their own).
+    #[cfg(test)]
+    pub(crate) fn set_users(&self, users: Users) {
+        self.logins.replace_users(users);
+    }
+
     /// Binds a passive data listener on `ip` for a session of the client at `client`, at a random
     /// port of the range (blocking, quick), and returns it with its address (for
     /// [`Input::PassiveListening`](thinftp::Input)). Fails when `client` already holds
