@@ -164,7 +164,7 @@ fn drain_pipe(
 }
 
 /// The plain copy loop, with each side's errors wrapped by its own constructor.
-fn buffered(
+pub(crate) fn buffered(
     reader: &mut impl Read,
     writer: &mut impl Write,
     read_err: fn(io::Error) -> CopyError,

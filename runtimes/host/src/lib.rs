@@ -67,6 +67,7 @@ pub mod storage;
 mod storage_attrs;
 pub mod systemd;
 mod throttle;
+pub mod tls;
 pub mod transfer;
 mod upload;
 

@@ -16,9 +16,11 @@ use thinftp::ascii::{AsciiDecoder, AsciiEncoder};
 use thinftp::{render_entry, ListFormat};
 use thinftp::{DirEntry, FsError, TransferError, TransferKind, VirtualPath};
 
-use crate::copy::{file_to_socket, socket_to_file, CopyError};
+use crate::copy::{buffered, file_to_socket, socket_to_file, CopyError};
 use crate::errors::fs_error;
 use crate::storage::{wall_clock, DirStream, Storage};
+use crate::tls::data::{DataTlsError, TlsStream};
+use crate::tls::{self, SessionTls};
 use crate::upload::Upload;
 
 /// Buffer size for `TYPE A` conversion.
@@ -197,17 +199,47 @@ pub fn move_bytes(
     stream: TcpStream,
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
+    move_bytes_protected(opened, stream, None, abort)
+}
+
+/// [`move_bytes`], under `PROT P` when `tls` is given: the server handshake runs first on
+/// `stream` (see [`tls::data::accept`]); if it fails, or does not resume the control
+/// connection's session where that is required, no byte is sent or written (an upload's file
+/// stays as it was) and the error says which.
+pub fn move_bytes_protected(
+    opened: Opened,
+    stream: TcpStream,
+    tls: Option<&SessionTls>,
+    abort: &AbortHandle,
+) -> Result<u64, TransferError> {
     let _ = stream.set_nonblocking(false);
     let started = Instant::now();
     let kind = opened.kind.clone();
-    let result = carry_out(*opened.source, stream, abort);
+    let result = carry_out(*opened.source, stream, tls, abort);
     log_transfer(&kind, &result, started.elapsed());
     result
 }
 
-fn carry_out(source: Source, stream: TcpStream, abort: &AbortHandle) -> Result<u64, TransferError> {
+fn carry_out(
+    source: Source,
+    stream: TcpStream,
+    tls: Option<&SessionTls>,
+    abort: &AbortHandle,
+) -> Result<u64, TransferError> {
     abort.attach(&stream);
-    let mut stream = stream;
+    let mut stream = match tls {
+        None => Data::Plain(stream),
+        Some(session) => match tls::data::accept(session, stream) {
+            Ok(secured) => Data::Tls(Box::new(secured)),
+            Err(e) => {
+                abort.detach();
+                if abort.is_aborted() {
+                    return Err(TransferError::Aborted);
+                }
+                return Err(tls_error(&e));
+            }
+        },
+    };
     let result = match source {
         Source::Read { mut file, ascii } => send_file(&mut file, ascii, &mut stream),
         Source::Write { upload, ascii } => receive_file(upload, ascii, &mut stream, abort),
@@ -222,8 +254,12 @@ fn carry_out(source: Source, stream: TcpStream, abort: &AbortHandle) -> Result<u
         } => send_listing(entries, format, now, &mut stream, abort),
     };
     abort.detach();
-    // FIN after the last byte: for a download this is the client's end of file.
-    let _ = stream.shutdown(Shutdown::Write);
+    // close_notify, then FIN after the last byte: for a download this is the client's end of
+    // file.
+    if let Data::Tls(secured) = &mut stream {
+        secured.finish();
+    }
+    let _ = stream.tcp().shutdown(Shutdown::Write);
     if abort.is_aborted() {
         return Err(TransferError::Aborted);
     }
@@ -257,7 +293,7 @@ fn send_listing(
     entries: Entries,
     format: ListFormat,
     now: i64,
-    stream: &mut TcpStream,
+    stream: &mut Data,
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
     let mut out = ListingWriter {
@@ -297,7 +333,7 @@ fn send_listing(
 
 /// The chunk buffer of a listing on its way to the data connection.
 struct ListingWriter<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut Data,
     buf: String,
     sent: u64,
 }
@@ -354,10 +390,14 @@ fn open_send(
 fn send_file(
     file: &mut std::fs::File,
     ascii: Option<AsciiEncoder>,
-    stream: &mut TcpStream,
+    stream: &mut Data,
 ) -> Result<u64, TransferError> {
     let Some(mut encoder) = ascii else {
-        return file_to_socket(file, stream).map_err(copy_error);
+        return match stream {
+            Data::Plain(stream) => file_to_socket(file, stream),
+            Data::Tls(secured) => buffered(file, secured, CopyError::File, CopyError::Socket),
+        }
+        .map_err(copy_error);
     };
     let mut buf = vec![0u8; ASCII_BUF];
     let mut out = Vec::with_capacity(ASCII_BUF * 2);
@@ -378,13 +418,15 @@ fn send_file(
 fn receive_file(
     mut upload: Upload,
     ascii: bool,
-    stream: &mut TcpStream,
+    stream: &mut Data,
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
-    let result = if ascii {
-        receive_ascii(stream, upload.file())
-    } else {
-        socket_to_file(stream, upload.file()).map_err(copy_error)
+    let result = match stream {
+        _ if ascii => receive_ascii(stream, upload.file()),
+        Data::Plain(stream) => socket_to_file(stream, upload.file()).map_err(copy_error),
+        Data::Tls(secured) => {
+            buffered(secured, upload.file(), CopyError::Socket, CopyError::File).map_err(copy_error)
+        }
     };
     // Our own shutdown on abort reads as a clean end of file: the flag tells them apart.
     let complete = result.is_ok() && !abort.is_aborted();
@@ -394,7 +436,7 @@ fn receive_file(
     Ok(received)
 }
 
-fn receive_ascii(stream: &mut TcpStream, file: &mut std::fs::File) -> Result<u64, TransferError> {
+fn receive_ascii(stream: &mut Data, file: &mut std::fs::File) -> Result<u64, TransferError> {
     let mut decoder = AsciiDecoder::new();
     let mut buf = vec![0u8; ASCII_BUF];
     let mut out = Vec::with_capacity(ASCII_BUF);
@@ -421,6 +463,54 @@ fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
         }
+    }
+}
+
+/// A data connection under `PROT P`: the plain connection beneath, or the secured one.
+enum Data {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Data {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Data::Plain(stream) => stream,
+            Data::Tls(secured) => secured.tcp(),
+        }
+    }
+}
+
+impl Read for Data {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Data::Plain(stream) => stream.read(buf),
+            Data::Tls(secured) => secured.read(buf),
+        }
+    }
+}
+
+impl Write for Data {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Data::Plain(stream) => stream.write(buf),
+            Data::Tls(secured) => secured.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Data::Plain(stream) => stream.flush(),
+            Data::Tls(secured) => secured.flush(),
+        }
+    }
+}
+
+/// A data connection that could not be secured.
+fn tls_error(e: &DataTlsError) -> TransferError {
+    match e {
+        DataTlsError::Failed(_) => TransferError::ConnectionLost,
+        DataTlsError::NotResumed => TransferError::ConnectionLost,
     }
 }
 

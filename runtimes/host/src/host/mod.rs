@@ -26,6 +26,7 @@ use crate::cli::Options;
 use crate::passive::PassivePorts;
 use crate::shutdown::Lifecycle;
 use crate::storage::Storage;
+use crate::tls::{SessionTls, Tls};
 
 /// The storage, users, limits and settings shared by every session of a server. Runtimes keep
 /// one in an `Arc` and call its blocking methods off their event loop.
@@ -47,6 +48,10 @@ pub struct Host {
     busy_poll: BusyPoll,
     /// The settings of each new session (replaced by a reload).
     config: RwLock<Config>,
+    /// FTPS, when it is on: the certificate and each session's TLS configuration.
+    tls: Option<Tls>,
+    /// The local addresses of the implicit FTPS listeners (`--implicit-listen`), as bound.
+    implicit: RwLock<Vec<SocketAddr>>,
 }
 
 /// Why a server could not start.
@@ -57,6 +62,8 @@ pub enum StartupError {
     Root(PathBuf, io::Error),
     /// The users could not be loaded.
     Users(UsersError),
+    /// The TLS options or certificate cannot be used: why.
+    Tls(String),
 }
 
 impl fmt::Display for StartupError {
@@ -64,6 +71,7 @@ impl fmt::Display for StartupError {
         match self {
             StartupError::Root(path, e) => write!(f, "cannot open root {}: {e}", path.display()),
             StartupError::Users(e) => e.fmt(f),
+            StartupError::Tls(e) => write!(f, "FTPS: {e}"),
         }
     }
 }
@@ -92,6 +100,7 @@ impl Host {
         let grace = Duration::from_secs(options.shutdown_grace);
         let lifecycle = Lifecycle::new(grace, storage.clone());
         let window = Duration::from_micros(options.busy_poll);
+        let tls = Tls::from_options(options).map_err(StartupError::Tls)?;
         Ok(Host {
             storage,
             logins: Logins::new(users, options.ban_policy()),
@@ -105,6 +114,8 @@ impl Host {
             lifecycle,
             passive: PassivePorts::new(range, options.max_passive_per_ip),
             config: RwLock::new(options.config()),
+            tls,
+            implicit: RwLock::new(Vec::new()),
         })
     }
 
@@ -125,6 +136,9 @@ impl Host {
         );
         self.default_anonymous
             .store(default_anonymous, Ordering::Relaxed);
+        if let Some(tls) = &self.tls {
+            tls.reload().map_err(StartupError::Tls)?;
+        }
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = options.config();
         Ok(())
     }
@@ -230,6 +244,36 @@ impl Host {
     pub fn new_session(&self, peer: SocketAddr, local: SocketAddr, now: Instant) -> Session {
         tracing::debug!("connected");
         Session::new(self.session_config(), peer, local, now)
+    }
+
+    /// A new session's TLS configuration (its own resumption store), if FTPS is on. `None`
+    /// also when it cannot be made (logged): the session then refuses `AUTH TLS`.
+    pub fn session_tls(&self) -> Option<SessionTls> {
+        let tls = self.tls.as_ref()?;
+        tls.session()
+            .map_err(|e| tracing::error!("no TLS for this session: {e}"))
+            .ok()
+    }
+
+    /// Whether FTPS is on.
+    pub fn tls_available(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Records the addresses the implicit FTPS listeners are bound to, so that a session
+    /// accepted on one of them starts with TLS ([`is_implicit`](Self::is_implicit)).
+    pub fn set_implicit_listeners(&self, addrs: &[SocketAddr]) {
+        *self.implicit.write().unwrap_or_else(|e| e.into_inner()) = addrs.to_vec();
+    }
+
+    /// Whether a control connection that came in on the local address `local` is implicit
+    /// FTPS: one of the implicit listeners has its port and its address (or listens on every
+    /// address).
+    pub fn is_implicit(&self, local: SocketAddr) -> bool {
+        let implicit = self.implicit.read().unwrap_or_else(|e| e.into_inner());
+        implicit.iter().any(|addr| {
+            addr.port() == local.port() && (addr.ip() == local.ip() || addr.ip().is_unspecified())
+        })
     }
 
     /// Starts a session's busy-polling window after it answered, if polling is on, no transfer
