@@ -327,7 +327,8 @@ impl<S, W: Waiter> Driver<S, W> {
             // Dropping a channel closes its connection or listener and stops its waiter.
             Output::CloseData { id } => self.channels.close(id),
             // The transfer's file is opened first; its `150` follows once it is.
-            Output::StartTransfer { id, data, kind } => {
+            // TLS on the data connection (`protection`) is not built yet: see issue 11.
+            Output::StartTransfer { id, data, kind, .. } => {
                 let stream = self.channels.take_stream(data);
                 let setup = setup(&self.host, &self.storage, &self.admission);
                 let opening = self.transfers.start(&setup, id, kind, stream);
