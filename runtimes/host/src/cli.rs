@@ -221,8 +221,9 @@ pub struct Options {
     /// Take `PROT P` data connections that do not resume the control connection's TLS session.
     /// By default they are refused (522), as vsftpd's `require_ssl_reuse`, so that nobody else
     /// can connect in the client's place. Needed for clients that cannot resume: Python
-    /// ftplib's plain `FTP_TLS`, `curl --no-sessionid`, and some older FileZilla and WinSCP
-    /// settings.
+    /// ftplib's plain `FTP_TLS`, `curl --no-sessionid`, rclone with more than one connection
+    /// (its session cache is shared by all of them; `--ftp-concurrency 1` works without this),
+    /// and some older FileZilla and WinSCP settings.
     #[arg(long)]
     pub tls_no_session_reuse_required: bool,
 
@@ -278,6 +279,9 @@ impl Options {
         config.login_timeout = Duration::from_secs(self.login_timeout);
         config.max_login_failures = self.max_login_failures;
         config.passive_address = self.passive_address;
+        config.tls.control = self.tls_required_control.requirement();
+        config.tls.data = self.tls_required_data.requirement();
+        config.tls.allow_ccc = self.tls_allow_ccc;
         config
     }
 
@@ -440,6 +444,17 @@ fn parse_port_range(arg: &str) -> Result<PortRange, String> {
         return Err("expected FIRST-LAST with 0 < FIRST <= LAST".to_owned());
     }
     Ok(PortRange { first, last })
+}
+
+impl TlsRequired {
+    /// The core's name for it.
+    pub fn requirement(self) -> thinftp::TlsRequirement {
+        match self {
+            TlsRequired::None => thinftp::TlsRequirement::Optional,
+            TlsRequired::Accounts => thinftp::TlsRequirement::Accounts,
+            TlsRequired::All => thinftp::TlsRequirement::Everyone,
+        }
+    }
 }
 
 /// Who a TLS requirement applies to (`--tls-required-control`, `--tls-required-data`).

@@ -233,6 +233,10 @@ fn carry_out(
             Ok(secured) => Data::Tls(Box::new(secured)),
             Err(e) => {
                 abort.detach();
+                // Nothing was received: an upload that created its file takes it back.
+                if let Source::Write { upload, .. } = source {
+                    upload.abandon();
+                }
                 if abort.is_aborted() {
                     return Err(TransferError::Aborted);
                 }
@@ -509,8 +513,8 @@ impl Write for Data {
 /// A data connection that could not be secured.
 fn tls_error(e: &DataTlsError) -> TransferError {
     match e {
-        DataTlsError::Failed(_) => TransferError::ConnectionLost,
-        DataTlsError::NotResumed => TransferError::ConnectionLost,
+        DataTlsError::Failed(_) => TransferError::TlsFailed,
+        DataTlsError::NotResumed => TransferError::TlsNotResumed,
     }
 }
 

@@ -44,6 +44,9 @@ pub(crate) struct Upload {
 enum How {
     /// Writing the target itself; nothing to do at the end.
     Direct,
+    /// Writing the target this upload created (`STOR` of a new name); nothing to do at the end,
+    /// unless the upload never began ([`Upload::abandon`]).
+    Created { target: PathBuf },
     /// Writing the target itself from an offset: cut off whatever the old file had beyond what
     /// was written, at the end.
     Resumed,
@@ -116,7 +119,7 @@ impl Upload {
     /// is renamed over the target only then, and removed otherwise.
     pub(crate) fn finish(mut self, complete: bool) -> Result<(), FsError> {
         match std::mem::replace(&mut self.how, How::Direct) {
-            How::Direct => Ok(()),
+            How::Direct | How::Created { .. } => Ok(()),
             How::Resumed => {
                 // Also on failure: the file then ends where the received bytes ended, so its size
                 // tells the client where to resume.
@@ -149,6 +152,19 @@ impl Upload {
     }
 }
 
+impl Upload {
+    /// Ends an upload that never began: its data connection was refused before any byte (a
+    /// TLS handshake that failed or did not resume). A file it created is removed again while
+    /// still empty; a temporary file is removed (by `Drop`); an existing file is untouched.
+    pub(crate) fn abandon(self) {
+        if let How::Created { target } = &self.how {
+            if self.file.metadata().is_ok_and(|m| m.len() == 0) {
+                let _ = self.storage.dir().remove_file(target);
+            }
+        }
+    }
+}
+
 impl Drop for Upload {
     /// An upload dropped without [`finish`](Upload::finish) (a panic in a caller) still removes
     /// its temporary file.
@@ -175,7 +191,9 @@ fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError
             return Ok(Upload {
                 file,
                 storage: storage.clone(),
-                how: How::Direct,
+                how: How::Created {
+                    target: rel.to_path_buf(),
+                },
             })
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}

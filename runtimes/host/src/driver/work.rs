@@ -18,7 +18,8 @@ use super::Completion;
 use crate::limits::SessionGuard;
 use crate::shutdown::TransferGuard;
 use crate::storage::Storage;
-use crate::transfer::{move_bytes, open_transfer, AbortHandle, Opened};
+use crate::tls::SessionTls;
+use crate::transfer::{move_bytes_protected, open_transfer, AbortHandle, Opened};
 use crate::Host;
 
 /// One piece of blocking work for a session, with what it needs to run anywhere: the session's
@@ -61,6 +62,8 @@ pub(super) enum Task<S> {
         id: TransferId,
         opened: Opened,
         stream: S,
+        /// `PROT P`: secure the connection with this (the session's) configuration first.
+        tls: Option<SessionTls>,
         /// A transfer that moves no byte for this long has lost its connection.
         stall: Duration,
         /// Stops it; a clone is kept in [`Transfers`](super::transfers::Transfers).
@@ -81,6 +84,7 @@ impl Job<TcpStream> {
                 id,
                 opened,
                 stream,
+                tls,
                 stall,
                 abort,
                 counted,
@@ -88,7 +92,7 @@ impl Job<TcpStream> {
                 // A client that stops moving bytes for this long is gone.
                 let _ = stream.set_read_timeout(Some(stall));
                 let _ = stream.set_write_timeout(Some(stall));
-                let result = move_bytes(opened, stream, &abort);
+                let result = move_bytes_protected(opened, stream, tls.as_ref(), &abort);
                 // The bytes are moved (or the upload cleaned up); the session's clone counts on
                 // until the final reply is written.
                 drop(counted);

@@ -101,6 +101,7 @@ impl Host {
         let lifecycle = Lifecycle::new(grace, storage.clone());
         let window = Duration::from_micros(options.busy_poll);
         let tls = Tls::from_options(options).map_err(StartupError::Tls)?;
+        let config = session_settings(options, &users, tls.is_some());
         Ok(Host {
             storage,
             logins: Logins::new(users, options.ban_policy()),
@@ -113,7 +114,7 @@ impl Host {
             busy_poll: BusyPoll::new(window, lifecycle.transfers().clone()),
             lifecycle,
             passive: PassivePorts::new(range, options.max_passive_per_ip),
-            config: RwLock::new(options.config()),
+            config: RwLock::new(config),
             tls,
             implicit: RwLock::new(Vec::new()),
         })
@@ -128,6 +129,10 @@ impl Host {
     /// limit go on). On an error nothing changes.
     pub fn reload(&self, options: &Options) -> Result<(), StartupError> {
         let (users, default_anonymous) = users_from_options(options)?;
+        if let Some(tls) = &self.tls {
+            tls.reload().map_err(StartupError::Tls)?;
+        }
+        let config = session_settings(options, &users, self.tls.is_some());
         self.logins.replace_users(users);
         self.admission.set_limits(
             options.max_sessions,
@@ -136,10 +141,7 @@ impl Host {
         );
         self.default_anonymous
             .store(default_anonymous, Ordering::Relaxed);
-        if let Some(tls) = &self.tls {
-            tls.reload().map_err(StartupError::Tls)?;
-        }
-        *self.config.write().unwrap_or_else(|e| e.into_inner()) = options.config();
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
         Ok(())
     }
 
@@ -241,7 +243,13 @@ impl Host {
 
     /// A new session for the admitted control connection from `peer` to the local address
     /// `local`, with its `220` greeting queued. Call it inside the session's span.
+    /// On an implicit FTPS listener ([`is_implicit`](Self::is_implicit)) TLS comes first, and
+    /// the greeting after it.
     pub fn new_session(&self, peer: SocketAddr, local: SocketAddr, now: Instant) -> Session {
+        if self.tls_available() && self.is_implicit(local) {
+            tracing::debug!("connected (implicit FTPS)");
+            return Session::new_implicit_tls(self.session_config(), peer, local, now);
+        }
         tracing::debug!("connected");
         Session::new(self.session_config(), peer, local, now)
     }
@@ -342,6 +350,15 @@ impl Host {
         let addr = listener.local_addr()?;
         Ok((listener, addr))
     }
+}
+
+/// The settings of new sessions: the options', with FTPS offered if it is on, and the users
+/// file's per-user TLS requirements.
+fn session_settings(options: &Options, users: &Users, tls: bool) -> Config {
+    let mut config = options.config();
+    config.tls.available = tls;
+    config.tls.user_overrides = users.tls_overrides().clone();
+    config
 }
 
 /// The users the options name, and whether anonymous read-only access is on only because they

@@ -162,7 +162,7 @@ mod tests {
         let got = pump(&mut client, &mut server);
         let negotiated = got.secured.expect("secured once the handshake is over");
         assert!(server.is_secured());
-        assert_eq!(negotiated.version, "TLSv1_3");
+        assert_eq!(negotiated.version, "TLSv1.3");
         assert_eq!(negotiated.alpn.as_deref(), Some("ftp"));
         assert_eq!(negotiated.sni.as_deref(), Some("localhost"));
         assert!(!negotiated.resumed);

@@ -37,7 +37,7 @@ pub struct TlsStream {
 /// TLS sessions is refused: the client is sent `close_notify` and nothing else.
 pub fn accept(session: &SessionTls, stream: TcpStream) -> Result<TlsStream, DataTlsError> {
     let failed = |e: &dyn std::fmt::Display| DataTlsError::Failed(e.to_string());
-    let mut conn = ServerConnection::new(session.config.clone()).map_err(|e| failed(&e))?;
+    let mut conn = ServerConnection::new(session.data.clone()).map_err(|e| failed(&e))?;
     conn.set_buffer_limit(None);
     let mut tls = TlsStream {
         conn,
@@ -178,8 +178,11 @@ mod tests {
         let (server, client) = testing::configs(&[]);
         let mut config = (*server).clone();
         config.ticketer = rustls::crypto::ring::Ticketer::new().unwrap();
+        let mut data = config.clone();
+        data.send_tls13_tickets = 0;
         let session = SessionTls {
             config: Arc::new(config),
+            data: Arc::new(data),
             require_reuse,
         };
         (session, client)
@@ -228,10 +231,17 @@ mod tests {
     #[test]
     fn only_a_resumed_session_is_taken_when_reuse_is_required() {
         let (session, client) = session(true);
-        // The client's first connection is a full handshake: refused.
+        // Before the control connection gave the client a ticket: a full handshake, refused.
         let (got, echoed) = connect(&session, &client, b"x");
         assert_eq!(got.unwrap_err(), DataTlsError::NotResumed);
         assert!(echoed.is_empty());
+        // The control connection (the configuration that hands out tickets).
+        let control = SessionTls {
+            data: Arc::clone(&session.config),
+            require_reuse: false,
+            ..session.clone()
+        };
+        assert_eq!(connect(&control, &client, b"c").0.unwrap(), b"c");
         // The same client resumes the session it was given: taken.
         let (got, _) = connect(&session, &client, b"hello");
         assert_eq!(got.unwrap(), b"hello");

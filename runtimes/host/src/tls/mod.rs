@@ -62,8 +62,13 @@ pub struct Tls {
 /// own (see the [module docs](self)). Cloning it shares them.
 #[derive(Debug, Clone)]
 pub struct SessionTls {
-    /// For the control connection and every data connection of the session.
+    /// For the control connection, which hands out the tickets data connections resume.
     pub config: Arc<ServerConfig>,
+    /// For the data connections: the same session cache and ticket key, but no new tickets.
+    /// A TLS 1.3 ticket is a message the client reads after the handshake; a client that only
+    /// uploads never reads it, and closing its socket with it unread sends a reset that can
+    /// cut the upload's last bytes.
+    pub data: Arc<ServerConfig>,
     /// Data connections must resume the control connection's session.
     pub require_reuse: bool,
 }
@@ -150,8 +155,11 @@ impl Tls {
         // connection.
         config.ticketer = rustls::crypto::ring::Ticketer::new()
             .map_err(|e| format!("cannot make a TLS ticket key: {e}"))?;
+        let mut data = config.clone();
+        data.send_tls13_tickets = 0;
         Ok(SessionTls {
             config: Arc::new(config),
+            data: Arc::new(data),
             require_reuse: self.require_reuse,
         })
     }
@@ -212,7 +220,7 @@ fn certs_of(path: &PathBuf) -> Result<Vec<rustls::pki_types::CertificateDer<'sta
 /// What a finished handshake gave, for the log line and the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Negotiated {
-    /// `TLSv1_3`, `TLSv1_2`.
+    /// `TLSv1.3`, `TLSv1.2`.
     pub version: String,
     /// The cipher suite, such as `TLS13_AES_128_GCM_SHA256`.
     pub cipher: String,
@@ -229,9 +237,10 @@ pub struct Negotiated {
 impl Negotiated {
     /// What `conn` negotiated (call it once its handshake is over).
     pub fn of(conn: &rustls::ServerConnection) -> Negotiated {
-        let version = conn
-            .protocol_version()
-            .map_or_else(|| "unknown".to_owned(), |v| format!("{v:?}"));
+        let version = conn.protocol_version().map_or_else(
+            || "unknown".to_owned(),
+            |v| format!("{v:?}").replace('_', "."),
+        );
         let cipher = conn
             .negotiated_cipher_suite()
             .map_or_else(|| "unknown".to_owned(), |s| format!("{:?}", s.suite()));
