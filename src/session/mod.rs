@@ -519,6 +519,9 @@ impl Session {
                 501,
                 &format!("Syntax error in parameters or arguments to {verb}."),
             ),
+            ParseError::UnsupportedParameter("AUTH") => {
+                self.reply(504, "AUTH mechanism not supported; use AUTH TLS.")
+            }
             ParseError::UnsupportedParameter(verb) => {
                 self.reply(504, &format!("{verb} not implemented for that parameter."))
             }

@@ -546,6 +546,11 @@ impl Runner {
         if std::mem::replace(&mut t.moving, true) {
             return self.bug(format!("MoveBytes {id} twice"));
         }
+        if t.protection == DataProtection::Private {
+            // The data connection's TLS handshake comes first: a download's bytes are shown
+            // once the transfer ends well (`done`), never before a failed handshake.
+            return self.note("  (TLS handshake on the data connection)");
+        }
         let bytes = match (&t.kind, &t.source) {
             (TransferKind::ReceiveFile { .. }, _) => return,
             (_, Ok(bytes)) => bytes.clone(),
@@ -561,6 +566,13 @@ impl Runner {
             return;
         };
         self.connected.remove(&t.data);
+        if let (Ending::Ok, DataProtection::Private, Ok(bytes)) = (ending, t.protection, &t.source)
+        {
+            if !matches!(t.kind, TransferKind::ReceiveFile { .. }) {
+                let bytes = bytes.clone();
+                self.data_lines("D>", &bytes);
+            }
+        }
         let now = self.wall_now();
         let result = match (&t.kind, ending) {
             (_, Ending::Lost) => Err(TransferError::ConnectionLost),
