@@ -461,3 +461,41 @@ fn auth_tls_secures_the_control_connection_inside_the_driver_and_ends_with_close
         "close_notify came before the close"
     );
 }
+
+#[test]
+fn ccc_sends_close_notify_and_the_control_connection_goes_on_in_clear_text() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--user",
+        "u:p",
+        "--busy-poll",
+        "0",
+        "--ftps",
+        "--tls-self-signed",
+        "--tls-allow-ccc",
+    ];
+    let mut driver: TestDriver = driver_on(host_for(&dir, &args), Blocking::Allowed);
+    assert!(writes(&actions(&mut driver))[0].starts_with("220"));
+    send(&mut driver, b"AUTH TLS\r\n");
+    assert!(writes(&actions(&mut driver))[0].starts_with("234"));
+    let (_, client_config) = crate::tls::testing::configs(&[]);
+    let mut client = crate::tls::testing::client(client_config);
+    pump_tls(&mut driver, &mut client);
+    client
+        .writer()
+        .write_all(b"USER u\r\nPASS p\r\nCCC\r\n")
+        .unwrap();
+    let got = pump_tls(&mut driver, &mut client).concat();
+    assert!(got.contains("230") && got.contains("200"), "{got:?}");
+    // The server's close_notify came after the 200; the client answers with its own.
+    let mut rest = String::new();
+    use std::io::Read;
+    assert_eq!(client.reader().read_to_string(&mut rest).unwrap(), 0);
+    client.send_close_notify();
+    pump_tls(&mut driver, &mut client);
+    send(&mut driver, b"NOOP\r\n");
+    let replies = writes(&actions(&mut driver));
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(replies[0].starts_with("200"), "in clear text: {replies:?}");
+}
