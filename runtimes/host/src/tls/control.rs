@@ -193,6 +193,43 @@ mod tests {
     }
 
     #[test]
+    fn a_client_certificate_from_the_client_ca_is_reported_and_none_is_fine_too() {
+        use rcgen::{
+            BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+        };
+        let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let mut params = CertificateParams::new(vec!["client".to_owned()]).unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let certified = crate::tls::CertifiedKey::self_signed().unwrap();
+        let server = Arc::new(crate::tls::server_config(certified, Some(&ca_file)).unwrap());
+
+        let chain = vec![cert.der().clone()];
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into();
+        let mut client = testing::client(testing::client_with_certificate(chain, key));
+        let mut control = ControlTls::new(Arc::clone(&server)).unwrap();
+        let negotiated = pump(&mut client, &mut control).secured.expect("secured");
+        assert_eq!(
+            negotiated.client_certificate,
+            Some(crate::tls::fingerprint(cert.der()))
+        );
+
+        let (_, anonymous) = testing::configs(&[]);
+        let mut client = testing::client(anonymous);
+        let mut control = ControlTls::new(server).unwrap();
+        let negotiated = pump(&mut client, &mut control).secured.expect("optional");
+        assert_eq!(negotiated.client_certificate, None);
+    }
+
+    #[test]
     fn garbage_fails_the_handshake() {
         let (server_config, _) = testing::configs(&[]);
         let mut server = ControlTls::new(server_config).unwrap();

@@ -24,6 +24,21 @@ pub(crate) fn configs(alpn: &[&[u8]]) -> (Arc<ServerConfig>, Arc<ClientConfig>) 
     (Arc::new(server), Arc::new(client))
 }
 
+/// A client configuration that presents the certificate `chain` with `key`.
+pub(crate) fn client_with_certificate(
+    chain: Vec<CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> Arc<ClientConfig> {
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    Arc::new(config)
+}
+
 /// A client connection to `localhost`.
 pub(crate) fn client(config: Arc<ClientConfig>) -> ClientConnection {
     ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap()
