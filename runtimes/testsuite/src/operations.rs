@@ -142,7 +142,7 @@ pub(crate) fn server_command(bin: &Path, root: &Path, args: &[&str]) -> Command 
     command
 }
 
-fn temp_dir() -> TempDir {
+pub(crate) fn temp_dir() -> TempDir {
     tempfile::Builder::new()
         .prefix("thinftp-ops.")
         .tempdir()

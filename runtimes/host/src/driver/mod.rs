@@ -59,6 +59,8 @@ pub use channels::Completion;
 pub use work::Job;
 
 use crate::busy_poll::Polling;
+use crate::observe::SessionObserver;
+use crate::session_limits::SessionLimits;
 use crate::shutdown::{SessionWatch, TransferGuard};
 use crate::{socket, Admission, Host, SessionStorage};
 use channels::DataChannels;
@@ -77,6 +79,8 @@ pub struct Driver<S, W> {
     /// Where this session's filesystem requests and transfers go: the root before login, the
     /// user's home after.
     storage: SessionStorage,
+    /// Rates and quota of this session's transfers (the user's, once logged in).
+    limits: SessionLimits,
     /// The client's address.
     peer: SocketAddr,
     blocking: Blocking,
@@ -104,6 +108,8 @@ pub struct Driver<S, W> {
     /// The control connection's TLS, once `AUTH TLS` (or an implicit listener) asked for it:
     /// socket bytes pass through it both ways.
     control: ControlChannel,
+    /// Sees every input fed and every output taken: metrics, transfer log, audit lines.
+    observer: SessionObserver,
 }
 
 impl<S, W: Waiter> Driver<S, W> {
@@ -118,9 +124,12 @@ impl<S, W: Waiter> Driver<S, W> {
         blocking: Blocking,
     ) -> Self {
         let session = host.new_session(peer, local, now);
+        let observer = SessionObserver::new(host.observe().clone(), admission.id, peer);
         Driver {
+            observer,
             data_timeout: host.data_timeout(),
             storage: SessionStorage::new(&host),
+            limits: SessionLimits::new(&host),
             peer,
             host,
             admission,
@@ -256,6 +265,7 @@ impl<S, W: Waiter> Driver<S, W> {
                 }
             }
             while let Some(output) = self.session.poll_output() {
+                self.observer.output(&output);
                 if let Output::Reply(reply) = &output {
                     self.replies.push(reply.as_bytes());
                     continue;
@@ -302,7 +312,19 @@ impl<S, W: Waiter> Driver<S, W> {
         // from now on works beneath it. Kept only if the core takes the answer.
         let before = matches!(input, Input::Auth { .. }).then(|| self.storage.clone());
         let input = self.storage.fed(input);
-        if let Err(e) = self.session.handle_input(now, input) {
+        self.observer.input(&input);
+        let accepted = matches!(
+            input,
+            Input::Auth {
+                result: thinftp::AuthResult::Accepted(_),
+                ..
+            }
+        );
+        let fed = self.session.handle_input(now, input);
+        if accepted && fed.is_ok() {
+            self.limits.logged_in(&self.host, &**self.storage.storage());
+        }
+        if let Err(e) = fed {
             // A late answer racing an ABOR or a close is normal (stale); anything else is a bug
             // in the driver or the storage (an answer of the wrong shape, which the core still
             // answered the client for), never the client's doing.
@@ -324,9 +346,16 @@ impl<S, W: Waiter> Driver<S, W> {
             Output::Reply(reply) => self.replies.push(reply.as_bytes()),
             Output::Fs { id, op } => {
                 let storage = std::sync::Arc::clone(self.storage.storage());
-                return self.request(Task::Fs { id, op, storage });
+                let limits = self.limits.clone();
+                return self.request(Task::Fs {
+                    id,
+                    op,
+                    storage,
+                    limits,
+                });
             }
             Output::Authenticate { id, user, password } => {
+                self.limits.logging_in(&user);
                 return self.request(Task::Auth { id, user, password });
             }
             Output::OpenPassive { id, ip } => {
@@ -360,7 +389,7 @@ impl<S, W: Waiter> Driver<S, W> {
                     }
                     _ => Protection::Clear,
                 };
-                let setup = setup(&self.host, &self.storage, &self.admission);
+                let setup = setup(&self.host, &self.storage, &self.admission, &self.limits);
                 let opening = self.transfers.start(&setup, id, kind, stream, protection);
                 match opening {
                     Ok(job) => return self.request(job.task),
@@ -369,7 +398,7 @@ impl<S, W: Waiter> Driver<S, W> {
             }
             // Carried out once the `150` before it is written: now the bytes move.
             Output::MoveBytes { id } => {
-                let setup = setup(&self.host, &self.storage, &self.admission);
+                let setup = setup(&self.host, &self.storage, &self.admission, &self.limits);
                 match self.transfers.move_bytes(&setup, id) {
                     Ok(job) => return Some(Action::Run(job)),
                     Err(answer) => self.queue.push_back(Completion::Input(answer)),
@@ -397,13 +426,23 @@ impl<S, W: Waiter> Driver<S, W> {
     fn request(&mut self, task: Task<S>) -> Option<Action<S>> {
         if self.runs_here(&task) {
             let answer = match &task {
-                Task::Fs { id, op, storage } => work::fs(&**storage, *id, op),
+                Task::Fs {
+                    id,
+                    op,
+                    storage,
+                    limits,
+                } => work::fs(&**storage, *id, op, limits),
                 Task::Auth { id, user, password } => {
                     let session = &self.admission.guard;
                     work::auth(&self.host, session, *id, user, password)
                 }
-                Task::Open { id, kind, storage } => {
-                    self.queue.push_back(work::open(&**storage, *id, kind));
+                Task::Open {
+                    id,
+                    kind,
+                    storage,
+                    limits,
+                } => {
+                    self.queue.push_back(work::open(storage, *id, kind, limits));
                     return None;
                 }
                 Task::Transfer { .. } => return None,
@@ -458,10 +497,16 @@ impl<S, W: Waiter> Driver<S, W> {
     }
 }
 /// What a transfer job needs of the session.
-fn setup<'a>(host: &'a Host, storage: &'a SessionStorage, admission: &'a Admission) -> Setup<'a> {
+fn setup<'a>(
+    host: &'a Host,
+    storage: &'a SessionStorage,
+    admission: &'a Admission,
+    limits: &'a SessionLimits,
+) -> Setup<'a> {
     Setup {
         host,
         storage: storage.storage(),
+        limits,
         span: &admission.span,
         session: &admission.guard,
         stall: host.reply_timeout(),
