@@ -4,8 +4,9 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::tls::Stream;
 
 /// How downloads are received.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -46,6 +47,13 @@ impl Sink {
         }
     }
 
+    fn chunk(&self) -> usize {
+        match &self.kind {
+            Kind::Read(buf) => buf.len(),
+            Kind::Splice { chunk, .. } => *chunk,
+        }
+    }
+
     /// "splice" or "read": what this sink really does (splice can fall back).
     pub fn mode_name(&self) -> &'static str {
         match self.kind {
@@ -55,7 +63,15 @@ impl Sink {
     }
 
     /// Consumes the stream to EOF; returns the byte count.
-    pub fn drain(&mut self, stream: &mut TcpStream) -> io::Result<u64> {
+    pub fn drain(&mut self, stream: &mut Stream) -> io::Result<u64> {
+        let stream = match stream {
+            Stream::Plain(tcp) => tcp,
+            // Decrypted bytes are in user space anyway: read them into a buffer.
+            Stream::Tls(secured) => {
+                let mut buf = vec![0; self.chunk()];
+                return drain_lines(&mut **secured, &mut buf).map(|(bytes, _)| bytes);
+            }
+        };
         let mut total = 0u64;
         loop {
             match &mut self.kind {
@@ -165,7 +181,7 @@ fn splice_kind(chunk: usize) -> io::Result<Kind> {
 }
 
 /// Reads a listing to EOF into `buf` (reused), counting bytes and non-empty lines.
-pub fn drain_lines(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<(u64, u64)> {
+pub fn drain_lines(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<(u64, u64)> {
     let (mut bytes, mut lines) = (0u64, 0u64);
     let mut last = b'\n';
     loop {
@@ -209,7 +225,7 @@ impl Source {
     }
 
     /// Writes exactly `total` bytes; returns how many were written before an error, if any.
-    pub fn send(&self, stream: &mut TcpStream, total: u64) -> io::Result<u64> {
+    pub fn send(&self, stream: &mut impl Write, total: u64) -> io::Result<u64> {
         let mut sent = 0u64;
         while sent < total {
             let k = usize::try_from(total - sent)
@@ -225,10 +241,10 @@ impl Source {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
     use std::thread;
 
-    fn serve(bytes: usize) -> TcpStream {
+    fn serve(bytes: usize) -> Stream {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         thread::spawn(move || {
@@ -236,7 +252,7 @@ mod tests {
             let mut s = s;
             Source::new(10_000).send(&mut s, bytes as u64).unwrap();
         });
-        TcpStream::connect(addr).unwrap()
+        Stream::Plain(TcpStream::connect(addr).unwrap())
     }
 
     #[test]

@@ -6,7 +6,10 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::tls::Stream;
 
 /// What can go wrong while talking to the server.
 #[derive(Debug)]
@@ -83,7 +86,9 @@ impl Reply {
 
 /// A logged-in (or about to be) control connection.
 pub struct Control {
-    stream: TcpStream,
+    stream: Stream,
+    /// `--tls`: this session's TLS configuration (its data connections resume its session).
+    tls: Option<Arc<rustls::ClientConfig>>,
     buf: Vec<u8>,
     pos: usize,
     len: usize,
@@ -117,7 +122,8 @@ impl Control {
         stream.set_nodelay(true)?;
         let peer = stream.peer_addr()?.ip();
         Ok(Control {
-            stream,
+            stream: Stream::Plain(stream),
+            tls: None,
             buf: vec![0; cap.max(512)],
             pos: 0,
             len: 0,
@@ -134,7 +140,7 @@ impl Control {
             let r = c.read_reply()?;
             match r.code {
                 120 => continue,
-                220 => return Ok(c),
+                220 => break,
                 _ => {
                     return Err(Error::Reply {
                         to: "greeting".into(),
@@ -143,6 +149,15 @@ impl Control {
                 }
             }
         }
+        if let Some(config) = crate::tls::for_session() {
+            c.cmd_class("AUTH TLS", 2)?;
+            let Stream::Plain(tcp) = c.stream else {
+                unreachable!("secured once only")
+            };
+            c.stream = Stream::secure(&config, tcp)?;
+            c.tls = Some(config);
+        }
+        Ok(c)
     }
 
     /// Connects and logs in: USER, then PASS unless USER alone was enough.
@@ -163,12 +178,12 @@ impl Control {
         self.send(&format!("USER {user}"))?;
         let r = self.read_reply()?;
         match r.code {
-            230 => Ok(()),
+            230 => self.protect(),
             331 | 332 => {
                 self.send(&format!("PASS {pass}"))?;
                 let r = self.read_reply()?;
                 if r.code / 100 == 2 {
-                    Ok(())
+                    self.protect()
                 } else {
                     Err(Error::Reply {
                         to: "PASS".into(),
@@ -183,9 +198,22 @@ impl Control {
         }
     }
 
-    /// The underlying socket, e.g. to hold an idle session without its read buffer.
+    /// Under `--tls`, after login: data connections are protected (PBSZ 0, PROT P).
+    fn protect(&mut self) -> Result<()> {
+        if self.tls.is_some() {
+            self.cmd_class("PBSZ 0", 2)?;
+            self.cmd_class("PROT P", 2)?;
+        }
+        Ok(())
+    }
+
+    /// The underlying socket, e.g. to hold an idle session without its read buffer (under
+    /// `--tls` its TLS state is dropped: the session is only held, not used).
     pub fn into_stream(self) -> TcpStream {
-        self.stream
+        match self.stream {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.sock,
+        }
     }
 
     /// Sends one command line (CRLF appended) in one write.
@@ -341,7 +369,7 @@ impl Control {
     }
 
     /// Opens a passive data connection and issues `cmd` on it; returns once the server said 1xx.
-    pub fn open_data(&mut self, cmd: &str) -> Result<TcpStream> {
+    pub fn open_data(&mut self, cmd: &str) -> Result<Stream> {
         let addr = self.passive()?;
         let data = TcpStream::connect_timeout(&addr, self.timeout)?;
         data.set_read_timeout(Some(self.timeout))?;
@@ -353,7 +381,10 @@ impl Control {
                 reply: r.first_line().to_owned(),
             });
         }
-        Ok(data)
+        match &self.tls {
+            None => Ok(Stream::Plain(data)),
+            Some(config) => Ok(Stream::secure(config, data)?),
+        }
     }
 
     /// Reads the reply that ends a transfer (226 or 250), after the data connection is done.
@@ -485,6 +516,7 @@ mod tests {
         assert_eq!(c.read_reply().unwrap().text, "200 b");
         // The server then waits: a further read times out instead of inventing a reply.
         c.stream
+            .tcp()
             .set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
         assert!(matches!(c.read_code(), Err(Error::Io(_))));
@@ -563,7 +595,10 @@ mod tests {
         let mut c = Control::connect(addr, Duration::from_secs(5), PasvMode::Auto).unwrap();
         let d1 = c.open_data("RETR a").unwrap();
         // The 227 announced 10.9.8.7: the client connected to the control address instead.
-        assert_eq!(d1.peer_addr().unwrap(), SocketAddr::new(addr.ip(), port));
+        assert_eq!(
+            d1.tcp().peer_addr().unwrap(),
+            SocketAddr::new(addr.ip(), port)
+        );
         assert_eq!(c.mode, PasvMode::Pasv);
         let _d2 = c.open_data("RETR b").unwrap();
         drop(c);

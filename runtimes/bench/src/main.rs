@@ -14,6 +14,7 @@ mod listing;
 mod procfs;
 mod report;
 mod sessions;
+mod tls;
 mod transfer;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -110,6 +111,10 @@ struct Opts {
     /// How data connections are opened.
     #[arg(long, value_enum, default_value_t = PasvMode::Auto)]
     pasv_mode: PasvMode,
+    /// Explicit FTPS: AUTH TLS after the greeting, PBSZ 0 and PROT P after login; data
+    /// connections resume the control connection's TLS session. Any certificate is accepted.
+    #[arg(long)]
+    tls: bool,
     /// NOOPs per run (sequential, then as many pipelined).
     #[arg(long)]
     noop_count: Option<usize>,
@@ -346,6 +351,9 @@ fn run_test(
 
 fn main() -> ExitCode {
     let opts = Opts::parse();
+    if opts.tls {
+        tls::enable();
+    }
     let s = match opts.settings() {
         Ok(s) => s,
         Err(e) => {

@@ -1,6 +1,5 @@
 //! Bulk transfers (RETR, STOR of the big file) and `--prepare`, which uploads the data set.
 
-use std::net::Shutdown;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
@@ -55,7 +54,7 @@ pub fn stor(s: &Settings) -> Result<Map<String, Value>> {
     let setup = t0.elapsed();
     let n = src.send(&mut data, s.stor_bytes)?;
     // FIN tells the server the file is complete; the 226 comes once it has written it all.
-    data.shutdown(Shutdown::Write)?;
+    data.shutdown_write()?;
     drop(data);
     c.finish_data(&cmd)?;
     let secs = t0.elapsed().as_secs_f64();
@@ -128,7 +127,7 @@ fn upload(c: &mut Control, path: &str, src: &Source, size: u64) -> Result<()> {
     let cmd = format!("STOR {path}");
     let mut data = c.open_data(&cmd)?;
     src.send(&mut data, size)?;
-    data.shutdown(Shutdown::Write)?;
+    data.shutdown_write()?;
     drop(data);
     c.finish_data(&cmd)
 }

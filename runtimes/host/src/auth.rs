@@ -13,6 +13,8 @@
 //! password_hash = "$argon2id$v=19$m=19456,t=2,p=1$...$..."
 //! home = "/alice"   # below the server's root; default "/"
 //! write = true      # default false: read-only
+//! require-tls = true  # optional: must (true) or need not (false) use FTPS, whatever
+//!                     # --tls-required-control says
 //! # Limits, each optional:
 //! max_rate = "down=10M,up=2M"  # bytes per second, as --max-rate takes it; replaces
 //!                              # --max-rate-per-session for this user's sessions ("0":
@@ -21,7 +23,7 @@
 //! quota_files = 10000          # regular files beneath the home
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,8 @@ pub struct Users {
     /// ([`share_hashing_with`](Users::share_hashing_with)), so that checks running across the
     /// swap count in one queue and the memory is not allocated twice.
     hasher: Arc<Hasher>,
+    /// Users whose `require-tls` says whether they must use FTPS, whatever the server's policy.
+    tls_overrides: BTreeMap<String, bool>,
 }
 
 #[derive(Debug)]
@@ -142,6 +146,8 @@ struct UserEntry {
     home: Option<String>,
     #[serde(default)]
     write: bool,
+    #[serde(default, rename = "require-tls", alias = "require_tls")]
+    require_tls: Option<bool>,
     #[serde(default)]
     max_rate: Option<SizeText>,
     #[serde(default)]
@@ -248,11 +254,20 @@ impl Users {
             let permissions = Permissions::new(home, entry.write);
             let limits = entry.limits()?;
             self.add_hashed(&entry.name, &entry.password_hash, permissions)?;
+            if let Some(require) = entry.require_tls {
+                self.tls_overrides.insert(entry.name.clone(), require);
+            }
             if let Some(user) = self.named.get_mut(&entry.name) {
                 user.limits = limits;
             }
         }
         Ok(())
+    }
+
+    /// The users whose `require-tls` says whether they must use FTPS (true) or need not
+    /// (false), whatever `--tls-required-control` says.
+    pub fn tls_overrides(&self) -> &BTreeMap<String, bool> {
+        &self.tls_overrides
     }
 
     /// Lets `anonymous` and `ftp` log in with any password, with `permissions`.
@@ -466,6 +481,23 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn require_tls_in_the_users_file_overrides_the_policy_per_user() {
+        let hash = hash_password("pw").unwrap();
+        let text = format!(
+            "[[user]]\nname = \"alice\"\npassword_hash = \"{hash}\"\nrequire-tls = true\n\
+             [[user]]\nname = \"bob\"\npassword_hash = \"{hash}\"\nrequire-tls = false\n\
+             [[user]]\nname = \"carol\"\npassword_hash = \"{hash}\"\n"
+        );
+        let mut users = Users::new();
+        users.load_toml(&text).unwrap();
+        let overrides: Vec<_> = users.tls_overrides().iter().collect();
+        let (alice, bob) = ("alice".to_owned(), "bob".to_owned());
+        assert_eq!(overrides, vec![(&alice, &true), (&bob, &false)]);
+        let bad = format!("[[user]]\nname = \"a\"\npassword_hash = \"{hash}\"\nrequire-tls = 1\n");
+        assert!(Users::new().load_toml(&bad).is_err());
+    }
 
     #[test]
     fn a_users_file_gives_rates_and_quotas() {

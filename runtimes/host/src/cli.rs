@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 /// The longest any duration option may be (a year, in seconds): far beyond any useful timeout,
 /// and far from where adding it to the clock could overflow.
@@ -191,6 +191,57 @@ pub struct Options {
           value_parser = clap::value_parser!(u64).range(0..=MAX_DURATION_SECS))]
     pub shutdown_grace: u64,
 
+    // FTPS (RFC 4217): see the `tls` module and the README, "FTPS".
+    /// Offer explicit FTPS: `AUTH TLS` on the control port (needs --tls-cert and --tls-key, or
+    /// --tls-self-signed).
+    #[arg(long)]
+    pub ftps: bool,
+
+    /// Address and port for implicit FTPS (repeatable): TLS first, then the `220`; usually port
+    /// 990. Needs a certificate, as --ftps does.
+    #[arg(long, value_name = "IP:PORT")]
+    pub implicit_listen: Vec<SocketAddr>,
+
+    /// The server's certificate chain (PEM, its own certificate first); read again on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); read again on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Generate a self-signed certificate for localhost at start (its SHA-256 fingerprint is
+    /// logged), for trying FTPS out; clients must be told not to verify it.
+    #[arg(long)]
+    pub tls_self_signed: bool,
+
+    /// Ask clients for a certificate signed by a CA of this PEM file (optional for them; the
+    /// one given is logged with the handshake).
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Who must secure the control connection before logging in (530 otherwise): none,
+    /// accounts (everyone but anonymous) or all. A user's `require-tls` in the users file wins.
+    #[arg(long, value_name = "WHO", value_enum, default_value = "none")]
+    pub tls_required_control: TlsRequired,
+
+    /// Who must protect data connections with `PROT P` (522 otherwise): none, accounts or all.
+    #[arg(long, value_name = "WHO", value_enum, default_value = "none")]
+    pub tls_required_data: TlsRequired,
+
+    /// Accept `CCC` (back to a clear control connection after login, for NAT helpers).
+    #[arg(long)]
+    pub tls_allow_ccc: bool,
+
+    /// Take `PROT P` data connections that do not resume the control connection's TLS session.
+    /// By default they are refused (522), as vsftpd's `require_ssl_reuse`, so that nobody else
+    /// can connect in the client's place. Needed for clients that cannot resume: Python
+    /// ftplib's plain `FTP_TLS`, `curl --no-sessionid`, rclone with more than one connection
+    /// (its session cache is shared by all of them; `--ftp-concurrency 1` works without this),
+    /// and some older FileZilla and WinSCP settings.
+    #[arg(long)]
+    pub tls_no_session_reuse_required: bool,
+
     /// Log more (-v: debug, -vv: trace).
     #[arg(short, long, action = ArgAction::Count)]
     pub verbose: u8,
@@ -261,6 +312,9 @@ impl Options {
         config.login_timeout = Duration::from_secs(self.login_timeout);
         config.max_login_failures = self.max_login_failures;
         config.passive_address = self.passive_address;
+        config.tls.control = self.tls_required_control.requirement();
+        config.tls.data = self.tls_required_data.requirement();
+        config.tls.allow_ccc = self.tls_allow_ccc;
         config
     }
 
@@ -423,4 +477,26 @@ fn parse_port_range(arg: &str) -> Result<PortRange, String> {
         return Err("expected FIRST-LAST with 0 < FIRST <= LAST".to_owned());
     }
     Ok(PortRange { first, last })
+}
+
+impl TlsRequired {
+    /// The core's name for it.
+    pub fn requirement(self) -> thinftp::TlsRequirement {
+        match self {
+            TlsRequired::None => thinftp::TlsRequirement::Optional,
+            TlsRequired::Accounts => thinftp::TlsRequirement::Accounts,
+            TlsRequired::All => thinftp::TlsRequirement::Everyone,
+        }
+    }
+}
+
+/// Who a TLS requirement applies to (`--tls-required-control`, `--tls-required-data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsRequired {
+    /// Nobody: TLS is offered, not required.
+    None,
+    /// Every user but the anonymous ones.
+    Accounts,
+    /// Everyone, anonymous users too.
+    All,
 }

@@ -226,7 +226,7 @@ pub(crate) fn socket_to_writer(
 
 /// The plain copy loop, with each side's errors wrapped by its own constructor, each chunk
 /// granted and charged by `allowance` as in the calls above.
-fn buffered(
+pub(crate) fn buffered(
     reader: &mut (impl Read + ?Sized),
     writer: &mut (impl Write + ?Sized),
     read_err: fn(io::Error) -> CopyError,

@@ -71,6 +71,7 @@ pub mod socket;
 pub mod storage;
 pub mod systemd;
 mod throttle;
+pub mod tls;
 pub mod transfer;
 
 pub use cli::Options;

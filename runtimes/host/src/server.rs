@@ -19,7 +19,8 @@ pub struct Server {
     /// Storage, users, limits and settings, shared by every session.
     pub host: Arc<Host>,
     /// The control connections' listeners, in blocking mode: one per `--listen`, or the sockets
-    /// systemd passed (socket activation). Accept on every one of them.
+    /// systemd passed (socket activation), then one per `--implicit-listen`. Accept on every
+    /// one of them (the driver knows an implicit FTPS connection by its local address).
     pub listeners: Vec<TcpListener>,
 }
 
@@ -83,11 +84,20 @@ fn start(
     let host = Arc::new(Host::from_options(&options)?);
     let inherited = inherited.map_err(|e| format!("cannot use the sockets systemd passed: {e}"))?;
     let from_systemd = !inherited.is_empty();
-    let listeners = if from_systemd {
+    let mut listeners = if from_systemd {
         inherited
     } else {
         listen_all(&options.listen)?
     };
+    // Implicit FTPS listeners come last, also under socket activation; sessions accepted on
+    // them start with TLS (the host knows them by their address).
+    let implicit = listen_all(&options.implicit_listen)?;
+    let implicit_addrs = implicit
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<io::Result<Vec<_>>>()?;
+    host.set_implicit_listeners(&implicit_addrs);
+    listeners.extend(implicit);
     let addrs = listeners
         .iter()
         .map(TcpListener::local_addr)
@@ -96,6 +106,9 @@ fn start(
     tracing::info!("{}", host.startup_line(bin, &addrs));
     if from_systemd {
         tracing::info!("listening on the sockets systemd passed; --listen is not used");
+    }
+    for addr in &implicit_addrs {
+        tracing::info!("implicit FTPS (TLS first) on {addr}");
     }
     if let Some(addr) = options.metrics_listen {
         let bound = crate::observe::http::serve(addr, Arc::clone(&host))

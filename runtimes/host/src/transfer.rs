@@ -19,9 +19,13 @@ use thinftp::{render_entry, ListFormat};
 use thinftp::{DirEntry, FsError, TransferError, TransferKind, VirtualPath};
 
 use crate::allowance::Allowance;
-use crate::copy::{file_to_socket, reader_to_socket, socket_to_file, socket_to_writer, CopyError};
+use crate::copy::{
+    buffered, file_to_socket, reader_to_socket, socket_to_file, socket_to_writer, CopyError,
+};
 use crate::errors::fs_error;
 use crate::storage::{DirStream, ReadStream, Storage, WriteStream};
+use crate::tls::data::{DataTlsError, TlsStream};
+use crate::tls::{self, SessionTls};
 
 /// Buffer size for `TYPE A` conversion.
 const ASCII_BUF: usize = 64 * 1024;
@@ -242,6 +246,19 @@ pub fn move_bytes(
     stream: TcpStream,
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
+    move_bytes_protected(opened, stream, None, abort)
+}
+
+/// [`move_bytes`], under `PROT P` when `tls` is given: the server handshake runs first on
+/// `stream` (see [`tls::data::accept`]); if it fails, or does not resume the control
+/// connection's session where that is required, no byte is sent or written (an upload's file
+/// stays as it was) and the error says which.
+pub fn move_bytes_protected(
+    opened: Opened,
+    stream: TcpStream,
+    tls: Option<&SessionTls>,
+    abort: &AbortHandle,
+) -> Result<u64, TransferError> {
     let _ = stream.set_nonblocking(false);
     let started = Instant::now();
     let kind = opened.kind.clone();
@@ -251,7 +268,7 @@ pub fn move_bytes(
         .source
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
-    let result = carry_out(*source, stream, abort, &mut allowance);
+    let result = carry_out(*source, stream, tls, abort, &mut allowance);
     log_transfer(&kind, &result, started.elapsed());
     result
 }
@@ -259,11 +276,27 @@ pub fn move_bytes(
 fn carry_out(
     source: Source,
     stream: TcpStream,
+    tls: Option<&SessionTls>,
     abort: &AbortHandle,
     allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     abort.attach(&stream);
-    let mut stream = stream;
+    let mut stream = match tls {
+        None => Data::Plain(stream),
+        Some(session) => match tls::data::accept(session, stream) {
+            Ok(secured) => Data::Tls(Box::new(secured)),
+            Err(e) => {
+                abort.detach();
+                // Nothing was received: dropping the source leaves an upload's file as it was
+                // (a file the upload created is removed again).
+                drop(source);
+                if abort.is_aborted() {
+                    return Err(TransferError::Aborted);
+                }
+                return Err(tls_error(&e));
+            }
+        },
+    };
     let result = match source {
         Source::Read { mut file, ascii } => send_file(&mut *file, ascii, &mut stream, allowance),
         Source::Write { upload, ascii } => {
@@ -280,8 +313,12 @@ fn carry_out(
         } => send_listing(entries, format, now, &mut stream, abort),
     };
     abort.detach();
-    // FIN after the last byte: for a download this is the client's end of file.
-    let _ = stream.shutdown(Shutdown::Write);
+    // close_notify, then FIN after the last byte: for a download this is the client's end of
+    // file.
+    if let Data::Tls(secured) = &mut stream {
+        secured.finish();
+    }
+    let _ = stream.tcp().shutdown(Shutdown::Write);
     if abort.is_aborted() {
         return Err(TransferError::Aborted);
     }
@@ -315,7 +352,7 @@ fn send_listing(
     entries: Entries,
     format: ListFormat,
     now: i64,
-    stream: &mut TcpStream,
+    stream: &mut Data,
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
     let mut out = ListingWriter {
@@ -360,7 +397,7 @@ fn send_listing(
 
 /// The chunk buffer of a listing on its way to the data connection.
 struct ListingWriter<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut Data,
     buf: String,
     sent: u64,
 }
@@ -423,14 +460,18 @@ fn open_send(
 fn send_file(
     file: &mut dyn ReadStream,
     ascii: Option<AsciiEncoder>,
-    stream: &mut TcpStream,
+    stream: &mut Data,
     allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     let Some(mut encoder) = ascii else {
-        // A local file goes out inside the kernel; any other stream through a large buffer.
-        let copied = match file.local_file() {
-            Some(local) => file_to_socket(local, stream, allowance),
-            None => reader_to_socket(file, stream, allowance),
+        // A local file goes out inside the kernel; any other stream, and anything through TLS,
+        // through a large buffer.
+        let copied = match (stream, file.local_file()) {
+            (Data::Plain(stream), Some(local)) => file_to_socket(local, stream, allowance),
+            (Data::Plain(stream), None) => reader_to_socket(file, stream, allowance),
+            (Data::Tls(secured), _) => {
+                buffered(file, secured, CopyError::File, CopyError::Socket, allowance)
+            }
         };
         return copied.map_err(copy_error);
     };
@@ -459,18 +500,25 @@ fn send_file(
 fn receive_file(
     mut upload: Box<dyn WriteStream>,
     ascii: bool,
-    stream: &mut TcpStream,
+    stream: &mut Data,
     abort: &AbortHandle,
     allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
-    let result = if ascii {
-        receive_ascii(stream, &mut *upload, allowance)
-    } else {
-        match upload.local_file() {
+    let result = match stream {
+        _ if ascii => receive_ascii(stream, &mut *upload, allowance),
+        Data::Plain(stream) => match upload.local_file() {
             Some(local) => socket_to_file(stream, local, allowance),
             None => socket_to_writer(stream, &mut *upload, allowance),
         }
-        .map_err(copy_error)
+        .map_err(copy_error),
+        Data::Tls(secured) => buffered(
+            secured,
+            &mut *upload,
+            CopyError::Socket,
+            CopyError::File,
+            allowance,
+        )
+        .map_err(copy_error),
     };
     if matches!(result, Err(TransferError::Fs(FsError::QuotaExceeded))) {
         // Past the quota: no trace of the upload stays, the old file is intact.
@@ -497,7 +545,7 @@ fn receive_file(
 }
 
 fn receive_ascii(
-    stream: &mut TcpStream,
+    stream: &mut Data,
     file: &mut dyn WriteStream,
     allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
@@ -533,6 +581,54 @@ fn read_retrying(reader: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Resul
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
         }
+    }
+}
+
+/// A data connection under `PROT P`: the plain connection beneath, or the secured one.
+enum Data {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Data {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Data::Plain(stream) => stream,
+            Data::Tls(secured) => secured.tcp(),
+        }
+    }
+}
+
+impl Read for Data {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Data::Plain(stream) => stream.read(buf),
+            Data::Tls(secured) => secured.read(buf),
+        }
+    }
+}
+
+impl Write for Data {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Data::Plain(stream) => stream.write(buf),
+            Data::Tls(secured) => secured.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Data::Plain(stream) => stream.flush(),
+            Data::Tls(secured) => secured.flush(),
+        }
+    }
+}
+
+/// A data connection that could not be secured.
+fn tls_error(e: &DataTlsError) -> TransferError {
+    match e {
+        DataTlsError::Failed(_) => TransferError::TlsFailed,
+        DataTlsError::NotResumed => TransferError::TlsNotResumed,
     }
 }
 

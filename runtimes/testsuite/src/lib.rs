@@ -27,6 +27,7 @@ pub mod clients;
 pub mod commands;
 pub mod containment;
 pub mod ftp;
+pub mod ftps;
 pub mod globbing;
 pub mod hostile_holds;
 pub mod hostile_logins;
@@ -133,6 +134,12 @@ macro_rules! clients {
             client_features::rclone_keeps_modification_times,
             client_features::lftp_mirror_reverse_keeps_times_and_modes,
             client_features::hash_and_attributes_over_a_socket,
+            ftps::ftps_curl,
+            ftps::ftps_reuse_requirement_can_be_turned_off,
+            ftps::ftps_lftp_mirror_both_ways,
+            ftps::ftps_rclone_copy_check,
+            ftps::ftps_python_ftplib,
+            ftps::ftps_sighup_reloads_the_certificate,
         );
     };
 }

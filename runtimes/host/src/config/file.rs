@@ -216,6 +216,14 @@ mod tests {
             | "max-unauthenticated-sessions"
             | "shutdown-grace" => "7",
             "anonymous" | "anonymous-write" | "read-only" => "true",
+            "ftps" | "tls-self-signed" | "tls-allow-ccc" | "tls-no-session-reuse-required" => {
+                "true"
+            }
+            "implicit-listen" => r#"["127.0.0.1:990"]"#,
+            "tls-cert" => r#""/etc/thinftp/cert.pem""#,
+            "tls-key" => r#""/etc/thinftp/key.pem""#,
+            "tls-client-ca" => r#""/etc/thinftp/clients.pem""#,
+            "tls-required-control" | "tls-required-data" => r#""accounts""#,
             "metrics-listen" => r#""127.0.0.1:9121""#,
             "transfer-log" => r#""/var/log/thinftp/xferlog""#,
             "transfer-log-format" => r#""json""#,

@@ -46,7 +46,7 @@ impl Reloader {
         for option in restart_only_changes(&self.current, &options) {
             tracing::warn!("--{option} changed: it takes effect when the server is restarted");
         }
-        // TLS certificates (once FTPS exists) are read again here, with the same rule: a
+        // The TLS certificate files were read again by `Host::reload`, with the same rule: a
         // broken one is reported and the old one stays.
         tracing::info!("reloaded: {}", self.host.describe());
         self.host.warn_missing_homes();
@@ -76,6 +76,22 @@ fn restart_only_changes(old: &Options, new: &Options) -> Vec<&'static str> {
     );
     check("shutdown-grace", old.shutdown_grace != new.shutdown_grace);
     check("verbose", old.verbosity() != new.verbosity());
+    check("ftps", old.ftps != new.ftps);
+    check(
+        "implicit-listen",
+        old.implicit_listen != new.implicit_listen,
+    );
+    check("tls-cert", old.tls_cert != new.tls_cert);
+    check("tls-key", old.tls_key != new.tls_key);
+    check(
+        "tls-self-signed",
+        old.tls_self_signed != new.tls_self_signed,
+    );
+    check("tls-client-ca", old.tls_client_ca != new.tls_client_ca);
+    check(
+        "tls-no-session-reuse-required",
+        old.tls_no_session_reuse_required != new.tls_no_session_reuse_required,
+    );
     check("metrics-listen", old.metrics_listen != new.metrics_listen);
     check("transfer-log", old.transfer_log != new.transfer_log);
     check(

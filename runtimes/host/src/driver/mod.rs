@@ -39,6 +39,7 @@
 
 mod action;
 mod channels;
+mod control_tls;
 mod replies;
 mod timer;
 mod transfers;
@@ -63,9 +64,10 @@ use crate::session_limits::SessionLimits;
 use crate::shutdown::{SessionWatch, TransferGuard};
 use crate::{socket, Admission, Host, SessionStorage};
 use channels::DataChannels;
+use control_tls::ControlChannel;
 use replies::Replies;
 use timer::Timer;
-use transfers::{Setup, Transfers};
+use transfers::{Protection, Setup, Transfers};
 use work::Task;
 
 /// One session and everything beside it: see the [module docs](self).
@@ -103,6 +105,9 @@ pub struct Driver<S, W> {
     /// Tells the session to stop when the server shuts down (see
     /// [`on_shutdown`](Self::on_shutdown)); dropped with the driver, once the session closed.
     watch: Option<SessionWatch>,
+    /// The control connection's TLS, once `AUTH TLS` (or an implicit listener) asked for it:
+    /// socket bytes pass through it both ways.
+    control: ControlChannel,
     /// Sees every input fed and every output taken: metrics, transfer log, audit lines.
     observer: SessionObserver,
 }
@@ -140,6 +145,7 @@ impl<S, W: Waiter> Driver<S, W> {
             control_ended: false,
             closed: false,
             watch: None,
+            control: ControlChannel::default(),
         }
     }
 
@@ -184,10 +190,16 @@ impl<S, W: Waiter> Driver<S, W> {
         let Some(input) = socket::read_control(reader) else {
             return false;
         };
-        if input == Input::ControlEof {
-            self.control_ended = true;
+        let inputs = match input {
+            Input::ControlBytes(bytes) => self.control.received(&bytes),
+            other => vec![other],
+        };
+        for input in inputs {
+            if input == Input::ControlEof {
+                self.control_ended = true;
+            }
+            self.queue.push_back(Completion::Input(input));
         }
-        self.queue.push_back(Completion::Input(input));
         true
     }
 
@@ -240,6 +252,13 @@ impl<S, W: Waiter> Driver<S, W> {
     /// of an input before the next is fed.
     pub fn poll_action(&mut self, now: Instant) -> Option<Action<S>> {
         loop {
+            // TLS records of the control connection's own (handshake, alerts, close_notify)
+            // leave before anything else.
+            if let Some(bytes) = self.control.outgoing() {
+                if !self.replies.has_failed() {
+                    return Some(Action::Write(bytes));
+                }
+            }
             if let Some(output) = self.held.take() {
                 if let Some(action) = self.carry_out(output) {
                     return Some(action);
@@ -254,14 +273,14 @@ impl<S, W: Waiter> Driver<S, W> {
                 // Anything else happens after the replies before it have left.
                 if let Some(batch) = self.replies.take() {
                     self.held = Some(output);
-                    return Some(Action::Write(batch));
+                    return Some(Action::Write(self.control.seal(batch)));
                 }
                 if let Some(action) = self.carry_out(output) {
                     return Some(action);
                 }
             }
             if let Some(batch) = self.replies.take() {
-                return Some(Action::Write(batch));
+                return Some(Action::Write(self.control.seal(batch)));
             }
             // Every output of the last input is carried out and its replies are written.
             self.channels.settle();
@@ -357,10 +376,21 @@ impl<S, W: Waiter> Driver<S, W> {
             Output::CloseData { id } => self.channels.close(id),
             // The transfer's file is opened first; its `150` follows once it is.
             // TLS on the data connection (`protection`) is not built yet: see issue 11.
-            Output::StartTransfer { id, data, kind, .. } => {
+            Output::StartTransfer {
+                id,
+                data,
+                kind,
+                protection,
+            } => {
                 let stream = self.channels.take_stream(data);
+                let protection = match protection {
+                    thinftp::DataProtection::Private => {
+                        Protection::Private(self.control.session_tls(&self.host))
+                    }
+                    _ => Protection::Clear,
+                };
                 let setup = setup(&self.host, &self.storage, &self.admission, &self.limits);
-                let opening = self.transfers.start(&setup, id, kind, stream);
+                let opening = self.transfers.start(&setup, id, kind, stream, protection);
                 match opening {
                     Ok(job) => return self.request(job.task),
                     Err(answer) => self.queue.push_back(Completion::Input(answer)),
@@ -375,6 +405,14 @@ impl<S, W: Waiter> Driver<S, W> {
                 }
             }
             Output::AbortTransfer { id } => self.transfers.abort(id),
+            // The `234` is written: the handshake reads what comes next.
+            Output::SecureControl => {
+                if let Some(failed) = self.control.secure(&self.host) {
+                    self.queue.push_back(Completion::Input(failed));
+                }
+            }
+            // The `200` to `CCC` is written through TLS: close_notify, then clear text.
+            Output::ClearControl => self.control.clear(),
             // Closing follows once every output before it is carried out.
             Output::CloseSession => {}
             other => tracing::warn!(?other, "output not known to this driver: ignored"),
@@ -441,9 +479,16 @@ impl<S, W: Waiter> Driver<S, W> {
     /// The session has closed: stop every transfer and drop every channel, then
     /// [`Action::Close`] once.
     fn close(&mut self) -> Option<Action<S>> {
-        if std::mem::replace(&mut self.closed, true) {
+        if self.closed {
             return None;
         }
+        // close_notify before the FIN, on a control connection that is still there.
+        if !self.replies.has_failed() {
+            if let Some(bytes) = self.control.close_notify() {
+                return Some(Action::Write(bytes));
+            }
+        }
+        self.closed = true;
         self.queue.clear();
         self.transfers.abort_all();
         self.channels.clear();

@@ -33,6 +33,11 @@ impl Replies {
         }
     }
 
+    /// Whether writing failed: nothing more is written.
+    pub(super) fn has_failed(&self) -> bool {
+        self.failed
+    }
+
     /// Writing a batch failed: drop this one and every later one. True the first time.
     pub(super) fn fail(&mut self) -> bool {
         self.batch = Vec::new();

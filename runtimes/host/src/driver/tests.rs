@@ -379,3 +379,123 @@ fn an_upload_that_cannot_be_opened_gets_its_refusal_instead_of_the_150() {
         assert!(!dir.path().join("missing").exists());
     }
 }
+
+/// Moves TLS bytes between a rustls client and the driver until neither has more to say;
+/// returns the driver's actions that were not writes.
+fn pump_tls(driver: &mut TestDriver, client: &mut rustls::ClientConnection) -> Vec<String> {
+    use std::io::Read;
+    let mut others = Vec::new();
+    for _ in 0..20 {
+        let mut to_server = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut to_server).unwrap();
+        }
+        if !to_server.is_empty() {
+            assert!(driver.read_control(&mut to_server.as_slice()));
+        }
+        let mut moved = !to_server.is_empty();
+        for action in actions(driver) {
+            match action {
+                Action::Write(bytes) => {
+                    moved = true;
+                    let mut bytes = bytes.as_slice();
+                    while !bytes.is_empty() {
+                        client.read_tls(&mut bytes).unwrap();
+                        client.process_new_packets().unwrap();
+                    }
+                }
+                other => others.push(format!("{other:?}")),
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    let mut plain = String::new();
+    let _ = client.reader().read_to_string(&mut plain);
+    if !plain.is_empty() {
+        others.push(plain);
+    }
+    others
+}
+
+#[test]
+fn auth_tls_secures_the_control_connection_inside_the_driver_and_ends_with_close_notify() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--user",
+        "u:p",
+        "--busy-poll",
+        "0",
+        "--ftps",
+        "--tls-self-signed",
+    ];
+    let mut driver: TestDriver = driver_on(host_for(&dir, &args), Blocking::Never);
+    assert!(writes(&actions(&mut driver))[0].starts_with("220"));
+    // A command in the same chunk as AUTH is dropped (CVE-2011-0411): QUIT would close.
+    send(&mut driver, b"AUTH TLS\r\nQUIT\r\n");
+    let replies = writes(&actions(&mut driver));
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(replies[0].starts_with("234"), "{replies:?}");
+
+    let (_, client_config) = crate::tls::testing::configs(&[b"ftp"]);
+    let mut client = crate::tls::testing::client(client_config);
+    let others = pump_tls(&mut driver, &mut client);
+    assert!(!client.is_handshaking(), "{others:?}");
+    assert!(!others.iter().any(|o| o.contains("Close")), "{others:?}");
+
+    client.writer().write_all(b"USER u\r\n").unwrap();
+    let got = pump_tls(&mut driver, &mut client);
+    assert!(got.iter().any(|o| o.starts_with("331")), "{got:?}");
+
+    client.writer().write_all(b"QUIT\r\n").unwrap();
+    let got = pump_tls(&mut driver, &mut client);
+    assert!(got.iter().any(|o| o.starts_with("221")), "{got:?}");
+    assert!(got.iter().any(|o| o == "Close"), "{got:?}");
+    let mut rest = String::new();
+    use std::io::Read;
+    assert_eq!(
+        client.reader().read_to_string(&mut rest).unwrap(),
+        0,
+        "close_notify came before the close"
+    );
+}
+
+#[test]
+fn ccc_sends_close_notify_and_the_control_connection_goes_on_in_clear_text() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--user",
+        "u:p",
+        "--busy-poll",
+        "0",
+        "--ftps",
+        "--tls-self-signed",
+        "--tls-allow-ccc",
+    ];
+    let mut driver: TestDriver = driver_on(host_for(&dir, &args), Blocking::Allowed);
+    assert!(writes(&actions(&mut driver))[0].starts_with("220"));
+    send(&mut driver, b"AUTH TLS\r\n");
+    assert!(writes(&actions(&mut driver))[0].starts_with("234"));
+    let (_, client_config) = crate::tls::testing::configs(&[]);
+    let mut client = crate::tls::testing::client(client_config);
+    pump_tls(&mut driver, &mut client);
+    client
+        .writer()
+        .write_all(b"USER u\r\nPASS p\r\nCCC\r\n")
+        .unwrap();
+    let got = pump_tls(&mut driver, &mut client).concat();
+    assert!(got.contains("230") && got.contains("200"), "{got:?}");
+    // The server's close_notify came after the 200; the client answers with its own.
+    let mut rest = String::new();
+    use std::io::Read;
+    assert_eq!(client.reader().read_to_string(&mut rest).unwrap(), 0);
+    client.send_close_notify();
+    pump_tls(&mut driver, &mut client);
+    send(&mut driver, b"NOOP\r\n");
+    let replies = writes(&actions(&mut driver));
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(replies[0].starts_with("200"), "in clear text: {replies:?}");
+}

@@ -20,6 +20,7 @@ use crate::limits::SessionGuard;
 use crate::session_limits::SessionLimits;
 use crate::shutdown::TransferGuard;
 use crate::storage::Storage;
+use crate::tls::SessionTls;
 use crate::transfer::{AbortHandle, Opened};
 use crate::Host;
 
@@ -49,6 +50,17 @@ struct Running<S> {
     stream: Option<S>,
     /// The opened file, from [`Completion::TransferOpened`](super::Completion::TransferOpened) until the move job takes it.
     opened: Option<Opened>,
+    protection: Protection,
+}
+
+/// How a transfer's data connection is protected, as the driver carries it out.
+#[derive(Debug, Clone)]
+pub(super) enum Protection {
+    /// `PROT C`.
+    Clear,
+    /// `PROT P`, with the session's TLS configuration (`None` if it has none: the transfer
+    /// fails with `TlsFailed`).
+    Private(Option<SessionTls>),
 }
 
 /// What a transfer needs besides its connection.
@@ -72,6 +84,7 @@ impl<S> Transfers<S> {
         id: TransferId,
         kind: TransferKind,
         stream: Option<S>,
+        protection: Protection,
     ) -> Result<Job<S>, Input> {
         let Some(stream) = stream else {
             tracing::error!(%id, "transfer on a data connection the driver does not hold");
@@ -85,6 +98,7 @@ impl<S> Transfers<S> {
             counted: setup.host.lifecycle().enter_transfer(),
             stream: Some(stream),
             opened: None,
+            protection,
         };
         self.running.insert(id, running);
         Ok(Job {
@@ -133,10 +147,22 @@ impl<S> Transfers<S> {
                 result: Err(TransferError::ConnectionLost),
             });
         };
+        let tls = match running.protection.clone() {
+            Protection::Clear => None,
+            Protection::Private(Some(tls)) => Some(tls),
+            Protection::Private(None) => {
+                tracing::error!(%id, "PROT P transfer without a TLS configuration");
+                return Err(Input::TransferDone {
+                    id,
+                    result: Err(TransferError::TlsFailed),
+                });
+            }
+        };
         let task = Task::Transfer {
             id,
             opened,
             stream,
+            tls,
             stall: setup.stall,
             abort: running.abort.clone(),
             counted: running.counted.clone(),
@@ -225,7 +251,9 @@ mod tests {
         host: &Host,
         id: TransferId,
     ) -> Job<TcpStream> {
-        let job = transfers.start(setup, id, bytes(), Some(stream())).unwrap();
+        let job = transfers
+            .start(setup, id, bytes(), Some(stream()), Protection::Clear)
+            .unwrap();
         let Completion::TransferOpened {
             id: opened_id,
             opened,
@@ -290,7 +318,9 @@ mod tests {
             mode: thinftp::WriteMode::Replace,
             ascii: false,
         };
-        let job = transfers.start(&setup, id, kind, Some(stream())).unwrap();
+        let job = transfers
+            .start(&setup, id, kind, Some(stream()), Protection::Clear)
+            .unwrap();
         let Completion::Input(done) = job.run(&host) else {
             panic!("no directory, no upload");
         };
@@ -314,7 +344,7 @@ mod tests {
         let mut transfers = Transfers::default();
         let id = TransferId::from_raw(4);
         let job = transfers
-            .start(&setup, id, bytes(), Some(stream()))
+            .start(&setup, id, bytes(), Some(stream()), Protection::Clear)
             .unwrap();
         transfers.abort(id);
         let Completion::TransferOpened { opened, .. } = job.run(&host) else {
@@ -338,7 +368,13 @@ mod tests {
         let mut transfers = Transfers::<TcpStream>::default();
         let id = TransferId::from_raw(7);
         let answer = transfers
-            .start(&setup(&host, &span, &guard), id, bytes(), None)
+            .start(
+                &setup(&host, &span, &guard),
+                id,
+                bytes(),
+                None,
+                Protection::Clear,
+            )
             .unwrap_err();
         assert_eq!(
             answer,

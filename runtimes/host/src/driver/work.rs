@@ -20,7 +20,8 @@ use crate::limits::SessionGuard;
 use crate::session_limits::SessionLimits;
 use crate::shutdown::TransferGuard;
 use crate::storage::Storage;
-use crate::transfer::{move_bytes, AbortHandle, Opened};
+use crate::tls::SessionTls;
+use crate::transfer::{move_bytes_protected, AbortHandle, Opened};
 use crate::Host;
 
 /// One piece of blocking work for a session, with what it needs to run anywhere: the session's
@@ -67,6 +68,8 @@ pub(super) enum Task<S> {
         id: TransferId,
         opened: Opened,
         stream: S,
+        /// `PROT P`: secure the connection with this (the session's) configuration first.
+        tls: Option<SessionTls>,
         /// A transfer that moves no byte for this long has lost its connection.
         stall: Duration,
         /// Stops it; a clone is kept in [`Transfers`](super::transfers::Transfers).
@@ -87,6 +90,7 @@ impl Job<TcpStream> {
                 id,
                 opened,
                 stream,
+                tls,
                 stall,
                 abort,
                 counted,
@@ -94,7 +98,7 @@ impl Job<TcpStream> {
                 // A client that stops moving bytes for this long is gone.
                 let _ = stream.set_read_timeout(Some(stall));
                 let _ = stream.set_write_timeout(Some(stall));
-                let result = move_bytes(opened, stream, &abort);
+                let result = move_bytes_protected(opened, stream, tls.as_ref(), &abort);
                 // The bytes are moved (or the upload cleaned up); the session's clone counts on
                 // until the final reply is written.
                 drop(counted);

@@ -30,6 +30,7 @@ use crate::rate::RateLimit;
 use crate::session_limits::RateBuckets;
 use crate::shutdown::Lifecycle;
 use crate::storage::{execute_checked, LocalStorage, Storage, STALE_SCAN_ENTRIES};
+use crate::tls::{SessionTls, Tls};
 
 /// The storage, users, limits and settings shared by every session of a server. Runtimes keep
 /// one in an `Arc` and call its blocking methods off their event loop.
@@ -51,6 +52,10 @@ pub struct Host {
     busy_poll: BusyPoll,
     /// The settings of each new session (replaced by a reload).
     config: RwLock<Config>,
+    /// FTPS, when it is on: the certificate and each session's TLS configuration.
+    tls: Option<Tls>,
+    /// The local addresses of the implicit FTPS listeners (`--implicit-listen`), as bound.
+    implicit: RwLock<Vec<SocketAddr>>,
     /// Bandwidth: the server's buckets (`--max-rate`) and the rate of each new session
     /// (`--max-rate-per-session`), replaced by a reload when they change.
     rates: RwLock<(RateBuckets, RateLimit)>,
@@ -82,6 +87,8 @@ pub enum StartupError {
     Root(PathBuf, io::Error),
     /// The users could not be loaded.
     Users(UsersError),
+    /// The TLS options or certificate cannot be used: why.
+    Tls(String),
     /// The transfer log could not be opened.
     TransferLog(PathBuf, io::Error),
 }
@@ -91,6 +98,7 @@ impl fmt::Display for StartupError {
         match self {
             StartupError::Root(path, e) => write!(f, "cannot open root {}: {e}", path.display()),
             StartupError::Users(e) => e.fmt(f),
+            StartupError::Tls(e) => write!(f, "FTPS: {e}"),
             StartupError::TransferLog(path, e) => {
                 write!(f, "cannot open the transfer log {}: {e}", path.display())
             }
@@ -132,6 +140,8 @@ impl Host {
         let grace = Duration::from_secs(options.shutdown_grace);
         let lifecycle = Lifecycle::new(grace, Arc::clone(&storage));
         let window = Duration::from_micros(options.busy_poll);
+        let tls = Tls::from_options(options).map_err(StartupError::Tls)?;
+        let config = session_settings(options, &users, tls.is_some());
         let observe = Observe::from_options(options)?;
         let metrics = observe.metrics.clone();
         Ok(Host {
@@ -147,7 +157,9 @@ impl Host {
             busy_poll: BusyPoll::new(window, lifecycle.transfers().clone()),
             lifecycle,
             passive: PassivePorts::new(range, options.max_passive_per_ip),
-            config: RwLock::new(options.config()),
+            config: RwLock::new(config),
+            tls,
+            implicit: RwLock::new(Vec::new()),
             rates: RwLock::new((
                 RateBuckets::new(options.max_rate),
                 options.max_rate_per_session,
@@ -218,6 +230,10 @@ impl Host {
     /// ports) and `--busy-poll`. On an error nothing changes.
     pub fn reload(&self, options: &Options) -> Result<(), StartupError> {
         let (users, default_anonymous) = users_from_options(options)?;
+        if let Some(tls) = &self.tls {
+            tls.reload().map_err(StartupError::Tls)?;
+        }
+        let config = session_settings(options, &users, self.tls.is_some());
         self.logins.replace_users(users);
         self.admission.set_limits(
             options.max_sessions,
@@ -226,7 +242,7 @@ impl Host {
         );
         self.default_anonymous
             .store(default_anonymous, Ordering::Relaxed);
-        *self.config.write().unwrap_or_else(|e| e.into_inner()) = options.config();
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
         let mut rates = self.rates.write().unwrap_or_else(|e| e.into_inner());
         // New buckets only for a changed rate: the transfers running keep sharing the old.
         if rates.0.limit() != options.max_rate {
@@ -352,9 +368,45 @@ impl Host {
 
     /// A new session for the admitted control connection from `peer` to the local address
     /// `local`, with its `220` greeting queued. Call it inside the session's span.
+    /// On an implicit FTPS listener ([`is_implicit`](Self::is_implicit)) TLS comes first, and
+    /// the greeting after it.
     pub fn new_session(&self, peer: SocketAddr, local: SocketAddr, now: Instant) -> Session {
+        if self.tls_available() && self.is_implicit(local) {
+            tracing::debug!("connected (implicit FTPS)");
+            return Session::new_implicit_tls(self.session_config(), peer, local, now);
+        }
         tracing::debug!("connected");
         Session::new(self.session_config(), peer, local, now)
+    }
+
+    /// A new session's TLS configuration (its own resumption store), if FTPS is on. `None`
+    /// also when it cannot be made (logged): the session then refuses `AUTH TLS`.
+    pub fn session_tls(&self) -> Option<SessionTls> {
+        let tls = self.tls.as_ref()?;
+        tls.session()
+            .map_err(|e| tracing::error!("no TLS for this session: {e}"))
+            .ok()
+    }
+
+    /// Whether FTPS is on.
+    pub fn tls_available(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Records the addresses the implicit FTPS listeners are bound to, so that a session
+    /// accepted on one of them starts with TLS ([`is_implicit`](Self::is_implicit)).
+    pub fn set_implicit_listeners(&self, addrs: &[SocketAddr]) {
+        *self.implicit.write().unwrap_or_else(|e| e.into_inner()) = addrs.to_vec();
+    }
+
+    /// Whether a control connection that came in on the local address `local` is implicit
+    /// FTPS: one of the implicit listeners has its port and its address (or listens on every
+    /// address).
+    pub fn is_implicit(&self, local: SocketAddr) -> bool {
+        let implicit = self.implicit.read().unwrap_or_else(|e| e.into_inner());
+        implicit.iter().any(|addr| {
+            addr.port() == local.port() && (addr.ip() == local.ip() || addr.ip().is_unspecified())
+        })
     }
 
     /// Starts a session's busy-polling window after it answered, if polling is on, no transfer
@@ -430,6 +482,15 @@ impl Host {
         let addr = listener.local_addr()?;
         Ok((listener, addr))
     }
+}
+
+/// The settings of new sessions: the options', with FTPS offered if it is on, and the users
+/// file's per-user TLS requirements.
+fn session_settings(options: &Options, users: &Users, tls: bool) -> Config {
+    let mut config = options.config();
+    config.tls.available = tls;
+    config.tls.user_overrides = users.tls_overrides().clone();
+    config
 }
 
 /// The users the options name, and whether anonymous read-only access is on only because they

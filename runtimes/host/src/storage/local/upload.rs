@@ -49,6 +49,10 @@ pub(crate) struct Upload {
 enum How {
     /// Writing the target itself; nothing to do at the end.
     Direct,
+    /// Writing the target this upload created (`STOR` of a new name): nothing to do at the end,
+    /// unless the upload never started (its data connection was refused before any byte, e.g.
+    /// a TLS handshake that did not resume): the file is removed again, as if never made.
+    Created { target: PathBuf },
     /// Writing the target itself from an offset: cut off whatever the old file had beyond what
     /// was written, at the end.
     Resumed,
@@ -118,6 +122,11 @@ impl Upload {
     fn finish(&mut self, complete: bool) -> Result<(), FsError> {
         match std::mem::replace(&mut self.how, How::Direct) {
             How::Direct => Ok(()),
+            How::Created { target } if !complete && !self.started => {
+                let _ = self.storage.dir().remove_file(&target);
+                Ok(())
+            }
+            How::Created { .. } => Ok(()),
             // Never started: the file is as it was.
             How::Resumed if !self.started => Ok(()),
             How::Resumed => {
@@ -195,7 +204,9 @@ fn open_replace(storage: &LocalStorage, path: &VirtualPath) -> Result<Upload, Fs
             return Ok(Upload {
                 file,
                 storage: storage.clone(),
-                how: How::Direct,
+                how: How::Created {
+                    target: rel.to_path_buf(),
+                },
                 started: false,
             })
         }

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# ftps_compare.sh [SERVERS...] - FTPS figures of thinftp beside the peers, one run, each server
+# alone, every server on the lab's certificate (`peers.sh tls-cert`) with TLS required for
+# logins and data, and data connections required to resume the control connection's session
+# where the server can (thinftp, vsftpd, proftpd; pure-ftpd does not check):
+#   - RETR of the 1 GiB file with curl over PROT P to /dev/null (as ../shared/bench/ftps_baseline.sh),
+#   - RETR and STOR of 1 GiB with thinftp-bench --tls (its client decrypts into one buffer),
+#   - TLS logins/s with Python FTP_TLS (connect, AUTH TLS, login, QUIT; sequential, 100),
+#   - 50 LISTs of the 10,000-file directory over PROT P in one session (Python, session reuse).
+# Medians of RUNS (default 3). Needs `peers.sh setup` and release builds of thinftp-smol,
+# thinftp-std and thinftp-bench (cargo build --release). Loopback only.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+PEERS=${PEERS:-$REPO/../shared/bench/peers.sh}
+[ -f "$PEERS" ] || PEERS=/work/shared/bench/peers.sh
+REL=${REL:-$REPO/target/release}
+RUNS=${RUNS:-3}
+SERVERS=${*:-thinftp-smol thinftp-std vsftpd proftpd pure-ftpd}
+LAB=/tmp/lab
+declare -A PORT=( [vsftpd]=2110 [pure-ftpd]=2120 [proftpd]=2130 [thinftp-smol]=2161 [thinftp-std]=2162 )
+read -r CERT KEY < <(bash "$PEERS" tls-cert)
+
+py() { python3 - "$@" <<'PY'
+import ftplib, ssl, sys, time
+mode, port = sys.argv[1], int(sys.argv[2])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+class Reuse(ftplib.FTP_TLS):
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+if mode == "login":
+    n = 100; t = time.perf_counter()
+    for _ in range(n):
+        f = Reuse(context=ctx); f.connect("127.0.0.1", port, timeout=10); f.login("bench", "bench"); f.quit()
+    print("%.0f" % (n / (time.perf_counter() - t)))
+else:
+    f = Reuse(context=ctx); f.connect("127.0.0.1", port, timeout=10); f.login("bench", "bench"); f.prot_p()
+    n = 50; t = time.perf_counter()
+    for _ in range(n):
+        lines = []; f.retrlines("LIST many", lines.append)
+        assert len(lines) >= 10000, len(lines)
+    print("%.1f" % ((time.perf_counter() - t) / n * 1000))
+    f.quit()
+PY
+}
+med() { python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:] if x]; print('%.0f' % statistics.median(v) if v else '-')" "$@"; }
+medf() { python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:] if x]; print('%.1f' % statistics.median(v) if v else '-')" "$@"; }
+bench_mb() {  # bench_mb PORT TEST -> MB/s of one thinftp-bench --tls run
+  "$REL/thinftp-bench" --target "127.0.0.1:$1" --tls --only "$2" --runs 1 --json /tmp/lab/ftps-bench.json >/dev/null 2>&1 || return
+  python3 -c "import json; d=json.load(open('/tmp/lab/ftps-bench.json')); print('%.0f' % d['results']['$2']['median']['mb_s'])" 2>/dev/null
+}
+
+start() {
+  case $1 in
+    thinftp-*)
+      local root=$LAB/root-thinftp
+      if [ ! -d "$root" ]; then mkdir -p "$root"; cp -al "$LAB/root-vsftpd"/. "$root"/; fi
+      "$REL/$1" --root "$root" --listen "127.0.0.1:${PORT[$1]}" --user bench:bench \
+        --passive-ports 30000-30999 --ftps --tls-cert "$CERT" --tls-key "$KEY" \
+        --tls-required-control all --tls-required-data all -q >"$LAB/logs/$1-ftps.log" 2>&1 &
+      echo $! > "$LAB/run/$1-ftps.pid" ;;
+    *) TLS=1 PASV_RANGE=30000-30999 bash "$PEERS" start "$1" >/dev/null 2>&1 ;;
+  esac
+}
+stop() {
+  case $1 in
+    thinftp-*) kill "$(cat "$LAB/run/$1-ftps.pid")" 2>/dev/null; wait 2>/dev/null ;;
+    *) bash "$PEERS" stop "$1" >/dev/null 2>&1 ;;
+  esac
+}
+
+printf '| server | RETR 1 GiB MB/s (curl) | RETR / STOR 1 GiB MB/s (thinftp-bench) | TLS logins/s | LIST 10k over PROT P, ms |\n|---|---:|---:|---:|---:|\n'
+for s in $SERVERS; do
+  start "$s" || { echo "| $s | did not start | | | |"; continue; }
+  sleep 1; p=${PORT[$s]}; r=(); br=(); bs=(); l=(); d=()
+  for i in $(seq "$RUNS"); do
+    r+=($(curl -s --ssl-reqd -k -u bench:bench -o /dev/null -w '%{speed_download}' "ftp://127.0.0.1:$p/big.bin" | awk '{printf "%.0f", $1/1e6}'))
+    br+=($(bench_mb "$p" retr))
+    bs+=($(bench_mb "$p" stor))
+    l+=($(py login "$p" 2>/dev/null))
+    d+=($(py list "$p" 2>/dev/null))
+  done
+  stop "$s"
+  printf '| %s | %s | %s / %s | %s | %s |\n' "$s" "$(med "${r[@]}")" "$(med "${br[@]}")" "$(med "${bs[@]}")" "$(med "${l[@]}")" "$(medf "${d[@]}")"
+done
