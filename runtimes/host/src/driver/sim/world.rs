@@ -698,6 +698,8 @@ impl World {
                 id,
                 opened,
                 stream,
+                // The simulated sessions have no TLS: their data is always PROT C.
+                tls: _,
                 stall,
                 abort,
                 counted,
