@@ -13,6 +13,7 @@
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -155,16 +156,35 @@ impl Storage {
     /// Carries out one filesystem request of the core beneath the root. Blocking: a runtime with an
     /// event loop runs it on a thread made for blocking work.
     pub fn execute(&self, op: &FsOp) -> Result<FsReply, FsError> {
+        self.execute_cancellable(op, &AtomicBool::new(false))
+    }
+
+    /// [`execute`](Self::execute), stopping a long request (a digest) early once `cancel` is set:
+    /// the session that asked has ended.
+    pub fn execute_cancellable(&self, op: &FsOp, cancel: &AtomicBool) -> Result<FsReply, FsError> {
         match op {
             FsOp::Stat(path) => self.stat(path).map(FsReply::Metadata),
-            // Whole, for a pattern's directory (`LIST *.bin`: the core filters the names).
             FsOp::ListDir(path) => self
                 .collect(self.dir_stream(path, true)?, usize::MAX)
                 .map(FsReply::Listing),
             // `STAT dir`: no more than it shows (plus one, to tell it was cut).
-            FsOp::ListDirFirst { path, max } => self
+            FsOp::ListDirFirst {
+                path,
+                max,
+                pattern: None,
+            } => self
                 .collect(self.dir_stream(path, true)?, *max)
                 .map(FsReply::Listing),
+            // `STAT *.bin`: the matches only, read by name as the directory streams by.
+            FsOp::ListDirFirst {
+                path,
+                max,
+                pattern: Some(pattern),
+            } => {
+                let stream = self.pattern_dir_stream(path, true)?;
+                self.collect(stream.matching(pattern.clone()), *max)
+                    .map(FsReply::Listing)
+            }
             FsOp::ListNames(path) => self.list_names(path).map(FsReply::Listing),
             FsOp::MakeDir(path) => {
                 let mut builder = DirBuilder::new();
@@ -198,8 +218,12 @@ impl Storage {
                 self.set_modified(path, *unix_secs).map(|()| FsReply::Done)
             }
             FsOp::SetMode { path, mode } => self.set_mode(path, *mode).map(|()| FsReply::Done),
-            FsOp::Hash { path, algorithm } => self
-                .hash(path, *algorithm)
+            FsOp::Hash {
+                path,
+                algorithm,
+                range,
+            } => self
+                .hash(path, *algorithm, *range, cancel)
                 .map(|(digest, size)| FsReply::Hash { digest, size }),
             FsOp::FreeSpace(path) => self.free_space(path).map(FsReply::FreeSpace),
             // An operation newer than this storage.
@@ -245,6 +269,19 @@ impl Storage {
         let rel = self.relative(path)?;
         let entries = self.dir().read_dir(&rel).map_err(|e| fs_error(&e))?;
         Ok(DirStream::new(self, entries, rel, metadata))
+    }
+
+    /// [`dir_stream`](Self::dir_stream) of the directory a pattern is in: a path that is not a
+    /// directory has no matches ([`FsError::NotFound`]).
+    pub(crate) fn pattern_dir_stream(
+        &self,
+        path: &VirtualPath,
+        metadata: bool,
+    ) -> Result<DirStream, FsError> {
+        self.dir_stream(path, metadata).map_err(|e| match e {
+            FsError::NotADirectory => FsError::NotFound,
+            other => other,
+        })
     }
 
     /// At most `max` entries of `stream`, with the wall-clock time.

@@ -8,7 +8,8 @@
 //! name a second time, so a rename or symlink swapped in meanwhile cannot redirect it.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use cap_std::fs::{OpenOptions, OpenOptionsExt};
 use digest::Digest;
@@ -65,23 +66,38 @@ impl Storage {
         Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
     }
 
-    /// The digest of the regular file `path` and its size, the file streamed in
+    /// The digest of the regular file `path` (or of its bytes `first..=last` with a `range`, as
+    /// far as the file has them) and how many bytes it covers, the file streamed in
     /// [`HASH_BUFFER`]-sized reads (never held whole). Blocking and as long as the file: run it
-    /// as a job, off the event loop.
+    /// as a job, off the event loop. Once `cancel` is set (the session ended) it stops at the
+    /// next read with [`FsError::Other`]: nobody waits for the digest any more.
     pub fn hash(
         &self,
         path: &VirtualPath,
         algorithm: HashAlgorithm,
+        range: Option<(u64, u64)>,
+        cancel: &AtomicBool,
     ) -> Result<(Vec<u8>, u64), FsError> {
         let mut file = self.open_read(path)?;
         let read_error = |e: io::Error| fs_error(&e);
+        let limit = match range {
+            Some((first, last)) => {
+                file.seek(SeekFrom::Start(first)).map_err(read_error)?;
+                (last - first.min(last)).saturating_add(1)
+            }
+            None => u64::MAX,
+        };
+        let mut source = Source {
+            file: file.take(limit),
+            cancel,
+        };
         match algorithm {
-            HashAlgorithm::Sha256 => digest_file::<sha2::Sha256>(&mut file).map_err(read_error),
-            HashAlgorithm::Sha1 => digest_file::<sha1::Sha1>(&mut file).map_err(read_error),
-            HashAlgorithm::Md5 => digest_file::<md5::Md5>(&mut file).map_err(read_error),
+            HashAlgorithm::Sha256 => digest_file::<sha2::Sha256>(&mut source),
+            HashAlgorithm::Sha1 => digest_file::<sha1::Sha1>(&mut source),
+            HashAlgorithm::Md5 => digest_file::<md5::Md5>(&mut source),
             HashAlgorithm::Crc32 => {
                 let mut crc = crc32fast::Hasher::new();
-                let size = stream(&mut file, |chunk| crc.update(chunk)).map_err(read_error)?;
+                let size = source.stream(|chunk| crc.update(chunk))?;
                 Ok((crc.finalize().to_be_bytes().to_vec(), size))
             }
             _ => Err(FsError::Unsupported),
@@ -89,25 +105,36 @@ impl Storage {
     }
 }
 
-fn digest_file<D: Digest>(file: &mut File) -> io::Result<(Vec<u8>, u64)> {
+fn digest_file<D: Digest>(source: &mut Source<'_>) -> Result<(Vec<u8>, u64), FsError> {
     let mut hasher = D::new();
-    let size = stream(file, |chunk| hasher.update(chunk))?;
+    let size = source.stream(|chunk| hasher.update(chunk))?;
     Ok((hasher.finalize().to_vec(), size))
 }
 
-/// Feeds the whole of `file` to `feed`, one buffer at a time; returns the bytes read.
-fn stream(file: &mut File, mut feed: impl FnMut(&[u8])) -> io::Result<u64> {
-    let mut buffer = vec![0u8; HASH_BUFFER];
-    let mut total = 0u64;
-    loop {
-        match file.read(&mut buffer) {
-            Ok(0) => return Ok(total),
-            Ok(n) => {
-                feed(&buffer[..n]);
-                total += n as u64;
+/// The bytes to digest, and the flag that stops the reading.
+struct Source<'a> {
+    file: io::Take<File>,
+    cancel: &'a AtomicBool,
+}
+
+impl Source<'_> {
+    /// Feeds all the bytes to `feed`, one buffer at a time; returns how many were read.
+    fn stream(&mut self, mut feed: impl FnMut(&[u8])) -> Result<u64, FsError> {
+        let mut buffer = vec![0u8; HASH_BUFFER];
+        let mut total = 0u64;
+        loop {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(FsError::Other);
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            match self.file.read(&mut buffer) {
+                Ok(0) => return Ok(total),
+                Ok(n) => {
+                    feed(&buffer[..n]);
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(fs_error(&e)),
+            }
         }
     }
 }

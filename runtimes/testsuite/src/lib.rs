@@ -88,6 +88,7 @@ macro_rules! suite {
             hostile_holds::queued_lines_behind_a_pending_login_are_bounded,
             big_listings::big_listings_keep_memory_flat,
             big_listings::stat_of_a_big_directory_is_capped,
+            big_listings::pattern_listings_keep_memory_flat,
             globbing::patterns_match_in_a_big_directory,
             operations::config_file_is_read_and_checked,
             operations::several_listen_addresses,

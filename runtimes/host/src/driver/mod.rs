@@ -47,6 +47,7 @@ mod work;
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,15 @@ pub struct Driver<S, W> {
     /// Tells the session to stop when the server shuts down (see
     /// [`on_shutdown`](Self::on_shutdown)); dropped with the driver, once the session closed.
     watch: Option<SessionWatch>,
+    /// Shared with the session's filesystem jobs and set when the driver goes: a digest of a
+    /// huge file that nobody waits for any more stops at its next read.
+    fs_cancel: Arc<AtomicBool>,
+}
+
+impl<S, W> Drop for Driver<S, W> {
+    fn drop(&mut self) {
+        self.fs_cancel.store(true, Ordering::Relaxed);
+    }
 }
 
 impl<S, W: Waiter> Driver<S, W> {
@@ -131,6 +141,7 @@ impl<S, W: Waiter> Driver<S, W> {
             control_ended: false,
             closed: false,
             watch: None,
+            fs_cancel: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -305,7 +316,13 @@ impl<S, W: Waiter> Driver<S, W> {
             Output::Reply(reply) => self.replies.push(reply.as_bytes()),
             Output::Fs { id, op } => {
                 let storage = self.storage.storage().clone();
-                return self.request(Task::Fs { id, op, storage });
+                let cancel = Arc::clone(&self.fs_cancel);
+                return self.request(Task::Fs {
+                    id,
+                    op,
+                    storage,
+                    cancel,
+                });
             }
             Output::Authenticate { id, user, password } => {
                 return self.request(Task::Auth { id, user, password });
@@ -345,6 +362,12 @@ impl<S, W: Waiter> Driver<S, W> {
                 }
             }
             Output::AbortTransfer { id } => self.transfers.abort(id),
+            // One filesystem request runs at a time: the flag stops it, and the next gets a
+            // fresh one.
+            Output::CancelFs { .. } => {
+                self.fs_cancel.store(true, Ordering::Relaxed);
+                self.fs_cancel = Arc::new(AtomicBool::new(false));
+            }
             // Closing follows once every output before it is carried out.
             Output::CloseSession => {}
             other => tracing::warn!(?other, "output not known to this driver: ignored"),
@@ -358,7 +381,12 @@ impl<S, W: Waiter> Driver<S, W> {
     fn request(&mut self, task: Task<S>) -> Option<Action<S>> {
         if self.runs_here(&task) {
             let answer = match &task {
-                Task::Fs { id, op, storage } => work::fs(storage, *id, op),
+                Task::Fs {
+                    id,
+                    op,
+                    storage,
+                    cancel,
+                } => work::fs(storage, *id, op, cancel),
                 Task::Auth { id, user, password } => {
                     let session = &self.admission.guard;
                     work::auth(&self.host, session, *id, user, password)

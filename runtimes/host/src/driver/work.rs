@@ -7,6 +7,8 @@
 
 use std::fmt;
 use std::net::TcpStream;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use thinftp::{
@@ -40,6 +42,8 @@ pub(super) enum Task<S> {
         id: FsId,
         op: FsOp,
         storage: Storage,
+        /// Set once the session has ended: a long request (a digest) stops early.
+        cancel: Arc<AtomicBool>,
     },
     /// [`Output::Authenticate`](thinftp::Output::Authenticate).
     Auth {
@@ -95,7 +99,12 @@ impl Job<TcpStream> {
                 Input::TransferDone { id, result }
             }
             Task::Open { id, kind, storage } => return open(&storage, id, &kind),
-            Task::Fs { id, op, storage } => fs(&storage, id, &op),
+            Task::Fs {
+                id,
+                op,
+                storage,
+                cancel,
+            } => fs(&storage, id, &op, &cancel),
             Task::Auth { id, user, password } => auth(host, &self.session, id, &user, &password),
         };
         Completion::Input(input)
@@ -115,8 +124,8 @@ pub(super) fn open<S>(storage: &Storage, id: TransferId, kind: &TransferKind) ->
 }
 
 /// Carries out a filesystem request beneath `storage` (blocking) and returns its answer.
-pub(super) fn fs(storage: &Storage, id: FsId, op: &FsOp) -> Input {
-    let result = storage.execute(op);
+pub(super) fn fs(storage: &Storage, id: FsId, op: &FsOp, cancel: &AtomicBool) -> Input {
+    let result = storage.execute_cancellable(op, cancel);
     tracing::debug!(?op, ok = result.is_ok(), "fs");
     Input::Fs { id, result }
 }
