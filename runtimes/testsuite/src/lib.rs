@@ -118,6 +118,8 @@ macro_rules! clients {
             client_defects::ascii_rest_between_cr_and_lf,
             globbing::tnftp_mget_pattern,
             globbing::tnftp_mdelete_pattern,
+            globbing::inetutils_ftp_mget_pattern,
+            globbing::ncftpget_pattern,
             refusals::curl_upload_to_missing_dir,
             refusals::python_ftplib_stor_to_missing_dir,
             client_features::rclone_keeps_modification_times,
