@@ -59,6 +59,7 @@ pub use channels::Completion;
 pub use work::Job;
 
 use crate::busy_poll::Polling;
+use crate::observe::SessionObserver;
 use crate::shutdown::{SessionWatch, TransferGuard};
 use crate::{socket, Admission, Host, SessionStorage};
 use channels::DataChannels;
@@ -100,6 +101,8 @@ pub struct Driver<S, W> {
     /// Tells the session to stop when the server shuts down (see
     /// [`on_shutdown`](Self::on_shutdown)); dropped with the driver, once the session closed.
     watch: Option<SessionWatch>,
+    /// Sees every input fed and every output taken: metrics, transfer log, audit lines.
+    observer: SessionObserver,
     /// Shared with the session's filesystem jobs and set when the driver goes: a digest of a
     /// huge file that nobody waits for any more stops at its next read.
     fs_cancel: Arc<AtomicBool>,
@@ -123,7 +126,9 @@ impl<S, W: Waiter> Driver<S, W> {
         blocking: Blocking,
     ) -> Self {
         let session = host.new_session(peer, local, now);
+        let observer = SessionObserver::new(host.observe().clone(), admission.id, peer);
         Driver {
+            observer,
             data_timeout: host.data_timeout(),
             storage: SessionStorage::new(&host),
             peer,
@@ -248,6 +253,7 @@ impl<S, W: Waiter> Driver<S, W> {
                 }
             }
             while let Some(output) = self.session.poll_output() {
+                self.observer.output(&output);
                 if let Output::Reply(reply) = &output {
                     self.replies.push(reply.as_bytes());
                     continue;
@@ -294,6 +300,7 @@ impl<S, W: Waiter> Driver<S, W> {
         // from now on works beneath it. Kept only if the core takes the answer.
         let before = matches!(input, Input::Auth { .. }).then(|| self.storage.clone());
         let input = self.storage.fed(input);
+        self.observer.input(&input);
         if let Err(e) = self.session.handle_input(now, input) {
             // A late answer racing an ABOR or a close is normal (stale); anything else is a bug
             // in the driver or the storage (an answer of the wrong shape, which the core still
@@ -315,7 +322,7 @@ impl<S, W: Waiter> Driver<S, W> {
         match output {
             Output::Reply(reply) => self.replies.push(reply.as_bytes()),
             Output::Fs { id, op } => {
-                let storage = self.storage.storage().clone();
+                let storage = Arc::clone(self.storage.storage());
                 let cancel = Arc::clone(&self.fs_cancel);
                 return self.request(Task::Fs {
                     id,
@@ -344,7 +351,8 @@ impl<S, W: Waiter> Driver<S, W> {
             // Dropping a channel closes its connection or listener and stops its waiter.
             Output::CloseData { id } => self.channels.close(id),
             // The transfer's file is opened first; its `150` follows once it is.
-            Output::StartTransfer { id, data, kind } => {
+            // TLS on the data connection (`protection`) is not built yet: see issue 11.
+            Output::StartTransfer { id, data, kind, .. } => {
                 let stream = self.channels.take_stream(data);
                 let setup = setup(&self.host, &self.storage, &self.admission);
                 let opening = self.transfers.start(&setup, id, kind, stream);
@@ -386,13 +394,13 @@ impl<S, W: Waiter> Driver<S, W> {
                     op,
                     storage,
                     cancel,
-                } => work::fs(storage, *id, op, cancel),
+                } => work::fs(&**storage, *id, op, cancel),
                 Task::Auth { id, user, password } => {
                     let session = &self.admission.guard;
                     work::auth(&self.host, session, *id, user, password)
                 }
                 Task::Open { id, kind, storage } => {
-                    self.queue.push_back(work::open(storage, *id, kind));
+                    self.queue.push_back(work::open(&**storage, *id, kind));
                     return None;
                 }
                 Task::Transfer { .. } => return None,
@@ -415,13 +423,14 @@ impl<S, W: Waiter> Driver<S, W> {
             (Blocking::Allowed, _) => true,
             (Blocking::Never, Task::Auth { user, .. }) => self.host.authenticate_is_quick(user),
             // SIZE, MDTM, CWD, MLST and the check before RETR: on local disk a `stat` is one
-            // system call, cheaper than the trip to a pool thread and back.
-            (Blocking::Never, Task::Fs { op, .. }) => {
-                matches!(op, FsOp::Stat(_)) && self.host.storage_is_local()
+            // system call, cheaper than the trip to a pool thread and back. The session's own
+            // storage decides (a user's may differ from the root's).
+            (Blocking::Never, Task::Fs { op, storage, .. }) => {
+                matches!(op, FsOp::Stat(_)) && storage.capabilities().local
             }
             // Opening a file on local disk is as quick (an upload over an existing file makes
             // its temporary file, one more call).
-            (Blocking::Never, Task::Open { .. }) => self.host.storage_is_local(),
+            (Blocking::Never, Task::Open { storage, .. }) => storage.capabilities().local,
         }
     }
 
@@ -449,5 +458,7 @@ fn setup<'a>(host: &'a Host, storage: &'a SessionStorage, admission: &'a Admissi
     }
 }
 
+#[cfg(test)]
+mod memory_tests;
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,7 @@ use tracing::Span;
 use super::Completion;
 use crate::limits::SessionGuard;
 use crate::shutdown::TransferGuard;
-use crate::storage::Storage;
+use crate::storage::{digest_file, execute_checked, Storage};
 use crate::transfer::{move_bytes, open_transfer, AbortHandle, Opened};
 use crate::Host;
 
@@ -41,8 +41,9 @@ pub(super) enum Task<S> {
     Fs {
         id: FsId,
         op: FsOp,
-        storage: Storage,
-        /// Set once the session has ended: a long request (a digest) stops early.
+        storage: Arc<dyn Storage>,
+        /// Set once the session has ended or ABOR cancelled it: a long request (a digest)
+        /// stops early.
         cancel: Arc<AtomicBool>,
     },
     /// [`Output::Authenticate`](thinftp::Output::Authenticate).
@@ -56,7 +57,7 @@ pub(super) enum Task<S> {
     Open {
         id: TransferId,
         kind: TransferKind,
-        storage: Storage,
+        storage: Arc<dyn Storage>,
     },
     /// [`Output::MoveBytes`](thinftp::Output::MoveBytes): move the bytes of the opened transfer
     /// on the data connection `stream`, made by
@@ -98,13 +99,13 @@ impl Job<TcpStream> {
                 drop(counted);
                 Input::TransferDone { id, result }
             }
-            Task::Open { id, kind, storage } => return open(&storage, id, &kind),
+            Task::Open { id, kind, storage } => return open(&*storage, id, &kind),
             Task::Fs {
                 id,
                 op,
                 storage,
                 cancel,
-            } => fs(&storage, id, &op, &cancel),
+            } => fs(&*storage, id, &op, &cancel),
             Task::Auth { id, user, password } => auth(host, &self.session, id, &user, &password),
         };
         Completion::Input(input)
@@ -113,7 +114,7 @@ impl Job<TcpStream> {
 
 /// Opens what transfer `id` reads or writes beneath `storage` (blocking): the file is kept in
 /// the completion, or the error is the transfer's end, before any `150`.
-pub(super) fn open<S>(storage: &Storage, id: TransferId, kind: &TransferKind) -> Completion<S> {
+pub(super) fn open<S>(storage: &dyn Storage, id: TransferId, kind: &TransferKind) -> Completion<S> {
     match open_transfer(storage, kind) {
         Ok(opened) => Completion::TransferOpened { id, opened },
         Err(e) => {
@@ -124,8 +125,18 @@ pub(super) fn open<S>(storage: &Storage, id: TransferId, kind: &TransferKind) ->
 }
 
 /// Carries out a filesystem request beneath `storage` (blocking) and returns its answer.
-pub(super) fn fs(storage: &Storage, id: FsId, op: &FsOp, cancel: &AtomicBool) -> Input {
-    let result = storage.execute_cancellable(op, cancel);
+pub(super) fn fs(storage: &dyn Storage, id: FsId, op: &FsOp, cancel: &AtomicBool) -> Input {
+    let result = match op {
+        // A digest reads the whole file: it stops at its next read once cancelled.
+        FsOp::Hash {
+            path,
+            algorithm,
+            range,
+        } if storage.capabilities().allows(op) => {
+            digest_file(storage, path, *algorithm, *range, cancel)
+        }
+        _ => execute_checked(storage, op),
+    };
     tracing::debug!(?op, ok = result.is_ok(), "fs");
     Input::Fs { id, result }
 }
