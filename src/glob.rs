@@ -119,7 +119,11 @@ impl Glob {
 /// is the core's pure, bounded matcher: `*`, `?` and `[...]`, a leading `.` only matched by a
 /// literal `.` (see [`matches`](Self::matches)).
 #[derive(Clone, PartialEq, Eq)]
-pub struct ListPattern {
+pub struct ListPattern(Box<Parts>);
+
+/// What a [`ListPattern`] holds, boxed so that the requests carrying one stay small.
+#[derive(Clone, PartialEq, Eq)]
+struct Parts {
     /// The pattern as the client wrote it, for logs and transcripts.
     text: String,
     glob: Glob,
@@ -134,12 +138,12 @@ impl ListPattern {
     /// has no wildcard: then it is a plain name.
     #[must_use]
     pub fn new(component: &str, prefix: &str, max_matches: usize) -> Option<Self> {
-        Some(Self {
+        Some(Self(Box::new(Parts {
             glob: Glob::parse(component)?,
             text: component.to_owned(),
             prefix: prefix.to_owned(),
             max_matches,
-        })
+        })))
     }
 
     /// Whether the entry called `name` is selected. As in a shell, a leading `.` only matches a
@@ -147,37 +151,37 @@ impl ListPattern {
     /// length steps.
     #[must_use]
     pub fn matches(&self, name: &str) -> bool {
-        self.glob.matches(name)
+        self.0.glob.matches(name)
     }
 
     /// How many matches a listing may have (`Config::max_glob_matches`): past it the listing is
     /// refused before anything is sent ([`TransferError::TooManyMatches`](crate::TransferError::TooManyMatches)).
     #[must_use]
     pub fn max_matches(&self) -> usize {
-        self.max_matches
+        self.0.max_matches
     }
 
     /// Renames a matching entry as the listing in `format` shows it: `NLST` puts the
     /// argument's directory part in front (`sub/a.bin` for `NLST sub/*.bin`), so that the
     /// client can send the names back (`mget`, `mdelete`); `LIST` and `MLSD` show the bare name.
     pub fn present(&self, format: crate::ListFormat, entry: &mut crate::DirEntry) {
-        if format == crate::ListFormat::Nlst && !self.prefix.is_empty() {
-            entry.name.insert_str(0, &self.prefix);
+        if format == crate::ListFormat::Nlst && !self.0.prefix.is_empty() {
+            entry.name.insert_str(0, &self.0.prefix);
         }
     }
 
     /// The argument's directory part, as the client gave it.
     pub(crate) fn prefix(&self) -> &str {
-        &self.prefix
+        &self.0.prefix
     }
 }
 
 impl std::fmt::Debug for ListPattern {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ListPattern")
-            .field("pattern", &self.text)
-            .field("prefix", &self.prefix)
-            .field("max_matches", &self.max_matches)
+            .field("pattern", &self.0.text)
+            .field("prefix", &self.0.prefix)
+            .field("max_matches", &self.0.max_matches)
             .finish()
     }
 }

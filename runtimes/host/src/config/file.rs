@@ -196,6 +196,8 @@ mod tests {
             "passive-ports" => r#""50000-50100""#,
             "passive-address" => r#""192.0.2.1""#,
             "banner" => r#""Welcome""#,
+            "max-rate" => r#""down=20M,up=5M""#,
+            "max-rate-per-session" => r#""10M""#,
             "verbose" | "quiet" => "2",
             "max-passive-per-ip"
             | "max-sessions"

@@ -60,6 +60,7 @@ pub use work::Job;
 
 use crate::busy_poll::Polling;
 use crate::observe::SessionObserver;
+use crate::session_limits::SessionLimits;
 use crate::shutdown::{SessionWatch, TransferGuard};
 use crate::{socket, Admission, Host, SessionStorage};
 use channels::DataChannels;
@@ -77,6 +78,8 @@ pub struct Driver<S, W> {
     /// Where this session's filesystem requests and transfers go: the root before login, the
     /// user's home after.
     storage: SessionStorage,
+    /// Rates and quota of this session's transfers (the user's, once logged in).
+    limits: SessionLimits,
     /// The client's address.
     peer: SocketAddr,
     blocking: Blocking,
@@ -131,6 +134,7 @@ impl<S, W: Waiter> Driver<S, W> {
             observer,
             data_timeout: host.data_timeout(),
             storage: SessionStorage::new(&host),
+            limits: SessionLimits::new(&host),
             peer,
             host,
             admission,
@@ -301,7 +305,18 @@ impl<S, W: Waiter> Driver<S, W> {
         let before = matches!(input, Input::Auth { .. }).then(|| self.storage.clone());
         let input = self.storage.fed(input);
         self.observer.input(&input);
-        if let Err(e) = self.session.handle_input(now, input) {
+        let accepted = matches!(
+            input,
+            Input::Auth {
+                result: thinftp::AuthResult::Accepted(_),
+                ..
+            }
+        );
+        let fed = self.session.handle_input(now, input);
+        if accepted && fed.is_ok() {
+            self.limits.logged_in(&self.host, &**self.storage.storage());
+        }
+        if let Err(e) = fed {
             // A late answer racing an ABOR or a close is normal (stale); anything else is a bug
             // in the driver or the storage (an answer of the wrong shape, which the core still
             // answered the client for), never the client's doing.
@@ -324,14 +339,17 @@ impl<S, W: Waiter> Driver<S, W> {
             Output::Fs { id, op } => {
                 let storage = Arc::clone(self.storage.storage());
                 let cancel = Arc::clone(&self.fs_cancel);
+                let limits = self.limits.clone();
                 return self.request(Task::Fs {
                     id,
-                    op,
+                    op: Box::new(op),
                     storage,
                     cancel,
+                    limits,
                 });
             }
             Output::Authenticate { id, user, password } => {
+                self.limits.logging_in(&user);
                 return self.request(Task::Auth { id, user, password });
             }
             Output::OpenPassive { id, ip } => {
@@ -354,7 +372,7 @@ impl<S, W: Waiter> Driver<S, W> {
             // TLS on the data connection (`protection`) is not built yet: see issue 11.
             Output::StartTransfer { id, data, kind, .. } => {
                 let stream = self.channels.take_stream(data);
-                let setup = setup(&self.host, &self.storage, &self.admission);
+                let setup = setup(&self.host, &self.storage, &self.admission, &self.limits);
                 let opening = self.transfers.start(&setup, id, kind, stream);
                 match opening {
                     Ok(job) => return self.request(job.task),
@@ -363,7 +381,7 @@ impl<S, W: Waiter> Driver<S, W> {
             }
             // Carried out once the `150` before it is written: now the bytes move.
             Output::MoveBytes { id } => {
-                let setup = setup(&self.host, &self.storage, &self.admission);
+                let setup = setup(&self.host, &self.storage, &self.admission, &self.limits);
                 match self.transfers.move_bytes(&setup, id) {
                     Ok(job) => return Some(Action::Run(job)),
                     Err(answer) => self.queue.push_back(Completion::Input(answer)),
@@ -394,13 +412,19 @@ impl<S, W: Waiter> Driver<S, W> {
                     op,
                     storage,
                     cancel,
-                } => work::fs(&**storage, *id, op, cancel),
+                    limits,
+                } => work::fs(&**storage, *id, op, cancel, limits),
                 Task::Auth { id, user, password } => {
                     let session = &self.admission.guard;
                     work::auth(&self.host, session, *id, user, password)
                 }
-                Task::Open { id, kind, storage } => {
-                    self.queue.push_back(work::open(&**storage, *id, kind));
+                Task::Open {
+                    id,
+                    kind,
+                    storage,
+                    limits,
+                } => {
+                    self.queue.push_back(work::open(storage, *id, kind, limits));
                     return None;
                 }
                 Task::Transfer { .. } => return None,
@@ -426,7 +450,7 @@ impl<S, W: Waiter> Driver<S, W> {
             // system call, cheaper than the trip to a pool thread and back. The session's own
             // storage decides (a user's may differ from the root's).
             (Blocking::Never, Task::Fs { op, storage, .. }) => {
-                matches!(op, FsOp::Stat(_)) && storage.capabilities().local
+                matches!(**op, FsOp::Stat(_)) && storage.capabilities().local
             }
             // Opening a file on local disk is as quick (an upload over an existing file makes
             // its temporary file, one more call).
@@ -448,10 +472,16 @@ impl<S, W: Waiter> Driver<S, W> {
     }
 }
 /// What a transfer job needs of the session.
-fn setup<'a>(host: &'a Host, storage: &'a SessionStorage, admission: &'a Admission) -> Setup<'a> {
+fn setup<'a>(
+    host: &'a Host,
+    storage: &'a SessionStorage,
+    admission: &'a Admission,
+    limits: &'a SessionLimits,
+) -> Setup<'a> {
     Setup {
         host,
         storage: storage.storage(),
+        limits,
         span: &admission.span,
         session: &admission.guard,
         stall: host.reply_timeout(),

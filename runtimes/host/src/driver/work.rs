@@ -18,9 +18,10 @@ use tracing::Span;
 
 use super::Completion;
 use crate::limits::SessionGuard;
+use crate::session_limits::SessionLimits;
 use crate::shutdown::TransferGuard;
-use crate::storage::{digest_file, execute_checked, Storage};
-use crate::transfer::{move_bytes, open_transfer, AbortHandle, Opened};
+use crate::storage::{digest_file, Storage};
+use crate::transfer::{move_bytes, AbortHandle, Opened};
 use crate::Host;
 
 /// One piece of blocking work for a session, with what it needs to run anywhere: the session's
@@ -40,11 +41,14 @@ pub(super) enum Task<S> {
     /// [`Output::Fs`](thinftp::Output::Fs), beneath `storage`.
     Fs {
         id: FsId,
-        op: FsOp,
+        /// Boxed: a request with a listing pattern is large, and a `Job` travels by value.
+        op: Box<FsOp>,
         storage: Arc<dyn Storage>,
         /// Set once the session has ended or ABOR cancelled it: a long request (a digest)
         /// stops early.
         cancel: Arc<AtomicBool>,
+        /// The quota usage that removals and renames change.
+        limits: SessionLimits,
     },
     /// [`Output::Authenticate`](thinftp::Output::Authenticate).
     Auth {
@@ -58,6 +62,8 @@ pub(super) enum Task<S> {
         id: TransferId,
         kind: TransferKind,
         storage: Arc<dyn Storage>,
+        /// Rates and quota the transfer runs under.
+        limits: SessionLimits,
     },
     /// [`Output::MoveBytes`](thinftp::Output::MoveBytes): move the bytes of the opened transfer
     /// on the data connection `stream`, made by
@@ -99,13 +105,19 @@ impl Job<TcpStream> {
                 drop(counted);
                 Input::TransferDone { id, result }
             }
-            Task::Open { id, kind, storage } => return open(&*storage, id, &kind),
+            Task::Open {
+                id,
+                kind,
+                storage,
+                limits,
+            } => return open(&storage, id, &kind, &limits),
             Task::Fs {
                 id,
                 op,
                 storage,
                 cancel,
-            } => fs(&*storage, id, &op, &cancel),
+                limits,
+            } => fs(&*storage, id, &op, &cancel, &limits),
             Task::Auth { id, user, password } => auth(host, &self.session, id, &user, &password),
         };
         Completion::Input(input)
@@ -114,8 +126,13 @@ impl Job<TcpStream> {
 
 /// Opens what transfer `id` reads or writes beneath `storage` (blocking): the file is kept in
 /// the completion, or the error is the transfer's end, before any `150`.
-pub(super) fn open<S>(storage: &dyn Storage, id: TransferId, kind: &TransferKind) -> Completion<S> {
-    match open_transfer(storage, kind) {
+pub(super) fn open<S>(
+    storage: &Arc<dyn Storage>,
+    id: TransferId,
+    kind: &TransferKind,
+    limits: &SessionLimits,
+) -> Completion<S> {
+    match limits.open(storage, kind) {
         Ok(opened) => Completion::TransferOpened { id, opened },
         Err(e) => {
             tracing::info!(?kind, error = ?e, "transfer refused: cannot open");
@@ -125,7 +142,13 @@ pub(super) fn open<S>(storage: &dyn Storage, id: TransferId, kind: &TransferKind
 }
 
 /// Carries out a filesystem request beneath `storage` (blocking) and returns its answer.
-pub(super) fn fs(storage: &dyn Storage, id: FsId, op: &FsOp, cancel: &AtomicBool) -> Input {
+pub(super) fn fs(
+    storage: &dyn Storage,
+    id: FsId,
+    op: &FsOp,
+    cancel: &AtomicBool,
+    limits: &SessionLimits,
+) -> Input {
     let result = match op {
         // A digest reads the whole file: it stops at its next read once cancelled.
         FsOp::Hash {
@@ -135,7 +158,7 @@ pub(super) fn fs(storage: &dyn Storage, id: FsId, op: &FsOp, cancel: &AtomicBool
         } if storage.capabilities().allows(op) => {
             digest_file(storage, path, *algorithm, *range, cancel)
         }
-        _ => execute_checked(storage, op),
+        _ => crate::quota::execute(storage, op, limits.usage()),
     };
     tracing::debug!(?op, ok = result.is_ok(), "fs");
     Input::Fs { id, result }
@@ -151,10 +174,12 @@ pub(super) fn auth(
     user: &str,
     password: &str,
 ) -> Input {
-    Input::Auth {
-        id,
-        result: host.authenticate_session(session, user, password),
+    let result = host.authenticate_session(session, user, password);
+    if let AuthResult::Accepted(permissions) = &result {
+        // A quota's first measurement of the home, here off the session's loop.
+        host.user_usage(user, permissions);
     }
+    Input::Auth { id, result }
 }
 
 impl<S> Job<S> {
