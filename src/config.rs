@@ -47,8 +47,10 @@ pub struct Config {
     /// The address advertised in `227` replies instead of the listener's own (for NAT). Default none.
     pub passive_address: Option<IpAddr>,
     /// Most names a wildcard in `LIST`, `NLST` or `STAT` may match; past it the command gets
-    /// `550` and nothing is listed (a client that meant all of them should list the
-    /// directory). Default 10,000.
+    /// `550` and nothing is listed, before any `150` (a client that meant all of them should
+    /// list the directory). `STAT` shows at most
+    /// [`STAT_MAX_ENTRIES`](crate::STAT_MAX_ENTRIES) matches anyway (and says there are
+    /// more), so for it only a cap below that refuses. Default 10,000.
     pub max_glob_matches: usize,
     /// FTPS: whether `AUTH TLS` is offered and who must use TLS. Default: not offered.
     pub tls: TlsPolicy,

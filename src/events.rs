@@ -112,6 +112,9 @@ pub enum TransferError {
     Aborted,
     /// Opening, reading or writing the file failed.
     Fs(FsError),
+    /// A [`TransferKind::SendListing`] with a pattern found more matches than the pattern's
+    /// [`max_matches`](crate::ListPattern::max_matches) while it was opened: nothing was sent.
+    TooManyMatches,
     /// The TLS handshake on a [`DataProtection::Private`] data connection failed (the client
     /// gets `425`). Nothing was read from or written to the file.
     TlsFailed,
@@ -222,6 +225,13 @@ pub enum Output {
         /// The transfer's id.
         id: TransferId,
     },
+    /// The filesystem request `id` is no longer wanted (`ABOR` of a `HASH`): stop it early if
+    /// it is long (a digest stops at its next read). Still answer it with [`Input::Fs`], with
+    /// whatever result; the session drops that answer.
+    CancelFs {
+        /// The request's id.
+        id: crate::ids::FsId,
+    },
     /// Close the control connection (after writing every reply before this output), the data
     /// connections and listeners of this session. Nothing more comes from the session.
     CloseSession,
@@ -265,6 +275,14 @@ pub enum TransferKind {
     /// [`FsError::NotADirectory`] for [`ListFormat::Mlsd`](crate::listing::ListFormat::Mlsd)
     /// (RFC 3659 7.1: `MLSD` lists directories only). Stop reading the directory once the
     /// transfer is aborted or its connection is lost.
+    ///
+    /// With a `pattern` (`LIST *.bin`) only the entries whose names it
+    /// [matches](crate::ListPattern::matches) are listed, each shown as
+    /// [`present`](crate::ListPattern::present) makes it, and `path` must be a directory
+    /// (anything else has no matches). Opening it finds the matches, so that none is
+    /// [`FsError::NotFound`] and more than [`max_matches`](crate::ListPattern::max_matches) is
+    /// [`TransferError::TooManyMatches`], both before the `150`; once opened, at most
+    /// `max_matches` entries are sent, however the directory changed meanwhile.
     SendListing {
         /// The directory.
         path: VirtualPath,
@@ -272,6 +290,8 @@ pub enum TransferKind {
         format: crate::listing::ListFormat,
         /// The name a single file is listed under.
         name: String,
+        /// Only the entries that match, if set.
+        pattern: Option<crate::glob::ListPattern>,
     },
 }
 

@@ -28,20 +28,27 @@ pub enum FsOp {
     /// [`Stat`](Self::Stat) to list that one name, and, having no wall-clock time, shows its
     /// date with the year.
     ///
-    /// For a pattern (`LIST *.bin`) the core first asks for the path as given (a name may
-    /// really contain `*`) and, when that is [`FsError::NotFound`], for the directory the
-    /// pattern is in; it matches the names itself. Storage never sees a pattern to expand.
+    /// (The core no longer sends this: `STAT` sends [`ListDirFirst`](Self::ListDirFirst), and
+    /// the listings of patterns stream as well.)
     ListDir(VirtualPath),
     /// [`ListDir`](Self::ListDir), but storage may stop reading after `max` entries and answer
     /// those: for `STAT dir` over the control connection, which shows at most
     /// [`STAT_MAX_ENTRIES`](crate::STAT_MAX_ENTRIES) (it asks for one more, to know the
     /// directory was cut), so that a huge directory costs no memory. Same answers and rules as
     /// [`ListDir`](Self::ListDir), a non-directory included.
+    ///
+    /// With a `pattern` (`STAT *.bin`) only the entries whose names it
+    /// [matches](crate::ListPattern::matches) are answered (and counted against `max`), and
+    /// `path` must be a directory: anything else is [`FsError::NotFound`]. For a pattern the
+    /// core first asks for the path as given (a name may really contain `*`), and only when
+    /// that is [`FsError::NotFound`] for the directory the pattern is in.
     ListDirFirst {
         /// The directory.
         path: VirtualPath,
         /// Entries enough; more may be answered.
         max: usize,
+        /// Only the entries that match, if set.
+        pattern: Option<crate::glob::ListPattern>,
     },
     /// The names of a directory's entries, without `.` and `..` ([`FsReply::Listing`]), for
     /// `NLST`, which prints names only: storage need not read each entry's metadata. (The core
@@ -56,7 +63,7 @@ pub enum FsOp {
     /// entries are listed (storage that hides its own temporary upload files hides them here
     /// too), and a path naming something other than a directory answers [`FsReply::Entry`] or
     /// [`FsError::NotADirectory`] (upon which the core sends [`Stat`](Self::Stat) to list that
-    /// one name). Patterns (`NLST *.bin`) are handled as for [`ListDir`](Self::ListDir).
+    /// one name).
     ListNames(VirtualPath),
     /// Create a directory ([`FsReply::Done`]).
     MakeDir(VirtualPath),
@@ -97,11 +104,17 @@ pub enum FsOp {
     /// The digest of the regular file `path`, the whole file as stored
     /// ([`FsReply::Hash`]), for `HASH`, `XSHA256`, `XSHA1`, `XMD5` and `XCRC`. Potentially
     /// slow (it reads the whole file): run it where blocking work runs, streaming the file.
+    ///
+    /// With a `range` (`RANG` + `HASH`, `XCRC path start end`), only the bytes from the first to
+    /// the last of it, inclusive, as far as the file has them. Storage stops reading early when
+    /// the session that asked ends or aborts (the digest is then not needed).
     Hash {
         /// The file.
         path: VirtualPath,
         /// Which digest.
         algorithm: HashAlgorithm,
+        /// The first and last byte to digest, inclusive; `None` for the whole file.
+        range: Option<(u64, u64)>,
     },
     /// The bytes a client could still store in the directory `path` (or the directory of the
     /// file it names), for `AVBL` ([`FsReply::FreeSpace`]). Storage that cannot say answers
@@ -171,7 +184,8 @@ pub enum FsReply {
     Hash {
         /// The digest's bytes (CRC-32 big-endian); the core writes them in hex.
         digest: Vec<u8>,
-        /// How many bytes were hashed (the file's size), for the byte range in the reply.
+        /// How many bytes were hashed (the file's size, or the part of the range the file
+        /// has), for the byte range in the reply.
         size: u64,
     },
     /// Answer to [`FsOp::FreeSpace`]: free bytes.

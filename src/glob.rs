@@ -112,6 +112,92 @@ impl Glob {
     }
 }
 
+/// The pattern of a listing (`LIST *.bin`, `NLST sub/a?`, `STAT [ab]*`), handed to the runtime
+/// in [`TransferKind::SendListing`](crate::TransferKind::SendListing) and
+/// [`FsOp::ListDirFirst`](crate::FsOp::ListDirFirst) so that it selects the matching entries
+/// while it reads the directory, instead of handing the whole directory to the core. Matching
+/// is the core's pure, bounded matcher: `*`, `?` and `[...]`, a leading `.` only matched by a
+/// literal `.` (see [`matches`](Self::matches)).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ListPattern(Box<Parts>);
+
+/// What a [`ListPattern`] holds, boxed so that the requests carrying one stay small.
+#[derive(Clone, PartialEq, Eq)]
+struct Parts {
+    /// The pattern as the client wrote it, for logs and transcripts.
+    text: String,
+    glob: Glob,
+    /// The argument's directory part as the client gave it (`sub/` of `sub/*.bin`).
+    prefix: String,
+    max_matches: usize,
+}
+
+impl ListPattern {
+    /// The pattern `component` (the last component of a listing's argument) with the
+    /// argument's directory part `prefix` and at most `max_matches` matches, or `None` if it
+    /// has no wildcard: then it is a plain name.
+    #[must_use]
+    pub fn new(component: &str, prefix: &str, max_matches: usize) -> Option<Self> {
+        Some(Self(Box::new(Parts {
+            glob: Glob::parse(component)?,
+            text: component.to_owned(),
+            prefix: prefix.to_owned(),
+            max_matches,
+        })))
+    }
+
+    /// Whether the entry called `name` is selected. As in a shell, a leading `.` only matches a
+    /// literal `.`, so `*` does not select hidden files. Takes at most name length × pattern
+    /// length steps.
+    #[must_use]
+    pub fn matches(&self, name: &str) -> bool {
+        self.0.glob.matches(name)
+    }
+
+    /// How many matches a listing may have (`Config::max_glob_matches`): past it the listing is
+    /// refused before anything is sent ([`TransferError::TooManyMatches`](crate::TransferError::TooManyMatches)).
+    #[must_use]
+    pub fn max_matches(&self) -> usize {
+        self.0.max_matches
+    }
+
+    /// Renames a matching entry as the listing in `format` shows it: `NLST` puts the
+    /// argument's directory part in front (`sub/a.bin` for `NLST sub/*.bin`), so that the
+    /// client can send the names back (`mget`, `mdelete`); `LIST` and `MLSD` show the bare name.
+    pub fn present(&self, format: crate::ListFormat, entry: &mut crate::DirEntry) {
+        if format == crate::ListFormat::Nlst && !self.0.prefix.is_empty() {
+            entry.name.insert_str(0, &self.0.prefix);
+        }
+    }
+
+    /// The argument's directory part, as the client gave it.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.0.prefix
+    }
+}
+
+impl std::fmt::Debug for ListPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListPattern")
+            .field("pattern", &self.0.text)
+            .field("prefix", &self.0.prefix)
+            .field("max_matches", &self.0.max_matches)
+            .finish()
+    }
+}
+
+/// Fuzzing builds a pattern from any string: one without a wildcard becomes `*`.
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for ListPattern {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let component: String = u.arbitrary()?;
+        let max: u16 = u.arbitrary()?;
+        Ok(Self::new(&component, "", usize::from(max))
+            .or_else(|| Self::new("*", "", usize::from(max)))
+            .expect("* is a pattern"))
+    }
+}
+
 impl Token {
     fn matches(&self, c: char) -> bool {
         match self {
@@ -188,6 +274,13 @@ mod tests {
         assert!(!g.matches("ac") && !g.matches("abbc"));
         assert!(glob("*").matches("x") && !glob("*").matches(".profile"));
         assert!(glob(".*").matches(".profile"));
+        let p = ListPattern::new("a*", "sub/", 3).expect("a pattern");
+        assert!(p.matches("ab") && !p.matches("ba"));
+        assert_eq!(
+            ListPattern::new("ab", "", 3),
+            None,
+            "no wildcard: a plain name"
+        );
         assert!(glob("a*b*c").matches("a--b--c") && !glob("a*b*c").matches("a--c--b"));
         assert!(glob("a*").matches("a"));
     }

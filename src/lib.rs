@@ -156,6 +156,7 @@ pub use config::Config;
 pub use error::{DriveError, RequestKind};
 pub use events::{Input, Output, TransferError, TransferKind, WriteMode};
 pub use fs::{DirEntry, FileKind, FsError, FsOp, FsReply, HashAlgorithm, Listing, Metadata};
+pub use glob::ListPattern;
 /// How many of its newest ids a session remembers the kind of (see [`DriveError::Stale`]).
 #[doc(hidden)]
 pub use ids::KIND_WINDOW as ID_KIND_WINDOW;

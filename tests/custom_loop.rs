@@ -346,13 +346,30 @@ fn open(root: &Path, kind: TransferKind) -> Result<Opened, TransferError> {
         TransferKind::SendBytes(bytes) => Ok(Opened::Bytes(bytes)),
         // A real runtime streams the entries (see thinftp-host); this example renders them all
         // here with the core's per-entry renderer.
-        TransferKind::SendListing { path, format, .. } => {
+        TransferKind::SendListing {
+            path,
+            format,
+            pattern,
+            ..
+        } => {
             let Ok(FsReply::Listing(listing)) = run_fs(root, FsOp::ListDir(path)) else {
                 return Err(TransferError::Fs(FsError::NotFound));
             };
             let mut body = String::new();
-            for entry in &listing.entries {
-                thinftp::render_entry(format, entry, listing.now, &mut body);
+            let mut matches = 0;
+            for mut entry in listing.entries {
+                // A pattern (`LIST *.txt`) lists its matches only.
+                if let Some(pattern) = &pattern {
+                    if !pattern.matches(&entry.name) {
+                        continue;
+                    }
+                    pattern.present(format, &mut entry);
+                }
+                matches += 1;
+                thinftp::render_entry(format, &entry, listing.now, &mut body);
+            }
+            if pattern.is_some() && matches == 0 {
+                return Err(TransferError::Fs(FsError::NotFound));
             }
             Ok(Opened::Bytes(Bytes::from(body)))
         }

@@ -115,12 +115,23 @@ pub enum Command {
     },
     /// `HASH path` (draft-bryan-ftpext-hash-02), with the algorithm `OPTS HASH` selected.
     Hash(String),
-    /// `XSHA256`, `XSHA1`, `XMD5` or `XCRC path`: the legacy one-algorithm forms.
+    /// `XSHA256`, `XSHA1`, `XMD5` or `XCRC path`: the legacy one-algorithm forms. `XCRC path
+    /// start end` (as Serv-U and WS_FTP take it) digests bytes `start` to `end`, inclusive.
     LegacyHash {
         /// Which digest the verb names.
         algorithm: HashAlgorithm,
         /// The path.
         path: String,
+        /// The first and last byte (`XCRC` only), if given.
+        range: Option<(u64, u64)>,
+    },
+    /// `RANG start end` (draft-bryan-ftp-range, used by draft-bryan-ftpext-hash): the bytes
+    /// `start` to `end`, inclusive, that the next `HASH` digests. `RANG 1 0` resets it.
+    Rang {
+        /// The first byte.
+        start: u64,
+        /// The last byte.
+        end: u64,
     },
     /// `AVBL [path]` (draft-peterson-streamlined-ftp-command-extensions): free space.
     Avbl(Option<String>),
@@ -298,6 +309,7 @@ impl Command {
                 HashAlgorithm::Crc32 => "XCRC",
             },
             Self::Avbl(_) => "AVBL",
+            Self::Rang { .. } => "RANG",
             Self::Auth(_) => "AUTH",
             Self::Pbsz(_) => "PBSZ",
             Self::Prot(_) => "PROT",
@@ -391,7 +403,8 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "XSHA256" => legacy_hash(HashAlgorithm::Sha256, arg.owned("XSHA256")?),
         "XSHA1" => legacy_hash(HashAlgorithm::Sha1, arg.owned("XSHA1")?),
         "XMD5" => legacy_hash(HashAlgorithm::Md5, arg.owned("XMD5")?),
-        "XCRC" => legacy_hash(HashAlgorithm::Crc32, arg.owned("XCRC")?),
+        "XCRC" => parse_xcrc(arg.owned("XCRC")?),
+        "RANG" => parse_rang(arg.required("RANG")?)?,
         "AVBL" => Command::Avbl(arg.optional("AVBL")?.map(str::to_owned)),
         "AUTH" => Command::Auth(parse_auth(arg.required("AUTH")?)?),
         "PBSZ" => Command::Pbsz(
@@ -616,7 +629,38 @@ fn parse_prot(arg: &str) -> Result<ProtectionLevel, ParseError> {
 }
 
 fn legacy_hash(algorithm: HashAlgorithm, path: String) -> Command {
-    Command::LegacyHash { algorithm, path }
+    Command::LegacyHash {
+        algorithm,
+        path,
+        range: None,
+    }
+}
+
+/// `XCRC path [start end]`: two trailing numbers are the range (a path that really ends in two
+/// numbers needs `XCRC path 0 <size-1>`, or `HASH`).
+fn parse_xcrc(arg: String) -> Command {
+    let numbers = arg.rsplit_once(' ').and_then(|(rest, end)| {
+        let (path, start) = rest.rsplit_once(' ')?;
+        Some((path, decimal(start)?, decimal(end)?))
+    });
+    match numbers {
+        Some((path, start, end)) if !path.is_empty() && start <= end => Command::LegacyHash {
+            algorithm: HashAlgorithm::Crc32,
+            path: path.to_owned(),
+            range: Some((start, end)),
+        },
+        _ => legacy_hash(HashAlgorithm::Crc32, arg),
+    }
+}
+
+/// `RANG start end`: two decimal numbers.
+fn parse_rang(arg: &str) -> Result<Command, ParseError> {
+    const SYNTAX: ParseError = ParseError::Syntax("RANG");
+    let (start, end) = arg.trim_ascii().split_once(' ').ok_or(SYNTAX)?;
+    Ok(Command::Rang {
+        start: decimal(start).ok_or(SYNTAX)?,
+        end: decimal(end).ok_or(SYNTAX)?,
+    })
 }
 
 /// `OPTS option [args]`.
@@ -656,7 +700,17 @@ impl fmt::Display for Command {
             | Self::Appe(s)
             | Self::Site(s)
             | Self::Hash(s)
-            | Self::LegacyHash { path: s, .. } => write!(f, "{verb} {s}"),
+            | Self::LegacyHash {
+                path: s,
+                range: None,
+                ..
+            } => write!(f, "{verb} {s}"),
+            Self::LegacyHash {
+                path,
+                range: Some((start, end)),
+                ..
+            } => write!(f, "{verb} {path} {start} {end}"),
+            Self::Rang { start, end } => write!(f, "{verb} {start} {end}"),
             Self::Mfmt { time, path, .. } => write!(f, "{verb} {time} {path}"),
             Self::Pass(s) if s.is_empty() => f.write_str(verb),
             Self::Pass(s) => write!(f, "{verb} {s}"),

@@ -484,16 +484,48 @@ fn attribute_and_digest_commands() {
         p("xsha256 f"),
         Ok(Command::LegacyHash {
             algorithm: HashAlgorithm::Sha256,
-            path: "f".into()
+            path: "f".into(),
+            range: None,
         })
     );
+    assert_eq!(
+        p("XCRC a b 10 20"),
+        Ok(Command::LegacyHash {
+            algorithm: HashAlgorithm::Crc32,
+            path: "a b".into(),
+            range: Some((10, 20)),
+        })
+    );
+    // Not a range: the whole argument is the path.
+    for (line, path) in [
+        ("XCRC a 20 10", "a 20 10"),
+        ("XCRC 1 2", "1 2"),
+        ("XSHA1 a 0 1", "a 0 1"),
+    ] {
+        let Ok(Command::LegacyHash {
+            path: got, range, ..
+        }) = p(line)
+        else {
+            panic!("{line}");
+        };
+        assert_eq!((got.as_str(), range), (path, None), "{line}");
+    }
+    assert_eq!(p("RANG 0 49"), Ok(Command::Rang { start: 0, end: 49 }));
+    assert_eq!(p("RANG 0"), Err(Syntax("RANG")));
+    assert_eq!(p("RANG a b"), Err(Syntax("RANG")));
     assert_eq!(p("XSHA256"), Err(Syntax("XSHA256")));
     assert_eq!(p("HASH f"), Ok(Command::Hash("f".into())));
     assert_eq!(p("AVBL"), Ok(Command::Avbl(None)));
     // Digits only after a letter, and the longest verb is 7 characters.
     assert_eq!(p("1ABC x"), Err(Unknown));
     assert_eq!(p("XSHA2566 x"), Err(Unknown));
-    for line in ["MFMT 19991231235959.5 x", "XCRC a", "AVBL d"] {
+    for line in [
+        "MFMT 19991231235959.5 x",
+        "XCRC a",
+        "XCRC a 1 2",
+        "RANG 1 0",
+        "AVBL d",
+    ] {
         assert_eq!(p(&p(line).unwrap().to_string()), p(line), "{line}");
     }
 }

@@ -144,7 +144,14 @@ pub(crate) const VERBS: &[Verb] = &[
     verb("XSHA256", "XSHA256 <file> (SHA-256 digest)"),
     verb("XSHA1", "XSHA1 <file> (SHA-1 digest)"),
     verb("XMD5", "XMD5 <file> (MD5 digest)"),
-    verb("XCRC", "XCRC <file> (CRC-32 of the whole file)"),
+    verb(
+        "XCRC",
+        "XCRC <file> [<start> <end>] (CRC-32 of the file or of a byte range)",
+    ),
+    verb(
+        "RANG",
+        "RANG <start> <end> (byte range of the next HASH; RANG 1 0 resets)",
+    ),
     verb("AVBL", "AVBL [directory] (free space, bytes)"),
     Verb::not_implemented("SMNT"),
     Verb::not_implemented("LPRT"),

@@ -73,18 +73,66 @@ impl Session {
     /// digest is of the file as stored, whatever the `TYPE` (as the draft says: the server's
     /// bytes, not a converted stream).
     pub(super) fn cmd_hash(&mut self, algorithm: Option<HashAlgorithm>, path: &str) {
-        let (algorithm, style) = match algorithm {
-            Some(a) => (a, HashStyle::Legacy),
-            None => (self.hash_algorithm, HashStyle::Draft(path.to_owned())),
+        let (algorithm, style, range) = match algorithm {
+            Some(a) => (a, HashStyle::Legacy, None),
+            // The range of a RANG right before, used up (draft-bryan-ftpext-hash 3.3).
+            None => (
+                self.hash_algorithm,
+                HashStyle::Draft(path.to_owned()),
+                self.hash_range.take(),
+            ),
         };
+        self.request_hash(algorithm, style, path, range);
+    }
+
+    /// `XSHA256`, `XSHA1`, `XMD5`, `XCRC path [start end]`.
+    pub(super) fn cmd_legacy_hash(
+        &mut self,
+        algorithm: HashAlgorithm,
+        path: &str,
+        range: Option<(u64, u64)>,
+    ) {
+        self.request_hash(algorithm, HashStyle::Legacy, path, range);
+    }
+
+    fn request_hash(
+        &mut self,
+        algorithm: HashAlgorithm,
+        style: HashStyle,
+        path: &str,
+        range: Option<(u64, u64)>,
+    ) {
         let Some((_, server_path)) = self.resolve(path) else {
             return;
         };
         let op = FsOp::Hash {
             path: server_path,
             algorithm,
+            range,
         };
-        self.request_fs(op, FsThen::Hash { algorithm, style });
+        self.request_fs(
+            op,
+            FsThen::Hash {
+                algorithm,
+                style,
+                range,
+            },
+        );
+    }
+
+    /// `RANG start end` (draft-bryan-ftp-range): the bytes the next `HASH` digests, inclusive.
+    /// `RANG 1 0` resets it; any other start after its end is refused.
+    pub(super) fn cmd_rang(&mut self, start: u64, end: u64) {
+        if (start, end) == (1, 0) {
+            self.hash_range = None;
+            return self.reply(350, "Restarting at 1. Ending at 0. Range reset.");
+        }
+        if start > end {
+            self.hash_range = None;
+            return self.reply(501, "The start of the range is after its end.");
+        }
+        self.hash_range = Some((start, end));
+        self.reply(350, &format!("Restarting at {start}. Ending at {end}."));
     }
 
     /// `OPTS HASH [algorithm]`: with none, the selected one; else select it.

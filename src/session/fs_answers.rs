@@ -6,7 +6,7 @@ use super::{Busy, Session};
 use crate::command::TransferType;
 use crate::error::{DriveError, RequestKind};
 use crate::fs::{DirEntry, FileKind, FsError, FsOp, FsReply, HashAlgorithm, Listing, Metadata};
-use crate::glob::Glob;
+use crate::glob::ListPattern;
 use crate::ids::FsId;
 use crate::listing;
 use crate::path::VirtualPath;
@@ -57,7 +57,15 @@ pub(super) enum FsThen {
         name: String,
         glob: Option<GlobFallback>,
     },
-    /// `LIST`/`NLST`/`STAT` of a pattern, after listing the directory it is in.
+    /// `LIST`/`NLST` of a pattern after the `Stat` of the name as given: that name if it
+    /// exists, else the pattern's directory streamed through the pattern.
+    ListPattern {
+        kind: ListKind,
+        path: VirtualPath,
+        name: String,
+        glob: GlobFallback,
+    },
+    /// `STAT` of a pattern, after listing the matches in the directory it is in.
     ListGlob {
         kind: Option<ListKind>,
         name: String,
@@ -77,8 +85,12 @@ pub(super) enum FsThen {
     Hash {
         algorithm: HashAlgorithm,
         style: HashStyle,
+        /// The bytes asked for (first, last), if not the whole file.
+        range: Option<(u64, u64)>,
     },
     Avbl,
+    /// Clean-up the client does not wait for (a failed `STOU`'s empty file): no reply.
+    Discard,
 }
 
 /// How a digest is answered.
@@ -97,17 +109,19 @@ pub(super) enum HashStyle {
 pub(super) struct GlobFallback {
     /// The directory the pattern is in (server view).
     pub(super) parent: VirtualPath,
-    pub(super) glob: Glob,
-    /// The argument's directory part as the client gave it (`sub/` of `sub/*.bin`), put in
-    /// front of each name in an `NLST` so the client can send the names back.
-    pub(super) prefix: String,
+    /// The pattern, with the argument's directory part as the client gave it (`sub/` of
+    /// `sub/*.bin`), put in front of each name in an `NLST` so the client can send the names
+    /// back.
+    pub(super) pattern: ListPattern,
 }
 
 impl FsThen {
     /// Whether the request belongs to a command that uses the data channel.
     fn is_transfer(&self) -> bool {
         match self {
-            Self::Retr { .. } | Self::StorResume { .. } | Self::Stou => true,
+            Self::Retr { .. } | Self::StorResume { .. } | Self::Stou | Self::ListPattern { .. } => {
+                true
+            }
             Self::ListDir { kind, .. }
             | Self::ListGlob { kind, .. }
             | Self::ListFile { kind, .. } => kind.is_some(),
@@ -150,12 +164,30 @@ impl Session {
                 },
                 Err(FsError::NotFound),
             ) => {
-                // No such name: it is a pattern.
-                let op = match kind {
-                    Some(ListKind::Nlst) => FsOp::ListNames(glob.parent.clone()),
-                    _ => FsOp::ListDir(glob.parent.clone()),
+                // No such name: it is a pattern. Storage answers the matches only, and no more
+                // than STAT shows (plus one, to tell it was cut) or the cap allows (plus one,
+                // to tell it was passed).
+                let max = (listing::STAT_MAX_ENTRIES + 1)
+                    .min(self.config.max_glob_matches.saturating_add(1));
+                let op = FsOp::ListDirFirst {
+                    path: glob.parent.clone(),
+                    max,
+                    pattern: Some(glob.pattern.clone()),
                 };
                 self.request_fs(op, FsThen::ListGlob { kind, name, glob });
+            }
+            (
+                FsThen::ListPattern {
+                    kind, name, glob, ..
+                },
+                Err(FsError::NotFound),
+            ) => {
+                // No such name: it is a pattern, matched while the directory streams by.
+                self.stream_listing(kind, glob.parent, name, Some(glob.pattern));
+            }
+            (FsThen::ListGlob { kind, .. }, Err(FsError::NotADirectory)) => {
+                // The pattern's directory is a file: nothing in it matches.
+                self.refuse_listing(kind, 550, "No such file or directory.")
             }
             (
                 FsThen::ListDir {
@@ -177,6 +209,7 @@ impl Session {
                 self.close_data_channel();
                 self.reply(501, "Not a directory.");
             }
+            (FsThen::Discard, _) => {}
             (then, Err(err)) => {
                 if then.is_transfer() {
                     // A refused transfer command uses up its data channel, as if it had run.
@@ -246,11 +279,29 @@ impl Session {
             }
             (FsThen::Stou, FsReply::Created(path)) => self.stou_created(path),
             (FsThen::Attribute { code, text }, FsReply::Done) => self.reply(code, &text),
-            (FsThen::Hash { algorithm, style }, FsReply::Hash { digest, size }) => {
+            (
+                FsThen::Hash {
+                    algorithm,
+                    style,
+                    range,
+                },
+                FsReply::Hash { digest, size },
+            ) => {
                 let hex = super::attributes::hex(&digest);
+                let span = match range {
+                    None => format!("0-{size}"),
+                    // The range as far as the file has it: the last byte hashed.
+                    Some((start, _)) if size > 0 => {
+                        format!("{start}-{}", start.saturating_add(size - 1))
+                    }
+                    Some(_) => {
+                        self.reply(554, "The range starts beyond the end of the file.");
+                        return Ok(());
+                    }
+                };
                 match style {
                     HashStyle::Draft(name) => {
-                        let text = format!("{} 0-{size} {hex} {name}", algorithm.name());
+                        let text = format!("{} {span} {hex} {name}", algorithm.name());
                         self.reply(213, &text)
                     }
                     HashStyle::Legacy => self.reply(250, &hex),
@@ -259,6 +310,15 @@ impl Session {
             (FsThen::Avbl, FsReply::FreeSpace(bytes)) => self.reply(213, &bytes.to_string()),
             (FsThen::ListDir { kind, name, .. }, FsReply::Listing(listing)) => {
                 self.listing_ready(kind, &name, &listing)
+            }
+            (
+                FsThen::ListPattern {
+                    kind, path, name, ..
+                },
+                FsReply::Metadata(_),
+            ) => {
+                // The name as given exists: it is listed, not expanded.
+                self.stream_listing(kind, path, name, None)
             }
             (FsThen::ListGlob { kind, name, glob }, FsReply::Listing(listing)) => {
                 self.glob_listing_ready(kind, &name, &glob, listing)
@@ -289,8 +349,8 @@ impl Session {
 }
 
 impl Session {
-    /// A pattern's directory arrived: list the names that match, at most
-    /// `Config::max_glob_matches` of them.
+    /// The matches of a `STAT` pattern arrived: list them, at most `Config::max_glob_matches`
+    /// (the names are matched again, cheaply, in case a storage answered more).
     fn glob_listing_ready(
         &mut self,
         kind: Option<ListKind>,
@@ -301,15 +361,15 @@ impl Session {
         let cap = self.config.max_glob_matches;
         let mut entries = Vec::new();
         for mut entry in listing.entries {
-            if !glob.glob.matches(&entry.name) {
+            if !glob.pattern.matches(&entry.name) {
                 continue;
             }
             if entries.len() == cap {
-                let text = format!("Too many matches (more than {cap}); narrow the pattern.");
+                let text = super::transfer::too_many_matches(cap);
                 return self.refuse_listing(kind, 550, &text);
             }
             if kind == Some(ListKind::Nlst) {
-                entry.name.insert_str(0, &glob.prefix);
+                entry.name.insert_str(0, glob.pattern.prefix());
             }
             entries.push(entry);
         }

@@ -64,6 +64,8 @@ pub struct Session {
     transfer_type: TransferType,
     /// `REST` offset for the next transfer command.
     rest: Option<u64>,
+    /// `RANG`: the bytes (first, last) the next `HASH` digests.
+    hash_range: Option<(u64, u64)>,
     /// `RNFR` source (server view), valid for the very next command only.
     rename_from: Option<VirtualPath>,
     data: DataChannel,
@@ -210,6 +212,7 @@ impl Session {
             cwd: VirtualPath::root(),
             transfer_type: TransferType::Ascii,
             rest: None,
+            hash_range: None,
             rename_from: None,
             data: DataChannel::None,
             epsv_all: false,
@@ -441,6 +444,11 @@ impl Session {
             };
             let runnable = match &self.busy {
                 Busy::Idle => true,
+                // A digest can take minutes: ABOR stops it.
+                Busy::Fs {
+                    then: FsThen::Hash { .. },
+                    ..
+                } => matches!(&parsed, Some(Ok(Command::Abor))),
                 Busy::Transfer(_) => {
                     matches!(&parsed, Some(Ok(cmd)) if allowed_during_transfer(cmd, raw))
                 }
@@ -458,6 +466,10 @@ impl Session {
             if !matches!(&parsed, Some(Ok(cmd)) if keeps_rest(cmd)) {
                 // REST is for the RETR/STOR/APPE right after it (RFC 959 4.1.3).
                 self.rest = None;
+            }
+            if !matches!(&parsed, Some(Ok(Command::Rang { .. } | Command::Hash(_)))) {
+                // RANG is for the HASH right after it.
+                self.hash_range = None;
             }
             let refused = match parsed {
                 None => {
@@ -596,7 +608,12 @@ impl Session {
                 path,
             } => self.cmd_mfmt(&time, unix_secs, &path),
             Command::Hash(path) => self.cmd_hash(None, &path),
-            Command::LegacyHash { algorithm, path } => self.cmd_hash(Some(algorithm), &path),
+            Command::LegacyHash {
+                algorithm,
+                path,
+                range,
+            } => self.cmd_legacy_hash(algorithm, &path, range),
+            Command::Rang { start, end } => self.cmd_rang(start, end),
             Command::Avbl(path) => self.cmd_avbl(path.as_deref()),
             Command::Auth(mechanism) => self.cmd_auth(mechanism),
             Command::Pbsz(size) => self.cmd_pbsz(size),

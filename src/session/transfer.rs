@@ -10,7 +10,7 @@ use crate::command::TransferType;
 use crate::error::{DriveError, RequestKind};
 use crate::events::{Output, TransferError, TransferKind, WriteMode};
 use crate::fs::{FileKind, FsError, FsOp, Listing, Metadata};
-use crate::glob::Glob;
+use crate::glob::ListPattern;
 use crate::ids::TransferId;
 use crate::listing::{self, ListFormat};
 use crate::path::VirtualPath;
@@ -206,27 +206,34 @@ impl Session {
         let glob = match kind {
             // MLSD takes a directory, never a pattern (RFC 3659 7.1).
             ListKind::Mlsd => None,
-            ListKind::List | ListKind::Nlst => glob_fallback(&arg, &path),
+            ListKind::List | ListKind::Nlst => {
+                glob_fallback(&arg, &path, self.config.max_glob_matches)
+            }
         };
-        if glob.is_some() {
-            // A pattern: the name as given is tried first, and only if nothing has it is the
-            // parent listed and filtered (at most `Config::max_glob_matches` names are sent).
-            // This listing still comes whole from storage, unlike the streamed one below.
-            let op = match kind {
-                ListKind::Nlst => FsOp::ListNames(path.clone()),
-                ListKind::List | ListKind::Mlsd => FsOp::ListDir(path.clone()),
-            };
-            let name = arg.clone();
-            let then = FsThen::ListDir {
-                kind: Some(kind),
-                path,
-                name,
+        if let Some(glob) = glob {
+            // A pattern: the name as given is looked up first (a file may really be called
+            // `*.bin`); only if nothing has it is the pattern's directory streamed through it.
+            let then = FsThen::ListPattern {
+                kind,
+                path: path.clone(),
+                name: arg,
                 glob,
             };
-            return self.request_fs(op, then);
+            return self.request_fs(FsOp::Stat(path), then);
         }
-        // Storage streams the entries through the renderer on the data connection: the
-        // directory is opened before the 150, so a missing one gets its 550 instead.
+        self.stream_listing(kind, path, arg, None);
+    }
+
+    /// Streams the listing of `path` on the data connection: storage sends the entries
+    /// through the renderer (those `pattern` matches, if set). The directory is opened before
+    /// the 150, so a missing one (or a pattern without a match) gets its 550 instead.
+    pub(super) fn stream_listing(
+        &mut self,
+        kind: ListKind,
+        path: VirtualPath,
+        name: String,
+        pattern: Option<ListPattern>,
+    ) {
         let format = match kind {
             ListKind::List => ListFormat::List,
             ListKind::Nlst => ListFormat::Nlst,
@@ -239,7 +246,8 @@ impl Session {
             TransferKind::SendListing {
                 path,
                 format,
-                name: arg,
+                name,
+                pattern,
             },
             Reply::new(150, "Here comes the directory listing."),
             "Directory send OK.",
@@ -251,13 +259,14 @@ impl Session {
         let Some((_, path)) = self.resolve(arg) else {
             return;
         };
-        let glob = glob_fallback(arg, &path);
+        let glob = glob_fallback(arg, &path, self.config.max_glob_matches);
         // At most STAT_MAX_ENTRIES are shown: storage need not read more than one beyond.
         let max = listing::STAT_MAX_ENTRIES + 1;
         self.request_fs(
             FsOp::ListDirFirst {
                 path: path.clone(),
                 max,
+                pattern: None,
             },
             FsThen::ListDir {
                 kind: None,
@@ -356,9 +365,27 @@ impl Session {
     pub(super) fn fail_waiting_transfer(&mut self) {
         if let Busy::Transfer(pending) = &self.busy {
             if pending.running.is_none() {
+                let kind = pending.kind.clone();
                 self.busy = Busy::Idle;
                 self.reply(425, "Cannot open data connection.");
                 self.arm_idle();
+                self.remove_unused_unique_file(&kind);
+            }
+        }
+    }
+
+    /// A `STOU` that never got to receive (its data connection failed, it was aborted before it
+    /// ran, or its file could not be opened): its new empty file is removed, so that a failed
+    /// `STOU` leaves nothing behind. The answer is not the client's business: no reply.
+    fn remove_unused_unique_file(&mut self, kind: &TransferKind) {
+        if let TransferKind::ReceiveFile {
+            path,
+            mode: WriteMode::New,
+            ..
+        } = kind
+        {
+            if !(self.closed || self.shutting_down || self.quit_after_transfer) {
+                self.request_fs(FsOp::RemoveFile(path.clone()), FsThen::Discard);
             }
         }
     }
@@ -418,6 +445,10 @@ impl Session {
                 let (code, text) = fs_error_text(err);
                 self.reply(code, text);
             }
+            Err(TransferError::TooManyMatches) => {
+                let cap = self.config.max_glob_matches;
+                self.reply(550, &too_many_matches(cap));
+            }
             Err(TransferError::TlsFailed) => self.reply(
                 425,
                 "Cannot open data connection: its TLS handshake failed.",
@@ -431,6 +462,9 @@ impl Session {
             self.reply(226, "ABOR command successful.");
         }
         self.arm_idle();
+        if !pending.opened && result.is_err() {
+            self.remove_unused_unique_file(&pending.kind);
+        }
         if self.shutting_down {
             self.reply_shutting_down();
         } else if self.quit_after_transfer {
@@ -442,6 +476,21 @@ impl Session {
 
     /// `ABOR` (RFC 959 4.1.3): 426 + 226 for a transfer under way, 225 otherwise.
     pub(super) fn cmd_abor(&mut self) {
+        if let Busy::Fs {
+            id,
+            then: FsThen::Hash { .. },
+        } = self.busy
+        {
+            // The digest gets its one reply now, ABOR its own; the answer, whenever it
+            // comes, is dropped.
+            self.busy = Busy::Fs {
+                id,
+                then: FsThen::Discard,
+            };
+            self.outputs.push_back(Output::CancelFs { id });
+            self.reply(426, "Digest aborted.");
+            return self.reply(226, "ABOR command successful.");
+        }
         if let Busy::Transfer(pending) = &mut self.busy {
             match pending.running {
                 Some(id) if !pending.abort_requested => {
@@ -451,10 +500,12 @@ impl Session {
                 }
                 Some(_) => self.reply(225, "Abort already in progress."),
                 None => {
+                    let kind = pending.kind.clone();
                     self.busy = Busy::Idle;
                     self.close_data_channel();
                     self.reply(426, "Connection closed; transfer aborted.");
                     self.reply(226, "ABOR command successful.");
+                    self.remove_unused_unique_file(&kind);
                 }
             }
             return;
@@ -476,7 +527,7 @@ fn is_retrievable(meta: &Metadata) -> bool {
 /// The pattern in the last component of a listing's argument (`path` is the argument
 /// resolved), if it has one. Only the last component is ever expanded: wildcards before it are
 /// taken literally, as vsftpd and proftpd do.
-fn glob_fallback(arg: &str, path: &VirtualPath) -> Option<GlobFallback> {
+fn glob_fallback(arg: &str, path: &VirtualPath, max_matches: usize) -> Option<GlobFallback> {
     let pattern = path.file_name()?;
     let given = arg.trim_end_matches('/');
     let (prefix, last) = given
@@ -487,12 +538,12 @@ fn glob_fallback(arg: &str, path: &VirtualPath) -> Option<GlobFallback> {
         // the last component of the user's home, which is never the client's to expand).
         return None;
     }
-    let glob = Glob::parse(pattern)?;
+    let pattern = ListPattern::new(pattern, prefix, max_matches)?;
     let parent = path.parent()?;
-    let prefix = prefix.to_owned();
-    Some(GlobFallback {
-        parent,
-        glob,
-        prefix,
-    })
+    Some(GlobFallback { parent, pattern })
+}
+
+/// The refusal of a pattern with more than `cap` matches.
+pub(super) fn too_many_matches(cap: usize) -> String {
+    format!("Too many matches (more than {cap}); narrow the pattern.")
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use thinftp::{render_entry, ListFormat};
+use thinftp::{render_entry, ListFormat, ListPattern, TransferError};
 use thinftp::{
     DirEntry, FileKind, FsError, FsOp, FsReply, HashAlgorithm, Listing, Metadata, WriteMode,
 };
@@ -230,6 +230,17 @@ impl MemFs {
             ))),
             FsOp::ListDir(p) | FsOp::ListNames(p) | FsOp::ListDirFirst { path: p, .. } => {
                 let (real, node) = self.existing(p.as_str(), true)?;
+                if matches!(
+                    op,
+                    FsOp::ListDirFirst {
+                        pattern: Some(_),
+                        ..
+                    }
+                ) && node.content != Content::Dir
+                {
+                    // A pattern's directory that is a file: nothing in it matches.
+                    return Err(FsError::NotFound);
+                }
                 if node.content != Content::Dir && self.single_entry {
                     return Ok(FsReply::Entry {
                         metadata: Self::metadata(node),
@@ -258,7 +269,10 @@ impl MemFs {
                     })
                     .collect::<Vec<_>>();
                 let mut entries = entries;
-                if let FsOp::ListDirFirst { max, .. } = op {
+                if let FsOp::ListDirFirst { max, pattern, .. } = op {
+                    if let Some(pattern) = pattern {
+                        entries.retain(|e| pattern.matches(&e.name));
+                    }
                     entries.truncate(*max);
                 }
                 Ok(FsReply::Listing(Listing::new(entries, now)))
@@ -357,8 +371,17 @@ impl MemFs {
                 node.mode = *mode;
                 Ok(FsReply::Done)
             }
-            FsOp::Hash { path, algorithm } => {
-                let data = self.read(path.as_str())?;
+            FsOp::Hash {
+                path,
+                algorithm,
+                range,
+            } => {
+                let mut data = self.read(path.as_str())?;
+                if let Some((first, last)) = *range {
+                    let len = data.len() as u64;
+                    let (first, end) = (first.min(len), last.saturating_add(1).min(len));
+                    data = data[first as usize..end.max(first) as usize].to_vec();
+                }
                 Ok(FsReply::Hash {
                     digest: digest(*algorithm, &data),
                     size: data.len() as u64,
@@ -375,22 +398,48 @@ impl MemFs {
 
     /// The body a runtime would stream for a `SendListing` of `path` at wall-clock time `now`,
     /// rendered entry by entry with the core's renderer, sorted by name: a directory's entries,
-    /// or one file under `name` (not for MLSD).
+    /// or one file under `name` (not for MLSD). With a `pattern`, the directory's matches only:
+    /// none is `NotFound`, more than its `max_matches` is `TooManyMatches`.
     pub fn listing(
         &self,
         path: &str,
         format: ListFormat,
         name: &str,
+        pattern: Option<&ListPattern>,
         now: i64,
-    ) -> Result<Vec<u8>, FsError> {
-        let (real, node) = self.existing(path, true)?;
+    ) -> Result<Vec<u8>, TransferError> {
+        let (real, node) = self.existing(path, true).map_err(TransferError::Fs)?;
+        if let Some(pattern) = pattern {
+            if node.content != Content::Dir {
+                return Err(TransferError::Fs(FsError::NotFound));
+            }
+            let mut entries: Vec<DirEntry> = self
+                .children(&real)
+                .into_iter()
+                .filter(|(name, _)| pattern.matches(name))
+                .map(|(name, n)| DirEntry::new(name, Self::metadata(n)))
+                .collect();
+            if entries.is_empty() {
+                return Err(TransferError::Fs(FsError::NotFound));
+            }
+            if entries.len() > pattern.max_matches() {
+                return Err(TransferError::TooManyMatches);
+            }
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut body = String::new();
+            for entry in &mut entries {
+                pattern.present(format, entry);
+                render_entry(format, entry, now, &mut body);
+            }
+            return Ok(body.into_bytes());
+        }
         let mut entries: Vec<DirEntry> = if node.content == Content::Dir {
             self.children(&real)
                 .into_iter()
                 .map(|(name, n)| DirEntry::new(name, Self::metadata(n)))
                 .collect()
         } else if matches!(format, ListFormat::Mlsd { .. }) {
-            return Err(FsError::NotADirectory);
+            return Err(TransferError::Fs(FsError::NotADirectory));
         } else {
             vec![DirEntry::new(name.to_owned(), Self::metadata(node))]
         };

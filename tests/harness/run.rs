@@ -43,7 +43,7 @@ struct Transfer {
     data: DataId,
     kind: TransferKind,
     /// For a download: what the runtime would send, or why it cannot open the file.
-    source: Result<Vec<u8>, FsError>,
+    source: Result<Vec<u8>, TransferError>,
     /// For an upload: what the client sent so far, as on the wire.
     received: Vec<u8>,
     decoder: AsciiDecoder,
@@ -363,6 +363,10 @@ impl Runner {
                 self.move_bytes(id);
                 None
             }
+            Output::CancelFs { id } => {
+                self.note(format!("-> CancelFs {id}"));
+                None
+            }
             Output::AbortTransfer { id } => {
                 self.note(format!("-> AbortTransfer {id}"));
                 if !self.transfers.iter().any(|t| t.id == id) {
@@ -459,9 +463,15 @@ impl Runner {
                 format!("ReceiveFile {path:?} mode={mode:?} ascii={}", yes(*ascii))
             }
             TransferKind::SendBytes(b) => format!("SendBytes ({} bytes)", b.len()),
-            TransferKind::SendListing { path, format, name } => {
-                format!("SendListing {path:?} {format:?} name={name:?}")
-            }
+            TransferKind::SendListing {
+                path,
+                format,
+                name,
+                pattern,
+            } => match pattern {
+                None => format!("SendListing {path:?} {format:?} name={name:?}"),
+                Some(p) => format!("SendListing {path:?} {format:?} name={name:?} {p:?}"),
+            },
             other => format!("{other:?}"),
         };
         // Only PROT P is shown, so transcripts without TLS read as before it existed.
@@ -480,44 +490,58 @@ impl Runner {
                 path,
                 offset,
                 ascii,
-            } => self.fs.read(path.as_str()).map(|file| {
-                let start = usize::try_from(*offset)
-                    .unwrap_or(usize::MAX)
-                    .min(file.len());
-                let mut out = Vec::new();
-                if *ascii {
-                    // As a runtime would: the encoder knows the byte before the offset.
-                    let mut encoder = match start.checked_sub(1).and_then(|i| file.get(i)) {
-                        Some(&previous) => AsciiEncoder::resuming_after(previous),
-                        None => AsciiEncoder::new(),
-                    };
-                    encoder.encode(&file[start..], &mut out);
-                } else {
-                    out.extend_from_slice(&file[start..]);
-                }
-                out
-            }),
+            } => self
+                .fs
+                .read(path.as_str())
+                .map_err(TransferError::Fs)
+                .map(|file| {
+                    let start = usize::try_from(*offset)
+                        .unwrap_or(usize::MAX)
+                        .min(file.len());
+                    let mut out = Vec::new();
+                    if *ascii {
+                        // As a runtime would: the encoder knows the byte before the offset.
+                        let mut encoder = match start.checked_sub(1).and_then(|i| file.get(i)) {
+                            Some(&previous) => AsciiEncoder::resuming_after(previous),
+                            None => AsciiEncoder::new(),
+                        };
+                        encoder.encode(&file[start..], &mut out);
+                    } else {
+                        out.extend_from_slice(&file[start..]);
+                    }
+                    out
+                }),
             TransferKind::SendBytes(b) => Ok(b.to_vec()),
-            TransferKind::SendListing { path, format, name } => {
-                self.fs
-                    .listing(path.as_str(), *format, name, self.wall_now())
-            }
+            TransferKind::SendListing {
+                path,
+                format,
+                name,
+                pattern,
+            } => self.fs.listing(
+                path.as_str(),
+                *format,
+                name,
+                pattern.as_ref(),
+                self.wall_now(),
+            ),
             _ => Ok(Vec::new()),
         };
         let opened = match (&kind, self.fail_open.pop_front()) {
-            (_, Some(e)) => Err(e),
-            (TransferKind::ReceiveFile { path, mode, .. }, None) => {
-                self.fs.check_writable(path.as_str(), *mode)
-            }
+            (_, Some(e)) => Err(TransferError::Fs(e)),
+            (TransferKind::ReceiveFile { path, mode, .. }, None) => self
+                .fs
+                .check_writable(path.as_str(), *mode)
+                .map_err(TransferError::Fs),
             (_, None) => source.as_ref().map(|_| ()).map_err(|e| *e),
         };
         if let Err(e) = opened {
-            self.note(format!("~ (the runtime cannot open the file: {e:?})"));
+            let why = match e {
+                TransferError::Fs(e) => format!("{e:?}"),
+                other => format!("{other:?}"),
+            };
+            self.note(format!("~ (the runtime cannot open the file: {why})"));
             self.connected.remove(&data);
-            return Some(Input::TransferDone {
-                id,
-                result: Err(TransferError::Fs(e)),
-            });
+            return Some(Input::TransferDone { id, result: Err(e) });
         }
         self.transfers.push_back(Transfer {
             id,
@@ -596,11 +620,7 @@ impl Runner {
                 );
             }
             (TransferKind::ReceiveFile { .. }, Ending::Ok) => Ok(t.received.len() as u64),
-            (_, Ending::Ok) => t
-                .source
-                .clone()
-                .map(|b| b.len() as u64)
-                .map_err(TransferError::Fs),
+            (_, Ending::Ok) => t.source.clone().map(|b| b.len() as u64),
         };
         if let TransferKind::ReceiveFile { path, mode, ascii } = &t.kind {
             if *ascii {

@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 
 use thinftp::ascii::{AsciiDecoder, AsciiEncoder};
 use thinftp::{render_entry, ListFormat};
-use thinftp::{DirEntry, FsError, TransferError, TransferKind, VirtualPath};
+use thinftp::{DirEntry, FsError, ListPattern, TransferError, TransferKind, VirtualPath};
 
 use crate::allowance::Allowance;
 use crate::copy::{
     buffered, file_to_socket, reader_to_socket, socket_to_file, socket_to_writer, CopyError,
 };
 use crate::errors::fs_error;
-use crate::storage::{DirStream, ReadStream, Storage, WriteStream};
+use crate::storage::{pattern_list, DirStream, ReadStream, Storage, WriteStream};
 use crate::tls::data::{DataTlsError, TlsStream};
 use crate::tls::{self, SessionTls};
 
@@ -136,6 +136,12 @@ enum Entries {
     Dir(DirStream),
     /// `LIST`/`NLST` of a file: that one entry.
     One(DirEntry),
+    /// `LIST`/`NLST` of a pattern: the open directory, yielding the matches only, of which at
+    /// most the pattern's `max_matches` are sent.
+    Matching {
+        dir: DirStream,
+        pattern: ListPattern,
+    },
 }
 
 impl std::fmt::Debug for Opened {
@@ -169,8 +175,16 @@ pub fn open_transfer(storage: &dyn Storage, kind: &TransferKind) -> Result<Opene
             }
         }
         TransferKind::SendBytes(bytes) => Source::Bytes(bytes.clone()),
-        TransferKind::SendListing { path, format, name } => Source::Listing {
-            entries: open_listing(storage, path, *format, name)?,
+        TransferKind::SendListing {
+            path,
+            format,
+            name,
+            pattern,
+        } => Source::Listing {
+            entries: match pattern {
+                None => open_listing(storage, path, *format, name)?,
+                Some(pattern) => open_matching(storage, path, *format, pattern)?,
+            },
             format: *format,
             now: storage.now(),
         },
@@ -343,6 +357,39 @@ fn open_listing(
     }
 }
 
+/// Opens the directory `path` of a pattern's listing: the matches are counted first, by name
+/// only (no `stat` per entry, one name in memory at a time), so that a pattern with no match is
+/// [`FsError::NotFound`] and one with more than its `max_matches` is
+/// [`TransferError::TooManyMatches`], each the reply instead of the `150`. Then the directory
+/// is opened again to stream the matches. Reading the names twice costs time, not memory; if
+/// the directory changes in between, at most `max_matches` entries are still sent.
+fn open_matching(
+    storage: &dyn Storage,
+    path: &VirtualPath,
+    format: ListFormat,
+    pattern: &ListPattern,
+) -> Result<Entries, TransferError> {
+    let max = pattern.max_matches();
+    let mut found = 0usize;
+    for entry in pattern_list(storage, path, false).map_err(TransferError::Fs)? {
+        let entry = entry.map_err(TransferError::Fs)?;
+        if pattern.matches(&entry.name) {
+            found += 1;
+            if found > max {
+                return Err(TransferError::TooManyMatches);
+            }
+        }
+    }
+    if found == 0 {
+        return Err(TransferError::Fs(FsError::NotFound));
+    }
+    let dir = pattern_list(storage, path, format.needs_metadata()).map_err(TransferError::Fs)?;
+    Ok(Entries::Matching {
+        dir,
+        pattern: pattern.clone(),
+    })
+}
+
 /// Sends a listing in chunks of about [`LISTING_CHUNK`] bytes, each rendered from the entries
 /// just read, so that memory stays flat for any directory. A directory of at most
 /// [`SORTED_ENTRIES`] entries is sorted by name first; a bigger one goes out in directory order
@@ -360,14 +407,39 @@ fn send_listing(
         buf: String::with_capacity(LISTING_CHUNK + 4096),
         sent: 0,
     };
-    let mut dir = match entries {
+    match entries {
         Entries::One(entry) => {
             render_entry(format, &entry, now, &mut out.buf);
-            out.flush()?;
-            return Ok(out.sent);
         }
-        Entries::Dir(dir) => dir,
-    };
+        Entries::Dir(dir) => stream_entries(dir, format, now, &mut out, abort)?,
+        Entries::Matching { dir, pattern } => {
+            let max = pattern.max_matches();
+            let shown = dir
+                .filter(|entry| entry.as_ref().map_or(true, |e| pattern.matches(&e.name)))
+                .take(max)
+                .map(|entry| {
+                    entry.map(|mut entry| {
+                        pattern.present(format, &mut entry);
+                        entry
+                    })
+                });
+            stream_entries(shown, format, now, &mut out, abort)?;
+        }
+    }
+    out.flush()?;
+    Ok(out.sent)
+}
+
+/// Renders `dir`'s entries into `out`, writing each full chunk: sorted by name if there are at
+/// most [`SORTED_ENTRIES`], in directory order otherwise. An entry that cannot be read ends
+/// the listing with its error.
+fn stream_entries(
+    mut dir: impl Iterator<Item = Result<DirEntry, FsError>>,
+    format: ListFormat,
+    now: i64,
+    out: &mut ListingWriter<'_>,
+    abort: &AbortHandle,
+) -> Result<(), TransferError> {
     let mut first = dir
         .by_ref()
         .take(SORTED_ENTRIES)
@@ -391,8 +463,7 @@ fn send_listing(
         render_entry(format, &entry, now, &mut out.buf);
         out.flush_full(abort)?;
     }
-    out.flush()?;
-    Ok(out.sent)
+    Ok(())
 }
 
 /// The chunk buffer of a listing on its way to the data connection.

@@ -67,11 +67,30 @@ fn files_and_directories_are_made_listed_and_removed() {
             FsOp::ListDirFirst {
                 path: vp("/d"),
                 max: 1,
+                pattern: None,
             },
         ) else {
             panic!("a listing");
         };
         assert_eq!(first.entries.len(), 1, "no more than asked for");
+        // With a pattern: the matches only; a file as the directory has none.
+        let pattern = thinftp::ListPattern::new("b*", "", 10).unwrap();
+        let matching = |path: &str| {
+            run(
+                s,
+                FsOp::ListDirFirst {
+                    path: vp(path),
+                    max: 10,
+                    pattern: Some(pattern.clone()),
+                },
+            )
+        };
+        let Ok(FsReply::Listing(matches)) = matching("/d") else {
+            panic!("a listing");
+        };
+        let shown: Vec<_> = matches.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(shown, ["b.txt"]);
+        assert_eq!(matching("/d/a.txt"), Err(FsError::NotFound));
 
         assert_eq!(
             run(s, FsOp::RemoveDir(vp("/d"))),
@@ -232,8 +251,27 @@ fn digests_cover_the_whole_file() {
             FsOp::Hash {
                 path: vp("/f"),
                 algorithm: HashAlgorithm::Sha256,
+                range: None,
             },
         );
+        // A range: its bytes only ("b" of "abc"), as far as the file has them.
+        let ranged = |range| {
+            run(
+                s,
+                FsOp::Hash {
+                    path: vp("/f"),
+                    algorithm: HashAlgorithm::Crc32,
+                    range: Some(range),
+                },
+            )
+        };
+        let crc = |bytes: &[u8]| FsReply::Hash {
+            digest: crc32fast::hash(bytes).to_be_bytes().to_vec(),
+            size: bytes.len() as u64,
+        };
+        assert_eq!(ranged((1, 1)), Ok(crc(b"b")));
+        assert_eq!(ranged((1, 99)), Ok(crc(b"bc")));
+        assert_eq!(ranged((5, 9)), Ok(crc(b"")));
         let Ok(FsReply::Hash { digest, size }) = hash else {
             panic!("{hash:?}");
         };

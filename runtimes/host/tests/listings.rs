@@ -22,6 +22,7 @@ fn listing(path: &str, format: ListFormat, name: &str) -> TransferKind {
         path: vp(path),
         format,
         name: name.to_owned(),
+        pattern: None,
     }
 }
 
@@ -102,4 +103,62 @@ fn a_directory_bigger_than_the_sort_buffer_is_listed_whole() {
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), n, "each entry once");
+}
+
+fn matching(
+    path: &str,
+    format: ListFormat,
+    pattern: &str,
+    prefix: &str,
+    max: usize,
+) -> TransferKind {
+    TransferKind::SendListing {
+        path: vp(path),
+        format,
+        name: pattern.to_owned(),
+        pattern: Some(thinftp::ListPattern::new(pattern, prefix, max).expect("a pattern")),
+    }
+}
+
+#[test]
+fn a_pattern_lists_its_matches_only_and_refuses_none_or_too_many_before_any_byte() {
+    let tree = Tree::new();
+    for name in ["b.bin", "a.bin", "c.txt", ".h.bin", "d.bin.txt"] {
+        tree.write(&format!("d/{name}"), b"x");
+    }
+    tree.write(&format!("d/{TEMP_PREFIX}x.bin"), b"");
+    let (result, nlst) = fetch(&tree, &matching("/d", ListFormat::Nlst, "*.bin", "d/", 10));
+    assert_eq!(
+        nlst, "d/a.bin\r\nd/b.bin\r\n",
+        "NLST names carry the directory part"
+    );
+    assert_eq!(result, Ok(18));
+    let (_, list) = fetch(&tree, &matching("/d", ListFormat::List, "*.bin", "d/", 10));
+    let names: Vec<_> = list
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(names, ["a.bin", "b.bin"], "LIST shows bare names: {list}");
+    // No match, too many matches, and a "directory" that is a file: refused at the open, so
+    // before the 150 and any byte.
+    for (kind, expected) in [
+        (
+            matching("/d", ListFormat::Nlst, "*.zip", "", 10),
+            TransferError::Fs(FsError::NotFound),
+        ),
+        (
+            matching("/d", ListFormat::Nlst, "*.bin", "", 1),
+            TransferError::TooManyMatches,
+        ),
+        (
+            matching("/d/c.txt", ListFormat::List, "*", "", 10),
+            TransferError::Fs(FsError::NotFound),
+        ),
+    ] {
+        let err = open_transfer(&tree.storage, &kind).map(|_| ()).unwrap_err();
+        assert_eq!(err, expected, "{kind:?}");
+    }
+    // As many matches as the cap are listed.
+    let (result, _) = fetch(&tree, &matching("/d", ListFormat::Nlst, "*.bin", "", 2));
+    assert_eq!(result, Ok(14));
 }

@@ -16,7 +16,43 @@ fn hash(s: &dyn Storage, path: &str, algorithm: HashAlgorithm) -> Result<FsReply
     s.execute(&FsOp::Hash {
         path: vp(path),
         algorithm,
+        range: None,
     })
+}
+
+/// `RANG`/`XCRC` ranges: the bytes first..=last as far as the file has them, and the count;
+/// a set cancel flag stops the digest (the session ended) instead of reading on.
+#[test]
+fn digests_of_ranges_and_cancelled_digests() {
+    use std::sync::atomic::AtomicBool;
+    let root = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..=255u8).cycle().take(3 << 20).collect();
+    fs::write(root.path().join("f"), &data).unwrap();
+    let s = LocalStorage::open(root.path()).unwrap();
+    let ranged = |range| {
+        s.execute(&FsOp::Hash {
+            path: vp("/f"),
+            algorithm: HashAlgorithm::Sha256,
+            range: Some(range),
+        })
+    };
+    let expect = |bytes: &[u8]| FsReply::Hash {
+        digest: sha2::Sha256::digest(bytes).to_vec(),
+        size: bytes.len() as u64,
+    };
+    assert_eq!(ranged((10, 19)), Ok(expect(&data[10..20])));
+    assert_eq!(ranged((0, 0)), Ok(expect(&data[..1])));
+    // Past the end: as far as the file goes; wholly past it: nothing hashed.
+    let len = data.len() as u64;
+    assert_eq!(
+        ranged((len - 5, len + 100)),
+        Ok(expect(&data[data.len() - 5..]))
+    );
+    assert_eq!(ranged((len + 1, u64::MAX)), Ok(expect(&[])));
+    let cancelled = AtomicBool::new(true);
+    let digest =
+        thinftp_host::storage::digest_file(&s, &vp("/f"), HashAlgorithm::Crc32, None, &cancelled);
+    assert_eq!(digest, Err(FsError::Other));
 }
 
 #[test]
@@ -151,6 +187,7 @@ fn no_attribute_request_follows_a_symlink_out_of_the_root() {
         FsOp::Hash {
             path: vp("/abs"),
             algorithm: HashAlgorithm::Sha256,
+            range: None,
         },
         FsOp::FreeSpace(vp("/up")),
         FsOp::SetMode {

@@ -98,3 +98,73 @@ pub fn stat_of_a_big_directory_is_capped(bin: &Path) {
     assert!(!reply.text.contains("use LIST"), "{}", reply.text);
     client.expect("QUIT", 221);
 }
+
+/// 30 sessions at once send `STAT *`, `LIST *` and `NLST *` (more matches than
+/// `max_glob_matches`) on a directory of [`BIG`] entries, and one of them also
+/// `LIST entry-0001*` (1,000 matches; a pattern that selects few reads the whole directory,
+/// twice, which in a debug build takes seconds and would load the machine other tests share).
+/// A pattern is matched while the directory streams by, so the server holds a bounded part of
+/// it per session: the 30 together add less than [`PATTERN_FLOOD_RSS_BOUND_KIB`] to its RSS.
+/// (Before, each listed the whole directory in memory and then filtered it: `STAT *` of a
+/// 1,000,000-entry directory cost over 200 MiB per session.) The replies stay what they were
+/// meant to be: `STAT *` shows the first [`STAT_MAX_ENTRIES`] matches and says it was cut,
+/// `LIST` of a pattern lists exactly its matches, and past the cap the answer is `550` before
+/// any `150`.
+pub fn pattern_listings_keep_memory_flat(bin: &Path) {
+    const SESSIONS: usize = 30;
+    let server = Server::start(bin, &["--user", "u:p"]);
+    fill(&server.path("big"), BIG);
+    let addr = server.addr();
+    let warm = Client::login(addr, "u", "p");
+    drop(warm);
+    let before = rss_kib(server.pid());
+    let sampler = RssSampler::start(server.pid());
+    let gate = std::sync::Arc::new(crate::util::Gate::new(SESSIONS));
+    let sessions: Vec<_> = (0..SESSIONS)
+        .map(|i| {
+            let gate = std::sync::Arc::clone(&gate);
+            std::thread::spawn(move || {
+                let mut client = Client::login(addr, "u", "p");
+                client.expect("CWD big", 250);
+                gate.arrive_and_wait();
+                let stat = client.expect("STAT *", 213);
+                let shown = stat.text.lines().filter(|l| l.contains("entry-")).count();
+                assert_eq!(shown, STAT_MAX_ENTRIES, "STAT * shows the first matches");
+                assert!(stat.text.contains("use LIST"), "STAT * says it was cut");
+                for line in ["LIST *", "NLST *"] {
+                    match client.open_transfer(DataMode::Pasv, line) {
+                        Err(reply) => {
+                            assert_eq!(reply.code, 550, "{line} past the cap: {reply:?}");
+                            assert!(reply.text.contains("Too many matches"), "{reply:?}");
+                        }
+                        Ok(_) => panic!("{line} of {BIG} names past the cap got a 150"),
+                    }
+                }
+                if i == 0 {
+                    let listed = client.listing("LIST entry-0001*");
+                    assert_eq!(listed.lines().count(), 1000, "LIST entry-0001*");
+                }
+                client.expect("QUIT", 221);
+            })
+        })
+        .collect();
+    let failed = sessions
+        .into_iter()
+        .map(std::thread::JoinHandle::join)
+        .filter(Result::is_err)
+        .count();
+    let peak = sampler.peak_kib().max(rss_kib(server.pid()));
+    drop(sampler);
+    let grew = peak.saturating_sub(before);
+    println!("{SESSIONS} sessions of pattern listings on {BIG} entries: RSS {before} KiB, peak +{grew} KiB");
+    assert_eq!(failed, 0, "{failed} of {SESSIONS} sessions failed");
+    assert!(
+        grew < PATTERN_FLOOD_RSS_BOUND_KIB,
+        "{SESSIONS} sessions listing patterns grew the server by {grew} KiB (bound {PATTERN_FLOOD_RSS_BOUND_KIB} KiB)"
+    );
+}
+
+/// What 30 sessions of pattern listings on [`BIG`] entries may add to the server's RSS: a
+/// bounded buffer each (at most 1,001 `STAT` entries, a sort buffer of the matches), far below
+/// the whole directory each.
+const PATTERN_FLOOD_RSS_BOUND_KIB: u64 = 40 * 1024;

@@ -117,3 +117,95 @@ pub fn patterns_match_in_a_big_directory(bin: &Path) {
     let shown = stat.text.lines().filter(|l| l.ends_with(".bin")).count();
     assert_eq!(shown, expected.len(), "STAT *.bin: {}", stat.text);
 }
+
+/// The tree the `mget *.bin` scenarios serve, and the names `*.bin` must fetch.
+const MGET_TREE: [&str; 6] = [
+    "a.bin",
+    "b.bin",
+    "c.txt",
+    "d.bin.txt",
+    ".hidden.bin",
+    "e.BIN",
+];
+
+/// Serves [`MGET_TREE`], runs `fetch` (a client fetching `*.bin` into the directory it is
+/// given, on the server's port) and checks exactly `a.bin` and `b.bin` came, byte for byte.
+fn fetches_exactly_the_bin_files(
+    bin: &Path,
+    what: &str,
+    fetch: impl FnOnce(&Path, &str) -> (String, String),
+) {
+    let server = Server::start(bin, &["--user", "u:p"]);
+    for name in MGET_TREE {
+        fs::write(server.path(name), format!("content of {name}\n")).unwrap();
+    }
+    let local = tempfile::tempdir().unwrap();
+    let port = server.addr().port().to_string();
+    let (out, err) = fetch(local.path(), &port);
+    let fetched: BTreeSet<String> = fs::read_dir(local.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        fetched,
+        set(&["a.bin", "b.bin"]),
+        "{what} fetched other files\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    for name in &fetched {
+        let got = fs::read(local.path().join(name)).unwrap();
+        assert_eq!(
+            got,
+            format!("content of {name}\n").into_bytes(),
+            "{what}: {name}"
+        );
+    }
+    assert_eq!(
+        names(&server).len(),
+        MGET_TREE.len(),
+        "{what} changed the server's tree"
+    );
+}
+
+/// GNU inetutils `ftp` (Debian installs it as `inetutils-ftp`; `ftp` may be tnftp): `mget *.bin`
+/// sends `NLST *.bin` and fetches what comes back.
+pub fn inetutils_ftp_mget_pattern(bin: &Path) {
+    if !crate::util::require("inetutils-ftp", &["--version"]) {
+        return;
+    }
+    fetches_exactly_the_bin_files(bin, "inetutils-ftp mget *.bin", |dir, port| {
+        run_with_input(
+            Command::new("inetutils-ftp")
+                .args(["-n", "-i", "-v", "127.0.0.1", port])
+                .current_dir(dir),
+            "user u p\nbinary\nmget *.bin\nbye\n",
+        )
+    });
+}
+
+/// `ncftpget` with a pattern fetches exactly the matching files.
+pub fn ncftpget_pattern(bin: &Path) {
+    if !installed("sh", &["-c", "command -v ncftpget >/dev/null"]) {
+        println!("skipped: ncftpget not installed");
+        return;
+    }
+    fetches_exactly_the_bin_files(bin, "ncftpget '*.bin'", |dir, port| {
+        let dir = dir.to_str().expect("utf-8 path");
+        crate::util::run_tool(
+            Command::new("ncftpget").args([
+                "-u",
+                "u",
+                "-p",
+                "p",
+                "-P",
+                port,
+                "-V",
+                "127.0.0.1",
+                dir,
+                "*.bin",
+            ]),
+            None,
+            std::time::Duration::from_secs(60),
+        )
+        .success()
+    });
+}

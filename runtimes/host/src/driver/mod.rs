@@ -48,6 +48,7 @@ mod work;
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -110,6 +111,15 @@ pub struct Driver<S, W> {
     control: ControlChannel,
     /// Sees every input fed and every output taken: metrics, transfer log, audit lines.
     observer: SessionObserver,
+    /// Shared with the session's filesystem jobs and set when the driver goes: a digest of a
+    /// huge file that nobody waits for any more stops at its next read.
+    fs_cancel: Arc<AtomicBool>,
+}
+
+impl<S, W> Drop for Driver<S, W> {
+    fn drop(&mut self) {
+        self.fs_cancel.store(true, Ordering::Relaxed);
+    }
 }
 
 impl<S, W: Waiter> Driver<S, W> {
@@ -146,6 +156,7 @@ impl<S, W: Waiter> Driver<S, W> {
             closed: false,
             watch: None,
             control: ControlChannel::default(),
+            fs_cancel: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -345,12 +356,14 @@ impl<S, W: Waiter> Driver<S, W> {
         match output {
             Output::Reply(reply) => self.replies.push(reply.as_bytes()),
             Output::Fs { id, op } => {
-                let storage = std::sync::Arc::clone(self.storage.storage());
+                let storage = Arc::clone(self.storage.storage());
+                let cancel = Arc::clone(&self.fs_cancel);
                 let limits = self.limits.clone();
                 return self.request(Task::Fs {
                     id,
-                    op,
+                    op: Box::new(op),
                     storage,
+                    cancel,
                     limits,
                 });
             }
@@ -413,6 +426,12 @@ impl<S, W: Waiter> Driver<S, W> {
             }
             // The `200` to `CCC` is written through TLS: close_notify, then clear text.
             Output::ClearControl => self.control.clear(),
+            // One filesystem request runs at a time: the flag stops it, and the next gets a
+            // fresh one.
+            Output::CancelFs { .. } => {
+                self.fs_cancel.store(true, Ordering::Relaxed);
+                self.fs_cancel = Arc::new(AtomicBool::new(false));
+            }
             // Closing follows once every output before it is carried out.
             Output::CloseSession => {}
             other => tracing::warn!(?other, "output not known to this driver: ignored"),
@@ -430,8 +449,9 @@ impl<S, W: Waiter> Driver<S, W> {
                     id,
                     op,
                     storage,
+                    cancel,
                     limits,
-                } => work::fs(&**storage, *id, op, limits),
+                } => work::fs(&**storage, *id, op, cancel, limits),
                 Task::Auth { id, user, password } => {
                     let session = &self.admission.guard;
                     work::auth(&self.host, session, *id, user, password)
@@ -468,7 +488,7 @@ impl<S, W: Waiter> Driver<S, W> {
             // system call, cheaper than the trip to a pool thread and back. The session's own
             // storage decides (a user's may differ from the root's).
             (Blocking::Never, Task::Fs { op, storage, .. }) => {
-                matches!(op, FsOp::Stat(_)) && storage.capabilities().local
+                matches!(**op, FsOp::Stat(_)) && storage.capabilities().local
             }
             // Opening a file on local disk is as quick (an upload over an existing file makes
             // its temporary file, one more call).

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::net::TcpStream;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use super::Completion;
 use crate::limits::SessionGuard;
 use crate::session_limits::SessionLimits;
 use crate::shutdown::TransferGuard;
-use crate::storage::Storage;
+use crate::storage::{digest_file, Storage};
 use crate::tls::SessionTls;
 use crate::transfer::{move_bytes_protected, AbortHandle, Opened};
 use crate::Host;
@@ -41,8 +42,12 @@ pub(super) enum Task<S> {
     /// [`Output::Fs`](thinftp::Output::Fs), beneath `storage`.
     Fs {
         id: FsId,
-        op: FsOp,
+        /// Boxed: a request with a listing pattern is large, and a `Job` travels by value.
+        op: Box<FsOp>,
         storage: Arc<dyn Storage>,
+        /// Set once the session has ended or ABOR cancelled it: a long request (a digest)
+        /// stops early.
+        cancel: Arc<AtomicBool>,
         /// The quota usage that removals and renames change.
         limits: SessionLimits,
     },
@@ -114,8 +119,9 @@ impl Job<TcpStream> {
                 id,
                 op,
                 storage,
+                cancel,
                 limits,
-            } => fs(&*storage, id, &op, &limits),
+            } => fs(&*storage, id, &op, &cancel, &limits),
             Task::Auth { id, user, password } => auth(host, &self.session, id, &user, &password),
         };
         Completion::Input(input)
@@ -140,8 +146,24 @@ pub(super) fn open<S>(
 }
 
 /// Carries out a filesystem request beneath `storage` (blocking) and returns its answer.
-pub(super) fn fs(storage: &dyn Storage, id: FsId, op: &FsOp, limits: &SessionLimits) -> Input {
-    let result = crate::quota::execute(storage, op, limits.usage());
+pub(super) fn fs(
+    storage: &dyn Storage,
+    id: FsId,
+    op: &FsOp,
+    cancel: &AtomicBool,
+    limits: &SessionLimits,
+) -> Input {
+    let result = match op {
+        // A digest reads the whole file: it stops at its next read once cancelled.
+        FsOp::Hash {
+            path,
+            algorithm,
+            range,
+        } if storage.capabilities().allows(op) => {
+            digest_file(storage, path, *algorithm, *range, cancel)
+        }
+        _ => crate::quota::execute(storage, op, limits.usage()),
+    };
     tracing::debug!(?op, ok = result.is_ok(), "fs");
     Input::Fs { id, result }
 }

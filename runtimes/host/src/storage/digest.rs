@@ -3,9 +3,12 @@
 //! held whole.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use digest::Digest;
-use thinftp::HashAlgorithm;
+use thinftp::{FsError, FsReply, HashAlgorithm, VirtualPath};
+
+use super::Storage;
 
 /// Bytes read per call: large enough that the digest, not the reads, sets the pace, small
 /// enough to stay in the cache.
@@ -50,5 +53,57 @@ fn stream(reader: &mut dyn Read, mut feed: impl FnMut(&[u8])) -> io::Result<u64>
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// The answer to [`FsOp::Hash`](thinftp::FsOp::Hash) from any storage: the digest of the file
+/// `path` (of its bytes `first..=last` with a `range`, as far as the file has them) and how
+/// many bytes it covers, read through [`Storage::open_read`]. Once `cancel` is set (`ABOR`, or
+/// the session ended) it stops at the next read with [`FsError::Other`]: nobody waits for the
+/// digest any more.
+pub fn digest_file(
+    storage: &dyn Storage,
+    path: &VirtualPath,
+    algorithm: HashAlgorithm,
+    range: Option<(u64, u64)>,
+    cancel: &AtomicBool,
+) -> Result<FsReply, FsError> {
+    let (first, limit) = match range {
+        Some((first, last)) => (first, (last - first.min(last)).saturating_add(1)),
+        None => (0, u64::MAX),
+    };
+    // Past its end a file has nothing to give: no offset error, an empty digest.
+    let size = storage.stat(path)?.size;
+    let first = first.min(size);
+    let file = storage.open_read(path, first)?;
+    let mut reader = Cancellable {
+        inner: file.take(limit),
+        cancel,
+    };
+    let (digest, size) = digest_stream(&mut reader, algorithm)
+        .ok_or(FsError::Unsupported)?
+        .map_err(|e| {
+            if cancel.load(Ordering::Relaxed) {
+                FsError::Other
+            } else {
+                crate::errors::fs_error(&e)
+            }
+        })?;
+    Ok(FsReply::Hash { digest, size })
+}
+
+/// A reader that fails once its flag is set, checked before each read (each up to
+/// [`HASH_BUFFER`] bytes).
+struct Cancellable<'a, R> {
+    inner: R,
+    cancel: &'a AtomicBool,
+}
+
+impl<R: Read> Read for Cancellable<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("digest cancelled"));
+        }
+        self.inner.read(buf)
     }
 }

@@ -14,13 +14,15 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Cursor, Write};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use thinftp::{DirEntry, FsError, FsOp, FsReply, Metadata, VirtualPath, WriteMode};
 
 use super::{
-    collect_listing, digest_stream, Capabilities, DirStream, ReadStream, Storage, WriteStream,
+    collect_listing, collect_matching, digest_file, pattern_list, Capabilities, DirStream,
+    ReadStream, Storage, WriteStream,
 };
 
 /// What [`FsOp::FreeSpace`] counts down from by default.
@@ -371,9 +373,17 @@ impl Storage for MemoryStorage {
                 collect_listing(self.list(path, true)?, usize::MAX, self.now())
                     .map(FsReply::Listing)
             }
-            FsOp::ListDirFirst { path, max } => {
-                collect_listing(self.list(path, true)?, *max, self.now()).map(FsReply::Listing)
-            }
+            FsOp::ListDirFirst {
+                path,
+                max,
+                pattern: None,
+            } => collect_listing(self.list(path, true)?, *max, self.now()).map(FsReply::Listing),
+            FsOp::ListDirFirst {
+                path,
+                max,
+                pattern: Some(pattern),
+            } => collect_matching(pattern_list(self, path, true)?, pattern, *max, self.now())
+                .map(FsReply::Listing),
             FsOp::MakeDir(path) => {
                 let path = self.inside(path)?;
                 let mut state = self.lock();
@@ -447,13 +457,13 @@ impl Storage for MemoryStorage {
                 self.lock().node_mut(&path)?.mode = mode & 0o777;
                 Ok(FsReply::Done)
             }
-            FsOp::Hash { path, algorithm } => {
+            FsOp::Hash {
+                path,
+                algorithm,
+                range,
+            } => {
                 self.allowed(caps.hash)?;
-                let mut file = self.open_read(path, 0)?;
-                let (digest, size) = digest_stream(&mut file, *algorithm)
-                    .ok_or(FsError::Unsupported)?
-                    .map_err(|_| FsError::Other)?;
-                Ok(FsReply::Hash { digest, size })
+                digest_file(self, path, *algorithm, *range, &AtomicBool::new(false))
             }
             FsOp::FreeSpace(path) => {
                 self.allowed(caps.free_space)?;

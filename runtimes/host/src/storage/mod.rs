@@ -61,8 +61,8 @@ use std::sync::Arc;
 
 use thinftp::{DirEntry, FsError, FsOp, FsReply, Metadata, VirtualPath, WriteMode};
 
-pub use digest::digest_stream;
-pub use listing::collect_listing;
+pub use digest::{digest_file, digest_stream};
+pub use listing::{collect_listing, collect_matching, pattern_list};
 pub(crate) use local::STALE_SCAN_ENTRIES;
 pub use local::{LocalStorage, StaleCleanup, DEFAULT_UMASK, TEMP_PREFIX};
 pub use memory::MemoryStorage;

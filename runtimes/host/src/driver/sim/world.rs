@@ -660,6 +660,7 @@ impl World {
                 op,
                 storage,
                 limits,
+                cancel,
             } => {
                 let input = if fault {
                     Input::Fs {
@@ -667,7 +668,7 @@ impl World {
                         result: Err(FsError::Other),
                     }
                 } else {
-                    work::fs(&*storage, id, &op, &limits)
+                    work::fs(&*storage, id, &op, &cancel, &limits)
                 };
                 Completion::Input(input)
             }
@@ -899,10 +900,21 @@ fn open_source(storage: &dyn Storage, kind: &TransferKind) -> Result<Source, Str
             Source::Receive(storage.open_write(path, *mode).map_err(fail)?, 0)
         }
         TransferKind::SendBytes(bytes) => Source::Send(bytes.to_vec(), 0),
-        TransferKind::SendListing { path, format, name } => {
+        TransferKind::SendListing {
+            path,
+            format,
+            name,
+            pattern,
+        } => {
             let entries = match storage.list(path, format.needs_metadata()) {
                 Ok(dir) => {
                     let mut all: Vec<_> = dir.collect::<Result<_, _>>().map_err(fail)?;
+                    if let Some(pattern) = pattern {
+                        all.retain(|entry| pattern.matches(&entry.name));
+                        for entry in &mut all {
+                            pattern.present(*format, entry);
+                        }
+                    }
                     all.sort_by(|a: &thinftp::DirEntry, b| a.name.cmp(&b.name));
                     all
                 }

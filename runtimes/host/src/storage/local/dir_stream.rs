@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 
 use cap_std::fs::ReadDir;
-use thinftp::{DirEntry, Metadata};
+use thinftp::{DirEntry, ListPattern, Metadata};
 
 use super::{
     convert_metadata, depth_below_home, join_rel, kind_of, stays_below_home, LocalStorage,
@@ -32,6 +32,8 @@ pub struct LocalDirStream {
     /// Whether each entry's metadata is read (a `stat` each); without it only names and kinds
     /// (from `d_type`, free) are known, which is all `NLST` needs.
     metadata: bool,
+    /// Only entries whose names match are described and yielded (see [`matching`](Self::matching)).
+    pattern: Option<ListPattern>,
 }
 
 impl std::fmt::Debug for LocalDirStream {
@@ -39,6 +41,7 @@ impl std::fmt::Debug for LocalDirStream {
         f.debug_struct("LocalDirStream")
             .field("rel", &self.rel)
             .field("metadata", &self.metadata)
+            .field("pattern", &self.pattern)
             .finish_non_exhaustive()
     }
 }
@@ -56,7 +59,17 @@ impl LocalDirStream {
             depth: depth_below_home(&rel),
             rel,
             metadata,
+            pattern: None,
         }
+    }
+
+    /// The same stream, yielding only the entries whose names `pattern` matches (`LIST *.bin`):
+    /// the others are skipped by name, before any `stat`, so a pattern costs a directory read
+    /// and nothing per entry that does not match.
+    #[must_use]
+    pub fn matching(mut self, pattern: ListPattern) -> Self {
+        self.pattern = Some(pattern);
+        self
     }
 
     /// The metadata of one entry, symlinks not followed; `None` if it vanished meanwhile.
@@ -99,6 +112,9 @@ impl Iterator for LocalDirStream {
             let raw_name = entry.file_name();
             let name = names::encode(&raw_name);
             if name.starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            if self.pattern.as_ref().is_some_and(|p| !p.matches(&name)) {
                 continue;
             }
             if let Some(metadata) = self.describe(&entry, &raw_name) {

@@ -14,6 +14,7 @@
 use std::ffi::OsStr;
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,9 +22,11 @@ use cap_std::fs::{
     Dir, DirBuilder, DirBuilderExt, FileType, MetadataExt, OpenOptions, OpenOptionsExt,
     PermissionsExt,
 };
-use thinftp::{FileKind, FsError, FsOp, FsReply, Metadata, VirtualPath, WriteMode};
+use thinftp::{FileKind, FsError, FsOp, FsReply, ListPattern, Metadata, VirtualPath, WriteMode};
 
-use super::{collect_listing, Capabilities, DirStream, ReadStream, Storage, WriteStream};
+use super::{
+    collect_listing, digest_file, Capabilities, DirStream, ReadStream, Storage, WriteStream,
+};
 use crate::errors::fs_error;
 use crate::names;
 pub use dir_stream::LocalDirStream;
@@ -185,6 +188,23 @@ impl LocalStorage {
         collect_listing(stream, max, wall_clock()).map(FsReply::Listing)
     }
 
+    /// At most `max` entries of the directory `path` that `pattern` matches, dated now: the
+    /// names are matched as the directory is read, before any `stat`. A path that is not a
+    /// directory has no matches.
+    fn matching_listing(
+        &self,
+        path: &VirtualPath,
+        pattern: &ListPattern,
+        max: usize,
+    ) -> Result<FsReply, FsError> {
+        let stream = self.dir_stream(path, true).map_err(|e| match e {
+            FsError::NotADirectory => FsError::NotFound,
+            other => other,
+        })?;
+        let stream: DirStream = Box::new(stream.matching(pattern.clone()).map(Ok));
+        collect_listing(stream, max, wall_clock()).map(FsReply::Listing)
+    }
+
     /// Makes a new empty file with a unique name in `dir` and returns its path.
     fn create_unique(&self, dir: &VirtualPath) -> Result<VirtualPath, FsError> {
         let rel = self.relative(dir)?;
@@ -279,7 +299,17 @@ impl Storage for LocalStorage {
             // Whole, for a pattern's directory (`LIST *.bin`: the core filters the names).
             FsOp::ListDir(path) => self.listing(path, true, usize::MAX),
             // `STAT dir`: no more than it shows (plus one, to tell it was cut).
-            FsOp::ListDirFirst { path, max } => self.listing(path, true, *max),
+            FsOp::ListDirFirst {
+                path,
+                max,
+                pattern: None,
+            } => self.listing(path, true, *max),
+            // `STAT *.bin`: the matches only.
+            FsOp::ListDirFirst {
+                path,
+                max,
+                pattern: Some(pattern),
+            } => self.matching_listing(path, pattern, *max),
             FsOp::ListNames(path) => self.listing(path, false, usize::MAX),
             FsOp::MakeDir(path) => {
                 let mut builder = DirBuilder::new();
@@ -313,7 +343,22 @@ impl Storage for LocalStorage {
                 self.set_modified(path, *unix_secs).map(|()| FsReply::Done)
             }
             FsOp::SetMode { path, mode } => self.set_mode(path, *mode).map(|()| FsReply::Done),
-            FsOp::Hash { path, algorithm } => self
+            // A range (`RANG`, `XCRC path start end`) reads only its bytes; the driver passes a
+            // flag that ABOR sets, this path none.
+            FsOp::Hash {
+                path,
+                algorithm,
+                range: Some(range),
+            } => digest_file(
+                self,
+                path,
+                *algorithm,
+                Some(*range),
+                &AtomicBool::new(false),
+            ),
+            FsOp::Hash {
+                path, algorithm, ..
+            } => self
                 .hash(path, *algorithm)
                 .map(|(digest, size)| FsReply::Hash { digest, size }),
             FsOp::FreeSpace(path) => self.free_space(path).map(FsReply::FreeSpace),
