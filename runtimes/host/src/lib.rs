@@ -57,6 +57,7 @@ mod host;
 pub mod limits;
 pub mod logging;
 pub mod names;
+pub mod object_store;
 pub mod passive;
 pub mod server;
 pub mod session_storage;
