@@ -48,6 +48,10 @@ pub struct Config {
     /// `550` and nothing is listed (a client that meant all of them should list the
     /// directory). Default 10,000.
     pub max_glob_matches: usize,
+    /// Whether the storage can set modification times (`MFMT`, `SITE UTIME`). When it cannot
+    /// (an object store), `FEAT` does not list `MFMT`, so that clients that would set times
+    /// after each upload (rclone) do not count on it; the commands still get `502`. Default true.
+    pub can_set_modified: bool,
 }
 
 impl Default for Config {
@@ -65,6 +69,7 @@ impl Default for Config {
             max_bad_commands_before_login: 10,
             passive_address: None,
             max_glob_matches: 10_000,
+            can_set_modified: true,
         }
     }
 }

@@ -10,13 +10,18 @@ impl Session {
     pub(super) fn cmd_feat(&mut self) {
         let facts = self.facts.feat_line();
         let hash = self.hash_feat_line();
+        let mfmt = if self.config.can_set_modified {
+            "MFMT"
+        } else {
+            ""
+        };
         let features = [
             "AVBL",
             "EPRT",
             "EPSV",
             &hash,
             "MDTM",
-            "MFMT",
+            mfmt,
             &facts,
             "PASV",
             "REST STREAM",
@@ -24,6 +29,7 @@ impl Session {
             "TVFS",
             "UTF8",
         ];
+        let features = features.into_iter().filter(|f| !f.is_empty());
         self.send(Reply::multiline(211, "Features:", features, "End"));
     }
 

@@ -32,8 +32,10 @@ pub mod hostile_holds;
 pub mod hostile_logins;
 pub mod lifecycle;
 pub mod load;
+pub mod object_store;
 pub mod operations;
 pub mod refusals;
+pub mod s3_server;
 pub mod safety;
 pub mod server;
 pub mod transfers;
@@ -96,6 +98,9 @@ macro_rules! suite {
             operations::readiness_is_notified,
             operations::journal_format_when_stderr_is_the_journal,
             operations::sighup_reloads_users_and_keeps_sessions,
+            object_store::s3_transfers_are_byte_exact,
+            object_store::s3_commands_and_refusals,
+            object_store::s3_broken_upload_keeps_the_old_object,
         );
     };
 }
@@ -122,6 +127,7 @@ macro_rules! clients {
             client_features::rclone_keeps_modification_times,
             client_features::lftp_mirror_reverse_keeps_times_and_modes,
             client_features::hash_and_attributes_over_a_socket,
+            object_store::s3_real_clients,
         );
     };
 }

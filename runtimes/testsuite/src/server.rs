@@ -27,6 +27,12 @@ impl Server {
     /// `--listen 127.0.0.1:0`, and waits until it logs the address it listens on. Its log level
     /// is `info`, or the `RUST_LOG`-style filter in the `THINFTP_TEST_LOG` environment variable.
     pub fn start(bin: &Path, args: &[&str]) -> Server {
+        Self::start_with_env(bin, args, &[])
+    }
+
+    /// [`start`](Self::start), with `env` added to the server's environment (the credentials of
+    /// an object store).
+    pub fn start_with_env(bin: &Path, args: &[&str], env: &[(&str, String)]) -> Server {
         let root = tempfile::Builder::new()
             .prefix("thinftp-root.")
             .tempdir()
@@ -42,6 +48,7 @@ impl Server {
             // A known level, so that the line naming the address is there whatever the caller's
             // environment says; THINFTP_TEST_LOG (a RUST_LOG filter) asks for more when debugging.
             .env("RUST_LOG", log_filter.as_deref().unwrap_or("info"))
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

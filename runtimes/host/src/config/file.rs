@@ -214,6 +214,10 @@ mod tests {
             | "max-unauthenticated-sessions"
             | "shutdown-grace" => "7",
             "anonymous" | "anonymous-write" | "read-only" => "true",
+            "storage" => r#""s3://bucket/ftp""#,
+            "s3-endpoint" => r#""http://127.0.0.1:9000""#,
+            "s3-region" => r#""eu-west-1""#,
+            "s3-path-style" => "false",
             _ => return None,
         })
     }

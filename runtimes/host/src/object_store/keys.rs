@@ -2,12 +2,18 @@
 //!
 //! An object store has keys, not directories. A file `/docs/a.txt` is the object `docs/a.txt`;
 //! a directory `/docs` is every key that starts with `docs/`, plus, once it was made with
-//! `MKD`, an empty *marker* object named `docs/` itself, so that an empty directory exists too
-//! (the convention of the S3 console, rclone and OpenDAL). Keys are relative to the
+//! `MKD`, an empty *marker* object `docs/.thinftp-dir` ([`MARKER`]), so that an empty directory
+//! exists too. The marker is an ordinary object inside the prefix, not the key `docs/` itself
+//! (the S3 console's convention): servers that keep objects as files (s3s-fs, a file system
+//! gateway) cannot list a `docs/` object, but list any prefix with an object in it. Markers
+//! never show in listings; a `docs/` key written by other tools counts as a directory too. Keys are relative to the
 //! back-end's root (the bucket's `PREFIX`, which OpenDAL prepends) and start with the user's
 //! home prefix (`alice/` for home `/alice`, empty for `/`).
 
 use thinftp::{FsError, VirtualPath};
+
+/// The name of a directory's marker object, inside its prefix. Hidden from listings.
+pub const MARKER: &str = ".thinftp-dir";
 
 /// The keys of one path, beneath one home.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +23,8 @@ pub(crate) struct Keys {
     /// The prefix of the directory at this path, with its trailing `/` (`docs/a.txt/`): the
     /// marker's key and what its entries start with. `/` for the store's root.
     pub(crate) dir: String,
+    /// The directory's marker object (`docs/a.txt/.thinftp-dir`).
+    pub(crate) marker: String,
     /// Whether this is the home itself (the top of what the user sees): a directory, never a
     /// file, never removed or renamed.
     pub(crate) home: bool,
@@ -41,6 +49,7 @@ pub(crate) fn keys(home: &VirtualPath, prefix: &str, path: &VirtualPath) -> Resu
         let dir = if prefix.is_empty() { "/" } else { prefix };
         return Ok(Keys {
             file: String::new(),
+            marker: format!("{prefix}{MARKER}"),
             dir: dir.to_owned(),
             home: true,
         });
@@ -48,6 +57,7 @@ pub(crate) fn keys(home: &VirtualPath, prefix: &str, path: &VirtualPath) -> Resu
     let file = format!("{prefix}{rel}");
     Ok(Keys {
         dir: format!("{file}/"),
+        marker: format!("{file}/{MARKER}"),
         file,
         home: false,
     })
@@ -63,8 +73,8 @@ fn relative(path: &VirtualPath) -> &str {
 }
 
 /// The name an entry listed under `dir_key` shows: its last component without a directory's
-/// trailing `/`; `None` for what a client must not see as an entry (the directory's own marker,
-/// an empty name from a key with `//`).
+/// trailing `/`; `None` for what a client must not see as an entry (the directory's own key or
+/// [`MARKER`], an empty name from a key with `//`).
 pub(crate) fn entry_name<'a>(dir_key: &str, entry_path: &'a str) -> Option<&'a str> {
     let rest = if dir_key == "/" {
         entry_path.trim_start_matches('/')
@@ -72,7 +82,7 @@ pub(crate) fn entry_name<'a>(dir_key: &str, entry_path: &'a str) -> Option<&'a s
         entry_path.strip_prefix(dir_key)?
     };
     let name = rest.strip_suffix('/').unwrap_or(rest);
-    (!name.is_empty() && !name.contains('/')).then_some(name)
+    (!name.is_empty() && !name.contains('/') && name != MARKER).then_some(name)
 }
 
 #[cfg(test)]
@@ -89,6 +99,7 @@ mod tests {
         let k = keys(&root, "", &vp("/docs/a.txt")).unwrap();
         assert_eq!(k.file, "docs/a.txt");
         assert_eq!(k.dir, "docs/a.txt/");
+        assert_eq!(k.marker, "docs/a.txt/.thinftp-dir");
         assert!(!k.home);
         let top = keys(&root, "", &root).unwrap();
         assert_eq!(top.dir, "/");
@@ -117,6 +128,8 @@ mod tests {
         assert_eq!(entry_name("docs/", "docs/a.txt"), Some("a.txt"));
         assert_eq!(entry_name("docs/", "docs/sub/"), Some("sub"));
         assert_eq!(entry_name("docs/", "docs/"), None);
+        assert_eq!(entry_name("docs/", "docs/.thinftp-dir"), None);
+        assert_eq!(entry_name("/", ".thinftp-dir"), None);
         assert_eq!(entry_name("docs/", "docs//"), None);
         assert_eq!(entry_name("/", "top.txt"), Some("top.txt"));
         assert_eq!(entry_name("/", "sub/"), Some("sub"));

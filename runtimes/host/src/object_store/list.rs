@@ -4,7 +4,7 @@
 
 use futures::StreamExt;
 use opendal::{Entry, EntryMode, Lister};
-use thinftp::{DirEntry, Metadata};
+use thinftp::{DirEntry, FsError, Metadata};
 
 use super::keys::entry_name;
 use super::runtime::Blocking;
@@ -20,6 +20,9 @@ pub struct ObjectDirStream {
     dir_key: String,
     /// An entry read ahead when the stream was opened (to tell an empty directory from none).
     first: Option<Entry>,
+    /// Whether the listing had the key of the directory itself (`docs/`, a marker other tools
+    /// write), which a removal must delete too.
+    saw_own_key: bool,
 }
 
 impl std::fmt::Debug for ObjectDirStream {
@@ -51,6 +54,7 @@ impl ObjectDirStream {
             lister: Some(lister),
             dir_key: dir_key.to_owned(),
             first: Some(first),
+            saw_own_key: false,
         }))
     }
 
@@ -61,22 +65,28 @@ impl ObjectDirStream {
             lister: None,
             dir_key: dir_key.to_owned(),
             first: None,
+            saw_own_key: false,
         }
     }
 
+    /// Whether the key of the directory itself (`docs/`) was listed so far.
+    pub(crate) fn saw_own_key(&self) -> bool {
+        self.saw_own_key
+    }
+
     /// The next key of the listing, whatever it is; `None` at the end. A failed page ends the
-    /// listing there (logged): the client gets what was listed before it.
-    fn next_raw(&mut self) -> Option<Entry> {
+    /// listing there with an error (logged).
+    fn next_raw(&mut self) -> Option<Result<Entry, FsError>> {
         if let Some(first) = self.first.take() {
-            return Some(first);
+            return Some(Ok(first));
         }
         let lister = self.lister.as_mut()?;
         match self.runtime.run(lister.next()) {
-            Some(Ok(entry)) => Some(entry),
+            Some(Ok(entry)) => Some(Ok(entry)),
             Some(Err(e)) => {
                 tracing::warn!(dir = %self.dir_key, error = %e, "object store: listing cut short");
                 self.lister = None;
-                None
+                Some(Err(FsError::Other))
             }
             None => {
                 self.lister = None;
@@ -87,18 +97,20 @@ impl ObjectDirStream {
 }
 
 impl Iterator for ObjectDirStream {
-    type Item = DirEntry;
+    type Item = Result<DirEntry, FsError>;
 
-    fn next(&mut self) -> Option<DirEntry> {
+    fn next(&mut self) -> Option<Result<DirEntry, FsError>> {
         loop {
-            let entry = self.next_raw()?;
+            let entry = match self.next_raw()? {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(e)),
+            };
             let Some(name) = entry_name(&self.dir_key, entry.path()) else {
+                self.saw_own_key |= entry.path() == self.dir_key;
                 continue;
             };
-            return Some(DirEntry::new(
-                name.to_owned(),
-                metadata_of(entry.metadata()),
-            ));
+            let metadata = metadata_of(entry.metadata());
+            return Some(Ok(DirEntry::new(name.to_owned(), metadata)));
         }
     }
 }

@@ -76,3 +76,5 @@ impl Read for ObjectReader {
         self.current.read(buf)
     }
 }
+
+impl crate::storage::ReadStream for ObjectReader {}

@@ -1,11 +1,11 @@
 //! Writing one object as a blocking [`Write`] stream with an explicit end: `STOR`.
 //!
 //! An object store makes an object visible only when its upload completes: a small one is one
-//! PUT at [`commit`](ObjectUpload::commit); a big one is a multipart upload, its parts sent as
+//! PUT at [`finish`](ObjectUpload::finish); a big one is a multipart upload, its parts sent as
 //! they fill ([`PART_SIZE`], a few in flight) and joined into the object by the final
 //! `CompleteMultipartUpload`. Until then readers see the old object, if there was one. An upload
-//! that fails or is aborted ([`abort`](ObjectUpload::abort), or dropped without
-//! [`commit`](ObjectUpload::commit)) throws its parts away, so the old object stays as it was:
+//! that fails or is dropped without [`finish`](ObjectUpload::finish) (the connection broke,
+//! `ABOR`, shutdown) throws its parts away, so the old object stays as it was:
 //! the same "nothing lost" rule as the temporary file and rename on local disk.
 
 use std::io::{self, Write};
@@ -20,7 +20,7 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// `PART_SIZE * (PARTS_IN_FLIGHT + 1)`.
 pub const PARTS_IN_FLIGHT: usize = 2;
 
-/// One object being written; visible only after [`commit`](Self::commit).
+/// One object being written; visible only after [`finish`](Self::finish).
 pub struct ObjectUpload {
     runtime: Blocking,
     /// `None` once committed or aborted.
@@ -37,7 +37,7 @@ impl std::fmt::Debug for ObjectUpload {
 }
 
 impl ObjectUpload {
-    /// Starts writing `key`; nothing is visible until [`commit`](Self::commit).
+    /// Starts writing `key`; nothing is visible until [`finish`](Self::finish).
     pub(crate) fn start(
         runtime: &Blocking,
         op: &opendal::Operator,
@@ -57,7 +57,7 @@ impl ObjectUpload {
     }
 
     /// Completes the upload: the object becomes visible, whole, replacing any old one.
-    pub fn commit(mut self) -> io::Result<()> {
+    pub fn finish(mut self) -> io::Result<()> {
         let Some(mut writer) = self.writer.take() else {
             return Err(io::Error::other("upload already ended"));
         };
@@ -69,11 +69,6 @@ impl ObjectUpload {
                 Err(io_error(e))
             }
         }
-    }
-
-    /// Throws the upload away: the parts sent are deleted, any old object stays as it was.
-    pub fn abort(mut self) {
-        self.abort_writer();
     }
 
     fn abort_writer(&mut self) {
@@ -98,14 +93,23 @@ impl Write for ObjectUpload {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        // Parts go out as they fill; nothing is visible before `commit` anyway.
+        // Parts go out as they fill; nothing is visible before `finish` anyway.
         Ok(())
     }
 }
 
 impl Drop for ObjectUpload {
-    /// An upload dropped without [`commit`](Self::commit) is aborted.
+    /// An upload dropped without [`finish`](Self::finish) is aborted.
     fn drop(&mut self) {
         self.abort_writer();
+    }
+}
+
+impl crate::storage::WriteStream for ObjectUpload {
+    fn commit(self: Box<Self>) -> Result<(), thinftp::FsError> {
+        self.finish().map_err(|e| {
+            tracing::warn!(error = %e, "object store: completing an upload failed");
+            thinftp::FsError::Other
+        })
     }
 }
