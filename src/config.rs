@@ -3,6 +3,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::tls::TlsPolicy;
+
 /// Per-session settings. Build one with [`Config::default`] and change the fields you need
 /// (`let mut config = Config::default(); config.idle_timeout = ...;`): new fields may come, so
 /// it cannot be built as a struct literal outside this crate.
@@ -52,6 +54,8 @@ pub struct Config {
     /// (an object store), `FEAT` does not list `MFMT`, so that clients that would set times
     /// after each upload (rclone) do not count on it; the commands still get `502`. Default true.
     pub can_set_modified: bool,
+    /// FTPS: whether `AUTH TLS` is offered and who must use TLS. Default: not offered.
+    pub tls: TlsPolicy,
 }
 
 impl Default for Config {
@@ -70,6 +74,7 @@ impl Default for Config {
             passive_address: None,
             max_glob_matches: 10_000,
             can_set_modified: true,
+            tls: TlsPolicy::default(),
         }
     }
 }

@@ -10,18 +10,13 @@ impl Session {
     pub(super) fn cmd_feat(&mut self) {
         let facts = self.facts.feat_line();
         let hash = self.hash_feat_line();
-        let mfmt = if self.config.can_set_modified {
-            "MFMT"
-        } else {
-            ""
-        };
-        let features = [
+        let mut features = vec![
             "AVBL",
             "EPRT",
             "EPSV",
             &hash,
             "MDTM",
-            mfmt,
+            "MFMT",
             &facts,
             "PASV",
             "REST STREAM",
@@ -29,7 +24,18 @@ impl Session {
             "TVFS",
             "UTF8",
         ];
-        let features = features.into_iter().filter(|f| !f.is_empty());
+        // Not where the storage cannot set times (an object store): rclone would count on it.
+        if !self.config.can_set_modified {
+            features.retain(|f| *f != "MFMT");
+        }
+        if self.tls_offered() {
+            // RFC 4217 section 6; AUTH only where it can be used (not in implicit FTPS).
+            if !self.tls.implicit {
+                features.push("AUTH TLS");
+            }
+            features.extend(["PBSZ", "PROT"]);
+            features.sort_unstable();
+        }
         self.send(Reply::multiline(211, "Features:", features, "End"));
     }
 
@@ -66,6 +72,9 @@ impl Session {
         });
         lines.push("MODE: Stream; STRU: File".to_owned());
         lines.push(self.data_channel_status().to_owned());
+        if self.tls_offered() {
+            lines.extend(self.tls.status_lines());
+        }
         if let Busy::Transfer(pending) = &self.busy {
             if pending.running().is_some() {
                 lines.push("Transfer in progress.".to_owned());
@@ -84,7 +93,7 @@ impl Session {
     pub(super) fn cmd_help(&mut self, topic: Option<&str>) {
         match topic {
             None => {
-                let names = verbs::implemented_names();
+                let names = verbs::implemented_names(self.tls_offered());
                 let rows: Vec<String> = names.chunks(8).map(|row| row.join(" ")).collect();
                 self.send(Reply::multiline(
                     214,
@@ -95,7 +104,8 @@ impl Session {
             }
             Some(topic) => {
                 let verb = topic.trim().to_ascii_uppercase();
-                match verbs::find(&verb).filter(|v| v.implemented) {
+                let offered = self.tls_offered();
+                match verbs::find(&verb).filter(|v| v.implemented && (offered || !v.tls)) {
                     Some(known) => self.reply(214, &format!("Syntax: {}", known.help)),
                     None => self.reply(501, &format!("Unknown command {verb}.")),
                 }

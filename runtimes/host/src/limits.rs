@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
+pub use crate::observe::metrics::Refusal;
+
 /// What an over-limit client is sent before its connection is closed.
 pub const TOO_MANY: &[u8] = b"421 Too many connections\r\n";
 
@@ -114,14 +116,22 @@ impl Limits {
     /// Admits a session from `ip`, or `None` if that would pass a limit: then write
     /// [`TOO_MANY`] (see [`reject`]) and close the connection.
     pub fn try_acquire(&self, ip: IpAddr) -> Option<SessionGuard> {
+        self.try_acquire_or_why(ip).ok()
+    }
+
+    /// [`try_acquire`](Self::try_acquire), saying which limit refused.
+    pub fn try_acquire_or_why(&self, ip: IpAddr) -> Result<SessionGuard, Refusal> {
         let group = ip_group(ip);
         let mut counts = self.lock();
         let from_ip = counts.per_ip.get(&group).copied().unwrap_or(0);
-        if counts.total >= counts.max_total
-            || from_ip >= counts.max_per_ip
-            || counts.unauthenticated >= counts.max_unauthenticated
-        {
-            return None;
+        if counts.total >= counts.max_total {
+            return Err(Refusal::MaxSessions);
+        }
+        if from_ip >= counts.max_per_ip {
+            return Err(Refusal::MaxSessionsPerIp);
+        }
+        if counts.unauthenticated >= counts.max_unauthenticated {
+            return Err(Refusal::MaxUnauthenticated);
         }
         counts.total += 1;
         counts.unauthenticated += 1;
@@ -131,7 +141,7 @@ impl Limits {
             group,
             logged_in: AtomicBool::new(false),
         };
-        Some(SessionGuard {
+        Ok(SessionGuard {
             place: Arc::new(place),
         })
     }

@@ -31,8 +31,10 @@ pub mod globbing;
 pub mod hostile_holds;
 pub mod hostile_logins;
 pub mod lifecycle;
+pub mod limits;
 pub mod load;
 pub mod object_store;
+pub mod observability;
 pub mod operations;
 pub mod refusals;
 pub mod s3_server;
@@ -72,6 +74,10 @@ macro_rules! suite {
             containment::shutdown_cut_upload_leaves_no_temp_file,
             containment::passive_ports_are_random,
             containment::passive_listeners_per_address_are_capped,
+            observability::metrics_count_what_happens,
+            observability::transfer_log_xferlog,
+            observability::transfer_log_json,
+            observability::audit_lines_for_every_change,
             load::concurrent_sessions,
             load::session_limit_total,
             load::session_limit_per_ip,
@@ -101,6 +107,10 @@ macro_rules! suite {
             object_store::s3_transfers_are_byte_exact,
             object_store::s3_commands_and_refusals,
             object_store::s3_broken_upload_keeps_the_old_object,
+            limits::rate_limits_hold_both_ways,
+            limits::server_rate_is_shared_by_sessions,
+            limits::quotas_refuse_with_552_and_keep_the_old_file,
+            limits::sighup_applies_bans_and_the_passive_cap,
         );
     };
 }

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,8 @@ pub struct Server {
     addr: SocketAddr,
     first_line: String,
     root: TempDir,
+    /// The lines the server logs after its first one, for [`wait_for_line`](Self::wait_for_line).
+    lines: Receiver<String>,
 }
 
 impl Server {
@@ -27,15 +29,25 @@ impl Server {
     /// `--listen 127.0.0.1:0`, and waits until it logs the address it listens on. Its log level
     /// is `info`, or the `RUST_LOG`-style filter in the `THINFTP_TEST_LOG` environment variable.
     pub fn start(bin: &Path, args: &[&str]) -> Server {
-        Self::start_with_env(bin, args, &[])
+        Server::start_in(bin, &std::env::temp_dir(), args)
     }
 
     /// [`start`](Self::start), with `env` added to the server's environment (the credentials of
     /// an object store).
     pub fn start_with_env(bin: &Path, args: &[&str], env: &[(&str, String)]) -> Server {
+        Server::start_full(bin, &std::env::temp_dir(), args, env)
+    }
+
+    /// [`start`](Self::start) with the temporary root made in `parent` (such as `/dev/shm`, for
+    /// tests that write gigabytes).
+    pub fn start_in(bin: &Path, parent: &Path, args: &[&str]) -> Server {
+        Server::start_full(bin, parent, args, &[])
+    }
+
+    fn start_full(bin: &Path, parent: &Path, args: &[&str], env: &[(&str, String)]) -> Server {
         let root = tempfile::Builder::new()
             .prefix("thinftp-root.")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("create a temporary root");
         crate::util::raise_fd_limit();
         let log_filter = std::env::var("THINFTP_TEST_LOG").ok();
@@ -66,13 +78,14 @@ impl Server {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             first_line: String::new(),
             root,
+            lines: rx,
         };
         // The first line names the address. With a more verbose THINFTP_TEST_LOG, other lines
         // may come first: the first one that names an address counts.
         let deadline = Instant::now() + TIMEOUT;
         let (first, addr) = loop {
             let wait = deadline.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(wait) {
+            let line = match server.lines.recv_timeout(wait) {
                 Ok(line) => line,
                 Err(e) => {
                     let status = server.child.try_wait();
@@ -90,6 +103,21 @@ impl Server {
         server.addr = addr;
         server.first_line = first;
         server
+    }
+
+    /// The next line the server logs (on standard error or output) that contains every one of
+    /// `needles`; the lines before it are passed over. Fails the test after [`TIMEOUT`].
+    #[track_caller]
+    pub fn wait_for_line(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(wait) {
+                Ok(line) if needles.iter().all(|n| line.contains(n)) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("the server logged no line with {needles:?} ({e})"),
+            }
+        }
     }
 
     /// The control connection's address.

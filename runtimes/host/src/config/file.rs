@@ -196,6 +196,8 @@ mod tests {
             "passive-ports" => r#""50000-50100""#,
             "passive-address" => r#""192.0.2.1""#,
             "banner" => r#""Welcome""#,
+            "max-rate" => r#""down=20M,up=5M""#,
+            "max-rate-per-session" => r#""10M""#,
             "verbose" | "quiet" => "2",
             "max-passive-per-ip"
             | "max-sessions"
@@ -218,6 +220,9 @@ mod tests {
             "s3-endpoint" => r#""http://127.0.0.1:9000""#,
             "s3-region" => r#""eu-west-1""#,
             "s3-path-style" => "false",
+            "metrics-listen" => r#""127.0.0.1:9121""#,
+            "transfer-log" => r#""/var/log/thinftp/xferlog""#,
+            "transfer-log-format" => r#""json""#,
             _ => return None,
         })
     }

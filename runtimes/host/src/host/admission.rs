@@ -10,6 +10,7 @@ use std::time::Duration;
 use tracing::Span;
 
 use crate::limits::{self, Limits, SessionGuard};
+use crate::observe::Metrics;
 
 /// How long to pause after a failed `accept` before the next one, so that a lasting error (out
 /// of file descriptors) does not make the accept loop spin.
@@ -22,6 +23,8 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 pub struct Gate {
     limits: Limits,
     next_session: AtomicU64,
+    /// Counts sessions admitted and refused.
+    metrics: Metrics,
 }
 
 /// A control connection let in by [`Gate::admit`]: keep it for as long as the session runs
@@ -41,10 +44,16 @@ pub struct Admission {
 impl Gate {
     /// At most `max_total` sessions at once, `max_per_ip` of them from one address (group:
     /// see [`limits::ip_group`]), `max_unauthenticated` of them not logged in yet.
-    pub(crate) fn new(max_total: usize, max_per_ip: usize, max_unauthenticated: usize) -> Gate {
+    pub(crate) fn new(
+        max_total: usize,
+        max_per_ip: usize,
+        max_unauthenticated: usize,
+        metrics: Metrics,
+    ) -> Gate {
         Gate {
             limits: Limits::with_max_unauthenticated(max_total, max_per_ip, max_unauthenticated),
             next_session: AtomicU64::new(1),
+            metrics,
         }
     }
 
@@ -80,11 +89,17 @@ impl Gate {
     /// [`limits::reject`] and close the connection at once. [`admit`](Self::admit) does all of
     /// that.
     pub fn try_admit(&self, ip: IpAddr) -> Option<SessionGuard> {
-        let guard = self.limits.try_acquire(ip);
-        if guard.is_none() {
-            tracing::warn!(%ip, "too many sessions: refused with 421");
+        match self.limits.try_acquire_or_why(ip) {
+            Ok(guard) => {
+                self.metrics.session_admitted();
+                Some(guard)
+            }
+            Err(why) => {
+                self.metrics.session_refused(why);
+                tracing::warn!(%ip, limit = why.as_str(), "too many sessions: refused with 421");
+                None
+            }
         }
-        guard
     }
 
     /// A new session id, for logs.

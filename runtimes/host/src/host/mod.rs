@@ -23,7 +23,11 @@ use crate::limits::SessionGuard;
 use self::logins::Logins;
 use crate::busy_poll::{BusyPoll, Polling};
 use crate::cli::Options;
+use crate::observe::Observe;
 use crate::passive::PassivePorts;
+use crate::quota::{Quotas, Usage};
+use crate::rate::RateLimit;
+use crate::session_limits::RateBuckets;
 use crate::shutdown::Lifecycle;
 use crate::storage::{execute_checked, LocalStorage, Storage, STALE_SCAN_ENTRIES};
 
@@ -47,6 +51,27 @@ pub struct Host {
     busy_poll: BusyPoll,
     /// The settings of each new session (replaced by a reload).
     config: RwLock<Config>,
+    /// Bandwidth: the server's buckets (`--max-rate`) and the rate of each new session
+    /// (`--max-rate-per-session`), replaced by a reload when they change.
+    rates: RwLock<(RateBuckets, RateLimit)>,
+    /// Every user's quota usage.
+    quotas: Quotas,
+    /// Metrics and the transfer log.
+    observe: Observe,
+}
+
+/// What [`Host::reloadable_settings`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReloadableSettings {
+    /// `--ban-after`, `--ban-user-after`, `--ban-window`, `--ban-time`.
+    pub bans: crate::bans::BanPolicy,
+    /// `--passive-ports`.
+    pub passive_ports: Option<std::ops::RangeInclusive<u16>>,
+    /// `--max-passive-per-ip`, as bounded by the range.
+    pub max_passive_per_ip: usize,
+    /// `--busy-poll`.
+    pub busy_poll: Duration,
 }
 
 /// Why a server could not start.
@@ -59,6 +84,8 @@ pub enum StartupError {
     Users(UsersError),
     /// The object store (`--storage`) cannot be used: why.
     Storage(String),
+    /// The transfer log could not be opened.
+    TransferLog(PathBuf, io::Error),
 }
 
 impl fmt::Display for StartupError {
@@ -67,6 +94,9 @@ impl fmt::Display for StartupError {
             StartupError::Root(path, e) => write!(f, "cannot open root {}: {e}", path.display()),
             StartupError::Users(e) => e.fmt(f),
             StartupError::Storage(e) => write!(f, "cannot serve the bucket: {e}"),
+            StartupError::TransferLog(path, e) => {
+                write!(f, "cannot open the transfer log {}: {e}", path.display())
+            }
         }
     }
 }
@@ -110,29 +140,90 @@ impl Host {
         let grace = Duration::from_secs(options.shutdown_grace);
         let lifecycle = Lifecycle::new(grace, Arc::clone(&storage));
         let window = Duration::from_micros(options.busy_poll);
+        let observe = Observe::from_options(options)?;
+        let metrics = observe.metrics.clone();
         Ok(Host {
             storage,
-            logins: Logins::new(users, options.ban_policy()),
+            logins: Logins::new(users, options.ban_policy(), metrics.clone()),
             default_anonymous: AtomicBool::new(default_anonymous),
             admission: Gate::new(
                 options.max_sessions,
                 options.max_sessions_per_ip,
                 options.unauthenticated_cap(),
+                metrics,
             ),
             busy_poll: BusyPoll::new(window, lifecycle.transfers().clone()),
             lifecycle,
             passive: PassivePorts::new(range, options.max_passive_per_ip),
             config: RwLock::new(options.config()),
+            rates: RwLock::new((
+                RateBuckets::new(options.max_rate),
+                options.max_rate_per_session,
+            )),
+            quotas: Quotas::default(),
+            observe,
         })
+    }
+
+    /// The server's rate buckets, shared by every transfer of their direction.
+    pub fn rate_buckets(&self) -> RateBuckets {
+        self.rates
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
+    }
+
+    /// The rate limit of each new session (`--max-rate-per-session`).
+    pub fn rate_per_session(&self) -> RateLimit {
+        self.rates.read().unwrap_or_else(|e| e.into_inner()).1
+    }
+
+    /// The users-file rate limit of `user`, and its quota usage if it has a quota (measured
+    /// beneath `home` the first time: blocking, a bounded walk).
+    pub fn user_limits(
+        &self,
+        user: &str,
+        home: &dyn Storage,
+    ) -> (Option<RateLimit>, Option<Arc<Usage>>) {
+        let limits = self.logins.users().limits(user);
+        let usage = self.quotas.for_user(user, limits.quota, home);
+        (limits.rate, usage)
+    }
+
+    /// Measures the home of `user` for its quota, if it has one and it is not measured yet
+    /// (blocking): for a login's job, so that the session's loop later finds it done.
+    pub fn user_usage(&self, user: &str, permissions: &Permissions) {
+        if !self.logins.users().limits(user).quota.is_some() {
+            return;
+        }
+        if let Ok(home) = self.storage.for_home(&permissions.home) {
+            let _ = self.user_limits(user, &*home);
+        }
+    }
+
+    /// Metrics and the transfer log, for each session's
+    /// [`SessionObserver`](crate::observe::SessionObserver).
+    pub fn observe(&self) -> &Observe {
+        &self.observe
+    }
+
+    /// The metrics in the Prometheus text format, for a scrape of `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.observe.metrics.render(self.admission.active())
     }
 
     /// Puts the settings of `options` that can change while sessions run in force for what
     /// starts from now on: the users (`--user`, `--users-file`, `--anonymous`,
     /// `--anonymous-write`, `--read-only`; a session logged in keeps its permissions) and the
     /// settings of new sessions (`--banner`, `--idle-timeout`, `--data-timeout`,
-    /// `--max-login-failures`, `--passive-address`) and the session limits (`--max-sessions`,
+    /// `--max-login-failures`, `--passive-address`), the session limits (`--max-sessions`,
     /// `--max-sessions-per-ip`, `--max-unauthenticated-sessions`: sessions past a lowered
-    /// limit go on). On an error nothing changes.
+    /// limit go on), the rates (`--max-rate`, `--max-rate-per-session`: for sessions that
+    /// start afterwards), the bans (`--ban-after`, `--ban-user-after`, `--ban-window`,
+    /// `--ban-time`: failures counted so far count on, bans under way keep their end), the
+    /// passive listeners (`--passive-ports`, `--max-passive-per-ip`: listeners open keep their
+    /// ports) and `--busy-poll`. On an error nothing changes.
     pub fn reload(&self, options: &Options) -> Result<(), StartupError> {
         let (users, default_anonymous) = users_from_options(options)?;
         self.logins.replace_users(users);
@@ -144,7 +235,33 @@ impl Host {
         self.default_anonymous
             .store(default_anonymous, Ordering::Relaxed);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = options.config();
+        let mut rates = self.rates.write().unwrap_or_else(|e| e.into_inner());
+        // New buckets only for a changed rate: the transfers running keep sharing the old.
+        if rates.0.limit() != options.max_rate {
+            rates.0 = RateBuckets::new(options.max_rate);
+        }
+        rates.1 = options.max_rate_per_session;
+        drop(rates);
+        self.logins.set_ban_policy(options.ban_policy());
+        self.passive.set_range(
+            options.passive_ports.map(|r| r.range()),
+            options.max_passive_per_ip,
+        );
+        self.busy_poll
+            .set_window(Duration::from_micros(options.busy_poll));
         Ok(())
+    }
+
+    /// The settings a reload can change that are not session settings, as now in force: the
+    /// ban policy, the passive port range, the passive cap per client and the busy-poll
+    /// window (for tests and logs).
+    pub fn reloadable_settings(&self) -> ReloadableSettings {
+        ReloadableSettings {
+            bans: self.logins.ban_policy(),
+            passive_ports: self.passive.range(),
+            max_passive_per_ip: self.passive.max_per_client(),
+            busy_poll: self.busy_poll.window(),
+        }
     }
 
     /// The server's first log line: `bin` listens on `addrs`, and what it serves to whom. (Tests
