@@ -52,6 +52,10 @@ pub struct Config {
     /// [`STAT_MAX_ENTRIES`](crate::STAT_MAX_ENTRIES) matches anyway (and says there are
     /// more), so for it only a cap below that refuses. Default 10,000.
     pub max_glob_matches: usize,
+    /// Whether the storage can set modification times (`MFMT`, `SITE UTIME`). When it cannot
+    /// (an object store), `FEAT` does not list `MFMT`, so that clients that would set times
+    /// after each upload (rclone) do not count on it; the commands still get `502`. Default true.
+    pub can_set_modified: bool,
     /// FTPS: whether `AUTH TLS` is offered and who must use TLS. Default: not offered.
     pub tls: TlsPolicy,
 }
@@ -71,6 +75,7 @@ impl Default for Config {
             max_bad_commands_before_login: 10,
             passive_address: None,
             max_glob_matches: 10_000,
+            can_set_modified: true,
             tls: TlsPolicy::default(),
         }
     }

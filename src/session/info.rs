@@ -24,6 +24,10 @@ impl Session {
             "TVFS",
             "UTF8",
         ];
+        // Not where the storage cannot set times (an object store): rclone would count on it.
+        if !self.config.can_set_modified {
+            features.retain(|f| *f != "MFMT");
+        }
         if self.tls_offered() {
             // RFC 4217 section 6; AUTH only where it can be used (not in implicit FTPS).
             if !self.tls.implicit {

@@ -155,3 +155,24 @@ fn duration_max_in_any_setting_is_no_deadline_and_no_panic() {
         assert!(!s.is_closed() || name != "data_timeout", "{name}");
     }
 }
+
+#[test]
+fn feat_lists_mfmt_only_where_the_storage_can_set_times() {
+    for (can, listed) in [(true, true), (false, false)] {
+        let (peer, local) = addrs();
+        let t0 = origin();
+        let config = Config {
+            can_set_modified: can,
+            ..Config::default()
+        };
+        let mut s = Session::new(config, peer, local, t0);
+        let _ = std::iter::from_fn(|| s.poll_output()).count();
+        let out = send(&mut s, t0, b"FEAT\r\n");
+        let Some(Output::Reply(reply)) = out.first() else {
+            panic!("no reply in {out:?}");
+        };
+        let text = String::from_utf8_lossy(reply.as_bytes()).into_owned();
+        assert_eq!(text.contains(" MFMT\r\n"), listed, "{text}");
+        assert!(text.contains(" MDTM\r\n"), "{text}");
+    }
+}

@@ -254,6 +254,31 @@ pub struct Options {
     #[arg(long)]
     pub hash_password: bool,
 
+    // Object storage (s3 branch): serve a bucket instead of --root.
+    /// Serve the S3 bucket BUCKET (only the keys under PREFIX, if given) instead of the local
+    /// directory --root. Credentials come from the environment only: AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), never from the command line. Directories
+    /// are key prefixes with an empty marker object; STOR is a multipart upload that appears
+    /// only once complete; RNFR/RNTO copies then deletes (a non-empty directory is refused);
+    /// APPE, REST+STOR, MFMT, SITE CHMOD and AVBL get 502. Default: --root.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX", value_parser = crate::object_store::S3Location::parse)]
+    pub storage: Option<crate::object_store::S3Location>,
+
+    /// With --storage: URL of the S3 service, for S3-compatible servers
+    /// (`http://127.0.0.1:9000`). Default: AWS, from the region.
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// With --storage: the S3 region. Default: AWS_REGION, else us-east-1.
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+
+    /// With --storage: path-style S3 requests (ENDPOINT/BUCKET/KEY) if true, virtual-hosted ones
+    /// (BUCKET.ENDPOINT/KEY) if false. Default: path-style with --s3-endpoint (what
+    /// S3-compatible servers expect), virtual-hosted on AWS.
+    #[arg(long, value_name = "BOOL")]
+    pub s3_path_style: Option<bool>,
+
     // Observability (metrics branch): Prometheus metrics and the transfer log.
     /// Serve Prometheus metrics (text format) at http://IP:PORT/metrics: sessions, logins,
     /// commands, transfers, data connections, storage errors. Bind it where only the scraper
@@ -316,6 +341,16 @@ impl Options {
         config.tls.data = self.tls_required_data.requirement();
         config.tls.allow_ccc = self.tls_allow_ccc;
         config
+    }
+
+    /// The bucket to serve, with --s3-endpoint, --s3-region and --s3-path-style; `None`: the
+    /// local directory.
+    pub fn s3_location(&self) -> Option<crate::object_store::S3Location> {
+        let mut location = self.storage.clone()?;
+        location.endpoint.clone_from(&self.s3_endpoint);
+        location.region.clone_from(&self.s3_region);
+        location.path_style = self.s3_path_style;
+        Some(location)
     }
 
     /// The ban policy these options ask for (auth branch).

@@ -58,6 +58,7 @@ mod host;
 pub mod limits;
 pub mod logging;
 pub mod names;
+pub mod object_store;
 pub mod observe;
 pub mod passive;
 pub mod quota;

@@ -34,9 +34,11 @@ pub mod hostile_logins;
 pub mod lifecycle;
 pub mod limits;
 pub mod load;
+pub mod object_store;
 pub mod observability;
 pub mod operations;
 pub mod refusals;
+pub mod s3_server;
 pub mod safety;
 pub mod server;
 pub mod transfers;
@@ -105,6 +107,9 @@ macro_rules! suite {
             operations::readiness_is_notified,
             operations::journal_format_when_stderr_is_the_journal,
             operations::sighup_reloads_users_and_keeps_sessions,
+            object_store::s3_transfers_are_byte_exact,
+            object_store::s3_commands_and_refusals,
+            object_store::s3_broken_upload_keeps_the_old_object,
             limits::rate_limits_hold_both_ways,
             limits::server_rate_is_shared_by_sessions,
             limits::quotas_refuse_with_552_and_keep_the_old_file,
@@ -143,6 +148,7 @@ macro_rules! clients {
             ftps::ftps_rclone_copy_check,
             ftps::ftps_python_ftplib,
             ftps::ftps_sighup_reloads_the_certificate,
+            object_store::s3_real_clients,
         );
     };
 }

@@ -32,9 +32,19 @@ impl Server {
         Server::start_in(bin, &std::env::temp_dir(), args)
     }
 
+    /// [`start`](Self::start), with `env` added to the server's environment (the credentials of
+    /// an object store).
+    pub fn start_with_env(bin: &Path, args: &[&str], env: &[(&str, String)]) -> Server {
+        Server::start_full(bin, &std::env::temp_dir(), args, env)
+    }
+
     /// [`start`](Self::start) with the temporary root made in `parent` (such as `/dev/shm`, for
     /// tests that write gigabytes).
     pub fn start_in(bin: &Path, parent: &Path, args: &[&str]) -> Server {
+        Server::start_full(bin, parent, args, &[])
+    }
+
+    fn start_full(bin: &Path, parent: &Path, args: &[&str], env: &[(&str, String)]) -> Server {
         let root = tempfile::Builder::new()
             .prefix("thinftp-root.")
             .tempdir_in(parent)
@@ -50,6 +60,7 @@ impl Server {
             // A known level, so that the line naming the address is there whatever the caller's
             // environment says; THINFTP_TEST_LOG (a RUST_LOG filter) asks for more when debugging.
             .env("RUST_LOG", log_filter.as_deref().unwrap_or("info"))
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -89,6 +89,8 @@ pub enum StartupError {
     Users(UsersError),
     /// The TLS options or certificate cannot be used: why.
     Tls(String),
+    /// The object store (`--storage`) cannot be used: why.
+    Storage(String),
     /// The transfer log could not be opened.
     TransferLog(PathBuf, io::Error),
 }
@@ -99,6 +101,7 @@ impl fmt::Display for StartupError {
             StartupError::Root(path, e) => write!(f, "cannot open root {}: {e}", path.display()),
             StartupError::Users(e) => e.fmt(f),
             StartupError::Tls(e) => write!(f, "FTPS: {e}"),
+            StartupError::Storage(e) => write!(f, "cannot serve the bucket: {e}"),
             StartupError::TransferLog(path, e) => {
                 write!(f, "cannot open the transfer log {}: {e}", path.display())
             }
@@ -115,9 +118,14 @@ impl From<UsersError> for StartupError {
 }
 
 impl Host {
-    /// Opens the root and loads the users the options name. With no user options at all, anonymous
+    /// Opens the root (or the bucket of `--storage`) and loads the users the options name. With no user options at all, anonymous
     /// users get read-only access.
     pub fn from_options(options: &Options) -> Result<Host, StartupError> {
+        if let Some(location) = options.s3_location() {
+            let store = crate::object_store::ObjectStore::open_s3(&location)
+                .map_err(StartupError::Storage)?;
+            return Self::with_storage(options, Arc::new(store));
+        }
         let root = match &options.root {
             Some(root) => root.clone(),
             None => std::env::current_dir().map_err(|e| StartupError::Root(".".into(), e))?,
@@ -359,7 +367,10 @@ impl Host {
 
     /// The settings for each new [`Session`].
     pub fn session_config(&self) -> Config {
-        self.config().clone()
+        let mut config = self.config().clone();
+        // FEAT does not promise MFMT where the storage cannot set times (an object store).
+        config.can_set_modified = self.storage.capabilities().set_modified;
+        config
     }
 
     fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
