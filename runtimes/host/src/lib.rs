@@ -58,6 +58,7 @@ pub mod limits;
 pub mod logging;
 pub mod names;
 pub mod passive;
+pub mod proxy_protocol;
 pub mod server;
 pub mod session_storage;
 pub mod shutdown;

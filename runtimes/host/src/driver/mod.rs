@@ -39,6 +39,7 @@
 
 mod action;
 mod channels;
+mod proxied;
 mod replies;
 mod timer;
 mod transfers;
@@ -59,8 +60,9 @@ pub use work::Job;
 
 use crate::busy_poll::Polling;
 use crate::shutdown::{SessionWatch, TransferGuard};
-use crate::{socket, Admission, Host, SessionStorage};
+use crate::{limits, socket, Admission, Host, SessionStorage};
 use channels::DataChannels;
+use proxied::{HeaderWait, Step};
 use replies::Replies;
 use timer::Timer;
 use transfers::{Setup, Transfers};
@@ -99,11 +101,18 @@ pub struct Driver<S, W> {
     /// Tells the session to stop when the server shuts down (see
     /// [`on_shutdown`](Self::on_shutdown)); dropped with the driver, once the session closed.
     watch: Option<SessionWatch>,
+    /// A connection from a trusted proxy whose PROXY header is being read: until it is, there
+    /// is no session yet (`session` is a stand-in, never polled). See [`proxied`].
+    header: Option<HeaderWait>,
 }
 
 impl<S, W: Waiter> Driver<S, W> {
     /// The driver of the admitted control connection from `peer` to the local address `local`,
     /// with the `220` greeting queued. Run the session inside `admission.span`.
+    ///
+    /// A connection from a trusted proxy ([`Admission::proxied`]) first has its PROXY header
+    /// read from the control bytes, within a deadline (the timer): the session, its `220` and
+    /// its peer are the client's the header names.
     pub fn new(
         host: Arc<Host>,
         admission: Admission,
@@ -113,6 +122,7 @@ impl<S, W: Waiter> Driver<S, W> {
         blocking: Blocking,
     ) -> Self {
         let session = host.new_session(peer, local, now);
+        let header = admission.proxied.then(|| HeaderWait::new(local, now));
         Driver {
             data_timeout: host.data_timeout(),
             storage: SessionStorage::new(&host),
@@ -131,6 +141,7 @@ impl<S, W: Waiter> Driver<S, W> {
             control_ended: false,
             closed: false,
             watch: None,
+            header,
         }
     }
 
@@ -230,6 +241,12 @@ impl<S, W: Waiter> Driver<S, W> {
     /// something. Feeds what was reported, one input at a time, and carries out every output
     /// of an input before the next is fed.
     pub fn poll_action(&mut self, now: Instant) -> Option<Action<S>> {
+        if self.header.is_some() {
+            let action = self.poll_header(now);
+            if action.is_some() || self.header.is_some() {
+                return action;
+            }
+        }
         loop {
             if let Some(output) = self.held.take() {
                 if let Some(action) = self.carry_out(output) {
@@ -262,6 +279,28 @@ impl<S, W: Waiter> Driver<S, W> {
             if let Some(completion) = self.queue.pop_front() {
                 let input = match completion {
                     Completion::TransferOpened { id, opened } => self.transfers.opened(id, opened),
+                    // From a trusted proxy: its PROXY header names the client the core checks.
+                    Completion::Accepted { id, stream, peer }
+                        if self.host.admission().from_proxy(peer.ip()) =>
+                    {
+                        let proxy = peer;
+                        match self.request(Task::DataHeader { id, stream, proxy }) {
+                            Some(action) => return Some(action),
+                            None => continue,
+                        }
+                    }
+                    Completion::HeaderRead { id, result } => match result {
+                        Some((stream, peer)) => {
+                            let accepted = Completion::Accepted { id, stream, peer };
+                            self.channels.input(accepted)
+                        }
+                        None => {
+                            if let Some(waiter) = self.channels.waiting(id) {
+                                waiter.accept_again();
+                            }
+                            None
+                        }
+                    },
                     other => self.channels.input(other),
                 };
                 if let Some(input) = input {
@@ -367,7 +406,7 @@ impl<S, W: Waiter> Driver<S, W> {
                     self.queue.push_back(work::open(storage, *id, kind));
                     return None;
                 }
-                Task::Transfer { .. } => return None,
+                Task::Transfer { .. } | Task::DataHeader { .. } => return None,
             };
             self.queue.push_back(Completion::Input(answer));
             return None;
@@ -383,7 +422,7 @@ impl<S, W: Waiter> Driver<S, W> {
     /// Whether `task` runs on the loop (see [`Blocking`]).
     fn runs_here(&self, task: &Task<S>) -> bool {
         match (self.blocking, task) {
-            (_, Task::Transfer { .. }) => false,
+            (_, Task::Transfer { .. } | Task::DataHeader { .. }) => false,
             (Blocking::Allowed, _) => true,
             (Blocking::Never, Task::Auth { user, .. }) => self.host.authenticate_is_quick(user),
             // SIZE, MDTM, CWD, MLST and the check before RETR: on local disk a `stat` is one
@@ -394,6 +433,51 @@ impl<S, W: Waiter> Driver<S, W> {
             // Opening a file on local disk is as quick (an upload over an existing file makes
             // its temporary file, one more call).
             (Blocking::Never, Task::Open { .. }) => self.host.storage_is_local(),
+        }
+    }
+
+    /// Before a proxied connection's session starts ([`proxied`]): gathers its PROXY header,
+    /// then starts the session of the client it names (and returns `None` with `header`
+    /// cleared: the session's own actions follow), or closes.
+    fn poll_header(&mut self, now: Instant) -> Option<Action<S>> {
+        loop {
+            let wait = self.header.as_mut()?;
+            if wait.closing {
+                return self.close();
+            }
+            let next = self.queue.pop_front();
+            let nothing_more = next.is_none();
+            match wait.step(now, next) {
+                Step::Wait(deadline) if nothing_more => {
+                    return self.timer.arm(Some(deadline)).map(Action::ArmTimer);
+                }
+                Step::Wait(_) => {}
+                Step::Close => {
+                    wait.closing = true;
+                    return self.close();
+                }
+                Step::Start { client, rest } => {
+                    let local = wait.local;
+                    let client = client.unwrap_or(self.peer);
+                    // The per-address limit, bans and everything after count the client.
+                    if !self.admission.guard.place_client(client.ip()) {
+                        tracing::warn!(%client, "too many sessions: refused with 421");
+                        wait.closing = true;
+                        return Some(Action::Write(limits::TOO_MANY.to_vec()));
+                    }
+                    self.header = None;
+                    let span = &self.admission.span;
+                    span.record("peer", tracing::field::display(client));
+                    tracing::debug!(proxy = %self.peer, "PROXY header read");
+                    self.peer = client;
+                    self.session = self.host.new_session(client, local, now);
+                    if !rest.is_empty() {
+                        let first = Completion::Input(Input::ControlBytes(rest));
+                        self.queue.push_front(first);
+                    }
+                    return None;
+                }
+            }
         }
     }
 

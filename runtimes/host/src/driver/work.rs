@@ -6,11 +6,11 @@
 //! [`Completion`] it returns.
 
 use std::fmt;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use thinftp::{
-    AuthId, AuthResult, FsError, FsId, FsOp, Input, TransferError, TransferId, TransferKind,
+    AuthId, AuthResult, DataId, FsError, FsId, FsOp, Input, TransferError, TransferId, TransferKind,
 };
 use tracing::Span;
 
@@ -69,6 +69,15 @@ pub(super) enum Task<S> {
         /// session until the final reply is written.
         counted: TransferGuard,
     },
+    /// A passive data connection accepted from a trusted proxy: read its PROXY header
+    /// ([`read_data_header`](crate::proxy_protocol::read_data_header)) before the core hears
+    /// of it, so that the core checks the client the header names.
+    DataHeader {
+        id: DataId,
+        stream: S,
+        /// The proxy's address.
+        proxy: SocketAddr,
+    },
 }
 
 impl Job<TcpStream> {
@@ -97,6 +106,16 @@ impl Job<TcpStream> {
             Task::Open { id, kind, storage } => return open(&storage, id, &kind),
             Task::Fs { id, op, storage } => fs(&storage, id, &op),
             Task::Auth { id, user, password } => auth(host, &self.session, id, &user, &password),
+            Task::DataHeader { id, stream, proxy } => {
+                let result = match crate::proxy_protocol::read_data_header(&stream, proxy) {
+                    Ok(client) => Some((stream, client)),
+                    Err(e) => {
+                        tracing::info!(%id, %proxy, "data connection from the proxy refused: {e}");
+                        None
+                    }
+                };
+                return Completion::HeaderRead { id, result };
+            }
         };
         Completion::Input(input)
     }
@@ -159,6 +178,9 @@ impl<S> Job<S> {
                 id: *id,
                 result: Err(TransferError::ConnectionLost),
             },
+            // The connection is dropped with the job; the core's data timer ends the wait (an
+            // early timeout only re-arms the timer).
+            Task::DataHeader { .. } => Input::Timeout,
         }
     }
 
@@ -169,6 +191,7 @@ impl<S> Job<S> {
             Task::Auth { .. } => "auth",
             Task::Open { .. } => "open",
             Task::Transfer { .. } => "transfer",
+            Task::DataHeader { .. } => "proxy-header",
         }
     }
 
@@ -200,6 +223,11 @@ impl<S> fmt::Debug for Job<S> {
                 .debug_struct("Transfer")
                 .field("id", id)
                 .field("opened", opened)
+                .finish_non_exhaustive(),
+            Task::DataHeader { id, proxy, .. } => f
+                .debug_struct("DataHeader")
+                .field("id", id)
+                .field("proxy", proxy)
                 .finish_non_exhaustive(),
         }
     }

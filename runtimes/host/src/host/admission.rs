@@ -10,6 +10,7 @@ use std::time::Duration;
 use tracing::Span;
 
 use crate::limits::{self, Limits, SessionGuard};
+use crate::proxy_protocol::TrustedProxies;
 
 /// How long to pause after a failed `accept` before the next one, so that a lasting error (out
 /// of file descriptors) does not make the accept loop spin.
@@ -22,6 +23,8 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 pub struct Gate {
     limits: Limits,
     next_session: AtomicU64,
+    /// Connections from these addresses start with a PROXY header naming the client.
+    proxies: TrustedProxies,
 }
 
 /// A control connection let in by [`Gate::admit`]: keep it for as long as the session runs
@@ -36,6 +39,10 @@ pub struct Admission {
     pub span: Span,
     /// The session's place within the limits, freed when dropped.
     pub guard: SessionGuard,
+    /// The connection comes from a trusted proxy: its PROXY header, which names the client, is
+    /// still to be read (the driver does), and the place counts against no address until then
+    /// ([`SessionGuard::place_client`]).
+    pub proxied: bool,
 }
 
 impl Gate {
@@ -45,7 +52,19 @@ impl Gate {
         Gate {
             limits: Limits::with_max_unauthenticated(max_total, max_per_ip, max_unauthenticated),
             next_session: AtomicU64::new(1),
+            proxies: TrustedProxies::default(),
         }
+    }
+
+    /// Connections from `proxies` start with a PROXY header (`--proxy-protocol-from`).
+    pub(crate) fn behind(mut self, proxies: TrustedProxies) -> Gate {
+        self.proxies = proxies;
+        self
+    }
+
+    /// Whether connections from `ip` start with a PROXY header naming the client.
+    pub fn from_proxy(&self, ip: IpAddr) -> bool {
+        !self.proxies.is_empty() && self.proxies.contains(ip)
     }
 
     /// Replaces the session limits (as [`new`](Self::new) sets them) for the sessions admitted
@@ -65,15 +84,38 @@ impl Gate {
     /// connection at once. Once admitted, the connection's socket options are set
     /// ([`socket::prepare_control`](crate::socket::prepare_control)) and the session gets an id
     /// and a span. A non-blocking `conn` is fine: the `421` fits an empty send buffer.
+    ///
+    /// A connection from a trusted proxy ([`from_proxy`](Self::from_proxy)) counts in total
+    /// but against no address until the driver has read its PROXY header, which names the
+    /// client; the per-address limit is applied to that client then.
     pub fn admit<C: Write + AsFd>(&self, peer: SocketAddr, conn: &mut C) -> Option<Admission> {
-        let Some(guard) = self.try_admit(peer.ip()) else {
+        let proxied = self.from_proxy(peer.ip());
+        let guard = if proxied {
+            let guard = self.limits.try_acquire_proxied();
+            if guard.is_none() {
+                tracing::warn!(proxy = %peer, "too many sessions: refused with 421");
+            }
+            guard
+        } else {
+            self.try_admit(peer.ip())
+        };
+        let Some(guard) = guard else {
             limits::reject(conn);
             return None;
         };
         crate::socket::prepare_control(conn);
         let id = self.next_session_id();
-        let span = crate::logging::session_span(id, peer);
-        Some(Admission { id, span, guard })
+        let span = if proxied {
+            crate::logging::proxied_session_span(id, peer)
+        } else {
+            crate::logging::session_span(id, peer)
+        };
+        Some(Admission {
+            id,
+            span,
+            guard,
+            proxied,
+        })
     }
 
     /// Admits a session from `ip`, or `None` when a limit is reached: then send

@@ -24,6 +24,7 @@ use self::logins::Logins;
 use crate::busy_poll::{BusyPoll, Polling};
 use crate::cli::Options;
 use crate::passive::PassivePorts;
+use crate::proxy_protocol::TrustedProxies;
 use crate::shutdown::Lifecycle;
 use crate::storage::Storage;
 
@@ -100,7 +101,8 @@ impl Host {
                 options.max_sessions,
                 options.max_sessions_per_ip,
                 options.unauthenticated_cap(),
-            ),
+            )
+            .behind(TrustedProxies::new(options.proxy_protocol_from.clone())),
             busy_poll: BusyPoll::new(window, lifecycle.transfers().clone()),
             lifecycle,
             passive: PassivePorts::new(range, options.max_passive_per_ip),
