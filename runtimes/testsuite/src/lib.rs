@@ -33,8 +33,10 @@ pub mod hostile_logins;
 pub mod lifecycle;
 pub mod load;
 pub mod operations;
+pub mod proxy_protocol;
 pub mod refusals;
 pub mod safety;
+pub mod scale_out;
 pub mod server;
 pub mod transfers;
 pub mod util;
@@ -122,6 +124,20 @@ macro_rules! clients {
             client_features::rclone_keeps_modification_times,
             client_features::lftp_mirror_reverse_keeps_times_and_modes,
             client_features::hash_and_attributes_over_a_socket,
+        );
+    };
+}
+
+/// Expands to one `#[test]` per PROXY protocol and scale-out scenario (issue 12) against the
+/// server binary at `$bin`: headers written by hand, and two nodes behind HAProxy.
+#[macro_export]
+macro_rules! scale_out {
+    ($bin:expr) => {
+        $crate::__scenarios!($bin;
+            proxy_protocol::headers_from_an_allowed_proxy_name_the_client,
+            proxy_protocol::a_header_from_elsewhere_is_a_bad_command,
+            scale_out::the_shipped_haproxy_config_is_valid,
+            scale_out::two_nodes_behind_haproxy,
         );
     };
 }

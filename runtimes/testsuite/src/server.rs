@@ -4,7 +4,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,18 @@ pub struct Server {
     child: Child,
     addr: SocketAddr,
     first_line: String,
-    root: TempDir,
+    root: Root,
+    /// The lines logged after the first, and those taken already ([`logged`](Server::logged)).
+    log: Mutex<(Receiver<String>, Vec<String>)>,
+}
+
+/// What the server serves.
+#[derive(Debug)]
+enum Root {
+    /// A temporary directory of its own.
+    Own(TempDir),
+    /// Storage named by the caller's arguments (shared with other servers), removed by it.
+    Given,
 }
 
 impl Server {
@@ -31,12 +43,28 @@ impl Server {
             .prefix("thinftp-root.")
             .tempdir()
             .expect("create a temporary root");
+        let root_arg = root
+            .path()
+            .to_str()
+            .expect("a UTF-8 temporary path")
+            .to_owned();
+        let mut all = vec!["--root", &root_arg];
+        all.extend_from_slice(args);
+        Server::launch(bin, Root::Own(root), &all)
+    }
+
+    /// Starts `bin` on the storage its `args` name (`--root DIR`, shared with other servers:
+    /// the caller makes and removes it), like [`start`](Self::start) otherwise.
+    /// [`root`](Self::root) is then empty.
+    pub fn start_on_storage(bin: &Path, args: &[&str]) -> Server {
+        Server::launch(bin, Root::Given, args)
+    }
+
+    fn launch(bin: &Path, root: Root, args: &[&str]) -> Server {
         crate::util::raise_fd_limit();
         let log_filter = std::env::var("THINFTP_TEST_LOG").ok();
         let verbose = log_filter.is_some();
         let mut child = Command::new(bin)
-            .arg("--root")
-            .arg(root.path())
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             // A known level, so that the line naming the address is there whatever the caller's
@@ -59,13 +87,15 @@ impl Server {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             first_line: String::new(),
             root,
+            log: Mutex::new((rx, Vec::new())),
         };
         // The first line names the address. With a more verbose THINFTP_TEST_LOG, other lines
         // may come first: the first one that names an address counts.
         let deadline = Instant::now() + TIMEOUT;
         let (first, addr) = loop {
             let wait = deadline.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(wait) {
+            let next = server.lock_log().0.recv_timeout(wait);
+            let line = match next {
                 Ok(line) => line,
                 Err(e) => {
                     let status = server.child.try_wait();
@@ -100,14 +130,51 @@ impl Server {
         &self.first_line
     }
 
-    /// The served directory on the disk.
+    /// The served directory on the disk (empty for [`start_on_storage`](Self::start_on_storage)).
     pub fn root(&self) -> &Path {
-        self.root.path()
+        match &self.root {
+            Root::Own(dir) => dir.path(),
+            Root::Given => Path::new(""),
+        }
     }
 
     /// `rel` beneath the served directory, on the disk.
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.root.path().join(rel)
+        self.root().join(rel)
+    }
+
+    /// Every line the server logged after the first, so far.
+    pub fn logged(&self) -> Vec<String> {
+        let mut log = self.lock_log();
+        let (rx, lines) = &mut *log;
+        lines.extend(rx.try_iter());
+        lines.clone()
+    }
+
+    /// Waits (at most [`TIMEOUT`]) until the server has logged a line containing `what`.
+    #[track_caller]
+    pub fn wait_for_log(&self, what: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(line) = self.logged().into_iter().find(|l| l.contains(what)) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server never logged {what:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn lock_log(&self) -> std::sync::MutexGuard<'_, (Receiver<String>, Vec<String>)> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would, and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM to the server.

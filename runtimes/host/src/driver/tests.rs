@@ -2,7 +2,7 @@
 //! simulated runtime would do, in small.
 
 use std::cell::Cell;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::rc::Rc;
 
 use super::*;
@@ -432,6 +432,14 @@ fn a_proxied_session_starts_for_the_client_its_header_names() {
         "the bytes after the header: {replies:?}"
     );
     assert_eq!(a.peer, SocketAddr::from(([192, 0, 2, 7], 40001)));
+    // The passive listeners count against the client too.
+    send(&mut a, b"USER u\r\nPASS p\r\nPASV\r\n");
+    let pasv = actions(&mut a);
+    let listen = pasv.iter().find(|a| matches!(a, Action::Listen { .. }));
+    assert!(
+        matches!(listen, Some(Action::Listen { client, .. }) if *client == IpAddr::from([192, 0, 2, 7])),
+        "{pasv:?}"
+    );
 
     // Another session of the proxy for the same client: past its cap of one, so 421; the
     // proxy's own address (many clients) is never what counts.
