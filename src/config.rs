@@ -3,6 +3,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::tls::TlsPolicy;
+
 /// Per-session settings. Build one with [`Config::default`] and change the fields you need
 /// (`let mut config = Config::default(); config.idle_timeout = ...;`): new fields may come, so
 /// it cannot be built as a struct literal outside this crate.
@@ -48,6 +50,8 @@ pub struct Config {
     /// `550` and nothing is listed (a client that meant all of them should list the
     /// directory). Default 10,000.
     pub max_glob_matches: usize,
+    /// FTPS: whether `AUTH TLS` is offered and who must use TLS. Default: not offered.
+    pub tls: TlsPolicy,
 }
 
 impl Default for Config {
@@ -65,6 +69,7 @@ impl Default for Config {
             max_bad_commands_before_login: 10,
             passive_address: None,
             max_glob_matches: 10_000,
+            tls: TlsPolicy::default(),
         }
     }
 }

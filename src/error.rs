@@ -70,6 +70,10 @@ pub enum DriveError {
     },
     /// An input arrived after [`Output::CloseSession`](crate::Output::CloseSession).
     Closed,
+    /// [`Input::ControlSecured`](crate::Input::ControlSecured) or
+    /// [`Input::ControlTlsFailed`](crate::Input::ControlTlsFailed) came, but no
+    /// [`Output::SecureControl`](crate::Output::SecureControl) is waiting for its answer.
+    TlsNotRequested,
 }
 
 impl DriveError {
@@ -96,6 +100,9 @@ impl fmt::Display for DriveError {
                 "the answer to filesystem request {id} is of the wrong kind for its operation"
             ),
             Self::Closed => f.write_str("the session is closed"),
+            Self::TlsNotRequested => {
+                f.write_str("a TLS handshake was reported, but none was asked for")
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::fs::{FsError, FsOp, FsReply};
 use crate::ids::{AuthId, DataId, FsId, TransferId};
 use crate::path::VirtualPath;
 use crate::reply::Reply;
+use crate::tls::{DataProtection, TlsInfo};
 
 /// One event for [`Session::handle_input`](crate::Session::handle_input).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,18 @@ pub enum Input {
     /// [`Output::CloseSession`]. Without a running transfer the `421` and the close come at
     /// once. Control bytes that arrive meanwhile are discarded; feeding it again does nothing.
     Shutdown,
+    /// The TLS handshake asked for by [`Output::SecureControl`] succeeded: from now on every
+    /// control byte read and written is TLS (decrypt before feeding
+    /// [`Input::ControlBytes`]; encrypt every reply). Bytes the client sent before it are
+    /// discarded. In implicit FTPS ([`Session::new_implicit_tls`]) the `220` greeting follows.
+    ///
+    /// Boxed, so that every other input stays small.
+    ///
+    /// [`Session::new_implicit_tls`]: crate::Session::new_implicit_tls
+    ControlSecured(Box<TlsInfo>),
+    /// The TLS handshake asked for by [`Output::SecureControl`] failed: the session closes
+    /// ([`Output::CloseSession`]) with no reply (the connection is in no state to carry one).
+    ControlTlsFailed,
     /// The answer to an [`Output::Fs`].
     Fs {
         /// The request's id.
@@ -99,6 +112,14 @@ pub enum TransferError {
     Aborted,
     /// Opening, reading or writing the file failed.
     Fs(FsError),
+    /// The TLS handshake on a [`DataProtection::Private`] data connection failed (the client
+    /// gets `425`). Nothing was read from or written to the file.
+    TlsFailed,
+    /// The TLS handshake on a [`DataProtection::Private`] data connection did not resume the
+    /// control connection's TLS session, and the runtime requires it to (so that only the
+    /// client holding the control connection can use the data connection; the client gets
+    /// `522`). Nothing was read from or written to the file.
+    TlsNotResumed,
 }
 
 /// What the runtime must do next, from [`Session::poll_output`](crate::Session::poll_output).
@@ -154,6 +175,20 @@ pub enum Output {
         /// The channel's id.
         id: DataId,
     },
+    /// Write every reply queued before this output, then run a TLS server handshake on the
+    /// control connection, and answer [`Input::ControlSecured`] or [`Input::ControlTlsFailed`].
+    /// It follows the `234` to `AUTH TLS` (or `AUTH SSL`, `AUTH TLS-C`), or comes first of all
+    /// in a session made with [`Session::new_implicit_tls`]. Until the answer, feed no control
+    /// bytes (the handshake reads them); the session discards any it was fed after the `AUTH`
+    /// line (STARTTLS command injection, CVE-2011-0411) and emits no reply. A deadline that
+    /// passes meanwhile closes the session with no reply.
+    ///
+    /// [`Session::new_implicit_tls`]: crate::Session::new_implicit_tls
+    SecureControl,
+    /// Write every reply queued before this output (the `200` to `CCC`) through TLS, send TLS
+    /// `close_notify` on the control connection, and from then on read and write the control
+    /// connection in clear text. Data connections keep the protection `PROT` set.
+    ClearControl,
     /// Open what transfer `id` reads or writes (`kind` says which: the file for reading or
     /// writing, the directory for a listing), moving no byte yet, and answer with
     /// [`Input::TransferOpened`], or with [`Input::TransferDone`] carrying
@@ -167,6 +202,11 @@ pub enum Output {
         data: DataId,
         /// What to move.
         kind: TransferKind,
+        /// With [`DataProtection::Private`], run a TLS server handshake on the data connection
+        /// after the `150` (when carrying out [`Output::MoveBytes`]), before any byte moves; if
+        /// it fails, end the transfer with [`TransferError::TlsFailed`] (or
+        /// [`TransferError::TlsNotResumed`]) having read or written nothing.
+        protection: DataProtection,
     },
     /// The transfer `id` is open and its `150` is the reply just before this output: move its
     /// bytes over its data connection now (after the `150` is written), close the connection,

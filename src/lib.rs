@@ -126,6 +126,7 @@ mod listing;
 mod path;
 mod reply;
 mod session;
+mod tls;
 
 pub use auth::{AuthResult, Permissions};
 pub use config::Config;
@@ -140,3 +141,4 @@ pub use listing::{render_entry, Facts, ListFormat, STAT_MAX_ENTRIES};
 pub use path::{PathError, VirtualPath};
 pub use reply::Reply;
 pub use session::Session;
+pub use tls::{DataProtection, TlsInfo, TlsPolicy, TlsRequirement};

@@ -186,7 +186,8 @@ impl Runtime {
                 self.data.remove(&id);
                 return Ok(true);
             }
-            Output::StartTransfer { id, data, kind } => {
+            // This loop has no TLS: FTPS is off in its `Config`, so `protection` is always Clear.
+            Output::StartTransfer { id, data, kind, .. } => {
                 let stream = self
                     .data
                     .remove(&data)

@@ -800,7 +800,7 @@ impl Driver {
             Output::CloseData { id } => {
                 self.data.remove(&id.raw());
             }
-            Output::StartTransfer { id, data, kind } => self.start_transfer(id, data, kind, input),
+            Output::StartTransfer { id, data, kind, .. } => self.start_transfer(id, data, kind, input),
             Output::MoveBytes { id } => {
                 assert!(
                     self.opened.remove(&id.raw()),

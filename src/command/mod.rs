@@ -124,6 +124,64 @@ pub enum Command {
     },
     /// `AVBL [path]` (draft-peterson-streamlined-ftp-command-extensions): free space.
     Avbl(Option<String>),
+    /// `AUTH TLS`, `AUTH SSL`, `AUTH TLS-C` (RFC 4217 section 4): secure the control
+    /// connection.
+    Auth(AuthMechanism),
+    /// `PBSZ n` (RFC 4217 section 8): the protection buffer size, always 0 for TLS.
+    Pbsz(u64),
+    /// `PROT C|S|E|P` (RFC 4217 section 9): the data connections' protection level.
+    Prot(ProtectionLevel),
+    /// `CCC` (RFC 4217 section 6): the control connection back to clear text.
+    Ccc,
+}
+
+/// The mechanism named by `AUTH`. All of them mean TLS here (RFC 4217 section 4; `SSL` is
+/// what older clients send, `TLS-C` an old draft's name for the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMechanism {
+    /// `AUTH TLS`
+    Tls,
+    /// `AUTH SSL`
+    Ssl,
+    /// `AUTH TLS-C`
+    TlsC,
+}
+
+impl AuthMechanism {
+    /// The name as `AUTH` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tls => "TLS",
+            Self::Ssl => "SSL",
+            Self::TlsC => "TLS-C",
+        }
+    }
+}
+
+/// The level named by `PROT` (RFC 2228). Only `C` and `P` exist with TLS (RFC 4217 section
+/// 9); the session refuses `S` and `E` with `536`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtectionLevel {
+    /// `PROT C`: clear.
+    Clear,
+    /// `PROT S`: safe (integrity only).
+    Safe,
+    /// `PROT E`: confidential.
+    Confidential,
+    /// `PROT P`: private (integrity and confidentiality).
+    Private,
+}
+
+impl ProtectionLevel {
+    /// The letter `PROT` takes.
+    pub fn letter(self) -> char {
+        match self {
+            Self::Clear => 'C',
+            Self::Safe => 'S',
+            Self::Confidential => 'E',
+            Self::Private => 'P',
+        }
+    }
 }
 
 /// The representation type set by `TYPE`.
@@ -240,6 +298,10 @@ impl Command {
                 HashAlgorithm::Crc32 => "XCRC",
             },
             Self::Avbl(_) => "AVBL",
+            Self::Auth(_) => "AUTH",
+            Self::Pbsz(_) => "PBSZ",
+            Self::Prot(_) => "PROT",
+            Self::Ccc => "CCC",
         }
     }
 }
@@ -331,6 +393,12 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "XMD5" => legacy_hash(HashAlgorithm::Md5, arg.owned("XMD5")?),
         "XCRC" => legacy_hash(HashAlgorithm::Crc32, arg.owned("XCRC")?),
         "AVBL" => Command::Avbl(arg.optional("AVBL")?.map(str::to_owned)),
+        "AUTH" => Command::Auth(parse_auth(arg.required("AUTH")?)?),
+        "PBSZ" => Command::Pbsz(
+            decimal(arg.required("PBSZ")?.trim_ascii()).ok_or(ParseError::Syntax("PBSZ"))?,
+        ),
+        "PROT" => Command::Prot(parse_prot(arg.required("PROT")?)?),
+        "CCC" => Command::Ccc,
         // A row in the table with no arm here: known, not carried out.
         name => return Err(ParseError::NotImplemented(name)),
     };
@@ -518,6 +586,35 @@ fn parse_mfmt(arg: &str) -> Result<Command, ParseError> {
     })
 }
 
+/// `AUTH TLS|SSL|TLS-C`, any case. Another mechanism (`GSSAPI`, `KERBEROS_V4`, ...) gets `504`
+/// (RFC 2228: "unrecognized security mechanism").
+fn parse_auth(arg: &str) -> Result<AuthMechanism, ParseError> {
+    let mechanism = arg.trim_ascii();
+    [AuthMechanism::Tls, AuthMechanism::Ssl, AuthMechanism::TlsC]
+        .into_iter()
+        .find(|m| m.name().eq_ignore_ascii_case(mechanism))
+        .ok_or(ParseError::UnsupportedParameter("AUTH"))
+}
+
+/// `PROT C|S|E|P`, any case; another letter or word gets `504`.
+fn parse_prot(arg: &str) -> Result<ProtectionLevel, ParseError> {
+    [
+        ProtectionLevel::Clear,
+        ProtectionLevel::Safe,
+        ProtectionLevel::Confidential,
+        ProtectionLevel::Private,
+    ]
+    .into_iter()
+    .find(|level| {
+        let mut letter = [0u8; 4];
+        level
+            .letter()
+            .encode_utf8(&mut letter)
+            .eq_ignore_ascii_case(arg.trim_ascii())
+    })
+    .ok_or(ParseError::UnsupportedParameter("PROT"))
+}
+
 fn legacy_hash(algorithm: HashAlgorithm, path: String) -> Command {
     Command::LegacyHash { algorithm, path }
 }
@@ -573,7 +670,11 @@ impl fmt::Display for Command {
             | Self::Abor
             | Self::Feat
             | Self::Syst
-            | Self::Noop => f.write_str(verb),
+            | Self::Noop
+            | Self::Ccc => f.write_str(verb),
+            Self::Auth(mechanism) => write!(f, "AUTH {}", mechanism.name()),
+            Self::Pbsz(size) => write!(f, "PBSZ {size}"),
+            Self::Prot(level) => write!(f, "PROT {}", level.letter()),
             Self::Type(TransferType::Ascii) => f.write_str("TYPE A"),
             Self::Type(TransferType::Image) => f.write_str("TYPE I"),
             Self::Mode => f.write_str("MODE S"),

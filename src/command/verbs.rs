@@ -32,6 +32,9 @@ pub(crate) struct Verb {
     pub(crate) during_transfer: DuringTransfer,
     /// The syntax shown by `HELP <verb>` (implemented verbs only).
     pub(crate) help: &'static str,
+    /// An FTPS command (RFC 4217): known only when the server offers TLS, `502` and not in
+    /// `HELP` otherwise.
+    pub(crate) tls: bool,
 }
 
 use DuringTransfer::{Runs, RunsWithoutArgument, Waits};
@@ -44,6 +47,7 @@ const fn verb(name: &'static str, help: &'static str) -> Verb {
         before_login: false,
         during_transfer: Waits,
         help,
+        tls: false,
     }
 }
 
@@ -55,6 +59,11 @@ impl Verb {
 
     const fn before_login(mut self) -> Self {
         self.before_login = true;
+        self
+    }
+
+    const fn tls(mut self) -> Self {
+        self.tls = true;
         self
     }
 
@@ -72,14 +81,16 @@ impl Verb {
             before_login: false,
             during_transfer: Waits,
             help: "",
+            tls: false,
         }
     }
 }
 
-/// Every verb, implemented or not. Security extensions (RFC 2228), long addresses (RFC 1639)
-/// and the RFC 3659 and draft extensions nobody here needs are known, and refused with `502`
-/// (`AUTH`, `PBSZ` and `PROT` also before login, so that a client probing for TLS hears "not
-/// implemented", not "log in first").
+/// Every verb, implemented or not. The FTPS verbs (RFC 4217) are refused with `502` unless the
+/// server offers TLS (`AUTH`, `PBSZ` and `PROT` before login too, so that a client probing for
+/// TLS hears "not implemented", not "log in first"). The other security extensions (RFC 2228),
+/// long addresses (RFC 1639) and the RFC 3659 and draft extensions nobody here needs are known,
+/// and refused with `502`.
 pub(crate) const VERBS: &[Verb] = &[
     verb("USER", "USER <name>").before_login(),
     verb("PASS", "PASS <password>").before_login(),
@@ -138,11 +149,15 @@ pub(crate) const VERBS: &[Verb] = &[
     Verb::not_implemented("SMNT"),
     Verb::not_implemented("LPRT"),
     Verb::not_implemented("LPSV"),
-    Verb::not_implemented("AUTH").before_login(),
-    Verb::not_implemented("PBSZ").before_login(),
-    Verb::not_implemented("PROT").before_login(),
+    verb("AUTH", "AUTH TLS (secure the control connection)")
+        .before_login()
+        .tls(),
+    verb("PBSZ", "PBSZ 0 (after AUTH)").before_login().tls(),
+    verb("PROT", "PROT C | PROT P (data connection protection)")
+        .before_login()
+        .tls(),
+    verb("CCC", "CCC (control connection back to clear text)").tls(),
     Verb::not_implemented("ADAT"),
-    Verb::not_implemented("CCC"),
     Verb::not_implemented("CONF"),
     Verb::not_implemented("ENC"),
     Verb::not_implemented("MIC"),
@@ -162,16 +177,22 @@ pub(crate) fn lookup(upper: &[u8]) -> Option<&'static Verb> {
         .find(|v| v.name.as_bytes() == upper || v.aliases.iter().any(|a| a.as_bytes() == upper))
 }
 
+/// Whether `upper` (a canonical name) is an FTPS verb.
+pub(crate) fn is_tls(upper: &str) -> bool {
+    lookup(upper.as_bytes()).is_some_and(|v| v.tls)
+}
+
 /// The verb named `name` (any case), e.g. for `HELP name`.
 pub(crate) fn find(name: &str) -> Option<&'static Verb> {
     lookup(name.to_ascii_uppercase().as_bytes())
 }
 
-/// Every name and alias of an implemented verb, sorted: the list `HELP` shows.
-pub(crate) fn implemented_names() -> Vec<&'static str> {
+/// Every name and alias of an implemented verb, sorted: the list `HELP` shows. The FTPS verbs
+/// are in it only `with_tls`.
+pub(crate) fn implemented_names(with_tls: bool) -> Vec<&'static str> {
     let mut names: Vec<&str> = VERBS
         .iter()
-        .filter(|v| v.implemented)
+        .filter(|v| v.implemented && (with_tls || !v.tls))
         .flat_map(|v| std::iter::once(v.name).chain(v.aliases.iter().copied()))
         .collect();
     names.sort_unstable();

@@ -14,17 +14,28 @@ impl Session {
         if self.logged_in() {
             // RFC 959 4.1.1 lets USER change the user at any time and leaves "all transfer
             // parameters unchanged": TYPE, the data connection (an open passive listener),
-            // EPSV ALL and the MLST facts stay. The login starts over: a new home, so a new
-            // current directory, and no REST or RNFR carried from the old user.
+            // EPSV ALL and the MLST facts stay.
+            self.log_out();
+        }
+        if self.refuse_clear_login(&name) {
             self.login = Login::Anonymous;
-            self.cwd = VirtualPath::root();
-            self.rest = None;
-            self.rename_from = None;
-            self.arm_login_deadline();
+            return;
         }
         self.login = Login::UserGiven(name);
         // The same reply for every name, known or not: no user-name oracle.
         self.reply(331, "Please specify the password.");
+    }
+
+    /// The login starts over: a new home, so a new current directory, and no REST or RNFR
+    /// carried from the old user.
+    pub(super) fn log_out(&mut self) {
+        if self.logged_in() {
+            self.arm_login_deadline();
+        }
+        self.login = Login::Anonymous;
+        self.cwd = VirtualPath::root();
+        self.rest = None;
+        self.rename_from = None;
     }
 
     pub(super) fn cmd_pass(&mut self, password: String) {
@@ -136,5 +147,7 @@ impl Session {
         self.epsv_all = false;
         self.facts = crate::listing::Facts::default();
         self.hash_algorithm = crate::fs::HashAlgorithm::Sha256;
+        // The control connection's TLS stays (see `tls.rs`); PBSZ and PROT start over.
+        self.tls.forget_data_protection();
     }
 }

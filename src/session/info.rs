@@ -10,7 +10,7 @@ impl Session {
     pub(super) fn cmd_feat(&mut self) {
         let facts = self.facts.feat_line();
         let hash = self.hash_feat_line();
-        let features = [
+        let mut features = vec![
             "AVBL",
             "EPRT",
             "EPSV",
@@ -24,6 +24,14 @@ impl Session {
             "TVFS",
             "UTF8",
         ];
+        if self.tls_offered() {
+            // RFC 4217 section 6; AUTH only where it can be used (not in implicit FTPS).
+            if !self.tls.implicit {
+                features.push("AUTH TLS");
+            }
+            features.extend(["PBSZ", "PROT"]);
+            features.sort_unstable();
+        }
         self.send(Reply::multiline(211, "Features:", features, "End"));
     }
 
@@ -60,6 +68,9 @@ impl Session {
         });
         lines.push("MODE: Stream; STRU: File".to_owned());
         lines.push(self.data_channel_status().to_owned());
+        if self.tls_offered() {
+            lines.extend(self.tls.status_lines());
+        }
         if let Busy::Transfer(pending) = &self.busy {
             if pending.running().is_some() {
                 lines.push("Transfer in progress.".to_owned());
@@ -78,7 +89,7 @@ impl Session {
     pub(super) fn cmd_help(&mut self, topic: Option<&str>) {
         match topic {
             None => {
-                let names = verbs::implemented_names();
+                let names = verbs::implemented_names(self.tls_offered());
                 let rows: Vec<String> = names.chunks(8).map(|row| row.join(" ")).collect();
                 self.send(Reply::multiline(
                     214,
@@ -89,7 +100,8 @@ impl Session {
             }
             Some(topic) => {
                 let verb = topic.trim().to_ascii_uppercase();
-                match verbs::find(&verb).filter(|v| v.implemented) {
+                let offered = self.tls_offered();
+                match verbs::find(&verb).filter(|v| v.implemented && (offered || !v.tls)) {
                     Some(known) => self.reply(214, &format!("Syntax: {}", known.help)),
                     None => self.reply(501, &format!("Unknown command {verb}.")),
                 }

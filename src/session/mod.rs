@@ -4,8 +4,8 @@
 //! run when; which verbs may run before login or during a transfer is in the verb table,
 //! `command/verbs.rs`). Each group of commands lives in its own file: `access` (login), `files`
 //! (navigation and file management), `data` (passive and active data channels), `transfer`
-//! (RETR, STOR, listings, ABOR), `info` (FEAT, HELP, STAT, OPTS, ...); `fs_answers` holds what
-//! each does with its filesystem answer.
+//! (RETR, STOR, listings, ABOR), `info` (FEAT, HELP, STAT, OPTS, ...), `tls` (AUTH, PBSZ, PROT,
+//! CCC and the TLS policy); `fs_answers` holds what each does with its filesystem answer.
 
 mod access;
 mod attributes;
@@ -14,6 +14,7 @@ mod files;
 mod fs_answers;
 mod info;
 mod timers;
+mod tls;
 mod transfer;
 
 use std::collections::VecDeque;
@@ -36,6 +37,7 @@ use crate::reply::Reply;
 use self::data::DataChannel;
 use self::fs_answers::FsThen;
 use self::timers::{Timer, Timers};
+use self::tls::TlsState;
 use self::transfer::PendingTransfer;
 
 /// One client's control connection, as a pure state machine. See the [crate docs](crate) for
@@ -78,6 +80,8 @@ pub struct Session {
     shutting_down: bool,
     /// Refused command lines in a row (see `Config::max_bad_commands`).
     bad_commands: u32,
+    /// FTPS: the control connection's TLS, `PBSZ` and `PROT`.
+    tls: TlsState,
 }
 
 /// Where the login stands.
@@ -105,6 +109,9 @@ enum Busy {
     },
     /// A failed `PASS` whose `530` waits for [`Timer::LoginDelay`].
     LoginDelay,
+    /// [`Output::SecureControl`] went out: nothing runs, and control bytes are dropped, until
+    /// the runtime reports the handshake.
+    Securing,
     /// `PASV`/`EPSV` waiting for the listener.
     PassiveOpening {
         extended: bool,
@@ -154,6 +161,38 @@ impl Session {
     /// Starts a session for a client at `peer` that connected to `local`. The `220` greeting is
     /// queued: drain [`poll_output`](Self::poll_output) next.
     pub fn new(config: Config, peer: SocketAddr, local: SocketAddr, now: Instant) -> Self {
+        let mut session = Self::start(config, peer, local, now, false);
+        let banner = session.config.banner.clone();
+        session.reply(220, &banner);
+        session
+    }
+
+    /// Starts an implicit FTPS session (a listener where TLS comes first, usually port 990):
+    /// the first output is [`Output::SecureControl`], with no reply before it; the `220`
+    /// greeting follows [`Input::ControlSecured`] (and [`Input::ControlTlsFailed`] closes the
+    /// session). Data connections default to `PROT P` ([`DataProtection::Private`]); `PBSZ`
+    /// and `PROT` are accepted as in explicit FTPS, and `AUTH` is refused with `503`.
+    ///
+    /// [`DataProtection::Private`]: crate::DataProtection::Private
+    pub fn new_implicit_tls(
+        config: Config,
+        peer: SocketAddr,
+        local: SocketAddr,
+        now: Instant,
+    ) -> Self {
+        let mut session = Self::start(config, peer, local, now, true);
+        session.begin_securing();
+        session
+    }
+
+    /// A session with no greeting yet, its deadlines armed.
+    fn start(
+        config: Config,
+        peer: SocketAddr,
+        local: SocketAddr,
+        now: Instant,
+        implicit_tls: bool,
+    ) -> Self {
         let reader = LineReader::new(config.max_line_len);
         let mut session = Self {
             peer,
@@ -180,10 +219,9 @@ impl Session {
             quit_after_transfer: false,
             shutting_down: false,
             bad_commands: 0,
+            tls: TlsState::new(implicit_tls),
             config,
         };
-        let banner = session.config.banner.clone();
-        session.reply(220, &banner);
         session.arm_idle();
         session.arm_login_deadline();
         session
@@ -220,6 +258,8 @@ impl Session {
                 self.on_shutdown();
                 Ok(())
             }
+            Input::ControlSecured(info) => self.on_control_secured(info),
+            Input::ControlTlsFailed => self.on_control_tls_failed(),
             Input::Fs { id, result } => self.on_fs(id, result),
             Input::Auth { id, result } => self.on_auth(id, result),
             Input::PassiveListening { id, addr } => self.on_passive_listening(id, addr),
@@ -266,6 +306,14 @@ impl Session {
         self.closed
     }
 
+    /// The control connection's TLS, if it is TLS now (for the runtime's logs).
+    pub fn control_tls(&self) -> Option<&crate::tls::TlsInfo> {
+        match &self.tls.control {
+            tls::ControlTls::Secured(info) => Some(info),
+            _ => None,
+        }
+    }
+
     /// The name of the logged-in user, for the runtime's logs.
     pub fn user(&self) -> Option<&str> {
         match &self.login {
@@ -277,8 +325,10 @@ impl Session {
     // ---- control input and the command pump ----
 
     fn on_control_bytes(&mut self, bytes: &[u8]) {
-        if self.shutting_down {
+        if self.shutting_down || self.securing() {
             // Nothing more runs: what the client sends while its transfer stops is dropped.
+            // While a TLS handshake is asked for, the runtime feeds no control bytes; any that
+            // come anyway were sent in clear text after AUTH and are dropped too.
             return;
         }
         let mut finished = Vec::new();
@@ -320,6 +370,10 @@ impl Session {
         }
         self.lines.clear();
         self.pending_bytes = 0;
+        if self.securing() {
+            // Half-way through a handshake the connection carries no reply.
+            return self.close();
+        }
         if let Busy::Transfer(pending) = &self.busy {
             match pending.running() {
                 // After ABOR the transfer is being stopped already.
@@ -350,6 +404,8 @@ impl Session {
                 return;
             }
             match timer {
+                // A handshake that does not finish in time: the connection carries no reply.
+                Timer::Idle | Timer::Login if self.securing() => self.close(),
                 Timer::Idle if !matches!(self.busy, Busy::Idle) => {
                     // The client waits for us (a request of ours is outstanding): not idle.
                     self.arm_idle();
@@ -450,6 +506,9 @@ impl Session {
             if !self.logged_in() && !allowed_before_login(verb) {
                 return self.reply(530, "Please login with USER and PASS.");
             }
+            if verbs::is_tls(verb) && !self.tls_offered() {
+                return self.reply(502, &format!("{verb} not implemented."));
+            }
         }
         match err {
             ParseError::Unknown => self.reply(500, "Unknown command."),
@@ -460,6 +519,9 @@ impl Session {
                 501,
                 &format!("Syntax error in parameters or arguments to {verb}."),
             ),
+            ParseError::UnsupportedParameter("AUTH") => {
+                self.reply(504, "AUTH mechanism not supported; use AUTH TLS.")
+            }
             ParseError::UnsupportedParameter(verb) => {
                 self.reply(504, &format!("{verb} not implemented for that parameter."))
             }
@@ -475,6 +537,12 @@ impl Session {
         if !self.logged_in() && !allowed_before_login(cmd.verb()) {
             self.rename_from = None;
             self.reply(530, "Please login with USER and PASS.");
+            return true;
+        }
+        if verbs::is_tls(cmd.verb()) && !self.tls_offered() {
+            // A server without FTPS, as before it existed.
+            self.rename_from = None;
+            self.reply(502, &format!("{} not implemented.", cmd.verb()));
             return true;
         }
         // RNFR's source is good for the very next command only.
@@ -529,6 +597,10 @@ impl Session {
             Command::Hash(path) => self.cmd_hash(None, &path),
             Command::LegacyHash { algorithm, path } => self.cmd_hash(Some(algorithm), &path),
             Command::Avbl(path) => self.cmd_avbl(path.as_deref()),
+            Command::Auth(mechanism) => self.cmd_auth(mechanism),
+            Command::Pbsz(size) => self.cmd_pbsz(size),
+            Command::Prot(level) => self.cmd_prot(level),
+            Command::Ccc => self.cmd_ccc(),
             #[allow(unreachable_patterns)]
             _ => self.reply(502, "Command not implemented."),
         }

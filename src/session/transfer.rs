@@ -64,6 +64,9 @@ impl Session {
 
     pub(super) fn cmd_retr(&mut self, arg: &str) {
         let offset = self.rest.take().unwrap_or(0);
+        if self.refuse_clear_data() {
+            return;
+        }
         if !self.has_data_channel() {
             return self.reply_no_data_channel();
         }
@@ -116,7 +119,7 @@ impl Session {
     /// `STOR` (or `APPE` when `append`).
     pub(super) fn cmd_stor(&mut self, arg: &str, append: bool) {
         let rest = self.rest.take();
-        if !self.require_write() {
+        if !self.require_write() || self.refuse_clear_data() {
             return;
         }
         if !self.has_data_channel() {
@@ -160,7 +163,7 @@ impl Session {
 
     pub(super) fn cmd_stou(&mut self) {
         self.rest = None;
-        if !self.require_write() {
+        if !self.require_write() || self.refuse_clear_data() {
             return;
         }
         if !self.has_data_channel() {
@@ -189,6 +192,9 @@ impl Session {
 
     /// `LIST`, `NLST`, `MLSD`.
     pub(super) fn cmd_list(&mut self, kind: ListKind, arg: Option<String>) {
+        if self.refuse_clear_data() {
+            return;
+        }
         if !self.has_data_channel() {
             return self.reply_no_data_channel();
         }
@@ -335,8 +341,13 @@ impl Session {
         let id = TransferId::from_raw(self.ids.next(RequestKind::Transfer));
         pending.running = Some(id);
         let kind = pending.kind.clone();
-        self.outputs
-            .push_back(Output::StartTransfer { id, data, kind });
+        let protection = self.tls.protection;
+        self.outputs.push_back(Output::StartTransfer {
+            id,
+            data,
+            kind,
+            protection,
+        });
         // A running transfer is activity: no idle timeout until it ends.
         self.timers.clear(Timer::Idle);
     }
@@ -407,6 +418,14 @@ impl Session {
                 let (code, text) = fs_error_text(err);
                 self.reply(code, text);
             }
+            Err(TransferError::TlsFailed) => self.reply(
+                425,
+                "Cannot open data connection: its TLS handshake failed.",
+            ),
+            Err(TransferError::TlsNotResumed) => self.reply(
+                522,
+                "The data connection's TLS must resume the control connection's TLS session.",
+            ),
         }
         if pending.abort_requested {
             self.reply(226, "ABOR command successful.");

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thinftp::ascii::{AsciiDecoder, AsciiEncoder};
 use thinftp::{
-    AuthId, AuthResult, DataId, DriveError, FsError, FsId, FsOp, FsReply, Input, Metadata, Output,
-    Permissions, Session, TransferError, TransferId, TransferKind, VirtualPath, WriteMode,
+    AuthId, AuthResult, DataId, DataProtection, DriveError, FsError, FsId, FsOp, FsReply, Input,
+    Metadata, Output, Permissions, Session, TlsInfo, TransferError, TransferId, TransferKind,
+    VirtualPath, WriteMode,
 };
 
 use super::memfs::MemFs;
@@ -49,6 +50,7 @@ struct Transfer {
     stored: Vec<u8>,
     /// `MoveBytes` came: the bytes move.
     moving: bool,
+    protection: DataProtection,
 }
 
 pub struct Runner {
@@ -84,6 +86,8 @@ pub struct Runner {
     last_xfer: u64,
     next_listen_port: u16,
     next_client_port: u16,
+    /// `SecureControl` came and no handshake was reported yet: no reply may go out.
+    securing: bool,
 }
 
 impl Runner {
@@ -95,7 +99,11 @@ impl Runner {
         #[allow(clippy::disallowed_methods)]
         let base = Instant::now();
         let mut runner = Self {
-            session: Session::new(setup.config.clone(), setup.peer, setup.local, base),
+            session: if setup.implicit {
+                Session::new_implicit_tls(setup.config.clone(), setup.peer, setup.local, base)
+            } else {
+                Session::new(setup.config.clone(), setup.peer, setup.local, base)
+            },
             base,
             elapsed: Duration::ZERO,
             wallclock: setup.wallclock,
@@ -124,6 +132,7 @@ impl Runner {
             last_xfer: 0,
             next_listen_port: 50000,
             next_client_port: 60001,
+            securing: false,
         };
         for line in &setup.lines {
             runner.log.push(format!("# {line}"));
@@ -233,6 +242,10 @@ impl Runner {
             Input::ConnectFailed { id } => format!("<- ConnectFailed {id}"),
             Input::TransferOpened { id } => format!("<- TransferOpened {id}"),
             Input::TransferDone { id, result } => format!("<- TransferDone {id} {result:?}"),
+            Input::ControlSecured(info) => {
+                format!("<- ControlSecured {} {}", info.version, info.cipher)
+            }
+            Input::ControlTlsFailed => "<- ControlTlsFailed".to_owned(),
             other => format!("<- {other:?}"),
         };
         self.note(text);
@@ -242,6 +255,9 @@ impl Runner {
     fn handle_output(&mut self, output: Output) -> Option<Input> {
         match output {
             Output::Reply(reply) => {
+                if self.securing {
+                    self.bug("a reply while the control connection's handshake runs");
+                }
                 for line in lines(reply.as_bytes()) {
                     self.note(format!("S< {}", quote(line)));
                 }
@@ -326,7 +342,23 @@ impl Runner {
                 }
                 None
             }
-            Output::StartTransfer { id, data, kind } => self.start_transfer(id, data, kind),
+            Output::StartTransfer {
+                id,
+                data,
+                kind,
+                protection,
+            } => self.start_transfer(id, data, kind, protection),
+            Output::SecureControl => {
+                self.note("-> SecureControl");
+                if std::mem::replace(&mut self.securing, true) {
+                    self.bug("SecureControl twice without a handshake report between");
+                }
+                None
+            }
+            Output::ClearControl => {
+                self.note("-> ClearControl");
+                None
+            }
             Output::MoveBytes { id } => {
                 self.move_bytes(id);
                 None
@@ -412,6 +444,7 @@ impl Runner {
         id: TransferId,
         data: DataId,
         kind: TransferKind,
+        protection: DataProtection,
     ) -> Option<Input> {
         self.last_xfer = id.raw();
         let what = match &kind {
@@ -431,7 +464,12 @@ impl Runner {
             }
             other => format!("{other:?}"),
         };
-        self.note(format!("-> StartTransfer {id} data={data} {what}"));
+        // Only PROT P is shown, so transcripts without TLS read as before it existed.
+        let prot = match protection {
+            DataProtection::Private => " PROT P",
+            DataProtection::Clear => "",
+        };
+        self.note(format!("-> StartTransfer {id} data={data} {what}{prot}"));
         if !self.connected.contains_key(&data) {
             self.bug(format!(
                 "StartTransfer on {data}, which is not a connected data channel"
@@ -490,6 +528,7 @@ impl Runner {
             decoder: AsciiDecoder::new(),
             stored: Vec::new(),
             moving: false,
+            protection,
         });
         if self.take_hold(ReqKind::Open) {
             self.held.push(Held::Open(id));
@@ -507,6 +546,11 @@ impl Runner {
         if std::mem::replace(&mut t.moving, true) {
             return self.bug(format!("MoveBytes {id} twice"));
         }
+        if t.protection == DataProtection::Private {
+            // The data connection's TLS handshake comes first: a download's bytes are shown
+            // once the transfer ends well (`done`), never before a failed handshake.
+            return self.note("  (TLS handshake on the data connection)");
+        }
         let bytes = match (&t.kind, &t.source) {
             (TransferKind::ReceiveFile { .. }, _) => return,
             (_, Ok(bytes)) => bytes.clone(),
@@ -522,11 +566,35 @@ impl Runner {
             return;
         };
         self.connected.remove(&t.data);
+        if let (Ending::Ok, DataProtection::Private, Ok(bytes)) = (ending, t.protection, &t.source)
+        {
+            if !matches!(t.kind, TransferKind::ReceiveFile { .. }) {
+                let bytes = bytes.clone();
+                self.data_lines("D>", &bytes);
+            }
+        }
         let now = self.wall_now();
         let result = match (&t.kind, ending) {
             (_, Ending::Lost) => Err(TransferError::ConnectionLost),
             (_, Ending::Aborted) => Err(TransferError::Aborted),
             (_, Ending::Fs(e)) => Err(TransferError::Fs(e)),
+            (_, Ending::TlsFailed | Ending::TlsNotResumed) => {
+                if t.protection != DataProtection::Private {
+                    self.bug("a data handshake failed on a PROT C transfer");
+                }
+                // The handshake comes before any byte: nothing is read or written.
+                let error = match ending {
+                    Ending::TlsFailed => TransferError::TlsFailed,
+                    _ => TransferError::TlsNotResumed,
+                };
+                return self.feed(
+                    Input::TransferDone {
+                        id: t.id,
+                        result: Err(error),
+                    },
+                    false,
+                );
+            }
             (TransferKind::ReceiveFile { .. }, Ending::Ok) => Ok(t.received.len() as u64),
             (_, Ending::Ok) => t
                 .source
@@ -664,6 +732,7 @@ impl Runner {
             Forge::Auth => self.last_auth,
             Forge::Transfer | Forge::Opened => self.last_xfer,
             Forge::Passive | Forge::Connected | Forge::ConnectFail => self.last_data,
+            Forge::Secured | Forge::TlsFailed => 0,
         };
         let raw = match id {
             ForgeId::Raw(n) => n,
@@ -696,6 +765,8 @@ impl Runner {
             Forge::Opened => Input::TransferOpened {
                 id: TransferId::from_raw(raw),
             },
+            Forge::Secured => Input::ControlSecured(Box::new(TlsInfo::new("TLSv1.3", "forged"))),
+            Forge::TlsFailed => Input::ControlTlsFailed,
         };
         self.feed(input, true);
     }
@@ -726,6 +797,18 @@ impl Runner {
             Step::FailAuth => self.fail_auth += 1,
             Step::MisanswerFs => self.misanswer_fs += 1,
             Step::Forge(kind, id) => self.forge(*kind, *id),
+            Step::Secured(version, cipher) => {
+                if !self.securing {
+                    self.note("~ (no handshake was asked for)");
+                }
+                self.securing = false;
+                let info = TlsInfo::new(version.as_str(), cipher.as_str()).with_alpn(*b"ftp");
+                self.feed(Input::ControlSecured(Box::new(info)), false);
+            }
+            Step::TlsFail => {
+                self.securing = false;
+                self.feed(Input::ControlTlsFailed, false);
+            }
         }
     }
 

@@ -12,6 +12,11 @@
 //! local [2001:db8::1]:21                 # the server (default 192.0.2.1:21)
 //! wallclock 2024-06-15T12:00:00          # wall-clock time at t+0 (listings, new files)
 //! storage single-entry                   # ListDir/ListNames of a file: FsReply::Entry
+//! implicit                               # Session::new_implicit_tls (TLS first, FTPS port 990)
+//! config tls.available true              # TlsPolicy fields: available, allow_ccc (true|false),
+//! config tls.control accounts            #   control, data (optional|accounts|everyone),
+//! config tls.override bob=false          #   override NAME=BOOL (one per line),
+//! config tls.anonymous_names guest,ftp   #   anonymous_names (comma-separated)
 //!
 //! > USER bob                             # a line, sent with "\r\n" (escapes work)
 //! send "US" "ER bob\n"                   # raw writes, one per string; "A"*9000 repeats
@@ -23,6 +28,9 @@
 //! active ok|fail                         # the client accepts (or refuses) an active connect
 //! upload "bytes" "more"                  # the client sends these on the running upload
 //! done [ok|lost|aborted|fs KIND]         # the oldest running transfer ends
+//! done tlsfailed|notresumed              # ...its data connection's TLS handshake failed
+//! secured [VERSION CIPHER]               # the runtime reports ControlSecured (TLSv1.3 default)
+//! tlsfail                                # the runtime reports ControlTlsFailed
 //! hold fs|auth|passive|open              # leave the next such request unanswered...
 //! release                                # ...until now (answers every held request)
 //! fail fs KIND | fail passive            # answer the next such request with a failure
@@ -30,6 +38,7 @@
 //! fail auth                              # answer the next Authenticate with Unavailable
 //! misanswer fs                           # answer the next Fs request Ok, of the wrong shape
 //! forge fs|auth|passive|connected|connectfail|transfer|opened ID|last   # unasked answers
+//! forge secured|tlsfailed                # a handshake report no SecureControl asked for
 //! ```
 //!
 //! The fake runtime opens a transfer's file on `StartTransfer` as a real one would (a download
@@ -88,6 +97,8 @@ pub struct Setup {
     /// `storage single-entry`: `ListDir`/`ListNames` of a file answer `FsReply::Entry` (the
     /// default answers `NotADirectory`, as a storage that knows only directories would).
     pub single_entry: bool,
+    /// `implicit`: the session is made with `Session::new_implicit_tls`.
+    pub implicit: bool,
     /// The setup lines as written, echoed at the top of the transcript.
     pub lines: Vec<String>,
 }
@@ -109,6 +120,10 @@ pub enum Ending {
     Lost,
     Aborted,
     Fs(FsError),
+    /// The data connection's TLS handshake failed.
+    TlsFailed,
+    /// The data connection's TLS handshake did not resume the control session.
+    TlsNotResumed,
 }
 
 /// An answer forged by a `forge` step.
@@ -121,6 +136,10 @@ pub enum Forge {
     ConnectFail,
     Transfer,
     Opened,
+    /// `ControlSecured` (the id is ignored).
+    Secured,
+    /// `ControlTlsFailed` (the id is ignored).
+    TlsFailed,
 }
 
 /// `forge`'s id: a number, or the newest id of that kind the session has used.
@@ -150,6 +169,10 @@ pub enum Step {
     FailAuth,
     MisanswerFs,
     Forge(Forge, ForgeId),
+    /// The control connection's handshake succeeded, with this version and cipher.
+    Secured(String, String),
+    /// The control connection's handshake failed.
+    TlsFail,
 }
 
 /// A parsed script.
@@ -172,6 +195,7 @@ pub fn parse(source: &str) -> Result<Script, String> {
         local: "192.0.2.1:21".parse().expect("literal"),
         wallclock: DEFAULT_WALLCLOCK,
         single_entry: false,
+        implicit: false,
         lines: Vec::new(),
     };
     let mut steps = Vec::new();
@@ -295,6 +319,16 @@ fn parse_step(verb: &str, args: &[String]) -> Result<Option<Step>, String> {
         ("done", None | Some("ok")) => Step::Done(Ending::Ok),
         ("done", Some("lost")) => Step::Done(Ending::Lost),
         ("done", Some("aborted")) => Step::Done(Ending::Aborted),
+        ("done", Some("tlsfailed")) => Step::Done(Ending::TlsFailed),
+        ("done", Some("notresumed")) => Step::Done(Ending::TlsNotResumed),
+        ("secured", None) => Step::Secured("TLSv1.3".into(), "TLS13_AES_128_GCM_SHA256".into()),
+        ("secured", Some(version)) => Step::Secured(
+            version.to_owned(),
+            arg(1).ok_or("secured VERSION CIPHER")?.to_owned(),
+        ),
+        ("tlsfail", None) => Step::TlsFail,
+        ("forge", Some("secured")) => Step::Forge(Forge::Secured, ForgeId::Last),
+        ("forge", Some("tlsfailed")) => Step::Forge(Forge::TlsFailed, ForgeId::Last),
         ("done", Some("fs")) => Step::Done(Ending::Fs(fs_error(arg(1).unwrap_or(""))?)),
         ("hold", Some(kind)) => Step::Hold(req_kind(kind)?),
         ("release", None) => Step::Release,
@@ -423,6 +457,7 @@ fn parse_setup(setup: &mut Setup, verb: &str, args: &[String]) -> Result<(), Str
         "local" => setup.local = arg(0)?.parse().map_err(|_| "bad address")?,
         "wallclock" => setup.wallclock = parse_time(arg(0)?)?,
         "storage" if arg(0)? == "single-entry" => setup.single_entry = true,
+        "implicit" => setup.implicit = true,
         _ => return Err(format!("unknown directive {verb}")),
     }
     Ok(())
@@ -453,7 +488,38 @@ fn set_config(config: &mut thinftp::Config, key: &str, value: &str) -> Result<()
         }
         "max_glob_matches" => config.max_glob_matches = num()?,
         "passive_address" => config.passive_address = Some(value.parse().map_err(|_| "bad IP")?),
+        "tls.available" => config.tls.available = boolean(value)?,
+        "tls.allow_ccc" => config.tls.allow_ccc = boolean(value)?,
+        "tls.control" => config.tls.control = requirement(value)?,
+        "tls.data" => config.tls.data = requirement(value)?,
+        "tls.override" => {
+            let (name, required) = value.split_once('=').ok_or("tls.override NAME=BOOL")?;
+            config
+                .tls
+                .user_overrides
+                .insert(name.to_owned(), boolean(required)?);
+        }
+        "tls.anonymous_names" => {
+            config.tls.anonymous_names = value.split(',').map(str::to_owned).collect()
+        }
         _ => return Err(format!("unknown config key {key}")),
     }
     Ok(())
+}
+
+fn boolean(value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("true or false, not {value}")),
+    }
+}
+
+fn requirement(value: &str) -> Result<thinftp::TlsRequirement, String> {
+    match value {
+        "optional" => Ok(thinftp::TlsRequirement::Optional),
+        "accounts" => Ok(thinftp::TlsRequirement::Accounts),
+        "everyone" => Ok(thinftp::TlsRequirement::Everyone),
+        _ => Err(format!("optional, accounts or everyone, not {value}")),
+    }
 }

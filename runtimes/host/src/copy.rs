@@ -1,5 +1,6 @@
 //! Moving bytes between a file and a socket inside the kernel: `sendfile` for downloads, `splice`
-//! through a pipe for uploads, with a buffered copy as the fallback.
+//! through a pipe for uploads, with a buffered copy as the fallback, and the same buffered copy
+//! for storage streams that have no local file behind them.
 //!
 //! `std::io::copy` does not do this for a `File` and a `TcpStream` (seen with strace on Rust 1.95):
 //! its Linux specialisation refuses `sendfile` from a file to a socket (later changes to the file
@@ -163,10 +164,28 @@ fn drain_pipe(
     Ok(())
 }
 
+/// Sends everything `reader` (a storage's stream with no local file) yields; returns the bytes
+/// sent. The socket's timeouts, set by the caller, bound a stall.
+pub(crate) fn reader_to_socket(
+    reader: &mut (impl Read + ?Sized),
+    stream: &mut TcpStream,
+) -> Result<u64, CopyError> {
+    buffered(reader, stream, CopyError::File, CopyError::Socket)
+}
+
+/// Receives the socket's bytes until its end into `writer` (a storage's stream with no local
+/// file); returns the bytes received.
+pub(crate) fn socket_to_writer(
+    stream: &mut TcpStream,
+    writer: &mut (impl Write + ?Sized),
+) -> Result<u64, CopyError> {
+    buffered(stream, writer, CopyError::Socket, CopyError::File)
+}
+
 /// The plain copy loop, with each side's errors wrapped by its own constructor.
 fn buffered(
-    reader: &mut impl Read,
-    writer: &mut impl Write,
+    reader: &mut (impl Read + ?Sized),
+    writer: &mut (impl Write + ?Sized),
     read_err: fn(io::Error) -> CopyError,
     write_err: fn(io::Error) -> CopyError,
 ) -> Result<u64, CopyError> {

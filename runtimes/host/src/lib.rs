@@ -1,6 +1,7 @@
 //! What a thinftp server does outside the protocol, written once for every runtime: the
-//! [`driver`] (one session's loop: replies, data channels, transfers, work in flight), local-disk
-//! storage beneath a root (through `cap-std`), moving transfer bytes, users and password checks,
+//! [`driver`] (one session's loop: replies, data channels, transfers, work in flight), the
+//! [`storage`] back-ends behind the [`Storage`] trait (local disk beneath a root, through
+//! `cap-std`), moving transfer bytes, users and password checks,
 //! the command line, session limits, passive listeners, logging and graceful shutdown.
 //!
 //! A runtime is an adapter: it owns sockets and a way to wait, and nothing of FTP.
@@ -49,7 +50,6 @@ pub mod busy_poll;
 pub mod cli;
 pub mod config;
 mod copy;
-mod dir_stream;
 pub mod driver;
 pub mod errors;
 mod hashing;
@@ -65,14 +65,12 @@ pub mod shutdown;
 pub mod signals;
 pub mod socket;
 pub mod storage;
-mod storage_attrs;
 pub mod systemd;
 mod throttle;
 pub mod transfer;
-mod upload;
 
 pub use cli::Options;
 pub use host::{Admission, Gate, Host, StartupError};
 pub use session_storage::SessionStorage;
-pub use storage::Storage;
+pub use storage::{LocalStorage, Storage};
 pub use transfer::{move_bytes, open_transfer, run_transfer, AbortHandle, Opened};

@@ -1,6 +1,8 @@
 //! The storage one session sees: the server's root until a login is accepted, then the user's
 //! home, opened once at login so that every later access of the user resolves beneath it.
 
+use std::sync::Arc;
+
 use thinftp::{AuthResult, Input};
 
 use crate::storage::Storage;
@@ -11,8 +13,8 @@ use crate::Host;
 /// with [`storage`](Self::storage). Cheap to clone (for work run on another thread).
 #[derive(Debug, Clone)]
 pub struct SessionStorage {
-    root: Storage,
-    current: Storage,
+    root: Arc<dyn Storage>,
+    current: Arc<dyn Storage>,
 }
 
 impl SessionStorage {
@@ -20,7 +22,7 @@ impl SessionStorage {
     pub fn new(host: &Host) -> Self {
         let root = host.storage().clone();
         SessionStorage {
-            current: root.clone(),
+            current: Arc::clone(&root),
             root,
         }
     }
@@ -56,7 +58,7 @@ impl SessionStorage {
     }
 
     /// The storage to run this session's work with.
-    pub fn storage(&self) -> &Storage {
+    pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.current
     }
 }

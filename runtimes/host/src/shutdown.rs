@@ -22,13 +22,13 @@ pub struct Lifecycle {
     cut_short: AtomicBool,
     /// The root storage: what uploads cut short by the end of the grace period leave behind
     /// is removed through it (it knows the running uploads of every home beneath it).
-    storage: Storage,
+    storage: Arc<dyn Storage>,
 }
 
 impl Lifecycle {
     /// Not shut down; `grace` is how long [`drain`](Self::drain) waits for transfers of
     /// `storage`.
-    pub fn new(grace: Duration, storage: Storage) -> Lifecycle {
+    pub fn new(grace: Duration, storage: Arc<dyn Storage>) -> Lifecycle {
         Lifecycle {
             shutdown: Shutdown::new(),
             transfers: ActiveTransfers::default(),

@@ -1,12 +1,14 @@
-//! Moving a transfer's bytes between the disk and a data connection (blocking), in two steps:
-//! [`open_transfer`] opens the file (or the upload's target) before the core sends its `150`,
-//! so that a refusal is the reply instead of the `150`; [`move_bytes`] then moves the bytes.
+//! Moving a transfer's bytes between the storage and a data connection (blocking), in two steps:
+//! [`open_transfer`] opens the file's stream (or the upload's target) before the core sends its
+//! `150`, so that a refusal is the reply instead of the `150`; [`move_bytes`] then moves the
+//! bytes.
 //!
-//! Binary transfers move file bytes inside the kernel (`sendfile` to the socket, `splice` from
-//! it; see the `copy` module), so they do not pass through user space. `TYPE A` transfers read buffers and convert them with the core's
-//! [`AsciiEncoder`]/[`AsciiDecoder`].
+//! Binary transfers of a storage whose streams hand out a local file move its bytes inside the
+//! kernel (`sendfile` to the socket, `splice` from it; see the `copy` module), so they do not
+//! pass through user space; other streams are copied through a large buffer. `TYPE A` transfers
+//! read buffers and convert them with the core's [`AsciiEncoder`]/[`AsciiDecoder`].
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,10 +18,9 @@ use thinftp::ascii::{AsciiDecoder, AsciiEncoder};
 use thinftp::{render_entry, ListFormat};
 use thinftp::{DirEntry, FsError, TransferError, TransferKind, VirtualPath};
 
-use crate::copy::{file_to_socket, socket_to_file, CopyError};
+use crate::copy::{file_to_socket, reader_to_socket, socket_to_file, socket_to_writer, CopyError};
 use crate::errors::fs_error;
-use crate::storage::{wall_clock, DirStream, Storage};
-use crate::upload::Upload;
+use crate::storage::{DirStream, ReadStream, Storage, WriteStream};
 
 /// Buffer size for `TYPE A` conversion.
 const ASCII_BUF: usize = 64 * 1024;
@@ -94,19 +95,22 @@ impl AbortHandle {
 /// to send, positioned at its offset, the upload's target, or the bytes of a listing.
 pub struct Opened {
     /// Boxed: a listing's open directory is big, and an `Opened` travels in jobs and reports.
-    source: Box<Source>,
+    ///
+    /// In a mutex only to be `Sync` as the runtimes need (a storage's streams are `Send` only):
+    /// it is taken once, by [`move_bytes`], never shared.
+    source: Mutex<Box<Source>>,
     /// What the core asked for, for the log line.
     kind: TransferKind,
 }
 
 enum Source {
     Read {
-        file: std::fs::File,
+        file: Box<dyn ReadStream>,
         /// `TYPE A`: the encoder, primed with the byte before the offset.
         ascii: Option<AsciiEncoder>,
     },
     Write {
-        upload: Upload,
+        upload: Box<dyn WriteStream>,
         ascii: bool,
     },
     Bytes(bytes::Bytes),
@@ -136,31 +140,38 @@ impl std::fmt::Debug for Opened {
 }
 
 /// Opens what the transfer `kind` reads or writes beneath `storage` (blocking), moving no byte:
-/// the file to send (seeked to its offset), the target of an upload (for `STOR` over an existing
-/// file, the temporary file beside it). An error here is the reply the client gets *instead of*
-/// the `150`. Dropping the result without [`move_bytes`] leaves no temporary file behind.
-pub fn open_transfer(storage: &Storage, kind: &TransferKind) -> Result<Opened, TransferError> {
+/// the file to send (from its offset), the target of an upload (for `STOR` over an existing
+/// file on local disk, the temporary file beside it). An error here is the reply the client
+/// gets *instead of* the `150`; an upload mode beyond the storage's
+/// [`Capabilities`](crate::storage::Capabilities) is [`FsError::Unsupported`], the storage not
+/// asked. Dropping the result without [`move_bytes`] aborts an upload (nothing changes).
+pub fn open_transfer(storage: &dyn Storage, kind: &TransferKind) -> Result<Opened, TransferError> {
     let source = match kind {
         TransferKind::SendFile {
             path,
             offset,
             ascii,
         } => open_send(storage, path, *offset, *ascii)?,
-        TransferKind::ReceiveFile { path, mode, ascii } => Source::Write {
-            upload: Upload::open(storage, path, *mode).map_err(TransferError::Fs)?,
-            ascii: *ascii,
-        },
+        TransferKind::ReceiveFile { path, mode, ascii } => {
+            if !storage.capabilities().allows_write(*mode) {
+                return Err(TransferError::Fs(FsError::Unsupported));
+            }
+            Source::Write {
+                upload: storage.open_write(path, *mode).map_err(TransferError::Fs)?,
+                ascii: *ascii,
+            }
+        }
         TransferKind::SendBytes(bytes) => Source::Bytes(bytes.clone()),
         TransferKind::SendListing { path, format, name } => Source::Listing {
             entries: open_listing(storage, path, *format, name)?,
             format: *format,
-            now: wall_clock(),
+            now: storage.now(),
         },
         // `TransferKind` is non-exhaustive: a kind this host does not know cannot be carried out.
         _ => return Err(TransferError::Fs(FsError::Other)),
     };
     Ok(Opened {
-        source: Box::new(source),
+        source: Mutex::new(Box::new(source)),
         kind: kind.clone(),
     })
 }
@@ -169,7 +180,7 @@ pub fn open_transfer(storage: &Storage, kind: &TransferKind) -> Result<Opened, T
 /// ([`open_transfer`]) and moves its bytes ([`move_bytes`]). For callers that need no `150`
 /// in between.
 pub fn run_transfer(
-    storage: &Storage,
+    storage: &dyn Storage,
     kind: &TransferKind,
     stream: TcpStream,
     abort: &AbortHandle,
@@ -200,7 +211,11 @@ pub fn move_bytes(
     let _ = stream.set_nonblocking(false);
     let started = Instant::now();
     let kind = opened.kind.clone();
-    let result = carry_out(*opened.source, stream, abort);
+    let source = opened
+        .source
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let result = carry_out(*source, stream, abort);
     log_transfer(&kind, &result, started.elapsed());
     result
 }
@@ -209,7 +224,7 @@ fn carry_out(source: Source, stream: TcpStream, abort: &AbortHandle) -> Result<u
     abort.attach(&stream);
     let mut stream = stream;
     let result = match source {
-        Source::Read { mut file, ascii } => send_file(&mut file, ascii, &mut stream),
+        Source::Read { mut file, ascii } => send_file(&mut *file, ascii, &mut stream),
         Source::Write { upload, ascii } => receive_file(upload, ascii, &mut stream, abort),
         Source::Bytes(bytes) => stream
             .write_all(&bytes)
@@ -233,12 +248,12 @@ fn carry_out(source: Source, stream: TcpStream, abort: &AbortHandle) -> Result<u
 /// Opens the directory of a listing; a file is listed as itself under `name`, except by `MLSD`
 /// (directories only).
 fn open_listing(
-    storage: &Storage,
+    storage: &dyn Storage,
     path: &VirtualPath,
     format: ListFormat,
     name: &str,
 ) -> Result<Entries, TransferError> {
-    match storage.dir_stream(path, format.needs_metadata()) {
+    match storage.list(path, format.needs_metadata()) {
         Ok(stream) => Ok(Entries::Dir(stream)),
         Err(FsError::NotADirectory) if !matches!(format, ListFormat::Mlsd { .. }) => {
             let metadata = storage.stat(path).map_err(TransferError::Fs)?;
@@ -252,7 +267,7 @@ fn open_listing(
 /// just read, so that memory stays flat for any directory. A directory of at most
 /// [`SORTED_ENTRIES`] entries is sorted by name first; a bigger one goes out in directory order
 /// (sorting it would mean holding all of it). Stops reading once the transfer is aborted or the
-/// connection is lost.
+/// connection is lost; an error reading the directory ends the listing with that error.
 fn send_listing(
     entries: Entries,
     format: ListFormat,
@@ -273,9 +288,13 @@ fn send_listing(
         }
         Entries::Dir(dir) => dir,
     };
-    let mut first: Vec<DirEntry> = dir.by_ref().take(SORTED_ENTRIES).collect();
+    let mut first = dir
+        .by_ref()
+        .take(SORTED_ENTRIES)
+        .collect::<Result<Vec<DirEntry>, FsError>>()
+        .map_err(TransferError::Fs)?;
     let more = if first.len() == SORTED_ENTRIES {
-        dir.next()
+        dir.next().transpose().map_err(TransferError::Fs)?
     } else {
         None
     };
@@ -288,6 +307,7 @@ fn send_listing(
     }
     drop(first);
     for entry in dir {
+        let entry = entry.map_err(TransferError::Fs)?;
         render_entry(format, &entry, now, &mut out.buf);
         out.flush_full(abort)?;
     }
@@ -324,40 +344,51 @@ impl ListingWriter<'_> {
     }
 }
 
-/// Opens the file to send and moves to `offset`.
+/// Opens the file to send at `offset`.
 fn open_send(
-    storage: &Storage,
+    storage: &dyn Storage,
     path: &VirtualPath,
     offset: u64,
     ascii: bool,
 ) -> Result<Source, TransferError> {
-    let mut file = storage.open_read(path).map_err(TransferError::Fs)?;
-    let fs_err = |e: std::io::Error| TransferError::Fs(fs_error(&e));
     // In TYPE A the encoder must know the byte before the offset (a CR there means an LF at
     // the offset completes a CRLF the client already has), so read from one byte earlier.
-    let mut encoder = AsciiEncoder::new();
     if ascii && offset > 0 {
-        file.seek(SeekFrom::Start(offset - 1)).map_err(fs_err)?;
+        let mut file = storage
+            .open_read(path, offset - 1)
+            .map_err(TransferError::Fs)?;
         let mut previous = [0u8; 1];
-        if read_retrying(&mut file, &mut previous).map_err(fs_err)? == 1 {
-            encoder = AsciiEncoder::resuming_after(previous[0]);
-        }
-    } else if offset > 0 {
-        file.seek(SeekFrom::Start(offset)).map_err(fs_err)?;
+        let read =
+            read_retrying(&mut file, &mut previous).map_err(|e| TransferError::Fs(fs_error(&e)))?;
+        let encoder = if read == 1 {
+            AsciiEncoder::resuming_after(previous[0])
+        } else {
+            AsciiEncoder::new()
+        };
+        return Ok(Source::Read {
+            file,
+            ascii: Some(encoder),
+        });
     }
+    let file = storage.open_read(path, offset).map_err(TransferError::Fs)?;
     Ok(Source::Read {
         file,
-        ascii: ascii.then_some(encoder),
+        ascii: ascii.then(AsciiEncoder::new),
     })
 }
 
 fn send_file(
-    file: &mut std::fs::File,
+    file: &mut dyn ReadStream,
     ascii: Option<AsciiEncoder>,
     stream: &mut TcpStream,
 ) -> Result<u64, TransferError> {
     let Some(mut encoder) = ascii else {
-        return file_to_socket(file, stream).map_err(copy_error);
+        // A local file goes out inside the kernel; any other stream through a large buffer.
+        let copied = match file.local_file() {
+            Some(local) => file_to_socket(local, stream),
+            None => reader_to_socket(file, stream),
+        };
+        return copied.map_err(copy_error);
     };
     let mut buf = vec![0u8; ASCII_BUF];
     let mut out = Vec::with_capacity(ASCII_BUF * 2);
@@ -375,26 +406,33 @@ fn send_file(
     Ok(sent)
 }
 
+/// Receives the upload into `upload` and commits it if the client's data ended cleanly (and
+/// no abort came); otherwise drops it, which leaves the old file intact.
 fn receive_file(
-    mut upload: Upload,
+    mut upload: Box<dyn WriteStream>,
     ascii: bool,
     stream: &mut TcpStream,
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
     let result = if ascii {
-        receive_ascii(stream, upload.file())
+        receive_ascii(stream, &mut *upload)
     } else {
-        socket_to_file(stream, upload.file()).map_err(copy_error)
+        match upload.local_file() {
+            Some(local) => socket_to_file(stream, local),
+            None => socket_to_writer(stream, &mut *upload),
+        }
+        .map_err(copy_error)
     };
     // Our own shutdown on abort reads as a clean end of file: the flag tells them apart.
     let complete = result.is_ok() && !abort.is_aborted();
-    let finished = upload.finish(complete).map_err(TransferError::Fs);
     let received = result?;
-    finished?;
+    if complete {
+        upload.commit().map_err(TransferError::Fs)?;
+    }
     Ok(received)
 }
 
-fn receive_ascii(stream: &mut TcpStream, file: &mut std::fs::File) -> Result<u64, TransferError> {
+fn receive_ascii(stream: &mut TcpStream, file: &mut dyn WriteStream) -> Result<u64, TransferError> {
     let mut decoder = AsciiDecoder::new();
     let mut buf = vec![0u8; ASCII_BUF];
     let mut out = Vec::with_capacity(ASCII_BUF);
@@ -415,7 +453,7 @@ fn receive_ascii(stream: &mut TcpStream, file: &mut std::fs::File) -> Result<u64
     }
 }
 
-fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+fn read_retrying(reader: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match reader.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -11,9 +11,9 @@ use thinftp::{
     AuthId, AuthResult, FileKind, FsError, FsOp, FsReply, Input, Listing, Permissions,
     TransferError, WriteMode,
 };
-use thinftp_host::Storage;
+use thinftp_host::{LocalStorage, Storage};
 
-fn names(storage: &Storage, path: &str) -> Result<Vec<String>, FsError> {
+fn names(storage: &dyn Storage, path: &str) -> Result<Vec<String>, FsError> {
     match storage.execute(&FsOp::ListNames(vp(path)))? {
         FsReply::Listing(l) => {
             let mut names: Vec<String> = l.entries.into_iter().map(|e| e.name).collect();
@@ -26,14 +26,17 @@ fn names(storage: &Storage, path: &str) -> Result<Vec<String>, FsError> {
 
 /// `root/alice` (with `own.txt`, `peek -> ../bob`, `peek-file -> ../bob/secret.txt`) and
 /// `root/bob` (with `secret.txt`, `docs/plan.txt`); the storage is alice's.
-fn alice_and_bob() -> (Tree, Storage) {
+fn alice_and_bob() -> (Tree, LocalStorage) {
     let tree = Tree::new();
     tree.write("alice/own.txt", b"alice's");
     tree.write("bob/secret.txt", b"bob's secret");
     tree.write("bob/docs/plan.txt", b"bob's plan");
     tree.symlink("../bob", "alice/peek");
     tree.symlink("../bob/secret.txt", "alice/peek-file");
-    let alice = tree.storage.for_home(&vp("/alice")).expect("alice's home");
+    let alice = tree
+        .storage
+        .for_local_home(&vp("/alice"))
+        .expect("alice's home");
     (tree, alice)
 }
 
@@ -152,7 +155,7 @@ fn a_home_that_is_missing_or_leads_outside_cannot_be_opened() {
     );
     // The root as a home is the root.
     let root = tree.storage.for_home(&vp("/")).unwrap();
-    assert_eq!(download(&root, "/file").unwrap(), b"x");
+    assert_eq!(download(&*root, "/file").unwrap(), b"x");
 }
 
 #[test]
@@ -178,7 +181,7 @@ fn session_storage_switches_to_the_home_at_login_and_refuses_a_login_without_one
     assert_eq!(session.fed(accepted("/alice")), accepted("/alice"));
     assert_eq!(session.storage().home(), &vp("/alice"));
     assert_eq!(
-        stat(session.storage(), "/alice/peek/secret.txt"),
+        stat(&**session.storage(), "/alice/peek/secret.txt"),
         Err(FsError::NotFound)
     );
     // Other inputs pass through unchanged.
@@ -213,12 +216,12 @@ fn link_targets_are_shown_only_when_they_stay_in_the_home() {
         assert_eq!(entry.metadata.kind, FileKind::Symlink, "{name}");
         entry.metadata.symlink_target.clone()
     };
-    let top = list(&alice, "/alice").unwrap();
+    let top = list(&*alice, "/alice").unwrap();
     assert_eq!(target(&top, "abs"), None);
     assert_eq!(target(&top, "up"), None);
     assert_eq!(target(&top, "inside").as_deref(), Some("own.txt"));
     assert_eq!(target(&top, "dotted").as_deref(), Some("./sub/../own.txt"));
-    let sub = list(&alice, "/alice/sub").unwrap();
+    let sub = list(&*alice, "/alice/sub").unwrap();
     assert_eq!(target(&sub, "back").as_deref(), Some("../own.txt"));
     assert_eq!(target(&sub, "upup"), None);
     assert_eq!(target(&sub, "zigzag"), None);

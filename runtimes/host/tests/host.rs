@@ -128,7 +128,7 @@ fn without_user_options_anonymous_users_read_only() {
     );
     assert_eq!(host.authenticate("u", "p"), AuthResult::Refused);
     assert!(host
-        .fs(host.storage(), &FsOp::Stat(thinftp::VirtualPath::root()))
+        .fs(&**host.storage(), &FsOp::Stat(thinftp::VirtualPath::root()))
         .is_ok());
 }
 

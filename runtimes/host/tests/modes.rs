@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::{upload, vp, Tree};
 use thinftp::{FsOp, FsReply, WriteMode};
-use thinftp_host::Storage;
+use thinftp_host::{LocalStorage, Storage};
 
 fn mode_of(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o7777
@@ -67,7 +67,7 @@ fn new_files_and_directories_get_the_umask() {
     let tree = Tree::new();
     // 077 takes away more than any usual process umask, so the result shows it whatever this
     // test process's own umask is.
-    let storage = Storage::open_with_umask(&tree.root(), 0o077).unwrap();
+    let storage = LocalStorage::open_with_umask(&tree.root(), 0o077).unwrap();
     assert_eq!(storage.umask(), 0o077);
     assert_eq!(
         upload(&storage, "/new.txt", WriteMode::Replace, b"n"),
@@ -87,6 +87,6 @@ fn new_files_and_directories_get_the_umask() {
     assert_eq!(mode_of(&tree.root().join(unique.relative())), 0o600);
     // A user's storage keeps the umask.
     fs::create_dir(tree.root().join("home")).unwrap();
-    let home = storage.for_home(&vp("/home")).unwrap();
+    let home = storage.for_local_home(&vp("/home")).unwrap();
     assert_eq!(home.umask(), 0o077);
 }

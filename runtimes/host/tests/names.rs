@@ -9,6 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use common::{socket_pair, vp, Tree};
 use thinftp::{FsOp, FsReply, Listing, TransferKind};
+use thinftp_host::Storage;
 use thinftp_host::{run_transfer, AbortHandle};
 
 fn listed(reply: FsReply) -> Vec<String> {

@@ -13,7 +13,7 @@ use thinftp::{FileKind, FsError, FsOp, FsReply, Listing, TransferError, Transfer
 use thinftp_host::storage::TEMP_PREFIX;
 use thinftp_host::{run_transfer, AbortHandle, Storage};
 
-fn list_names(storage: &Storage, path: &str) -> Result<Listing, FsError> {
+fn list_names(storage: &dyn Storage, path: &str) -> Result<Listing, FsError> {
     match storage.execute(&FsOp::ListNames(vp(path)))? {
         FsReply::Listing(l) => Ok(l),
         other => panic!("unexpected reply {other:?}"),
@@ -496,7 +496,7 @@ fn shutdown_removes_the_temp_files_of_uploads_it_cuts_short() {
         ascii: false,
     };
     let upload =
-        std::thread::spawn(move || run_transfer(&alice, &kind, server, &AbortHandle::new()));
+        std::thread::spawn(move || run_transfer(&*alice, &kind, server, &AbortHandle::new()));
     std::io::Write::write_all(&mut client, b"new, but cut short").unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !tree

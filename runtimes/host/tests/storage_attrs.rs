@@ -10,9 +10,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use common::vp;
 use sha2::Digest;
 use thinftp::{FsError, FsOp, FsReply, HashAlgorithm};
-use thinftp_host::Storage;
+use thinftp_host::{LocalStorage, Storage};
 
-fn hash(s: &Storage, path: &str, algorithm: HashAlgorithm) -> Result<FsReply, FsError> {
+fn hash(s: &dyn Storage, path: &str, algorithm: HashAlgorithm) -> Result<FsReply, FsError> {
     s.execute(&FsOp::Hash {
         path: vp(path),
         algorithm,
@@ -24,7 +24,7 @@ fn times_and_modes_change_and_setuid_never_sticks() {
     let root = tempfile::tempdir().unwrap();
     fs::write(root.path().join("f"), b"x").unwrap();
     fs::create_dir(root.path().join("d")).unwrap();
-    let s = Storage::open(root.path()).unwrap();
+    let s = LocalStorage::open(root.path()).unwrap();
     for path in ["/f", "/d"] {
         let op = FsOp::SetModified {
             path: vp(path),
@@ -64,7 +64,7 @@ fn digests_stream_the_whole_file() {
         .collect();
     fs::write(root.path().join("f"), &data).unwrap();
     fs::write(root.path().join("empty"), b"").unwrap();
-    let s = Storage::open(root.path()).unwrap();
+    let s = LocalStorage::open(root.path()).unwrap();
     let expect = |digest: Vec<u8>, size: usize| FsReply::Hash {
         digest,
         size: size as u64,
@@ -117,7 +117,7 @@ fn digests_stream_the_whole_file() {
 #[test]
 fn free_space_is_reported() {
     let root = tempfile::tempdir().unwrap();
-    let s = Storage::open(root.path()).unwrap();
+    let s = LocalStorage::open(root.path()).unwrap();
     match s.execute(&FsOp::FreeSpace(vp("/"))) {
         Ok(FsReply::FreeSpace(bytes)) => assert!(bytes > 0),
         other => panic!("{other:?}"),
@@ -138,7 +138,7 @@ fn no_attribute_request_follows_a_symlink_out_of_the_root() {
     let root = tempfile::tempdir().unwrap();
     symlink(&victim, root.path().join("abs")).unwrap();
     symlink("../../../../../../../../..", root.path().join("up")).unwrap();
-    let s = Storage::open(root.path()).unwrap();
+    let s = LocalStorage::open(root.path()).unwrap();
     let ops = [
         FsOp::SetModified {
             path: vp("/abs"),

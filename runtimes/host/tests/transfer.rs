@@ -17,7 +17,7 @@ use thinftp_host::{run_transfer, AbortHandle, Storage};
 
 /// Runs `kind` on the server side of a fresh pair while `client` plays the other side.
 fn transfer<T: Send + 'static>(
-    storage: &Storage,
+    storage: &dyn Storage,
     kind: TransferKind,
     abort: &AbortHandle,
     client: impl FnOnce(TcpStream) -> T + Send + 'static,
@@ -451,4 +451,30 @@ fn a_stalled_client_times_out() {
     assert_eq!(result, Err(TransferError::ConnectionLost));
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(client_side);
+}
+
+/// Binary transfers on local disk stay inside the kernel (`sendfile`, `splice`) only while the
+/// storage's streams hand out their files: a back-end refactor that lost them would still
+/// pass every other test, copying through a buffer.
+#[test]
+fn local_streams_hand_out_their_files_for_sendfile_and_splice() {
+    use std::io::Seek;
+    let tree = Tree::new();
+    tree.write("f", b"0123456789");
+    let s = &tree.storage;
+    assert!(s.capabilities().local_fd && s.capabilities().local);
+    let mut read = s.open_read(&vp("/f"), 4).unwrap();
+    let file = read.local_file().expect("the file, for sendfile");
+    assert_eq!(file.stream_position().unwrap(), 4, "at the offset");
+    for mode in [WriteMode::Replace, WriteMode::Append, WriteMode::Resume(2)] {
+        let mut upload = s.open_write(&vp("/f"), mode).unwrap();
+        assert!(
+            upload.local_file().is_some(),
+            "{mode:?}: the file, for splice"
+        );
+    }
+    // Dropped once started: the replacement's temporary file is gone, the append added
+    // nothing, the resumed upload ends where its (no) bytes ended, as a broken one does.
+    assert_eq!(tree.read("f"), b"01");
+    no_temp_files(&tree, "");
 }

@@ -78,8 +78,8 @@ pub enum Blocking {
     /// [`Action::Run`] jobs.
     Allowed,
     /// The loop serves many sessions (a task per session): only work that takes no time runs on
-    /// it (a login whose check computes no password hash, a `stat` where the storage is local:
-    /// [`Host::storage_is_local`](crate::Host::storage_is_local)); everything else is an
-    /// [`Action::Run`] job.
+    /// it (a login whose check computes no password hash, a `stat` where the session's storage
+    /// is local: [`Capabilities::local`](crate::storage::Capabilities::local)); everything else
+    /// is an [`Action::Run`] job.
     Never,
 }

@@ -9,6 +9,7 @@
 //! `150` is written, as the *move* job that moves the bytes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use thinftp::{Input, TransferError, TransferId, TransferKind};
@@ -52,7 +53,7 @@ struct Running<S> {
 /// What a transfer needs besides its connection.
 pub(super) struct Setup<'a> {
     pub(super) host: &'a Host,
-    pub(super) storage: &'a Storage,
+    pub(super) storage: &'a Arc<dyn Storage>,
     pub(super) span: &'a Span,
     pub(super) session: &'a SessionGuard,
     pub(super) stall: Duration,
@@ -88,7 +89,7 @@ impl<S> Transfers<S> {
             task: Task::Open {
                 id,
                 kind,
-                storage: setup.storage.clone(),
+                storage: Arc::clone(setup.storage),
             },
             span: setup.span.clone(),
             session: setup.session.clone(),

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use thinftp::{
@@ -17,7 +18,7 @@ use tracing::Span;
 use super::Completion;
 use crate::limits::SessionGuard;
 use crate::shutdown::TransferGuard;
-use crate::storage::Storage;
+use crate::storage::{execute_checked, Storage};
 use crate::transfer::{move_bytes, open_transfer, AbortHandle, Opened};
 use crate::Host;
 
@@ -39,7 +40,7 @@ pub(super) enum Task<S> {
     Fs {
         id: FsId,
         op: FsOp,
-        storage: Storage,
+        storage: Arc<dyn Storage>,
     },
     /// [`Output::Authenticate`](thinftp::Output::Authenticate).
     Auth {
@@ -52,7 +53,7 @@ pub(super) enum Task<S> {
     Open {
         id: TransferId,
         kind: TransferKind,
-        storage: Storage,
+        storage: Arc<dyn Storage>,
     },
     /// [`Output::MoveBytes`](thinftp::Output::MoveBytes): move the bytes of the opened transfer
     /// on the data connection `stream`, made by
@@ -103,8 +104,8 @@ impl Job<TcpStream> {
                 drop(counted);
                 Input::TransferDone { id, result }
             }
-            Task::Open { id, kind, storage } => return open(&storage, id, &kind),
-            Task::Fs { id, op, storage } => fs(&storage, id, &op),
+            Task::Open { id, kind, storage } => return open(&*storage, id, &kind),
+            Task::Fs { id, op, storage } => fs(&*storage, id, &op),
             Task::Auth { id, user, password } => auth(host, &self.session, id, &user, &password),
             Task::DataHeader { id, stream, proxy } => {
                 let result = match crate::proxy_protocol::read_data_header(&stream, proxy) {
@@ -123,7 +124,7 @@ impl Job<TcpStream> {
 
 /// Opens what transfer `id` reads or writes beneath `storage` (blocking): the file is kept in
 /// the completion, or the error is the transfer's end, before any `150`.
-pub(super) fn open<S>(storage: &Storage, id: TransferId, kind: &TransferKind) -> Completion<S> {
+pub(super) fn open<S>(storage: &dyn Storage, id: TransferId, kind: &TransferKind) -> Completion<S> {
     match open_transfer(storage, kind) {
         Ok(opened) => Completion::TransferOpened { id, opened },
         Err(e) => {
@@ -134,8 +135,8 @@ pub(super) fn open<S>(storage: &Storage, id: TransferId, kind: &TransferKind) ->
 }
 
 /// Carries out a filesystem request beneath `storage` (blocking) and returns its answer.
-pub(super) fn fs(storage: &Storage, id: FsId, op: &FsOp) -> Input {
-    let result = storage.execute(op);
+pub(super) fn fs(storage: &dyn Storage, id: FsId, op: &FsOp) -> Input {
+    let result = execute_checked(storage, op);
     tracing::debug!(?op, ok = result.is_ok(), "fs");
     Input::Fs { id, result }
 }

@@ -12,7 +12,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use thinftp::{AuthResult, Config, FsError, FsOp, FsReply, Permissions, Session};
@@ -26,14 +26,14 @@ use crate::cli::Options;
 use crate::passive::PassivePorts;
 use crate::proxy_protocol::TrustedProxies;
 use crate::shutdown::Lifecycle;
-use crate::storage::Storage;
+use crate::storage::{execute_checked, LocalStorage, Storage, STALE_SCAN_ENTRIES};
 
 /// The storage, users, limits and settings shared by every session of a server. Runtimes keep
 /// one in an `Arc` and call its blocking methods off their event loop.
 #[derive(Debug)]
 pub struct Host {
     /// The files, beneath the root.
-    storage: Storage,
+    storage: Arc<dyn Storage>,
     /// Who may log in, and how; bans and the queue of password checks.
     logins: Logins,
     /// Anonymous read-only access because no user was named: said so in the first log line.
@@ -85,13 +85,23 @@ impl Host {
             Some(root) => root.clone(),
             None => std::env::current_dir().map_err(|e| StartupError::Root(".".into(), e))?,
         };
-        let storage = Storage::open_with_umask(&root, options.umask)
+        let storage = LocalStorage::open_with_umask(&root, options.umask)
             .map_err(|e| StartupError::Root(root.clone(), e))?;
+        Self::with_storage(options, Arc::new(storage))
+    }
+
+    /// Serves `storage` (instead of the root the options name; `--root` and `--umask` are not
+    /// used) and loads the users the options name, as [`from_options`](Self::from_options)
+    /// does.
+    pub fn with_storage(
+        options: &Options,
+        storage: Arc<dyn Storage>,
+    ) -> Result<Host, StartupError> {
         let (users, default_anonymous) = users_from_options(options)?;
         users.reserve_hash_memory();
         let range = options.passive_ports.map(|r| r.range());
         let grace = Duration::from_secs(options.shutdown_grace);
-        let lifecycle = Lifecycle::new(grace, storage.clone());
+        let lifecycle = Lifecycle::new(grace, Arc::clone(&storage));
         let window = Duration::from_micros(options.busy_poll);
         Ok(Host {
             storage,
@@ -154,13 +164,11 @@ impl Host {
         }
     }
 
-    /// Removes the temporary upload files a crash left beneath the root (bounded: see
-    /// [`Storage::remove_stale_temp_files`]) and logs how many. Call it at start-up, after the
+    /// Removes what uploads of a crash left in the storage (bounded: see
+    /// [`Storage::remove_stale_uploads`]) and logs how many. Call it at start-up, after the
     /// first log line and before any session runs.
     pub fn remove_stale_uploads(&self) {
-        let cleanup = self
-            .storage
-            .remove_stale_temp_files(crate::upload::STALE_SCAN_ENTRIES);
+        let cleanup = self.storage.remove_stale_uploads(STALE_SCAN_ENTRIES);
         if cleanup.removed > 0 {
             tracing::info!(
                 removed = cleanup.removed,
@@ -169,7 +177,7 @@ impl Host {
         }
         if !cleanup.complete {
             tracing::warn!(
-                entries = crate::upload::STALE_SCAN_ENTRIES,
+                entries = STALE_SCAN_ENTRIES,
                 "stopped looking for stale temporary upload files: the tree is too big"
             );
         }
@@ -177,7 +185,7 @@ impl Host {
 
     /// One line on what is served to whom, for the first log line.
     pub fn describe(&self) -> String {
-        let root = self.storage.root().display();
+        let root = self.storage.describe();
         if self.default_anonymous.load(Ordering::Relaxed) {
             return format!(
                 "serving {root} read-only to anonymous users (no --user, --users-file or \
@@ -207,15 +215,15 @@ impl Host {
 
     /// The storage beneath the root (a session works beneath its user's home instead: see
     /// [`SessionStorage`](crate::SessionStorage)).
-    pub fn storage(&self) -> &Storage {
+    pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
     }
 
-    /// Whether the storage is on local disk, where a metadata request (a `stat`) is one system
-    /// call and waits on no network, so that an event loop may run it in place. The one
-    /// storage today is local; a network back-end (an object store) will say no.
+    /// Whether the storage is local ([`Capabilities::local`](crate::storage::Capabilities::local)):
+    /// a metadata request (a `stat`) is one system call and waits on no network, so that an
+    /// event loop may run it in place. A network back-end (an object store) says no.
     pub fn storage_is_local(&self) -> bool {
-        true
+        self.storage.capabilities().local
     }
 
     /// The settings for each new [`Session`].
@@ -253,8 +261,8 @@ impl Host {
 
     /// Carries out a filesystem request beneath `storage` (the session's, see
     /// [`SessionStorage`](crate::SessionStorage)), blocking.
-    pub fn fs(&self, storage: &Storage, op: &FsOp) -> Result<FsReply, FsError> {
-        let result = storage.execute(op);
+    pub fn fs(&self, storage: &dyn Storage, op: &FsOp) -> Result<FsReply, FsError> {
+        let result = execute_checked(storage, op);
         tracing::debug!(?op, ok = result.is_ok(), "fs");
         result
     }

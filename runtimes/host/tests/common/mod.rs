@@ -9,7 +9,7 @@ use tempfile::TempDir;
 use thinftp::{
     FsError, FsOp, FsReply, Listing, Metadata, TransferError, TransferKind, VirtualPath, WriteMode,
 };
-use thinftp_host::{run_transfer, AbortHandle, Storage};
+use thinftp_host::{run_transfer, AbortHandle, LocalStorage, Storage};
 
 /// A virtual path from text.
 pub fn vp(path: &str) -> VirtualPath {
@@ -21,7 +21,7 @@ pub fn vp(path: &str) -> VirtualPath {
 /// A temporary directory holding `root/` (served) and `outside/` (not served, with a secret).
 pub struct Tree {
     pub dir: TempDir,
-    pub storage: Storage,
+    pub storage: LocalStorage,
 }
 
 impl Tree {
@@ -30,7 +30,7 @@ impl Tree {
         fs::create_dir(dir.path().join("root")).unwrap();
         fs::create_dir(dir.path().join("outside")).unwrap();
         fs::write(dir.path().join("outside/secret.txt"), b"SECRET").unwrap();
-        let storage = Storage::open(&dir.path().join("root")).expect("open root");
+        let storage = LocalStorage::open(&dir.path().join("root")).expect("open root");
         Tree { dir, storage }
     }
 
@@ -87,7 +87,7 @@ pub fn reset(stream: TcpStream) {
 }
 
 /// Metadata of `path` beneath `storage`.
-pub fn stat(storage: &Storage, path: &str) -> Result<Metadata, FsError> {
+pub fn stat(storage: &dyn Storage, path: &str) -> Result<Metadata, FsError> {
     match storage.execute(&FsOp::Stat(vp(path)))? {
         FsReply::Metadata(m) => Ok(m),
         other => panic!("unexpected reply {other:?}"),
@@ -95,7 +95,7 @@ pub fn stat(storage: &Storage, path: &str) -> Result<Metadata, FsError> {
 }
 
 /// The listing of the directory `path` beneath `storage`.
-pub fn list(storage: &Storage, path: &str) -> Result<Listing, FsError> {
+pub fn list(storage: &dyn Storage, path: &str) -> Result<Listing, FsError> {
     match storage.execute(&FsOp::ListDir(vp(path)))? {
         FsReply::Listing(l) => Ok(l),
         other => panic!("unexpected reply {other:?}"),
@@ -103,7 +103,7 @@ pub fn list(storage: &Storage, path: &str) -> Result<Listing, FsError> {
 }
 
 /// Downloads `path` over a real socket; the bytes, or the transfer's error.
-pub fn download(storage: &Storage, path: &str) -> Result<Vec<u8>, TransferError> {
+pub fn download(storage: &dyn Storage, path: &str) -> Result<Vec<u8>, TransferError> {
     let (mut client, server) = socket_pair();
     let kind = TransferKind::SendFile {
         path: vp(path),
@@ -122,7 +122,7 @@ pub fn download(storage: &Storage, path: &str) -> Result<Vec<u8>, TransferError>
 
 /// Uploads `data` to `path` in `mode` over a real socket; the bytes received, or the error.
 pub fn upload(
-    storage: &Storage,
+    storage: &dyn Storage,
     path: &str,
     mode: WriteMode,
     data: &[u8],

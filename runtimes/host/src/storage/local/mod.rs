@@ -1,4 +1,5 @@
-//! Local-disk storage beneath a root directory, or beneath one user's home, through `cap-std`.
+//! [`LocalStorage`]: the files in a directory on local disk, beneath a root directory or one
+//! user's home, through `cap-std`.
 //!
 //! Every access goes through one [`cap_std::fs::Dir`] handle: the root's for the server, and,
 //! once a user has logged in, one opened on that user's home ([`Storage::for_home`]), so that a
@@ -11,7 +12,7 @@
 //! [`FsError::NotFound`] (see [`fs_error`]).
 
 use std::ffi::OsStr;
-use std::io;
+use std::io::{self, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,16 +21,22 @@ use cap_std::fs::{
     Dir, DirBuilder, DirBuilderExt, FileType, MetadataExt, OpenOptions, OpenOptionsExt,
     PermissionsExt,
 };
-use thinftp::{FileKind, FsError, FsOp, FsReply, Listing, Metadata, VirtualPath};
+use thinftp::{FileKind, FsError, FsOp, FsReply, Metadata, VirtualPath, WriteMode};
 
-pub use crate::dir_stream::DirStream;
+use super::{collect_listing, Capabilities, DirStream, ReadStream, Storage, WriteStream};
 use crate::errors::fs_error;
 use crate::names;
-pub use crate::upload::StaleCleanup;
-use crate::upload::Unfinished;
+pub use dir_stream::LocalDirStream;
+pub use upload::StaleCleanup;
+pub(crate) use upload::STALE_SCAN_ENTRIES;
+use upload::{Unfinished, Upload};
+
+mod attrs;
+mod dir_stream;
+mod upload;
 
 /// Names starting with this are the host's temporary upload files (see
-/// [`WriteMode::Replace`](thinftp::WriteMode::Replace)). They never show in listings, and no
+/// [`WriteMode::Replace`]). They never show in listings, and no
 /// request can name them.
 pub const TEMP_PREFIX: &str = ".thinftp-part.";
 
@@ -47,7 +54,7 @@ pub const DEFAULT_UMASK: u32 = 0o022;
 /// path): a storage for a home takes only paths at or below that home, strips the home and
 /// resolves the rest beneath the home's own handle.
 #[derive(Debug, Clone)]
-pub struct Storage {
+pub struct LocalStorage {
     inner: Arc<Inner>,
 }
 
@@ -63,19 +70,19 @@ struct Inner {
     unfinished: Arc<Unfinished>,
 }
 
-impl Storage {
+impl LocalStorage {
     /// Opens the directory `root`, with the [`DEFAULT_UMASK`]. This is the only place that uses
     /// ambient authority: every later access is relative to the handle opened here, even if
     /// `root` is renamed meanwhile.
-    pub fn open(root: &Path) -> io::Result<Storage> {
+    pub fn open(root: &Path) -> io::Result<LocalStorage> {
         Self::open_with_umask(root, DEFAULT_UMASK)
     }
 
     /// Opens the directory `root`; new files get mode `0o666 & !umask`, new directories
     /// `0o777 & !umask` (the process's own umask applies on top).
-    pub fn open_with_umask(root: &Path, umask: u32) -> io::Result<Storage> {
+    pub fn open_with_umask(root: &Path, umask: u32) -> io::Result<LocalStorage> {
         let dir = Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
-        Ok(Storage {
+        Ok(LocalStorage {
             inner: Arc::new(Inner {
                 dir,
                 root: root.to_path_buf(),
@@ -89,8 +96,8 @@ impl Storage {
     /// The storage of a user whose home is `home` (in the server's view): a handle opened on the
     /// home now (at login, following symlinks beneath this storage), beneath which every later
     /// access of the user resolves. A home that is missing, not a directory, or outside this
-    /// storage is an error: the login cannot go on.
-    pub fn for_home(&self, home: &VirtualPath) -> Result<Storage, FsError> {
+    /// storage is an error: the login cannot go on. ([`Storage::for_home`] in its concrete type.)
+    pub fn for_local_home(&self, home: &VirtualPath) -> Result<LocalStorage, FsError> {
         let rel = self.relative(home)?;
         let dir = if rel == Path::new(".") {
             self.dir().try_clone()
@@ -98,7 +105,7 @@ impl Storage {
             self.dir().open_dir(&rel)
         }
         .map_err(|e| fs_error(&e))?;
-        Ok(Storage {
+        Ok(LocalStorage {
             inner: Arc::new(Inner {
                 dir,
                 root: self.inner.root.join(&rel),
@@ -107,12 +114,6 @@ impl Storage {
                 unfinished: Arc::clone(&self.inner.unfinished),
             }),
         })
-    }
-
-    /// Where this storage's directory is, in the server's view: `/` for the root, else the
-    /// user's home.
-    pub fn home(&self) -> &VirtualPath {
-        &self.inner.home
     }
 
     /// The permission bits new files and directories do not get.
@@ -131,86 +132,23 @@ impl Storage {
         &self.inner.unfinished
     }
 
-    /// Removes the temporary file of every upload that runs now, beneath this storage's root
-    /// and every home in it, and returns how many: for shutdown, once the transfers still
-    /// running are cut short (the process is about to exit, so they would stay behind). Those
-    /// uploads fail; the files they would have replaced are untouched.
-    pub fn remove_unfinished_uploads(&self) -> usize {
-        self.inner.unfinished.remove_all()
-    }
-
     /// Removes the temporary upload files a crashed or killed server left beneath this storage,
     /// looking at no more than `max_entries` directory entries, never following a symlink.
     /// Call it at start-up, before any session runs: a running upload's file would be removed
     /// too (so two servers must not share a root).
     pub fn remove_stale_temp_files(&self, max_entries: usize) -> StaleCleanup {
-        crate::upload::remove_stale_temp_files(self, max_entries)
+        upload::remove_stale_temp_files(self, max_entries)
     }
 
-    /// The directory handle of the root, for code in this crate that opens files beneath it.
+    /// The directory handle of the root, for code in this module that opens files beneath it.
     pub(crate) fn dir(&self) -> &Dir {
         &self.inner.dir
-    }
-
-    /// Carries out one filesystem request of the core beneath the root. Blocking: a runtime with an
-    /// event loop runs it on a thread made for blocking work.
-    pub fn execute(&self, op: &FsOp) -> Result<FsReply, FsError> {
-        match op {
-            FsOp::Stat(path) => self.stat(path).map(FsReply::Metadata),
-            // Whole, for a pattern's directory (`LIST *.bin`: the core filters the names).
-            FsOp::ListDir(path) => self
-                .collect(self.dir_stream(path, true)?, usize::MAX)
-                .map(FsReply::Listing),
-            // `STAT dir`: no more than it shows (plus one, to tell it was cut).
-            FsOp::ListDirFirst { path, max } => self
-                .collect(self.dir_stream(path, true)?, *max)
-                .map(FsReply::Listing),
-            FsOp::ListNames(path) => self.list_names(path).map(FsReply::Listing),
-            FsOp::MakeDir(path) => {
-                let mut builder = DirBuilder::new();
-                builder.mode(0o777 & !self.umask());
-                self.dir()
-                    .create_dir_with(self.relative(path)?, &builder)
-                    .map_err(|e| fs_error(&e))?;
-                Ok(FsReply::Done)
-            }
-            FsOp::RemoveDir(path) => {
-                self.dir()
-                    .remove_dir(self.relative(path)?)
-                    .map_err(|e| fs_error(&e))?;
-                Ok(FsReply::Done)
-            }
-            FsOp::RemoveFile(path) => {
-                self.dir()
-                    .remove_file(self.relative(path)?)
-                    .map_err(|e| fs_error(&e))?;
-                Ok(FsReply::Done)
-            }
-            FsOp::Rename { from, to } => {
-                let dir = self.dir();
-                dir.rename(self.relative(from)?, dir, self.relative(to)?)
-                    .map_err(|e| fs_error(&e))?;
-                Ok(FsReply::Done)
-            }
-            FsOp::CreateUnique { dir } => self.create_unique(dir).map(FsReply::Created),
-            // Attributes and digests: in storage_attrs.rs.
-            FsOp::SetModified { path, unix_secs } => {
-                self.set_modified(path, *unix_secs).map(|()| FsReply::Done)
-            }
-            FsOp::SetMode { path, mode } => self.set_mode(path, *mode).map(|()| FsReply::Done),
-            FsOp::Hash { path, algorithm } => self
-                .hash(path, *algorithm)
-                .map(|(digest, size)| FsReply::Hash { digest, size }),
-            FsOp::FreeSpace(path) => self.free_space(path).map(FsReply::FreeSpace),
-            // An operation newer than this storage.
-            _ => Err(FsError::Other),
-        }
     }
 
     /// Metadata of `path`, following symlinks beneath the root (a link to a directory reports
     /// [`FileKind::Dir`], so `CWD` into it works; a link leading outside is
     /// [`FsError::NotFound`]).
-    pub fn stat(&self, path: &VirtualPath) -> Result<Metadata, FsError> {
+    fn stat_path(&self, path: &VirtualPath) -> Result<Metadata, FsError> {
         let meta = self
             .dir()
             .metadata(self.relative(path)?)
@@ -218,38 +156,33 @@ impl Storage {
         Ok(convert_metadata(&meta, None))
     }
 
-    /// The entries of the directory `path`, with symlinks listed as such (not followed), and the
-    /// host's temporary upload files left out.
+    /// The visible entries of the directory `path`, read one at a time as the returned stream
+    /// is iterated (see [`LocalDirStream`]): symlinks listed as such (not followed), the host's
+    /// temporary upload files left out.
     ///
     /// A symlink's target is shown only if it stays beneath this storage's directory (the
     /// user's home), read lexically from the link's directory: an absolute target, or one whose
     /// `..` climb above the home, would tell the client about host paths, so such a link is
     /// listed without its target.
-    pub fn list_dir(&self, path: &VirtualPath) -> Result<Listing, FsError> {
-        self.collect(self.dir_stream(path, true)?, usize::MAX)
-    }
-
-    /// The names in the directory `path` for `NLST`, with the host's temporary upload files left
-    /// out as in [`list_dir`](Self::list_dir), but without a `stat` per entry: the names and
-    /// kinds come from the directory stream itself (`d_type`), so a directory of 10,000 files
-    /// costs a few `getdents` calls instead of 10,000 `statx`. Every other field of the metadata
-    /// is a default ([`Metadata::file`]`(0, None)`): the core uses only the names.
-    pub fn list_names(&self, path: &VirtualPath) -> Result<Listing, FsError> {
-        self.collect(self.dir_stream(path, false)?, usize::MAX)
-    }
-
-    /// The visible entries of the directory `path`, read one at a time as the returned stream
-    /// is iterated (see [`DirStream`]): what `LIST`, `NLST` and `MLSD` stream to the client.
-    /// With `metadata` false only names and kinds are known (`NLST`).
-    pub fn dir_stream(&self, path: &VirtualPath, metadata: bool) -> Result<DirStream, FsError> {
+    ///
+    /// With `metadata` false (`NLST`) there is no `stat` per entry: the names and kinds come
+    /// from the directory stream itself (`d_type`), so a directory of 10,000 files costs a few
+    /// `getdents` calls instead of 10,000 `statx`. Every other field of the metadata is a
+    /// default ([`Metadata::file`]`(0, None)`).
+    pub fn dir_stream(
+        &self,
+        path: &VirtualPath,
+        metadata: bool,
+    ) -> Result<LocalDirStream, FsError> {
         let rel = self.relative(path)?;
         let entries = self.dir().read_dir(&rel).map_err(|e| fs_error(&e))?;
-        Ok(DirStream::new(self, entries, rel, metadata))
+        Ok(LocalDirStream::new(self, entries, rel, metadata))
     }
 
-    /// At most `max` entries of `stream`, with the wall-clock time.
-    fn collect(&self, stream: DirStream, max: usize) -> Result<Listing, FsError> {
-        Ok(Listing::new(stream.take(max).collect(), wall_clock()))
+    /// At most `max` entries of the directory `path`, dated now.
+    fn listing(&self, path: &VirtualPath, metadata: bool, max: usize) -> Result<FsReply, FsError> {
+        let stream: DirStream = Box::new(self.dir_stream(path, metadata)?.map(Ok));
+        collect_listing(stream, max, wall_clock()).map(FsReply::Listing)
     }
 
     /// Makes a new empty file with a unique name in `dir` and returns its path.
@@ -260,7 +193,7 @@ impl Storage {
             let file_rel = join_rel(&rel, OsStr::new(&name));
             let mut options = OpenOptions::new();
             options.write(true).create_new(true);
-            match self.open_write(&file_rel, &mut options) {
+            match self.open_file_write(&file_rel, &mut options) {
                 Ok(_) => return dir.resolve(&name).map_err(|_| FsError::Other),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(fs_error(&e)),
@@ -273,7 +206,7 @@ impl Storage {
     ///
     /// Opened with `O_NONBLOCK` so that a FIFO planted under the root cannot hang the caller in
     /// `open`; regular files ignore the flag. Anything but a regular file is refused.
-    pub(crate) fn open_read(&self, path: &VirtualPath) -> Result<std::fs::File, FsError> {
+    pub(crate) fn open_file_read(&self, path: &VirtualPath) -> Result<std::fs::File, FsError> {
         let mut options = OpenOptions::new();
         options.read(true).custom_flags(libc::O_NONBLOCK);
         let file = self
@@ -286,9 +219,9 @@ impl Storage {
     }
 
     /// Opens `rel` (from [`relative`](Self::relative)) for writing with `options`
-    /// (`O_NONBLOCK` is added, as in [`open_read`](Self::open_read), and a file it creates gets
-    /// `0o666 & !umask`); anything but a regular file is refused.
-    pub(crate) fn open_write(
+    /// (`O_NONBLOCK` is added, as in [`open_file_read`](Self::open_file_read), and a file it
+    /// creates gets `0o666 & !umask`); anything but a regular file is refused.
+    pub(crate) fn open_file_write(
         &self,
         rel: &Path,
         options: &mut OpenOptions,
@@ -317,6 +250,126 @@ impl Storage {
     }
 }
 
+impl Storage for LocalStorage {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
+
+    fn home(&self) -> &VirtualPath {
+        &self.inner.home
+    }
+
+    fn describe(&self) -> String {
+        self.root().display().to_string()
+    }
+
+    fn now(&self) -> i64 {
+        wall_clock()
+    }
+
+    fn for_home(&self, home: &VirtualPath) -> Result<Arc<dyn Storage>, FsError> {
+        Ok(Arc::new(self.for_local_home(home)?))
+    }
+
+    /// Carries out one filesystem request of the core beneath the root. Blocking: a runtime with an
+    /// event loop runs it on a thread made for blocking work.
+    fn execute(&self, op: &FsOp) -> Result<FsReply, FsError> {
+        match op {
+            FsOp::Stat(path) => self.stat_path(path).map(FsReply::Metadata),
+            // Whole, for a pattern's directory (`LIST *.bin`: the core filters the names).
+            FsOp::ListDir(path) => self.listing(path, true, usize::MAX),
+            // `STAT dir`: no more than it shows (plus one, to tell it was cut).
+            FsOp::ListDirFirst { path, max } => self.listing(path, true, *max),
+            FsOp::ListNames(path) => self.listing(path, false, usize::MAX),
+            FsOp::MakeDir(path) => {
+                let mut builder = DirBuilder::new();
+                builder.mode(0o777 & !self.umask());
+                self.dir()
+                    .create_dir_with(self.relative(path)?, &builder)
+                    .map_err(|e| fs_error(&e))?;
+                Ok(FsReply::Done)
+            }
+            FsOp::RemoveDir(path) => {
+                self.dir()
+                    .remove_dir(self.relative(path)?)
+                    .map_err(|e| fs_error(&e))?;
+                Ok(FsReply::Done)
+            }
+            FsOp::RemoveFile(path) => {
+                self.dir()
+                    .remove_file(self.relative(path)?)
+                    .map_err(|e| fs_error(&e))?;
+                Ok(FsReply::Done)
+            }
+            FsOp::Rename { from, to } => {
+                let dir = self.dir();
+                dir.rename(self.relative(from)?, dir, self.relative(to)?)
+                    .map_err(|e| fs_error(&e))?;
+                Ok(FsReply::Done)
+            }
+            FsOp::CreateUnique { dir } => self.create_unique(dir).map(FsReply::Created),
+            // Attributes and digests: in attrs.rs.
+            FsOp::SetModified { path, unix_secs } => {
+                self.set_modified(path, *unix_secs).map(|()| FsReply::Done)
+            }
+            FsOp::SetMode { path, mode } => self.set_mode(path, *mode).map(|()| FsReply::Done),
+            FsOp::Hash { path, algorithm } => self
+                .hash(path, *algorithm)
+                .map(|(digest, size)| FsReply::Hash { digest, size }),
+            FsOp::FreeSpace(path) => self.free_space(path).map(FsReply::FreeSpace),
+            // An operation newer than this storage.
+            _ => Err(FsError::Unsupported),
+        }
+    }
+
+    fn stat(&self, path: &VirtualPath) -> Result<Metadata, FsError> {
+        self.stat_path(path)
+    }
+
+    fn list(&self, path: &VirtualPath, metadata: bool) -> Result<DirStream, FsError> {
+        Ok(Box::new(self.dir_stream(path, metadata)?.map(Ok)))
+    }
+
+    /// The file, seeked to `offset`: its descriptor goes out with `sendfile`.
+    fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<Box<dyn ReadStream>, FsError> {
+        let mut file = self.open_file_read(path)?;
+        if offset > 0 {
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| fs_error(&e))?;
+        }
+        Ok(Box::new(file))
+    }
+
+    /// `STOR` over an existing file writes a temporary file renamed over it by
+    /// `commit`; a new file, `APPE` and `REST`+`STOR` write the file itself, and what arrived
+    /// stays when the upload breaks (so that the client can resume).
+    fn open_write(
+        &self,
+        path: &VirtualPath,
+        mode: WriteMode,
+    ) -> Result<Box<dyn WriteStream>, FsError> {
+        Ok(Box::new(Upload::open(self, path, mode)?))
+    }
+
+    /// Removes the temporary file of every upload that runs now, beneath this storage's root
+    /// and every home in it, and returns how many: those uploads fail; the files they would
+    /// have replaced are untouched.
+    fn remove_unfinished_uploads(&self) -> usize {
+        self.inner.unfinished.remove_all()
+    }
+
+    fn remove_stale_uploads(&self, max_entries: usize) -> StaleCleanup {
+        self.remove_stale_temp_files(max_entries)
+    }
+}
+
+/// A local file is its own read stream, and hands out its descriptor for `sendfile`.
+impl ReadStream for std::fs::File {
+    fn local_file(&mut self) -> Option<&mut std::fs::File> {
+        Some(self)
+    }
+}
+
 /// The wall-clock time, in seconds since the Unix epoch, for listings.
 pub(crate) fn wall_clock() -> i64 {
     unix_secs(SystemTime::now())
@@ -331,7 +384,7 @@ pub(crate) fn join_rel(rel: &Path, name: &OsStr) -> PathBuf {
     }
 }
 
-/// How many directories `rel` (from [`Storage::relative`]) is below the storage's directory.
+/// How many directories `rel` (from [`LocalStorage::relative`]) is below the storage's directory.
 pub(crate) fn depth_below_home(rel: &Path) -> usize {
     rel.components()
         .filter(|c| matches!(c, Component::Normal(_)))

@@ -8,7 +8,7 @@
 //!
 //! A temporary file outlives its upload only if the process dies: [`Unfinished`] knows every
 //! temporary file in use, so that shutdown can remove those of uploads it cuts short, and
-//! [`Storage::remove_stale_temp_files`] removes what a crash left, at start-up.
+//! [`LocalStorage::remove_stale_temp_files`] removes what a crash left, at start-up.
 //!
 //! No upload leaves a setuid, setgid or sticky bit (`0o7000`) on the file it wrote: a
 //! replacement keeps only the `0o777` bits of the old file's mode, and a file written in place
@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,19 +25,24 @@ use std::sync::{Mutex, MutexGuard};
 use cap_std::fs::OpenOptions;
 use thinftp::{FsError, VirtualPath, WriteMode};
 
+use super::{join_rel, LocalStorage, TEMP_PREFIX};
 use crate::errors::fs_error;
-use crate::storage::{join_rel, Storage, TEMP_PREFIX};
+use crate::storage::WriteStream;
 
 /// The permission bits an upload keeps: never setuid, setgid or sticky.
 const KEPT_MODE_BITS: u32 = 0o777;
 
-/// An open upload target. Write to [`file`](Self::file), then call [`finish`](Self::finish)
-/// with whether the upload ended cleanly.
+/// An open upload target: the [`WriteStream`] of [`LocalStorage`]. Write to it (or to its
+/// file, with `splice`), then [`commit`](WriteStream::commit) if the upload ended cleanly;
+/// dropped without that, it ends as a failed upload.
 #[derive(Debug)]
 pub(crate) struct Upload {
     file: File,
-    storage: Storage,
+    storage: LocalStorage,
     how: How,
+    /// Whether a byte may have been written ([`Write`] or the file handed out): an upload that
+    /// never started leaves a file written in place as it was.
+    started: bool,
 }
 
 #[derive(Debug)]
@@ -59,7 +64,7 @@ enum How {
 impl Upload {
     /// Opens the target `path` for an upload in `mode`.
     pub(crate) fn open(
-        storage: &Storage,
+        storage: &LocalStorage,
         path: &VirtualPath,
         mode: WriteMode,
     ) -> Result<Upload, FsError> {
@@ -72,7 +77,7 @@ impl Upload {
                 // Keep the first `offset` bytes: no truncation now, a cut at the end.
                 options.write(true).create(offset == 0);
                 let mut file = storage
-                    .open_write(rel, &mut options)
+                    .open_file_write(rel, &mut options)
                     .map_err(|e| fs_error(&e))?;
                 file.seek(SeekFrom::Start(offset))
                     .map_err(|e| fs_error(&e))?;
@@ -82,7 +87,7 @@ impl Upload {
             WriteMode::Append => {
                 options.append(true).create(true);
                 let file = storage
-                    .open_write(rel, &mut options)
+                    .open_file_write(rel, &mut options)
                     .map_err(|e| fs_error(&e))?;
                 drop_special_bits(&file)?;
                 (file, How::Direct)
@@ -92,7 +97,7 @@ impl Upload {
                 options.write(true).truncate(true);
                 (
                     storage
-                        .open_write(rel, &mut options)
+                        .open_file_write(rel, &mut options)
                         .map_err(|e| fs_error(&e))?,
                     How::Direct,
                 )
@@ -104,19 +109,17 @@ impl Upload {
             file,
             storage: storage.clone(),
             how,
+            started: false,
         })
-    }
-
-    /// The file to write the received bytes to.
-    pub(crate) fn file(&mut self) -> &mut File {
-        &mut self.file
     }
 
     /// Ends the upload: `complete` says whether the client's data ended cleanly. A temporary file
     /// is renamed over the target only then, and removed otherwise.
-    pub(crate) fn finish(mut self, complete: bool) -> Result<(), FsError> {
+    fn finish(&mut self, complete: bool) -> Result<(), FsError> {
         match std::mem::replace(&mut self.how, How::Direct) {
             How::Direct => Ok(()),
+            // Never started: the file is as it was.
+            How::Resumed if !self.started => Ok(()),
             How::Resumed => {
                 // Also on failure: the file then ends where the received bytes ended, so its size
                 // tells the client where to resume.
@@ -149,33 +152,51 @@ impl Upload {
     }
 }
 
+impl Write for Upload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.started = true;
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl WriteStream for Upload {
+    fn local_file(&mut self) -> Option<&mut File> {
+        self.started = true;
+        Some(&mut self.file)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), FsError> {
+        self.finish(true)
+    }
+}
+
 impl Drop for Upload {
-    /// An upload dropped without [`finish`](Upload::finish) (a panic in a caller) still removes
-    /// its temporary file.
+    /// Not committed (the upload failed, was aborted, or never started): a temporary file is
+    /// removed, a file written in place from an offset is cut where the received bytes ended.
     fn drop(&mut self) {
-        if let How::Temp { temp, ticket, .. } = &self.how {
-            let mut unfinished = self.storage.unfinished().lock();
-            if unfinished.remove(ticket).is_some() {
-                let _ = self.storage.dir().remove_file(temp);
-            }
-        }
+        let _ = self.finish(false);
     }
 }
 
 /// `STOR`: create the target if it is new, else write a temporary file beside it.
-fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError> {
+fn open_replace(storage: &LocalStorage, path: &VirtualPath) -> Result<Upload, FsError> {
     let rel = storage.relative(path)?;
     let rel = rel.as_path();
     // `create_new` decides atomically whether the target is new: no window in which another
     // upload could create it between a check and the open.
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
-    match storage.open_write(rel, &mut options) {
+    match storage.open_file_write(rel, &mut options) {
         Ok(file) => {
             return Ok(Upload {
                 file,
                 storage: storage.clone(),
                 how: How::Direct,
+                started: false,
             })
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -208,17 +229,21 @@ fn open_replace(storage: &Storage, path: &VirtualPath) -> Result<Upload, FsError
             target: rel.to_path_buf(),
             ticket,
         },
+        started: false,
     })
 }
 
 /// Creates a new hidden temporary file in the directory `dir_rel`.
-fn create_temp(storage: &Storage, dir_rel: &std::path::Path) -> Result<(File, PathBuf), FsError> {
+fn create_temp(
+    storage: &LocalStorage,
+    dir_rel: &std::path::Path,
+) -> Result<(File, PathBuf), FsError> {
     for _ in 0..64 {
         let name = format!("{TEMP_PREFIX}{:016x}", fastrand::u64(..));
         let rel = join_rel(dir_rel, name.as_ref());
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
-        match storage.open_write(&rel, &mut options) {
+        match storage.open_file_write(&rel, &mut options) {
             Ok(file) => return Ok((file, rel)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(fs_error(&e)),
@@ -245,17 +270,17 @@ fn drop_special_bits(file: &File) -> Result<(), FsError> {
 #[derive(Debug, Default)]
 pub(crate) struct Unfinished {
     next: AtomicU64,
-    temps: Mutex<HashMap<u64, (Storage, PathBuf)>>,
+    temps: Mutex<HashMap<u64, (LocalStorage, PathBuf)>>,
 }
 
 impl Unfinished {
-    fn register(&self, storage: Storage, temp: PathBuf) -> u64 {
+    fn register(&self, storage: LocalStorage, temp: PathBuf) -> u64 {
         let ticket = self.next.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(ticket, (storage, temp));
         ticket
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, (Storage, PathBuf)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, (LocalStorage, PathBuf)>> {
         // A panic while holding the lock leaves a plain map behind: still usable.
         self.temps.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -280,7 +305,8 @@ pub(crate) const STALE_SCAN_ENTRIES: usize = 1_000_000;
 /// Directories deeper than this below the root are not searched for stale temporary files.
 const STALE_SCAN_DEPTH: usize = 64;
 
-/// What [`Storage::remove_stale_temp_files`] did.
+/// What [`LocalStorage::remove_stale_temp_files`] (or another storage's
+/// [`Storage::remove_stale_uploads`](crate::storage::Storage::remove_stale_uploads)) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StaleCleanup {
     /// Temporary files removed.
@@ -289,9 +315,9 @@ pub struct StaleCleanup {
     pub complete: bool,
 }
 
-/// [`Storage::remove_stale_temp_files`]: a walk of the tree with a stack of open directories,
+/// [`LocalStorage::remove_stale_temp_files`]: a walk of the tree with a stack of open directories,
 /// removing each `.thinftp-part.*` file.
-pub(crate) fn remove_stale_temp_files(storage: &Storage, max_entries: usize) -> StaleCleanup {
+pub(crate) fn remove_stale_temp_files(storage: &LocalStorage, max_entries: usize) -> StaleCleanup {
     let mut cleanup = StaleCleanup {
         removed: 0,
         complete: true,

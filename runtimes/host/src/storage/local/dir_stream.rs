@@ -1,6 +1,6 @@
 //! A directory read one entry at a time, for listings that must not become one buffer.
 //!
-//! [`DirStream`] walks the directory stream (`getdents`) beneath the session's storage and
+//! [`LocalDirStream`] walks the directory stream (`getdents`) beneath the session's storage and
 //! describes each entry a client may see as it goes: the host's temporary upload files are left
 //! out, names that are not UTF-8 are shown as [`names::encode`] does, and a symlink's target only
 //! if it stays beneath the home. Holding it costs one open directory and nothing per entry, so
@@ -12,17 +12,18 @@ use std::path::PathBuf;
 use cap_std::fs::ReadDir;
 use thinftp::{DirEntry, Metadata};
 
-use crate::names;
-use crate::storage::{
-    convert_metadata, depth_below_home, join_rel, kind_of, stays_below_home, Storage, TEMP_PREFIX,
+use super::{
+    convert_metadata, depth_below_home, join_rel, kind_of, stays_below_home, LocalStorage,
+    TEMP_PREFIX,
 };
+use crate::names;
 
 /// The visible entries of one directory, read lazily as it is iterated: the host's temporary
 /// upload files left out, names that are not UTF-8 encoded, symlink targets only if they stay
 /// beneath the home. It holds one open directory and nothing per entry; dropping it stops the
-/// reading. Made by [`Storage::dir_stream`].
-pub struct DirStream {
-    storage: Storage,
+/// reading. Made by [`LocalStorage::dir_stream`].
+pub struct LocalDirStream {
+    storage: LocalStorage,
     entries: ReadDir,
     /// The directory, relative to the storage's own.
     rel: PathBuf,
@@ -33,18 +34,23 @@ pub struct DirStream {
     metadata: bool,
 }
 
-impl std::fmt::Debug for DirStream {
+impl std::fmt::Debug for LocalDirStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirStream")
+        f.debug_struct("LocalDirStream")
             .field("rel", &self.rel)
             .field("metadata", &self.metadata)
             .finish_non_exhaustive()
     }
 }
 
-impl DirStream {
-    pub(crate) fn new(storage: &Storage, entries: ReadDir, rel: PathBuf, metadata: bool) -> Self {
-        DirStream {
+impl LocalDirStream {
+    pub(crate) fn new(
+        storage: &LocalStorage,
+        entries: ReadDir,
+        rel: PathBuf,
+        metadata: bool,
+    ) -> Self {
+        LocalDirStream {
             storage: storage.clone(),
             entries,
             depth: depth_below_home(&rel),
@@ -81,7 +87,7 @@ impl DirStream {
     }
 }
 
-impl Iterator for DirStream {
+impl Iterator for LocalDirStream {
     type Item = DirEntry;
 
     fn next(&mut self) -> Option<DirEntry> {

@@ -1,4 +1,4 @@
-//! The requests of local-disk [`Storage`] that read or change attributes beyond a file's bytes:
+//! The requests of [`LocalStorage`] that read or change attributes beyond a file's bytes:
 //! modification time (`MFMT`, `SITE UTIME`), mode (`SITE CHMOD`), digests (`HASH`, `XSHA256`,
 //! ...) and free space (`AVBL`).
 //!
@@ -8,21 +8,17 @@
 //! name a second time, so a rename or symlink swapped in meanwhile cannot redirect it.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 
 use cap_std::fs::{OpenOptions, OpenOptionsExt};
-use digest::Digest;
 use rustix::fs::{Mode, Timespec, Timestamps, UTIME_OMIT};
 use thinftp::{FsError, HashAlgorithm, VirtualPath};
 
+use super::LocalStorage;
 use crate::errors::fs_error;
-use crate::storage::Storage;
+use crate::storage::digest_stream;
 
-/// Bytes read per call while hashing: large enough that the digest, not the system calls,
-/// sets the pace, small enough to stay in the cache.
-const HASH_BUFFER: usize = 1 << 20;
-
-impl Storage {
+impl LocalStorage {
     /// Opens `path` (a file or directory) read-only, without blocking on a FIFO, for the
     /// descriptor-based calls below.
     fn open_any(&self, path: &VirtualPath) -> Result<File, FsError> {
@@ -65,49 +61,16 @@ impl Storage {
         Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
     }
 
-    /// The digest of the regular file `path` and its size, the file streamed in
-    /// [`HASH_BUFFER`]-sized reads (never held whole). Blocking and as long as the file: run it
-    /// as a job, off the event loop.
+    /// The digest of the regular file `path` and its size, the file streamed (never held
+    /// whole). Blocking and as long as the file: run it as a job, off the event loop.
     pub fn hash(
         &self,
         path: &VirtualPath,
         algorithm: HashAlgorithm,
     ) -> Result<(Vec<u8>, u64), FsError> {
-        let mut file = self.open_read(path)?;
-        let read_error = |e: io::Error| fs_error(&e);
-        match algorithm {
-            HashAlgorithm::Sha256 => digest_file::<sha2::Sha256>(&mut file).map_err(read_error),
-            HashAlgorithm::Sha1 => digest_file::<sha1::Sha1>(&mut file).map_err(read_error),
-            HashAlgorithm::Md5 => digest_file::<md5::Md5>(&mut file).map_err(read_error),
-            HashAlgorithm::Crc32 => {
-                let mut crc = crc32fast::Hasher::new();
-                let size = stream(&mut file, |chunk| crc.update(chunk)).map_err(read_error)?;
-                Ok((crc.finalize().to_be_bytes().to_vec(), size))
-            }
-            _ => Err(FsError::Unsupported),
-        }
-    }
-}
-
-fn digest_file<D: Digest>(file: &mut File) -> io::Result<(Vec<u8>, u64)> {
-    let mut hasher = D::new();
-    let size = stream(file, |chunk| hasher.update(chunk))?;
-    Ok((hasher.finalize().to_vec(), size))
-}
-
-/// Feeds the whole of `file` to `feed`, one buffer at a time; returns the bytes read.
-fn stream(file: &mut File, mut feed: impl FnMut(&[u8])) -> io::Result<u64> {
-    let mut buffer = vec![0u8; HASH_BUFFER];
-    let mut total = 0u64;
-    loop {
-        match file.read(&mut buffer) {
-            Ok(0) => return Ok(total),
-            Ok(n) => {
-                feed(&buffer[..n]);
-                total += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+        let mut file = self.open_file_read(path)?;
+        digest_stream(&mut file, algorithm)
+            .ok_or(FsError::Unsupported)?
+            .map_err(|e| fs_error(&e))
     }
 }
