@@ -451,7 +451,8 @@ fn stor(
 /// (each [`RANGE`] long).
 fn free_block(taken: &[u16], len: u16) -> u16 {
     for _ in 0..500 {
-        let low = fastrand::u16(20_000..60_000);
+        // Below Linux's ephemeral ports (32768 and up), which outgoing connections take.
+        let low = fastrand::u16(20_000..32_000);
         let clear = taken.iter().all(|&t| low + len <= t || low >= t + RANGE);
         let free = (low..low + len).all(|port| {
             [PUBLIC, NODE]
