@@ -109,6 +109,29 @@
 //! [`Output::AbortTransfer`] may come at step 2 or 3; the runtime then ends the transfer with
 //! [`Input::TransferDone`] either way (an open reported after it changes nothing). Every
 //! command still gets exactly one final reply.
+//!
+//! # FTPS (RFC 4217)
+//!
+//! The core knows TLS *state*, never TLS bytes: the runtime runs every handshake. FTPS is off
+//! until [`Config::tls`] says [`available`](TlsPolicy::available) (then `FEAT` lists
+//! `AUTH TLS`, `PBSZ` and `PROT`); what it requires of whom is the rest of the [`TlsPolicy`].
+//!
+//! - **Control connection.** After the `234` to `AUTH TLS` comes [`Output::SecureControl`]:
+//!   write the replies before it, then run a TLS server handshake on the control connection
+//!   and answer [`Input::ControlSecured`] (with a [`TlsInfo`]) or [`Input::ControlTlsFailed`]
+//!   (the session then closes with no reply). From then on decrypt before
+//!   [`Input::ControlBytes`] and encrypt every reply. Whatever the client sent after the `AUTH`
+//!   line in clear text is discarded, never run (CVE-2011-0411). [`Output::ClearControl`]
+//!   (after the `200` to `CCC`, only with [`TlsPolicy::allow_ccc`]) means `close_notify`, then
+//!   clear text again.
+//! - **Implicit FTPS** (port 990): create the session with [`Session::new_implicit_tls`]. Its
+//!   first output is [`Output::SecureControl`]; the `220` follows the handshake.
+//! - **Data connections.** [`Output::StartTransfer`] carries a [`DataProtection`]. With
+//!   [`DataProtection::Private`] (`PROT P`), run a TLS server handshake on the data connection
+//!   when carrying out [`Output::MoveBytes`] (after the `150`), before any byte moves; a
+//!   failed one ends the transfer with [`TransferError::TlsFailed`] (`425`), one that did not
+//!   resume the control connection's session, if the runtime requires that, with
+//!   [`TransferError::TlsNotResumed`] (`522`), having read or written nothing.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

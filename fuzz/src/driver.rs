@@ -20,6 +20,14 @@
 //!   `1xx` reply while a transfer's file is being opened; its bytes move (`MoveBytes`) only
 //!   after the runtime reported it open and a `1xx` reply followed; no `226` while a transfer is
 //!   still running; `AbortTransfer` only for a running transfer.
+//! - FTPS: `SecureControl` only when TLS is offered, never twice without a handshake report
+//!   between; while a handshake runs nothing comes out but `CloseSession` (no reply, no
+//!   request: whatever the client sent after `AUTH` is dropped), and right after
+//!   `ControlSecured` nothing comes out at all (nothing framed before it runs), but the `220`
+//!   in implicit FTPS; a successful `AUTH` logs out; a handshake report nobody asked for is
+//!   `DriveError::TlsNotRequested`; `ClearControl` only with `allow_ccc` on a TLS control
+//!   connection; with TLS required of everyone, no `Authenticate` on a clear control connection
+//!   and every transfer `DataProtection::Private`.
 //! - After a timeout fed at a passed deadline, `poll_timeout` is not still due (no busy loop).
 //! - `is_closed` agrees with the outputs; output count and size grow at most linearly with the
 //!   input.
@@ -32,15 +40,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use thinftp::{
-    AuthId, AuthResult, DataId, DriveError, FsId, FsOp, FsReply, Input, Output, Permissions,
-    Session, TransferId, TransferKind, VirtualPath,
+    AuthId, AuthResult, DataId, DataProtection, DriveError, FsId, FsOp, FsReply, Input, Output,
+    Permissions, Session, TlsInfo, TlsRequirement, TransferId, TransferKind, VirtualPath,
 };
 
 use crate::answers::{fitting, forge, op_paths, plausible, shaped, stranger, weight};
 use crate::checks::{beneath, check_reply};
 use crate::scenario::{
     encode_lines, Action, AuthAnswer, DataPeer, DataSetup, Flavor, FsAnswer, Jump, Line,
-    PassiveAnswer, Scenario, Setup,
+    PassiveAnswer, Scenario, Setup, TlsSetup,
 };
 
 /// Most actions played per case: keeps every iteration cheap.
@@ -62,6 +70,8 @@ enum Expect {
     Closed,
     /// Nothing the model can tell (no such input yet): `Ok` or any error.
     Ignore,
+    /// A handshake report with no `SecureControl` waiting: must be `TlsNotRequested`.
+    NotRequested,
     /// An id never handed out for this kind: must be `NeverIssued`. `old` when it went out for
     /// another kind longer ago than the session remembers kinds: `Stale` will do too.
     Refuse { old: bool },
@@ -84,6 +94,11 @@ enum Data {
 pub fn run(scenario: Scenario) {
     let mut driver = Driver::new(&scenario.setup);
     driver.drain(&"the greeting of Session::new", false);
+    assert_eq!(
+        driver.securing,
+        driver.tls.is_some_and(|t| t.implicit),
+        "an implicit FTPS session starts with SecureControl (and only it)"
+    );
     for action in scenario.actions.into_iter().take(MAX_ACTIONS) {
         if driver.closed && driver.after_close > 0 {
             break;
@@ -114,6 +129,14 @@ struct Driver {
     /// `Input::Shutdown` was fed: no new work may start, and the session closes once no
     /// transfer runs.
     shutdown: bool,
+    /// The FTPS setup, if TLS is offered.
+    tls: Option<TlsSetup>,
+    /// `SecureControl` came, no handshake was reported yet.
+    securing: bool,
+    /// The control connection is TLS now.
+    control_secured: bool,
+    /// `ControlSecured` was just fed and accepted: what may come out right after it.
+    just_secured: bool,
     fs: BTreeMap<u64, FsOp>,
     auth: BTreeSet<u64>,
     data: BTreeMap<u64, Data>,
@@ -150,8 +173,13 @@ impl Driver {
         // The fuzz crate is not the core: a real clock is fine for the starting point.
         #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
+        let implicit = setup.tls.is_some_and(|t| t.implicit);
         Self {
-            session: Session::new(config, peer, local, now),
+            session: if implicit {
+                Session::new_implicit_tls(config, peer, local, now)
+            } else {
+                Session::new(config, peer, local, now)
+            },
             now,
             peer,
             local,
@@ -162,6 +190,10 @@ impl Driver {
             after_close: 0,
             eof_sent: false,
             shutdown: false,
+            tls: setup.tls,
+            securing: false,
+            control_secured: false,
+            just_secured: false,
             fs: BTreeMap::new(),
             auth: BTreeSet::new(),
             data: BTreeMap::new(),
@@ -335,6 +367,22 @@ impl Driver {
                 }
             }
             Action::Shutdown => self.feed(Input::Shutdown),
+            Action::Handshake { ok } => self.feed(if ok {
+                secured()
+            } else {
+                Input::ControlTlsFailed
+            }),
+            Action::Secure { private, flavor } => {
+                self.control(b"AUTH TLS\r\n".to_vec());
+                self.pump(flavor);
+                let prot: &[u8] = if private {
+                    b"PBSZ 0\r\nPROT P\r\n"
+                } else {
+                    b"PBSZ 0\r\nPROT C\r\n"
+                };
+                self.control(prot.to_vec());
+                self.pump(flavor);
+            }
         }
     }
 
@@ -422,6 +470,9 @@ impl Driver {
                 Data::Connected { .. } => continue,
             });
         }
+        if self.securing {
+            answers.push(secured());
+        }
         for &id in &self.opening {
             answers.push(Input::TransferOpened {
                 id: TransferId::from_raw(id),
@@ -496,6 +547,8 @@ impl Driver {
             Input::ControlBytes(_) | Input::ControlEof | Input::Timeout | Input::Shutdown => {
                 Expect::Accept
             }
+            Input::ControlSecured(_) | Input::ControlTlsFailed if self.securing => Expect::Accept,
+            Input::ControlSecured(_) | Input::ControlTlsFailed => Expect::NotRequested,
             Input::Fs { id, result } => match self.fs.get(&id.raw()) {
                 Some(op) if shaped(op, result) => Expect::Accept,
                 Some(_) => Expect::WrongShape,
@@ -562,6 +615,10 @@ impl Driver {
             (_, Expect::WrongShape) => {
                 panic!("a wrong-shaped answer got {result:?}, not WrongShape: {input:?}")
             }
+            (Err(DriveError::TlsNotRequested), Expect::NotRequested) => {}
+            (_, Expect::NotRequested) => {
+                panic!("a handshake report nobody asked for got {result:?}, not TlsNotRequested")
+            }
             (Err(DriveError::Closed), Expect::Closed) => {}
             (_, Expect::Closed) => {
                 panic!("an input after CloseSession got {result:?}, not Closed: {input:?}")
@@ -588,6 +645,7 @@ impl Driver {
         }
         // An error leaves the session unchanged, and nothing comes out after CloseSession.
         let silent = !taken || self.closed;
+        self.just_secured = applies && matches!(input, Input::ControlSecured(_));
         if self.closed {
             self.after_close += 1;
         }
@@ -607,6 +665,11 @@ impl Driver {
         match input {
             Input::ControlEof => self.eof_sent = true,
             Input::Shutdown => self.shutdown = true,
+            Input::ControlSecured(_) => {
+                self.securing = false;
+                self.control_secured = true;
+            }
+            Input::ControlTlsFailed => self.securing = false,
             Input::Fs { id, result } => {
                 self.fs.remove(&id.raw());
                 if let Ok(FsReply::Created(path)) = result {
@@ -691,6 +754,24 @@ impl Driver {
     }
 
     fn check_output(&mut self, output: Output, input: &dyn fmt::Debug) {
+        if self.securing {
+            // The handshake runs: no reply, no request; only a deadline, EOF or shutdown may
+            // end the session.
+            assert!(
+                matches!(output, Output::CloseSession),
+                "{output:?} while the control connection's handshake runs, after {input:?}"
+            );
+        }
+        if self.just_secured {
+            // Nothing the client sent before the handshake runs after it: the implicit
+            // greeting is all that may come.
+            let implicit = self.tls.is_some_and(|t| t.implicit);
+            let greeting = matches!(&output, Output::Reply(r) if r.code() == 220);
+            assert!(
+                implicit && greeting && !self.greeted,
+                "{output:?} right after ControlSecured: a line from before the handshake ran?"
+            );
+        }
         if self.shutdown {
             // Nothing new starts once the server shuts down.
             let starts = match &output {
@@ -761,6 +842,10 @@ impl Driver {
             }
             Output::Authenticate { id, .. } => {
                 self.issue(AUTH, id.raw());
+                assert!(
+                    self.control_secured || !self.everyone(|t| t.control),
+                    "Authenticate on a clear control connection, TLS required of everyone"
+                );
                 assert!(self.auth.is_empty(), "two authentications outstanding");
                 self.auth.insert(id.raw());
             }
@@ -800,7 +885,22 @@ impl Driver {
             Output::CloseData { id } => {
                 self.data.remove(&id.raw());
             }
-            Output::StartTransfer { id, data, kind, .. } => self.start_transfer(id, data, kind, input),
+            Output::StartTransfer {
+                id,
+                data,
+                kind,
+                protection,
+            } => {
+                assert!(
+                    protection == DataProtection::Private || !self.everyone(|t| t.data),
+                    "a PROT C transfer, data protection required of everyone, after {input:?}"
+                );
+                assert!(
+                    protection == DataProtection::Clear || self.tls.is_some(),
+                    "a PROT P transfer without TLS offered"
+                );
+                self.start_transfer(id, data, kind, input)
+            }
             Output::MoveBytes { id } => {
                 assert!(
                     self.opened.remove(&id.raw()),
@@ -819,6 +919,27 @@ impl Driver {
                 );
             }
             Output::CloseSession => self.closed = true,
+            Output::SecureControl => {
+                assert!(
+                    self.tls.is_some(),
+                    "SecureControl without TLS offered, after {input:?}"
+                );
+                assert!(!self.securing, "SecureControl twice, after {input:?}");
+                assert!(
+                    !self.control_secured,
+                    "SecureControl on a TLS control connection, after {input:?}"
+                );
+                self.securing = true;
+                // AUTH logs out: nothing may be asked for the old login until a new one.
+                self.login = None;
+            }
+            Output::ClearControl => {
+                assert!(
+                    self.tls.is_some_and(|t| t.allow_ccc) && self.control_secured,
+                    "ClearControl without allow_ccc or on a clear connection, after {input:?}"
+                );
+                self.control_secured = false;
+            }
             // A new kind of output: the harness does not model it yet.
             _ => {}
         }
@@ -880,6 +1001,12 @@ impl Driver {
         self.opening.insert(id.raw());
     }
 
+    /// Whether the policy requirement `which` applies to every name (no override).
+    fn everyone(&self, which: impl Fn(&TlsSetup) -> TlsRequirement) -> bool {
+        self.tls
+            .is_some_and(|t| which(&t) == TlsRequirement::Everyone && t.override_u.is_none())
+    }
+
     fn issue(&mut self, kind: usize, raw: u64) {
         assert!(self.issued[kind].insert(raw), "id {raw} handed out twice");
         self.newest = self.newest.max(raw);
@@ -888,4 +1015,11 @@ impl Driver {
 
 fn nth(map: &BTreeMap<u64, FsOp>, pick: u8) -> Option<(&u64, &FsOp)> {
     map.iter().nth(usize::from(pick) % map.len().max(1))
+}
+
+/// A successful control-connection handshake, as a runtime would report it.
+fn secured() -> Input {
+    Input::ControlSecured(Box::new(
+        TlsInfo::new("TLSv1.3", "TLS13_AES_128_GCM_SHA256").with_alpn(*b"ftp"),
+    ))
 }

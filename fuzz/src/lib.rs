@@ -17,6 +17,50 @@ pub use scenario::Scenario;
 mod tests {
     use arbitrary::{Arbitrary, Unstructured};
 
+    use crate::scenario::{Action, Home, Setup, TlsSetup, Wire};
+
+    fn tls_setup(implicit: bool) -> Setup {
+        Setup {
+            ipv6: false,
+            home: Home::Root,
+            max_line_len: None,
+            max_pending_input: None,
+            max_login_failures: 3,
+            passive_address: None,
+            tls: Some(TlsSetup {
+                implicit,
+                control: thinftp::TlsRequirement::Optional,
+                data: thinftp::TlsRequirement::Optional,
+                allow_ccc: true,
+                override_u: None,
+            }),
+        }
+    }
+
+    /// The model's FTPS rules on the injection case (CVE-2011-0411): lines in the chunk of
+    /// `AUTH TLS`, or fed during the handshake, must not run once it is reported (the driver
+    /// panics if anything comes out right after `ControlSecured`), in explicit and implicit
+    /// FTPS; then a real login, `CCC` and a second `AUTH` go through the same checks.
+    #[test]
+    fn lines_before_the_handshake_never_run() {
+        for implicit in [false, true] {
+            let actions = vec![
+                Action::Raw(Wire(b"AUTH TLS\r\nNOOP\r\nUSER u\r\nPASS p\r\nPW".to_vec())),
+                Action::Raw(Wire(b"D\r\nSTAT\r\n".to_vec())),
+                Action::Handshake { ok: true },
+                Action::Handshake { ok: true },
+                Action::Login { write: true },
+                Action::Raw(Wire(b"CCC\r\nAUTH TLS\r\nNOOP\r\n".to_vec())),
+                Action::Handshake { ok: true },
+                Action::Raw(Wire(b"NOOP\r\n".to_vec())),
+            ];
+            crate::run(crate::Scenario {
+                setup: tls_setup(implicit),
+                actions,
+            });
+        }
+    }
+
     /// Plays scenarios built from a fixed pseudo-random byte stream: a quick stand-in for a
     /// fuzzing run where `cargo fuzz` is not installed (any broken rule panics here too).
     #[test]

@@ -6,7 +6,9 @@ use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
-use thinftp::{Config, FsError, FsReply, Listing, Metadata, TransferError, VirtualPath};
+use thinftp::{
+    Config, FsError, FsReply, Listing, Metadata, TlsRequirement, TransferError, VirtualPath,
+};
 
 /// Bytes that print as an escaped byte string.
 #[derive(Clone, PartialEq, Eq, Arbitrary)]
@@ -42,6 +44,23 @@ pub struct Setup {
     pub max_login_failures: u8,
     /// The address advertised in `227` replies.
     pub passive_address: Option<[u8; 4]>,
+    /// FTPS offered (and how), or not (the default `Config`).
+    pub tls: Option<TlsSetup>,
+}
+
+/// An FTPS setup: the policy, and whether the session is implicit FTPS.
+#[derive(Debug, Clone, Copy, Arbitrary)]
+pub struct TlsSetup {
+    /// `Session::new_implicit_tls` instead of `Session::new`.
+    pub implicit: bool,
+    /// `TlsPolicy::control`.
+    pub control: TlsRequirement,
+    /// `TlsPolicy::data`.
+    pub data: TlsRequirement,
+    /// `TlsPolicy::allow_ccc`.
+    pub allow_ccc: bool,
+    /// A users-file override for the name `u` (the one [`Action::Login`] uses).
+    pub override_u: Option<bool>,
 }
 
 impl Setup {
@@ -73,6 +92,15 @@ impl Setup {
         }
         config.max_login_failures = 1 + u32::from(self.max_login_failures % 4);
         config.passive_address = self.passive_address.map(IpAddr::from);
+        if let Some(tls) = self.tls {
+            config.tls.available = true;
+            config.tls.control = tls.control;
+            config.tls.data = tls.data;
+            config.tls.allow_ccc = tls.allow_ccc;
+            if let Some(required) = tls.override_u {
+                config.tls.user_overrides.insert("u".to_owned(), required);
+            }
+        }
         config
     }
 }
@@ -201,6 +229,20 @@ pub enum Action {
     },
     /// The server shuts down: `Input::Shutdown`.
     Shutdown,
+    /// The runtime reports the control connection's handshake: `ControlSecured` when `ok`,
+    /// else `ControlTlsFailed` (whether one was asked for or not).
+    Handshake {
+        /// Whether it succeeded.
+        ok: bool,
+    },
+    /// A shortcut to FTPS states: `AUTH TLS`, the handshake (if asked for), then `PBSZ 0` and
+    /// `PROT P` or `PROT C`, pumping after each.
+    Secure {
+        /// `PROT P` rather than `PROT C`.
+        private: bool,
+        /// How the runtime answers.
+        flavor: Flavor,
+    },
 }
 
 /// How far the clock moves before a timeout.
@@ -378,6 +420,7 @@ const VERBS: &[&str] = &[
     "REST", "RETR", "STOR", "APPE", "STOU", "PASV", "EPSV", "PORT", "EPRT", "ABOR", "LIST", "NLST",
     "MLSD", "MLST", "FEAT", "OPTS", "SYST", "STAT", "HELP", "NOOP", "SITE", "SMNT", "LPRT", "LPSV",
     "AUTH", "PBSZ", "PROT", "FOO", "", "MFMT", "HASH", "XSHA256", "XSHA1", "XMD5", "XCRC", "AVBL",
+    "CCC",
 ];
 
 /// Arguments worth trying: paths (escapes included), parameters of TYPE/MODE/STRU/REST,
@@ -442,6 +485,12 @@ const ARGS: &[&str] = &[
     "u",
     "anonymous",
     "x\0y",
+    "TLS",
+    "ssl",
+    "TLS-C",
+    "P",
+    "C",
+    "TLS\r\nUSER u\r\nPASS p",
 ];
 
 /// One command line.

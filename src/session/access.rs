@@ -10,7 +10,8 @@ use crate::path::VirtualPath;
 use super::timers::Timer;
 
 impl Session {
-    pub(super) fn cmd_user(&mut self, name: String) {
+    /// Returns whether the `USER` was refused (TLS required for the name).
+    pub(super) fn cmd_user(&mut self, name: String) -> bool {
         if self.logged_in() {
             // RFC 959 4.1.1 lets USER change the user at any time and leaves "all transfer
             // parameters unchanged": TYPE, the data connection (an open passive listener),
@@ -19,11 +20,12 @@ impl Session {
         }
         if self.refuse_clear_login(&name) {
             self.login = Login::Anonymous;
-            return;
+            return true;
         }
         self.login = Login::UserGiven(name);
         // The same reply for every name, known or not: no user-name oracle.
         self.reply(331, "Please specify the password.");
+        false
     }
 
     /// The login starts over: a new home, so a new current directory, and no REST or RNFR

@@ -548,7 +548,8 @@ impl Session {
         // RNFR's source is good for the very next command only.
         let rename_from = self.rename_from.take();
         match cmd {
-            Command::User(name) => self.cmd_user(name),
+            // A USER refused for want of TLS counts as a refused line.
+            Command::User(name) => return self.cmd_user(name),
             Command::Pass(password) => self.cmd_pass(password),
             Command::Acct(_) => self.reply(202, "ACCT not needed."),
             Command::Rein => self.cmd_rein(),

@@ -198,6 +198,23 @@ pub struct Options {
     #[arg(long, value_name = "CIDR,...", value_delimiter = ',',
           value_parser = crate::proxy_protocol::parse_net)]
     pub proxy_protocol_from: Vec<ipnet::IpNet>,
+    // Observability (metrics branch): Prometheus metrics and the transfer log.
+    /// Serve Prometheus metrics (text format) at http://IP:PORT/metrics: sessions, logins,
+    /// commands, transfers, data connections, storage errors. Bind it where only the scraper
+    /// reaches it (127.0.0.1, or a private network): it has no authentication.
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Append one line per finished upload and download to FILE (xferlog or JSON: see
+    /// --transfer-log-format), written in the background. SIGHUP reopens it (for logrotate).
+    #[arg(long, value_name = "FILE")]
+    pub transfer_log: Option<PathBuf>,
+
+    /// Format of --transfer-log: `xferlog` (wu-ftpd/vsftpd, what log analysers and fail2ban
+    /// read; times in UTC) or `json` (one object per line: time, session, client, user, path,
+    /// direction, type, bytes, seconds, status).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::observe::transfer_log::Format::Xferlog)]
+    pub transfer_log_format: crate::observe::transfer_log::Format,
 }
 
 impl Options {

@@ -57,6 +57,7 @@ mod host;
 pub mod limits;
 pub mod logging;
 pub mod names;
+pub mod observe;
 pub mod passive;
 pub mod proxy_protocol;
 pub mod server;

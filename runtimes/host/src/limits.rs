@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
+pub use crate::observe::metrics::Refusal;
+
 /// What an over-limit client is sent before its connection is closed.
 pub const TOO_MANY: &[u8] = b"421 Too many connections\r\n";
 
@@ -115,35 +117,45 @@ impl Limits {
     /// Admits a session from `ip`, or `None` if that would pass a limit: then write
     /// [`TOO_MANY`] (see [`reject`]) and close the connection.
     pub fn try_acquire(&self, ip: IpAddr) -> Option<SessionGuard> {
+        self.try_acquire_or_why(ip).ok()
+    }
+
+    /// [`try_acquire`](Self::try_acquire), saying which limit refused.
+    pub fn try_acquire_or_why(&self, ip: IpAddr) -> Result<SessionGuard, Refusal> {
         let group = ip_group(ip);
         let mut counts = self.lock();
         let from_ip = counts.per_ip.get(&group).copied().unwrap_or(0);
-        if counts.total >= counts.max_total
-            || from_ip >= counts.max_per_ip
-            || counts.unauthenticated >= counts.max_unauthenticated
-        {
-            return None;
+        if counts.total >= counts.max_total {
+            return Err(Refusal::MaxSessions);
+        }
+        if from_ip >= counts.max_per_ip {
+            return Err(Refusal::MaxSessionsPerIp);
+        }
+        if counts.unauthenticated >= counts.max_unauthenticated {
+            return Err(Refusal::MaxUnauthenticated);
         }
         counts.total += 1;
         counts.unauthenticated += 1;
         counts.per_ip.insert(group, from_ip + 1);
-        Some(self.place(OnceLock::from(group)))
+        Ok(self.place(OnceLock::from(group)))
     }
 
     /// Admits a connection from a trusted proxy whose PROXY header is still to be read: it
     /// counts in total and as not logged in, but against no address until
     /// [`SessionGuard::place_client`] names the client (the proxy's own address would count
-    /// every client of the proxy as one). `None` past a limit, as for
-    /// [`try_acquire`](Self::try_acquire).
-    pub fn try_acquire_proxied(&self) -> Option<SessionGuard> {
+    /// every client of the proxy as one). The limit that refused, as for
+    /// [`try_acquire_or_why`](Self::try_acquire_or_why).
+    pub fn try_acquire_proxied(&self) -> Result<SessionGuard, Refusal> {
         let mut counts = self.lock();
-        if counts.total >= counts.max_total || counts.unauthenticated >= counts.max_unauthenticated
-        {
-            return None;
+        if counts.total >= counts.max_total {
+            return Err(Refusal::MaxSessions);
+        }
+        if counts.unauthenticated >= counts.max_unauthenticated {
+            return Err(Refusal::MaxUnauthenticated);
         }
         counts.total += 1;
         counts.unauthenticated += 1;
-        Some(self.place(OnceLock::new()))
+        Ok(self.place(OnceLock::new()))
     }
 
     fn place(&self, group: OnceLock<IpAddr>) -> SessionGuard {
@@ -357,7 +369,7 @@ mod tests {
         let b = limits.try_acquire_proxied().unwrap();
         let c = limits.try_acquire_proxied().unwrap();
         assert!(
-            limits.try_acquire_proxied().is_none(),
+            limits.try_acquire_proxied().is_err(),
             "the total still holds"
         );
         assert!(a.place_client(client));

@@ -94,11 +94,21 @@ fn start(
     if from_systemd {
         tracing::info!("listening on the sockets systemd passed; --listen is not used");
     }
+    if let Some(addr) = options.metrics_listen {
+        let bound = crate::observe::http::serve(addr, Arc::clone(&host))
+            .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+        tracing::info!("metrics on http://{bound}/metrics");
+    }
     host.warn_missing_homes();
     host.remove_stale_uploads();
     limits::raise_open_files_limit();
     let mut reloader = Reloader::new(bin, args, Arc::clone(&host), options.clone());
+    let reopen = host.observe().transfer_log.clone();
     signals::install(host.lifecycle().shutdown().clone(), move || {
+        // After logrotate, whether or not the settings reload.
+        if let Some(log) = &reopen {
+            log.reopen();
+        }
         reloader.reload();
     })?;
     systemd::notify_or_log("READY=1");

@@ -32,6 +32,7 @@ pub mod hostile_holds;
 pub mod hostile_logins;
 pub mod lifecycle;
 pub mod load;
+pub mod observability;
 pub mod operations;
 pub mod proxy_protocol;
 pub mod refusals;
@@ -72,6 +73,10 @@ macro_rules! suite {
             containment::shutdown_cut_upload_leaves_no_temp_file,
             containment::passive_ports_are_random,
             containment::passive_listeners_per_address_are_capped,
+            observability::metrics_count_what_happens,
+            observability::transfer_log_xferlog,
+            observability::transfer_log_json,
+            observability::audit_lines_for_every_change,
             load::concurrent_sessions,
             load::session_limit_total,
             load::session_limit_per_ip,

@@ -21,8 +21,19 @@ pub struct Server {
     addr: SocketAddr,
     first_line: String,
     root: Root,
-    /// The lines logged after the first, and those taken already ([`logged`](Server::logged)).
-    log: Mutex<(Receiver<String>, Vec<String>)>,
+    /// The lines logged after the first ([`logged`](Server::logged),
+    /// [`wait_for_line`](Server::wait_for_line)).
+    log: Mutex<Log>,
+}
+
+/// What the server logged after its first line.
+#[derive(Debug)]
+struct Log {
+    rx: Receiver<String>,
+    /// Every line taken from `rx` so far.
+    lines: Vec<String>,
+    /// The first of `lines` that [`Server::wait_for_line`] has not passed over.
+    next: usize,
 }
 
 /// What the server serves.
@@ -87,14 +98,18 @@ impl Server {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             first_line: String::new(),
             root,
-            log: Mutex::new((rx, Vec::new())),
+            log: Mutex::new(Log {
+                rx,
+                lines: Vec::new(),
+                next: 0,
+            }),
         };
         // The first line names the address. With a more verbose THINFTP_TEST_LOG, other lines
         // may come first: the first one that names an address counts.
         let deadline = Instant::now() + TIMEOUT;
         let (first, addr) = loop {
             let wait = deadline.saturating_duration_since(Instant::now());
-            let next = server.lock_log().0.recv_timeout(wait);
+            let next = server.lock_log().rx.recv_timeout(wait);
             let line = match next {
                 Ok(line) => line,
                 Err(e) => {
@@ -113,6 +128,31 @@ impl Server {
         server.addr = addr;
         server.first_line = first;
         server
+    }
+
+    /// The next line the server logs (on standard error or output) that contains every one of
+    /// `needles`; the lines before it are passed over. Fails the test after [`TIMEOUT`].
+    #[track_caller]
+    pub fn wait_for_line(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            {
+                let mut log = self.lock_log();
+                let log = &mut *log;
+                log.lines.extend(log.rx.try_iter());
+                while let Some(line) = log.lines.get(log.next) {
+                    log.next += 1;
+                    if needles.iter().all(|n| line.contains(n)) {
+                        return line.clone();
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server logged no line with {needles:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The control connection's address.
@@ -146,9 +186,9 @@ impl Server {
     /// Every line the server logged after the first, so far.
     pub fn logged(&self) -> Vec<String> {
         let mut log = self.lock_log();
-        let (rx, lines) = &mut *log;
-        lines.extend(rx.try_iter());
-        lines.clone()
+        let log = &mut *log;
+        log.lines.extend(log.rx.try_iter());
+        log.lines.clone()
     }
 
     /// Waits (at most [`TIMEOUT`]) until the server has logged a line containing `what`.
@@ -167,7 +207,7 @@ impl Server {
         }
     }
 
-    fn lock_log(&self) -> std::sync::MutexGuard<'_, (Receiver<String>, Vec<String>)> {
+    fn lock_log(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -215,6 +215,9 @@ mod tests {
             | "max-unauthenticated-sessions"
             | "shutdown-grace" => "7",
             "anonymous" | "anonymous-write" | "read-only" => "true",
+            "metrics-listen" => r#""127.0.0.1:9121""#,
+            "transfer-log" => r#""/var/log/thinftp/xferlog""#,
+            "transfer-log-format" => r#""json""#,
             _ => return None,
         })
     }

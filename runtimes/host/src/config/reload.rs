@@ -90,5 +90,11 @@ fn restart_only_changes(old: &Options, new: &Options) -> Vec<&'static str> {
         old.proxy_protocol_from != new.proxy_protocol_from,
     );
     check("verbose", old.verbosity() != new.verbosity());
+    check("metrics-listen", old.metrics_listen != new.metrics_listen);
+    check("transfer-log", old.transfer_log != new.transfer_log);
+    check(
+        "transfer-log-format",
+        old.transfer_log_format != new.transfer_log_format,
+    );
     changed
 }

@@ -59,6 +59,7 @@ pub use channels::Completion;
 pub use work::Job;
 
 use crate::busy_poll::Polling;
+use crate::observe::SessionObserver;
 use crate::shutdown::{SessionWatch, TransferGuard};
 use crate::{limits, socket, Admission, Host, SessionStorage};
 use channels::DataChannels;
@@ -104,6 +105,8 @@ pub struct Driver<S, W> {
     /// A connection from a trusted proxy whose PROXY header is being read: until it is, there
     /// is no session yet (`session` is a stand-in, never polled). See [`proxied`].
     header: Option<HeaderWait>,
+    /// Sees every input fed and every output taken: metrics, transfer log, audit lines.
+    observer: SessionObserver,
 }
 
 impl<S, W: Waiter> Driver<S, W> {
@@ -123,7 +126,9 @@ impl<S, W: Waiter> Driver<S, W> {
     ) -> Self {
         let session = host.new_session(peer, local, now);
         let header = admission.proxied.then(|| HeaderWait::new(local, now));
+        let observer = SessionObserver::new(host.observe().clone(), admission.id, peer);
         Driver {
+            observer,
             data_timeout: host.data_timeout(),
             storage: SessionStorage::new(&host),
             peer,
@@ -254,6 +259,7 @@ impl<S, W: Waiter> Driver<S, W> {
                 }
             }
             while let Some(output) = self.session.poll_output() {
+                self.observer.output(&output);
                 if let Output::Reply(reply) = &output {
                     self.replies.push(reply.as_bytes());
                     continue;
@@ -322,6 +328,7 @@ impl<S, W: Waiter> Driver<S, W> {
         // from now on works beneath it. Kept only if the core takes the answer.
         let before = matches!(input, Input::Auth { .. }).then(|| self.storage.clone());
         let input = self.storage.fed(input);
+        self.observer.input(&input);
         if let Err(e) = self.session.handle_input(now, input) {
             // A late answer racing an ABOR or a close is normal (stale); anything else is a bug
             // in the driver or the storage (an answer of the wrong shape, which the core still
@@ -462,8 +469,11 @@ impl<S, W: Waiter> Driver<S, W> {
                     let local = wait.local;
                     let client = client.unwrap_or(self.peer);
                     // The per-address limit, bans and everything after count the client.
-                    if !self.admission.guard.place_client(client.ip()) {
-                        tracing::warn!(%client, "too many sessions: refused with 421");
+                    if !self
+                        .host
+                        .admission()
+                        .place_client(&self.admission.guard, client)
+                    {
                         wait.closing = true;
                         return Some(Action::Write(limits::TOO_MANY.to_vec()));
                     }
@@ -473,6 +483,8 @@ impl<S, W: Waiter> Driver<S, W> {
                     tracing::debug!(proxy = %self.peer, "PROXY header read");
                     self.peer = client;
                     self.session = self.host.new_session(client, local, now);
+                    let observe = self.host.observe().clone();
+                    self.observer = SessionObserver::new(observe, self.admission.id, client);
                     if !rest.is_empty() {
                         let first = Completion::Input(Input::ControlBytes(rest));
                         self.queue.push_front(first);

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tracing::Span;
 
 use crate::limits::{self, Limits, SessionGuard};
+use crate::observe::Metrics;
 use crate::proxy_protocol::TrustedProxies;
 
 /// How long to pause after a failed `accept` before the next one, so that a lasting error (out
@@ -25,6 +26,8 @@ pub struct Gate {
     next_session: AtomicU64,
     /// Connections from these addresses start with a PROXY header naming the client.
     proxies: TrustedProxies,
+    /// Counts sessions admitted and refused.
+    metrics: Metrics,
 }
 
 /// A control connection let in by [`Gate::admit`]: keep it for as long as the session runs
@@ -48,11 +51,17 @@ pub struct Admission {
 impl Gate {
     /// At most `max_total` sessions at once, `max_per_ip` of them from one address (group:
     /// see [`limits::ip_group`]), `max_unauthenticated` of them not logged in yet.
-    pub(crate) fn new(max_total: usize, max_per_ip: usize, max_unauthenticated: usize) -> Gate {
+    pub(crate) fn new(
+        max_total: usize,
+        max_per_ip: usize,
+        max_unauthenticated: usize,
+        metrics: Metrics,
+    ) -> Gate {
         Gate {
             limits: Limits::with_max_unauthenticated(max_total, max_per_ip, max_unauthenticated),
             next_session: AtomicU64::new(1),
             proxies: TrustedProxies::default(),
+            metrics,
         }
     }
 
@@ -91,11 +100,16 @@ impl Gate {
     pub fn admit<C: Write + AsFd>(&self, peer: SocketAddr, conn: &mut C) -> Option<Admission> {
         let proxied = self.from_proxy(peer.ip());
         let guard = if proxied {
-            let guard = self.limits.try_acquire_proxied();
-            if guard.is_none() {
-                tracing::warn!(proxy = %peer, "too many sessions: refused with 421");
+            // Counted as admitted (in the metrics) once its header names the client.
+            match self.limits.try_acquire_proxied() {
+                Ok(guard) => Some(guard),
+                Err(why) => {
+                    self.metrics.session_refused(why);
+                    let limit = why.as_str();
+                    tracing::warn!(proxy = %peer, limit, "too many sessions: refused with 421");
+                    None
+                }
             }
-            guard
         } else {
             self.try_admit(peer.ip())
         };
@@ -118,15 +132,35 @@ impl Gate {
         })
     }
 
+    /// Names the client of a session admitted from a trusted proxy, from its PROXY header
+    /// ([`SessionGuard::place_client`]); false (logged and counted) when the client already
+    /// holds `--max-sessions-per-ip` sessions: refuse it with [`limits::reject`].
+    pub fn place_client(&self, guard: &SessionGuard, client: SocketAddr) -> bool {
+        if guard.place_client(client.ip()) {
+            self.metrics.session_admitted();
+            return true;
+        }
+        let why = limits::Refusal::MaxSessionsPerIp;
+        self.metrics.session_refused(why);
+        tracing::warn!(%client, limit = why.as_str(), "too many sessions: refused with 421");
+        false
+    }
+
     /// Admits a session from `ip`, or `None` when a limit is reached: then send
     /// [`limits::reject`] and close the connection at once. [`admit`](Self::admit) does all of
     /// that.
     pub fn try_admit(&self, ip: IpAddr) -> Option<SessionGuard> {
-        let guard = self.limits.try_acquire(ip);
-        if guard.is_none() {
-            tracing::warn!(%ip, "too many sessions: refused with 421");
+        match self.limits.try_acquire_or_why(ip) {
+            Ok(guard) => {
+                self.metrics.session_admitted();
+                Some(guard)
+            }
+            Err(why) => {
+                self.metrics.session_refused(why);
+                tracing::warn!(%ip, limit = why.as_str(), "too many sessions: refused with 421");
+                None
+            }
         }
-        guard
     }
 
     /// A new session id, for logs.

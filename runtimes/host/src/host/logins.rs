@@ -10,6 +10,7 @@ use thinftp::AuthResult;
 use crate::auth::Users;
 use crate::bans::{BanPolicy, Banned, Bans};
 use crate::limits::SessionGuard;
+use crate::observe::metrics::{LoginOutcome, Metrics};
 use crate::throttle::Throttle;
 
 /// At most one "login refused" (or "login queue full") warning per this long; the next one
@@ -27,11 +28,14 @@ pub(crate) struct Logins {
     bans: Bans,
     refused_log: Throttle,
     queue_full_log: Throttle,
+    /// Counts logins by outcome.
+    metrics: Metrics,
 }
 
 impl Logins {
-    pub(crate) fn new(users: Users, bans: BanPolicy) -> Self {
+    pub(crate) fn new(users: Users, bans: BanPolicy, metrics: Metrics) -> Self {
         Logins {
+            metrics,
             users: RwLock::new(Arc::new(users)),
             bans: Bans::new(bans),
             refused_log: Throttle::new(LOGIN_WARN_EVERY),
@@ -74,21 +78,25 @@ impl Logins {
         if let Some(banned) = self.bans.banned(now, ip, user) {
             // Logged when the ban started; each refusal only at debug level.
             tracing::debug!(user = ?user, ?banned, "login refused: banned");
+            self.metrics.login(LoginOutcome::Banned);
             return AuthResult::Unavailable;
         }
         let result = self.users().check_queued(ip, user, password);
         match &result {
             AuthResult::Accepted(p) => {
+                self.metrics.login(LoginOutcome::Ok);
                 tracing::Span::current().record("user", user);
                 tracing::info!(user = ?user, home = %p.home, write = p.write, "login accepted");
             }
             AuthResult::Refused => {
+                self.metrics.login(LoginOutcome::Failed);
                 if let Some(suppressed) = self.refused_log.admit(now) {
                     tracing::warn!(user = ?user, suppressed, "login refused");
                 }
                 self.log_new_bans(self.bans.failed(now, ip, user));
             }
             AuthResult::Unavailable => {
+                self.metrics.login(LoginOutcome::Busy);
                 if let Some(suppressed) = self.queue_full_log.admit(now) {
                     tracing::warn!(user = ?user, suppressed, "too many password checks waiting: 421");
                 }

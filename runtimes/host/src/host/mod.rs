@@ -23,6 +23,7 @@ use crate::limits::SessionGuard;
 use self::logins::Logins;
 use crate::busy_poll::{BusyPoll, Polling};
 use crate::cli::Options;
+use crate::observe::Observe;
 use crate::passive::PassivePorts;
 use crate::proxy_protocol::TrustedProxies;
 use crate::shutdown::Lifecycle;
@@ -48,6 +49,8 @@ pub struct Host {
     busy_poll: BusyPoll,
     /// The settings of each new session (replaced by a reload).
     config: RwLock<Config>,
+    /// Metrics and the transfer log.
+    observe: Observe,
 }
 
 /// Why a server could not start.
@@ -58,6 +61,8 @@ pub enum StartupError {
     Root(PathBuf, io::Error),
     /// The users could not be loaded.
     Users(UsersError),
+    /// The transfer log could not be opened.
+    TransferLog(PathBuf, io::Error),
 }
 
 impl fmt::Display for StartupError {
@@ -65,6 +70,9 @@ impl fmt::Display for StartupError {
         match self {
             StartupError::Root(path, e) => write!(f, "cannot open root {}: {e}", path.display()),
             StartupError::Users(e) => e.fmt(f),
+            StartupError::TransferLog(path, e) => {
+                write!(f, "cannot open the transfer log {}: {e}", path.display())
+            }
         }
     }
 }
@@ -103,21 +111,36 @@ impl Host {
         let grace = Duration::from_secs(options.shutdown_grace);
         let lifecycle = Lifecycle::new(grace, Arc::clone(&storage));
         let window = Duration::from_micros(options.busy_poll);
+        let observe = Observe::from_options(options)?;
+        let metrics = observe.metrics.clone();
         Ok(Host {
             storage,
-            logins: Logins::new(users, options.ban_policy()),
+            logins: Logins::new(users, options.ban_policy(), metrics.clone()),
             default_anonymous: AtomicBool::new(default_anonymous),
             admission: Gate::new(
                 options.max_sessions,
                 options.max_sessions_per_ip,
                 options.unauthenticated_cap(),
+                metrics,
             )
             .behind(TrustedProxies::new(options.proxy_protocol_from.clone())),
             busy_poll: BusyPoll::new(window, lifecycle.transfers().clone()),
             lifecycle,
             passive: PassivePorts::new(range, options.max_passive_per_ip),
             config: RwLock::new(options.config()),
+            observe,
         })
+    }
+
+    /// Metrics and the transfer log, for each session's
+    /// [`SessionObserver`](crate::observe::SessionObserver).
+    pub fn observe(&self) -> &Observe {
+        &self.observe
+    }
+
+    /// The metrics in the Prometheus text format, for a scrape of `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.observe.metrics.render(self.admission.active())
     }
 
     /// Puts the settings of `options` that can change while sessions run in force for what
