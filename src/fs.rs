@@ -206,6 +206,10 @@ pub enum FsError {
     Other,
     /// This storage cannot do that (set a time or a mode, tell the free space): `502`.
     Unsupported,
+    /// The user's quota (bytes or files) would be passed: `552` (RFC 959: "exceeded storage
+    /// allocation"). Storage that enforces quotas removes the partial data of an upload it
+    /// refuses this way.
+    QuotaExceeded,
 }
 
 /// The directory entries of an [`FsOp::ListDir`] or [`FsOp::ListNames`], and the wall-clock time

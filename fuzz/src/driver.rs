@@ -372,8 +372,14 @@ impl Driver {
             } else {
                 Input::ControlTlsFailed
             }),
-            Action::Secure { private, flavor } => {
-                self.control(b"AUTH TLS\r\n".to_vec());
+            Action::Secure {
+                injected,
+                private,
+                flavor,
+            } => {
+                let mut wire = b"AUTH TLS\r\n".to_vec();
+                wire.extend(encode_lines(&injected));
+                self.control(wire);
                 self.pump(flavor);
                 let prot: &[u8] = if private {
                     b"PBSZ 0\r\nPROT P\r\n"

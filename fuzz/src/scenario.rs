@@ -235,9 +235,12 @@ pub enum Action {
         /// Whether it succeeded.
         ok: bool,
     },
-    /// A shortcut to FTPS states: `AUTH TLS`, the handshake (if asked for), then `PBSZ 0` and
-    /// `PROT P` or `PROT C`, pumping after each.
+    /// A shortcut to FTPS states: `AUTH TLS` with `injected` lines in the same chunk (which
+    /// must never run), the handshake (if asked for), then `PBSZ 0` and `PROT P` or `PROT C`,
+    /// pumping after each.
     Secure {
+        /// Lines sent in clear text right behind `AUTH TLS`.
+        injected: Vec<Line>,
         /// `PROT P` rather than `PROT C`.
         private: bool,
         /// How the runtime answers.

@@ -709,6 +709,7 @@ fn fs_error_text(err: FsError) -> (u16, &'static str) {
         FsError::InvalidName => (553, "File name not allowed."),
         FsError::Other => (451, "Local error in processing."),
         FsError::Unsupported => (502, "Not supported by this storage."),
+        FsError::QuotaExceeded => (552, "Exceeded storage allocation (quota)."),
     }
 }
 

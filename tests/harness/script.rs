@@ -382,6 +382,7 @@ pub fn fs_error(word: &str) -> Result<FsError, String> {
         "InvalidName" => FsError::InvalidName,
         "Other" => FsError::Other,
         "Unsupported" => FsError::Unsupported,
+        "QuotaExceeded" => FsError::QuotaExceeded,
         _ => return Err(format!("unknown FsError {word:?}")),
     })
 }

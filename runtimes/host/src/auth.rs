@@ -13,6 +13,12 @@
 //! password_hash = "$argon2id$v=19$m=19456,t=2,p=1$...$..."
 //! home = "/alice"   # below the server's root; default "/"
 //! write = true      # default false: read-only
+//! # Limits, each optional:
+//! max_rate = "down=10M,up=2M"  # bytes per second, as --max-rate takes it; replaces
+//!                              # --max-rate-per-session for this user's sessions ("0":
+//!                              # unlimited; --max-rate still applies)
+//! quota_bytes = "5G"           # bytes of regular files beneath the home (decimal K/M/G)
+//! quota_files = 10000          # regular files beneath the home
 //! ```
 
 use std::collections::HashMap;
@@ -51,6 +57,17 @@ pub struct Users {
 struct User {
     secret: Secret,
     permissions: Permissions,
+    limits: UserLimits,
+}
+
+/// A user's limits from the users file: rates and quota.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserLimits {
+    /// `max_rate`: for each of the user's sessions, instead of `--max-rate-per-session` (whole:
+    /// a direction it leaves out, or `"0"`, is unlimited for this user).
+    pub rate: Option<crate::rate::RateLimit>,
+    /// `quota_bytes` and `quota_files`.
+    pub quota: crate::quota::Quota,
 }
 
 /// A stored password. Its `Debug` shows no secret, so a user table can be logged.
@@ -82,6 +99,8 @@ pub enum UsersError {
     BadHome(String),
     /// The same name was given twice.
     Duplicate(String),
+    /// A user's `max_rate`, `quota_bytes` or `quota_files` is not valid.
+    BadLimit(String, String),
 }
 
 impl fmt::Display for UsersError {
@@ -99,6 +118,7 @@ impl fmt::Display for UsersError {
             }
             UsersError::BadHome(name) => write!(f, "user {name:?}: invalid home directory"),
             UsersError::Duplicate(name) => write!(f, "user {name:?} is defined twice"),
+            UsersError::BadLimit(name, e) => write!(f, "user {name:?}: {e}"),
         }
     }
 }
@@ -122,6 +142,55 @@ struct UserEntry {
     home: Option<String>,
     #[serde(default)]
     write: bool,
+    #[serde(default)]
+    max_rate: Option<SizeText>,
+    #[serde(default)]
+    quota_bytes: Option<SizeText>,
+    #[serde(default)]
+    quota_files: Option<u64>,
+}
+
+/// A rate or size written as text (`"20M"`) or as a plain number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeText {
+    Number(u64),
+    Text(String),
+}
+
+impl SizeText {
+    fn text(&self) -> String {
+        match self {
+            SizeText::Number(n) => n.to_string(),
+            SizeText::Text(t) => t.clone(),
+        }
+    }
+}
+
+impl UserEntry {
+    fn limits(&self) -> Result<UserLimits, UsersError> {
+        let bad =
+            |key: &str, e: String| UsersError::BadLimit(self.name.clone(), format!("{key}: {e}"));
+        let rate = match &self.max_rate {
+            Some(rate) => {
+                Some(crate::rate::RateLimit::parse(&rate.text()).map_err(|e| bad("max_rate", e))?)
+            }
+            None => None,
+        };
+        let bytes = match &self.quota_bytes {
+            Some(size) => {
+                Some(crate::rate::parse_size(&size.text()).map_err(|e| bad("quota_bytes", e))?)
+            }
+            None => None,
+        };
+        Ok(UserLimits {
+            rate,
+            quota: crate::quota::Quota {
+                bytes,
+                files: self.quota_files,
+            },
+        })
+    }
 }
 
 impl Users {
@@ -177,7 +246,11 @@ impl Users {
                     .map_err(|_| UsersError::BadHome(entry.name.clone()))?,
             };
             let permissions = Permissions::new(home, entry.write);
+            let limits = entry.limits()?;
             self.add_hashed(&entry.name, &entry.password_hash, permissions)?;
+            if let Some(user) = self.named.get_mut(&entry.name) {
+                user.limits = limits;
+            }
         }
         Ok(())
     }
@@ -202,6 +275,11 @@ impl Users {
         self.named
             .iter()
             .map(|(name, user)| (name.as_str(), &user.permissions))
+    }
+
+    /// The limits of the named user `user` (none for unknown and anonymous users).
+    pub fn limits(&self, user: &str) -> UserLimits {
+        self.named.get(user).map(|u| u.limits).unwrap_or_default()
     }
 
     /// Makes every user read-only (`--read-only`).
@@ -231,6 +309,7 @@ impl Users {
         if let Some(User {
             secret: Secret::Plain(expected),
             permissions,
+            ..
         }) = named
         {
             return if constant_time_eq(expected.as_bytes(), password.as_bytes()) {
@@ -259,6 +338,7 @@ impl Users {
             Some(User {
                 secret: Secret::Hash(hash),
                 permissions,
+                ..
             }) => {
                 if self.hasher.check(&ticket, hash, password) {
                     AuthResult::Accepted(permissions.clone())
@@ -346,6 +426,7 @@ impl Users {
             User {
                 secret,
                 permissions,
+                limits: UserLimits::default(),
             },
         );
         Ok(())
@@ -385,6 +466,39 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_users_file_gives_rates_and_quotas() {
+        let hash = hash_password("pw").unwrap();
+        let mut users = Users::new();
+        let text = format!(
+            "[[user]]\nname = \"a\"\npassword_hash = \"{hash}\"\nmax_rate = \"down=10M\"\n\
+             quota_bytes = \"5G\"\nquota_files = 7\n\
+             [[user]]\nname = \"b\"\npassword_hash = \"{hash}\"\nmax_rate = 1000\n\
+             quota_bytes = 2000\n\
+             [[user]]\nname = \"c\"\npassword_hash = \"{hash}\"\n"
+        );
+        users.load_toml(&text).unwrap();
+        let a = users.limits("a");
+        assert_eq!(
+            a.rate,
+            Some(crate::rate::RateLimit {
+                down: Some(10_000_000),
+                up: None
+            })
+        );
+        assert_eq!(a.quota.bytes, Some(5_000_000_000));
+        assert_eq!(a.quota.files, Some(7));
+        let b = users.limits("b");
+        assert_eq!(b.rate.and_then(|r| r.up), Some(1000));
+        assert_eq!(b.quota.bytes, Some(2000));
+        assert_eq!(users.limits("c"), UserLimits::default());
+        assert_eq!(users.limits("nobody"), UserLimits::default());
+        let bad =
+            format!("[[user]]\nname = \"d\"\npassword_hash = \"{hash}\"\nmax_rate = \"fast\"\n");
+        let err = Users::new().load_toml(&bad).unwrap_err().to_string();
+        assert!(err.contains("\"d\"") && err.contains("max_rate"), "{err}");
+    }
 
     #[test]
     fn a_full_queue_answers_unavailable_without_hashing() {

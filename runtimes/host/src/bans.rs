@@ -63,7 +63,8 @@ struct Entry {
 /// The failure counts and bans of a server.
 #[derive(Debug)]
 pub struct Bans {
-    policy: BanPolicy,
+    /// Replaced by a reload ([`set_policy`](Bans::set_policy)).
+    policy: Mutex<BanPolicy>,
     table: Mutex<HashMap<Key, Entry>>,
 }
 
@@ -71,9 +72,20 @@ impl Bans {
     /// Counts failures under `policy`.
     pub fn new(policy: BanPolicy) -> Self {
         Bans {
-            policy,
+            policy: Mutex::new(policy),
             table: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Puts `policy` in force from now on (a reload): the failures counted so far count
+    /// against the new thresholds and window; a ban under way keeps the end it was given.
+    pub fn set_policy(&self, policy: BanPolicy) {
+        *self.policy.lock().unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> BanPolicy {
+        *self.policy.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the address group `ip` or the name `user` is banned at `now`. Call it before
@@ -101,12 +113,12 @@ impl Bans {
         }
         let mut table = self.lock();
         if let Some(ip) = ip {
-            if self.count(&mut table, Key::Address(ip), self.policy.per_address, now) {
+            if self.count(&mut table, Key::Address(ip), self.policy().per_address, now) {
                 started.push(Banned::Address(ip));
             }
         }
         let key = Key::User(user.to_owned());
-        if self.count(&mut table, key, self.policy.per_user, now) {
+        if self.count(&mut table, key, self.policy().per_user, now) {
             started.push(Banned::User(user.to_owned()));
         }
         started
@@ -114,7 +126,7 @@ impl Bans {
 
     /// How long a ban lasts.
     pub fn ban_time(&self) -> Duration {
-        self.policy.ban_for
+        self.policy().ban_for
     }
 
     /// How many addresses and names are tracked (for tests).
@@ -123,7 +135,8 @@ impl Bans {
     }
 
     fn is_off(&self) -> bool {
-        self.policy.per_address == 0 && self.policy.per_user == 0
+        let policy = self.policy();
+        policy.per_address == 0 && policy.per_user == 0
     }
 
     /// Whether `key` is banned at `now`; forgets a ban that is over.
@@ -161,7 +174,8 @@ impl Bans {
             // Already banned (a check that started before the ban): no second start.
             return false;
         }
-        if now.saturating_duration_since(entry.window_start) > self.policy.window {
+        let policy = self.policy();
+        if now.saturating_duration_since(entry.window_start) > policy.window {
             entry.window_start = now;
             entry.failures = 0;
         }
@@ -171,7 +185,7 @@ impl Bans {
         }
         // A ban time too large for the clock is a ban for as long as the server runs.
         entry.banned_until = Some(
-            now.checked_add(self.policy.ban_for)
+            now.checked_add(policy.ban_for)
                 .unwrap_or(now + Duration::from_secs(100 * 365 * 86_400)),
         );
         true
@@ -179,7 +193,7 @@ impl Bans {
 
     /// Drops entries whose window and ban are over.
     fn prune(&self, table: &mut HashMap<Key, Entry>, now: Instant) {
-        let window = self.policy.window;
+        let window = self.policy().window;
         table.retain(|_, e| match e.banned_until {
             Some(until) => now < until,
             None => now.saturating_duration_since(e.window_start) <= window,

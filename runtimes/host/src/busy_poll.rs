@@ -16,8 +16,8 @@
 //! ([`Host::busy_poll`](crate::Host::busy_poll)): then the CPUs have data to move. Kernels offer the same for NIC queues (`SO_BUSY_POLL`), not for
 //! loopback or for a readiness wait in general.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::shutdown::ActiveTransfers;
@@ -34,7 +34,9 @@ fn most_at_once() -> usize {
 /// How long a session polls after it answered; see the module docs.
 #[derive(Clone, Debug)]
 pub struct BusyPoll {
-    window: Duration,
+    /// Microseconds; replaced by a reload ([`set_window`](BusyPoll::set_window)), shared by
+    /// clones.
+    window: Arc<AtomicU64>,
     /// No window while any of these runs.
     transfers: ActiveTransfers,
 }
@@ -43,7 +45,22 @@ impl BusyPoll {
     /// Polls for `window` after each answer while none of `transfers` runs; `Duration::ZERO`
     /// never polls.
     pub fn new(window: Duration, transfers: ActiveTransfers) -> BusyPoll {
-        BusyPoll { window, transfers }
+        let micros = u64::try_from(window.as_micros()).unwrap_or(u64::MAX);
+        BusyPoll {
+            window: Arc::new(AtomicU64::new(micros)),
+            transfers,
+        }
+    }
+
+    /// Polls for `window` from the next answer on (a reload); `Duration::ZERO` stops polling.
+    pub fn set_window(&self, window: Duration) {
+        let micros = u64::try_from(window.as_micros()).unwrap_or(u64::MAX);
+        self.window.store(micros, Ordering::Relaxed);
+    }
+
+    /// The window in force.
+    pub fn window(&self) -> Duration {
+        Duration::from_micros(self.window.load(Ordering::Relaxed))
     }
 
     /// Starts a window if one is free: `None` if polling is off, a transfer runs or as many
@@ -51,7 +68,8 @@ impl BusyPoll {
     pub fn start(&self) -> Option<Polling> {
         // While data moves, the CPUs are busy moving it: a polling thread would take a CPU from
         // the transfers (measured: bursts of 200 sessions downloading at once).
-        if self.window.is_zero() || self.transfers.count() > 0 {
+        let window = self.window();
+        if window.is_zero() || self.transfers.count() > 0 {
             return None;
         }
         let most = most_at_once();
@@ -61,7 +79,7 @@ impl BusyPoll {
             })
             .ok()?;
         Some(Polling {
-            until: Instant::now() + self.window,
+            until: Instant::now() + window,
         })
     }
 }

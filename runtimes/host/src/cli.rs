@@ -50,7 +50,8 @@ pub struct Options {
     pub users: Vec<UserArg>,
 
     /// TOML file of users with argon2 password hashes, home directories and write access
-    /// (`[[user]]` tables: name, password_hash, home, write). Make a hash with --hash-password.
+    /// (`[[user]]` tables: name, password_hash, home, write; and limits: max_rate as --max-rate
+    /// takes it, quota_bytes such as "5G", quota_files). Make a hash with --hash-password.
     #[arg(long, value_name = "FILE")]
     pub users_file: Option<PathBuf>,
 
@@ -76,7 +77,8 @@ pub struct Options {
     #[arg(long, value_name = "FIRST-LAST", value_parser = parse_port_range)]
     pub passive_ports: Option<PortRange>,
 
-    /// Most passive listeners one client address holds at once (PASV/EPSV beyond it get 425).
+    /// Most passive listeners one client address (IPv6: its /64) holds at once (PASV/EPSV
+    /// beyond it get 425).
     /// Default, and never more than: half of --passive-ports; without a range, no limit beyond
     /// --max-sessions-per-ip. Passive ports are picked at random.
     #[arg(long, value_name = "N",
@@ -164,6 +166,19 @@ pub struct Options {
     /// --max-sessions.
     #[arg(long, value_name = "N")]
     pub max_unauthenticated_sessions: Option<usize>,
+
+    /// Bandwidth of the whole server, in bytes per second, shared by all its transfers:
+    /// `20M` for each direction, or `down=20M,up=5M` (either part may be left out: no limit
+    /// that way). Decimal suffixes K, M, G (20M = 20,000,000); 0 means no limit. Transfers keep
+    /// using sendfile/splice, paced chunk by chunk. Listings are not limited.
+    #[arg(long, value_name = "RATE", default_value = "0", value_parser = crate::rate::RateLimit::parse)]
+    pub max_rate: crate::rate::RateLimit,
+
+    /// Bandwidth of each session, as --max-rate takes it (`10M`, `down=10M,up=1M`). A user's
+    /// `max_rate` in the users file replaces it for that user's sessions (`"0"`: unlimited);
+    /// --max-rate still applies on top.
+    #[arg(long, value_name = "RATE", default_value = "0", value_parser = crate::rate::RateLimit::parse)]
+    pub max_rate_per_session: crate::rate::RateLimit,
 
     /// Text of the 220 greeting.
     #[arg(long, value_name = "TEXT")]

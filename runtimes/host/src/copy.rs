@@ -19,6 +19,8 @@ use std::net::TcpStream;
 use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, SpliceFlags};
 
+use crate::allowance::Allowance;
+
 /// Most bytes one `sendfile`/`splice` call is asked to move (also the pipe size asked for).
 const CHUNK: usize = 1 << 20;
 /// Buffer of the fallback copy.
@@ -31,6 +33,8 @@ pub(crate) enum CopyError {
     Socket(io::Error),
     /// Reading or writing the file.
     File(io::Error),
+    /// The upload would pass its user's quota: the bytes past it were not written.
+    Quota,
 }
 
 /// Sends the file from its current position to its end; returns the bytes sent.
@@ -40,15 +44,22 @@ pub(crate) enum CopyError {
 /// own deadline. A blocking `sendfile` waits up to the timeout again for every run of pages it
 /// sends, so a client whose window opened by a few bytes now and then held a download for
 /// several times the timeout.
-pub(crate) fn file_to_socket(file: &mut File, stream: &mut TcpStream) -> Result<u64, CopyError> {
+///
+/// Each chunk is first granted by `allowance` (the rate limits: see the `rate` module), so a
+/// limited download still moves its bytes with `sendfile`.
+pub(crate) fn file_to_socket(
+    file: &mut File,
+    stream: &mut TcpStream,
+    allowance: &mut Allowance,
+) -> Result<u64, CopyError> {
     let stall = stream.write_timeout().ok().flatten();
     if stream.set_nonblocking(true).is_err() {
-        return buffered(file, stream, CopyError::File, CopyError::Socket);
+        return buffered(file, stream, CopyError::File, CopyError::Socket, allowance);
     }
-    let result = sendfile_until_stalled(file, stream, stall);
+    let result = sendfile_until_stalled(file, stream, stall, allowance);
     let _ = stream.set_nonblocking(false);
     match result {
-        Err(Fallback) => buffered(file, stream, CopyError::File, CopyError::Socket),
+        Err(Fallback) => buffered(file, stream, CopyError::File, CopyError::Socket, allowance),
         Ok(result) => result,
     }
 }
@@ -60,10 +71,14 @@ fn sendfile_until_stalled(
     file: &File,
     stream: &TcpStream,
     stall: Option<std::time::Duration>,
+    allowance: &mut Allowance,
 ) -> Result<Result<u64, CopyError>, Fallback> {
     let mut sent = 0u64;
     loop {
-        match rustix::fs::sendfile(stream, file, None, CHUNK) {
+        let granted = allowance.grant(CHUNK);
+        let result = rustix::fs::sendfile(stream, file, None, granted);
+        allowance.moved(granted, *result.as_ref().unwrap_or(&0));
+        match result {
             Ok(0) => return Ok(Ok(sent)),
             Ok(n) => sent += n as u64,
             Err(Errno::INTR) => {}
@@ -102,24 +117,36 @@ fn wait_writable(stream: &TcpStream, stall: Option<std::time::Duration>) -> io::
 
 /// Receives the socket's bytes until its end into the file at its current position; returns the
 /// bytes received.
-pub(crate) fn socket_to_file(stream: &mut TcpStream, file: &mut File) -> Result<u64, CopyError> {
+///
+/// Each chunk is granted by `allowance` before it is read (the rate limits), and charged to it
+/// before it is written (the quota: a chunk past it is not written, and the copy ends with
+/// [`CopyError::Quota`]).
+pub(crate) fn socket_to_file(
+    stream: &mut TcpStream,
+    file: &mut File,
+    allowance: &mut Allowance,
+) -> Result<u64, CopyError> {
     let Ok((pipe_r, pipe_w)) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC) else {
-        return buffered(stream, file, CopyError::Socket, CopyError::File);
+        return buffered(stream, file, CopyError::Socket, CopyError::File, allowance);
     };
     // A bigger pipe means fewer calls; the default 64 KiB still works if this is refused.
     let _ = rustix::pipe::fcntl_setpipe_size(&pipe_w, CHUNK);
     let mut received = 0u64;
     loop {
-        let n = match rustix::pipe::splice(&*stream, None, &pipe_w, None, CHUNK, SpliceFlags::MOVE)
-        {
+        let granted = allowance.grant(CHUNK);
+        let result =
+            rustix::pipe::splice(&*stream, None, &pipe_w, None, granted, SpliceFlags::MOVE);
+        allowance.moved(granted, *result.as_ref().unwrap_or(&0));
+        let n = match result {
             Ok(0) => return Ok(received),
             Ok(n) => n,
             Err(Errno::INTR) => continue,
             Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if received == 0 => {
-                return buffered(stream, file, CopyError::Socket, CopyError::File);
+                return buffered(stream, file, CopyError::Socket, CopyError::File, allowance);
             }
             Err(e) => return Err(CopyError::Socket(e.into())),
         };
+        allowance.wrote(n).map_err(|_| CopyError::Quota)?;
         received += n as u64;
         let mut left = n;
         while left > 0 {
@@ -131,7 +158,8 @@ pub(crate) fn socket_to_file(stream: &mut TcpStream, file: &mut File) -> Result<
                 // the pipe holds by hand, then go on without splice.
                 Err(Errno::INVAL | Errno::OPNOTSUPP) => {
                     drain_pipe(&pipe_r, left, file)?;
-                    let rest = buffered(stream, file, CopyError::Socket, CopyError::File)?;
+                    let rest =
+                        buffered(stream, file, CopyError::Socket, CopyError::File, allowance)?;
                     return Ok(received + rest);
                 }
                 Err(e) => return Err(CopyError::File(e.into())),
@@ -169,8 +197,15 @@ fn drain_pipe(
 pub(crate) fn reader_to_socket(
     reader: &mut (impl Read + ?Sized),
     stream: &mut TcpStream,
+    allowance: &mut Allowance,
 ) -> Result<u64, CopyError> {
-    buffered(reader, stream, CopyError::File, CopyError::Socket)
+    buffered(
+        reader,
+        stream,
+        CopyError::File,
+        CopyError::Socket,
+        allowance,
+    )
 }
 
 /// Receives the socket's bytes until its end into `writer` (a storage's stream with no local
@@ -178,26 +213,39 @@ pub(crate) fn reader_to_socket(
 pub(crate) fn socket_to_writer(
     stream: &mut TcpStream,
     writer: &mut (impl Write + ?Sized),
+    allowance: &mut Allowance,
 ) -> Result<u64, CopyError> {
-    buffered(stream, writer, CopyError::Socket, CopyError::File)
+    buffered(
+        stream,
+        writer,
+        CopyError::Socket,
+        CopyError::File,
+        allowance,
+    )
 }
 
-/// The plain copy loop, with each side's errors wrapped by its own constructor.
+/// The plain copy loop, with each side's errors wrapped by its own constructor, each chunk
+/// granted and charged by `allowance` as in the calls above.
 fn buffered(
     reader: &mut (impl Read + ?Sized),
     writer: &mut (impl Write + ?Sized),
     read_err: fn(io::Error) -> CopyError,
     write_err: fn(io::Error) -> CopyError,
+    allowance: &mut Allowance,
 ) -> Result<u64, CopyError> {
     let mut buf = vec![0u8; BUF];
     let mut total = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
+        let granted = allowance.grant(BUF);
+        let result = reader.read(buf.get_mut(..granted).unwrap_or_default());
+        allowance.moved(granted, *result.as_ref().unwrap_or(&0));
+        let n = match result {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(read_err(e)),
         };
+        allowance.wrote(n).map_err(|_| CopyError::Quota)?;
         writer
             .write_all(buf.get(..n).unwrap_or_default())
             .map_err(write_err)?;

@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod allowance;
 pub mod auth;
 pub mod bans;
 pub mod busy_poll;
@@ -60,7 +61,10 @@ pub mod names;
 pub mod observe;
 pub mod passive;
 pub mod proxy_protocol;
+pub mod quota;
+pub mod rate;
 pub mod server;
+pub mod session_limits;
 pub mod session_storage;
 pub mod shutdown;
 pub mod signals;
@@ -71,7 +75,7 @@ mod throttle;
 pub mod transfer;
 
 pub use cli::Options;
-pub use host::{Admission, Gate, Host, StartupError};
+pub use host::{Admission, Gate, Host, ReloadableSettings, StartupError};
 pub use session_storage::SessionStorage;
 pub use storage::{LocalStorage, Storage};
 pub use transfer::{move_bytes, open_transfer, run_transfer, AbortHandle, Opened};

@@ -4,13 +4,18 @@
 //! will get next (with a shared sequential counter, a second session from the victim's address
 //! took the victim's next port and read its listing; the core still refuses a data connection
 //! from any address but the client's). One client address may hold only part of the range at
-//! once (half of it by default), so that it cannot take every port of it.
+//! once (half of it by default), so that it cannot take every port of it. Clients count by
+//! address group ([`ip_group`]): an IPv6 client by its /64, like the other per-address limits.
+//! A reload may change the range and the cap ([`PassivePorts::set_range`]): listeners open
+//! keep their ports, new ones follow the new settings.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 use std::sync::{Mutex, MutexGuard};
+
+use crate::limits::ip_group;
 
 /// Random tries before the search for a free port walks the range from a random start.
 const RANDOM_TRIES: u32 = 16;
@@ -22,8 +27,6 @@ const SWEEP_AT: usize = 1024;
 /// sessions.
 #[derive(Debug)]
 pub struct PassivePorts {
-    range: Option<RangeInclusive<u16>>,
-    max_per_client: usize,
     open: Mutex<OpenListeners>,
 }
 
@@ -32,6 +35,9 @@ pub struct PassivePorts {
 /// when it matters ([`still_listening`]).
 #[derive(Debug)]
 struct OpenListeners {
+    range: Option<RangeInclusive<u16>>,
+    max_per_client: usize,
+    /// By client address group.
     by_client: HashMap<IpAddr, Vec<SocketAddr>>,
     next_sweep: usize,
 }
@@ -41,24 +47,39 @@ impl PassivePorts {
     /// `max_per_client` open at once for one client address (no limit when `None`); with a
     /// range, never more than half of it, and at least one.
     pub fn new(range: Option<RangeInclusive<u16>>, max_per_client: Option<usize>) -> Self {
+        let passive = PassivePorts {
+            open: Mutex::new(OpenListeners {
+                range: None,
+                max_per_client: usize::MAX,
+                by_client: HashMap::new(),
+                next_sweep: SWEEP_AT,
+            }),
+        };
+        passive.set_range(range, max_per_client);
+        passive
+    }
+
+    /// Replaces the range and the cap (as [`new`](Self::new) takes them) for the listeners
+    /// bound from now on (a reload). Listeners open keep their ports and count against the
+    /// new cap.
+    pub fn set_range(&self, range: Option<RangeInclusive<u16>>, max_per_client: Option<usize>) {
         let half_range = range.as_ref().map_or(usize::MAX, |r| {
             let ports = usize::from(*r.end()) - usize::from(*r.start()) + 1;
             ports / 2
         });
-        let max_per_client = max_per_client.unwrap_or(usize::MAX).min(half_range).max(1);
-        PassivePorts {
-            range,
-            max_per_client,
-            open: Mutex::new(OpenListeners {
-                by_client: HashMap::new(),
-                next_sweep: SWEEP_AT,
-            }),
-        }
+        let mut open = self.lock();
+        open.max_per_client = max_per_client.unwrap_or(usize::MAX).min(half_range).max(1);
+        open.range = range;
     }
 
     /// How many listeners one client address may hold at once.
     pub fn max_per_client(&self) -> usize {
-        self.max_per_client
+        self.lock().max_per_client
+    }
+
+    /// The port range (`None`: any port).
+    pub fn range(&self) -> Option<RangeInclusive<u16>> {
+        self.lock().range.clone()
     }
 
     /// Binds a listener on `ip` for a session of the client at `client`, at a random free port of
@@ -67,51 +88,51 @@ impl PassivePorts {
     pub fn bind(&self, client: IpAddr, ip: IpAddr) -> io::Result<TcpListener> {
         let mut open = self.lock();
         open.sweep_if_large();
-        let held = open.by_client.entry(client).or_default();
+        let max = open.max_per_client;
+        let range = open.range.clone();
+        let held = open.by_client.entry(ip_group(client)).or_default();
         held.retain(|addr| still_listening(*addr));
-        if held.len() >= self.max_per_client {
+        if held.len() >= max {
             return Err(io::Error::new(
                 io::ErrorKind::QuotaExceeded,
-                format!(
-                    "{client} already holds {} passive listeners",
-                    self.max_per_client
-                ),
+                format!("{client} already holds {max} passive listeners"),
             ));
         }
-        let listener = self.bind_free_port(ip)?;
+        let listener = bind_free_port(range.as_ref(), ip)?;
         held.push(listener.local_addr()?);
         Ok(listener)
-    }
-
-    fn bind_free_port(&self, ip: IpAddr) -> io::Result<TcpListener> {
-        let Some(range) = &self.range else {
-            return TcpListener::bind(SocketAddr::new(ip, 0));
-        };
-        let first = u32::from(*range.start());
-        let count = u32::from(*range.end()) - first + 1;
-        let port_at = |i: u32| u16::try_from(first + i % count).unwrap_or(0);
-        // Mostly the first random try is free; a nearly full range falls back to a walk from a
-        // random start, which finds the last free port too.
-        let random = (0..RANDOM_TRIES.min(count)).map(|_| port_at(fastrand::u32(..count)));
-        let start = fastrand::u32(..count);
-        let walk = (0..count).map(|i| port_at(start + i));
-        for port in random.chain(walk) {
-            match TcpListener::bind(SocketAddr::new(ip, port)) {
-                Ok(listener) => return Ok(listener),
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            "no free port in the passive range",
-        ))
     }
 
     fn lock(&self) -> MutexGuard<'_, OpenListeners> {
         // A panic while holding the lock leaves a plain map behind: still usable.
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Binds a listener on `ip` at a random free port of `range` (any port without one).
+fn bind_free_port(range: Option<&RangeInclusive<u16>>, ip: IpAddr) -> io::Result<TcpListener> {
+    let Some(range) = range else {
+        return TcpListener::bind(SocketAddr::new(ip, 0));
+    };
+    let first = u32::from(*range.start());
+    let count = u32::from(*range.end()) - first + 1;
+    let port_at = |i: u32| u16::try_from(first + i % count).unwrap_or(0);
+    // Mostly the first random try is free; a nearly full range falls back to a walk from a
+    // random start, which finds the last free port too.
+    let random = (0..RANDOM_TRIES.min(count)).map(|_| port_at(fastrand::u32(..count)));
+    let start = fastrand::u32(..count);
+    let walk = (0..count).map(|i| port_at(start + i));
+    for port in random.chain(walk) {
+        match TcpListener::bind(SocketAddr::new(ip, port)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "no free port in the passive range",
+    ))
 }
 
 impl OpenListeners {
@@ -171,6 +192,20 @@ mod tests {
         drop(listener);
         assert!(!still_listening(addr));
         drop((client, accepted));
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let passive = PassivePorts::new(None, Some(1));
+        let client = |s: &str| s.parse::<IpAddr>().unwrap();
+        let _first = passive.bind(client("2001:db8::1"), LOCAL).unwrap();
+        let same_64 = passive.bind(client("2001:db8::ffff:2"), LOCAL);
+        assert_eq!(
+            same_64.map(drop).map_err(|e| e.kind()),
+            Err(io::ErrorKind::QuotaExceeded),
+            "another address of the same /64 got a listener past the cap"
+        );
+        let _other_64 = passive.bind(client("2001:db8:0:1::1"), LOCAL).unwrap();
     }
 
     #[test]

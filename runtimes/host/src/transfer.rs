@@ -18,6 +18,7 @@ use thinftp::ascii::{AsciiDecoder, AsciiEncoder};
 use thinftp::{render_entry, ListFormat};
 use thinftp::{DirEntry, FsError, TransferError, TransferKind, VirtualPath};
 
+use crate::allowance::Allowance;
 use crate::copy::{file_to_socket, reader_to_socket, socket_to_file, socket_to_writer, CopyError};
 use crate::errors::fs_error;
 use crate::storage::{DirStream, ReadStream, Storage, WriteStream};
@@ -101,6 +102,8 @@ pub struct Opened {
     source: Mutex<Box<Source>>,
     /// What the core asked for, for the log line.
     kind: TransferKind,
+    /// Rate limits and quota ([`SessionLimits::open`](crate::session_limits::SessionLimits::open)).
+    allowance: Allowance,
 }
 
 enum Source {
@@ -173,7 +176,38 @@ pub fn open_transfer(storage: &dyn Storage, kind: &TransferKind) -> Result<Opene
     Ok(Opened {
         source: Mutex::new(Box::new(source)),
         kind: kind.clone(),
+        allowance: Allowance::default(),
     })
+}
+
+impl Opened {
+    /// Which way the bytes of this transfer go, for its rate limit: `None` for listings,
+    /// which are not limited.
+    pub fn direction(&self) -> Option<crate::rate::Direction> {
+        match **self.source.lock().unwrap_or_else(|e| e.into_inner()) {
+            Source::Read { .. } => Some(crate::rate::Direction::Down),
+            Source::Write { .. } => Some(crate::rate::Direction::Up),
+            _ => None,
+        }
+    }
+
+    /// Paces the transfer by `pacer`.
+    pub(crate) fn pace(&mut self, pacer: crate::rate::Pacer) {
+        self.allowance.set_pacer(pacer);
+    }
+
+    /// Charges the upload's bytes to a quota.
+    pub(crate) fn charge(&mut self, charge: crate::quota::QuotaCharge) {
+        self.allowance.set_quota(charge);
+    }
+
+    /// Gives the upload up leaving no trace of it (the quota refused it at its open).
+    pub(crate) fn give_up(self, before: &crate::quota::UploadBefore) {
+        let source = self.source.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Source::Write { upload, .. } = *source {
+            before.give_up(upload);
+        }
+    }
 }
 
 /// Carries out one transfer on the connected data connection `stream`: opens it
@@ -211,21 +245,30 @@ pub fn move_bytes(
     let _ = stream.set_nonblocking(false);
     let started = Instant::now();
     let kind = opened.kind.clone();
+    let mut allowance = opened.allowance;
+    allowance.watch(abort);
     let source = opened
         .source
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
-    let result = carry_out(*source, stream, abort);
+    let result = carry_out(*source, stream, abort, &mut allowance);
     log_transfer(&kind, &result, started.elapsed());
     result
 }
 
-fn carry_out(source: Source, stream: TcpStream, abort: &AbortHandle) -> Result<u64, TransferError> {
+fn carry_out(
+    source: Source,
+    stream: TcpStream,
+    abort: &AbortHandle,
+    allowance: &mut Allowance,
+) -> Result<u64, TransferError> {
     abort.attach(&stream);
     let mut stream = stream;
     let result = match source {
-        Source::Read { mut file, ascii } => send_file(&mut *file, ascii, &mut stream),
-        Source::Write { upload, ascii } => receive_file(upload, ascii, &mut stream, abort),
+        Source::Read { mut file, ascii } => send_file(&mut *file, ascii, &mut stream, allowance),
+        Source::Write { upload, ascii } => {
+            receive_file(upload, ascii, &mut stream, abort, allowance)
+        }
         Source::Bytes(bytes) => stream
             .write_all(&bytes)
             .map(|()| bytes.len() as u64)
@@ -381,12 +424,13 @@ fn send_file(
     file: &mut dyn ReadStream,
     ascii: Option<AsciiEncoder>,
     stream: &mut TcpStream,
+    allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     let Some(mut encoder) = ascii else {
         // A local file goes out inside the kernel; any other stream through a large buffer.
         let copied = match file.local_file() {
-            Some(local) => file_to_socket(local, stream),
-            None => reader_to_socket(file, stream),
+            Some(local) => file_to_socket(local, stream, allowance),
+            None => reader_to_socket(file, stream, allowance),
         };
         return copied.map_err(copy_error);
     };
@@ -394,7 +438,11 @@ fn send_file(
     let mut out = Vec::with_capacity(ASCII_BUF * 2);
     let mut sent = 0u64;
     loop {
-        let n = read_retrying(file, &mut buf).map_err(|e| TransferError::Fs(fs_error(&e)))?;
+        // Paced by the file bytes read (the encoded ones are at most twice as many).
+        let granted = allowance.grant(ASCII_BUF);
+        let read = read_retrying(file, buf.get_mut(..granted).unwrap_or_default());
+        allowance.moved(granted, *read.as_ref().unwrap_or(&0));
+        let n = read.map_err(|e| TransferError::Fs(fs_error(&e)))?;
         let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
             break;
         };
@@ -413,41 +461,67 @@ fn receive_file(
     ascii: bool,
     stream: &mut TcpStream,
     abort: &AbortHandle,
+    allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     let result = if ascii {
-        receive_ascii(stream, &mut *upload)
+        receive_ascii(stream, &mut *upload, allowance)
     } else {
         match upload.local_file() {
-            Some(local) => socket_to_file(stream, local),
-            None => socket_to_writer(stream, &mut *upload),
+            Some(local) => socket_to_file(stream, local, allowance),
+            None => socket_to_writer(stream, &mut *upload, allowance),
         }
         .map_err(copy_error)
     };
+    if matches!(result, Err(TransferError::Fs(FsError::QuotaExceeded))) {
+        // Past the quota: no trace of the upload stays, the old file is intact.
+        allowance.give_up(upload);
+        return result;
+    }
     // Our own shutdown on abort reads as a clean end of file: the flag tells them apart.
     let complete = result.is_ok() && !abort.is_aborted();
-    let received = result?;
+    let received = match result {
+        Ok(received) => received,
+        Err(e) => {
+            allowance.settle(false);
+            return Err(e);
+        }
+    };
     if complete {
-        upload.commit().map_err(TransferError::Fs)?;
+        let committed = upload.commit().map_err(TransferError::Fs);
+        allowance.settle(committed.is_ok());
+        committed?;
+    } else {
+        allowance.settle(false);
     }
     Ok(received)
 }
 
-fn receive_ascii(stream: &mut TcpStream, file: &mut dyn WriteStream) -> Result<u64, TransferError> {
+fn receive_ascii(
+    stream: &mut TcpStream,
+    file: &mut dyn WriteStream,
+    allowance: &mut Allowance,
+) -> Result<u64, TransferError> {
     let mut decoder = AsciiDecoder::new();
     let mut buf = vec![0u8; ASCII_BUF];
     let mut out = Vec::with_capacity(ASCII_BUF);
     let mut received = 0u64;
     loop {
-        let n = read_retrying(stream, &mut buf).map_err(|e| socket_error(&e))?;
+        let granted = allowance.grant(ASCII_BUF);
+        let read = read_retrying(stream, buf.get_mut(..granted).unwrap_or_default());
+        allowance.moved(granted, *read.as_ref().unwrap_or(&0));
+        let n = read.map_err(|e| socket_error(&e))?;
         out.clear();
         let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
             decoder.finish(&mut out);
+            allowance.wrote(out.len()).map_err(TransferError::Fs)?;
             file.write_all(&out)
                 .map_err(|e| TransferError::Fs(fs_error(&e)))?;
             return Ok(received);
         };
         received += n as u64;
         decoder.decode(chunk, &mut out);
+        // The quota counts what is written, after CRLF became LF.
+        allowance.wrote(out.len()).map_err(TransferError::Fs)?;
         file.write_all(&out)
             .map_err(|e| TransferError::Fs(fs_error(&e)))?;
     }
@@ -472,6 +546,7 @@ fn copy_error(e: CopyError) -> TransferError {
     match e {
         CopyError::Socket(e) => socket_error(&e),
         CopyError::File(e) => TransferError::Fs(fs_error(&e)),
+        CopyError::Quota => TransferError::Fs(FsError::QuotaExceeded),
     }
 }
 

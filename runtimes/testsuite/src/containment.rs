@@ -43,7 +43,7 @@ impl UsersFile {
 }
 
 /// The argon2 hash `bin --hash-password` prints for `password`.
-fn hash_password(bin: &Path, password: &str) -> String {
+pub(crate) fn hash_password(bin: &Path, password: &str) -> String {
     let mut child = Command::new(bin)
         .arg("--hash-password")
         .stdin(Stdio::piped())

@@ -31,6 +31,7 @@ pub mod globbing;
 pub mod hostile_holds;
 pub mod hostile_logins;
 pub mod lifecycle;
+pub mod limits;
 pub mod load;
 pub mod observability;
 pub mod operations;
@@ -103,6 +104,10 @@ macro_rules! suite {
             operations::readiness_is_notified,
             operations::journal_format_when_stderr_is_the_journal,
             operations::sighup_reloads_users_and_keeps_sessions,
+            limits::rate_limits_hold_both_ways,
+            limits::server_rate_is_shared_by_sessions,
+            limits::quotas_refuse_with_552_and_keep_the_old_file,
+            limits::sighup_applies_bans_and_the_passive_cap,
         );
     };
 }

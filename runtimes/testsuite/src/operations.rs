@@ -21,7 +21,7 @@ use crate::util::{assert_same_bytes, random_bytes, TIMEOUT};
 
 /// A server process started by a scenario: its log lines are kept for the scenario to wait on;
 /// dropping it kills the process.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     lines: Receiver<String>,
     addrs: Vec<SocketAddr>,
@@ -30,7 +30,7 @@ struct Daemon {
 impl Daemon {
     /// Runs `command` (the binary, or a wrapper that `exec`s it) and waits for the line naming
     /// the addresses it listens on.
-    fn start(mut command: Command) -> Daemon {
+    pub(crate) fn start(mut command: Command) -> Daemon {
         crate::util::raise_fd_limit();
         let mut child = command
             .env("RUST_LOG", "info")
@@ -71,13 +71,13 @@ impl Daemon {
     }
 
     /// The first address it listens on.
-    fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addrs[0]
     }
 
     /// Waits (at most [`TIMEOUT`]) for a log line holding `needle`, and returns it.
     #[track_caller]
-    fn wait_for_line(&self, needle: &str) -> String {
+    pub(crate) fn wait_for_line(&self, needle: &str) -> String {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
@@ -89,7 +89,7 @@ impl Daemon {
         }
     }
 
-    fn signal(&self, signal: rustix::process::Signal) {
+    pub(crate) fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_child(&self.child);
         rustix::process::kill_process(pid, signal).expect("signal the server");
     }
@@ -132,7 +132,7 @@ fn parse_addrs(line: &str) -> Option<Vec<SocketAddr>> {
 }
 
 /// `bin` serving `root`, with `args`.
-fn server_command(bin: &Path, root: &Path, args: &[&str]) -> Command {
+pub(crate) fn server_command(bin: &Path, root: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(bin);
     command
         .arg("--root")
@@ -142,7 +142,7 @@ fn server_command(bin: &Path, root: &Path, args: &[&str]) -> Command {
     command
 }
 
-fn temp_dir() -> TempDir {
+pub(crate) fn temp_dir() -> TempDir {
     tempfile::Builder::new()
         .prefix("thinftp-ops.")
         .tempdir()

@@ -50,9 +50,15 @@ impl Server {
     /// `--listen 127.0.0.1:0`, and waits until it logs the address it listens on. Its log level
     /// is `info`, or the `RUST_LOG`-style filter in the `THINFTP_TEST_LOG` environment variable.
     pub fn start(bin: &Path, args: &[&str]) -> Server {
+        Server::start_in(bin, &std::env::temp_dir(), args)
+    }
+
+    /// [`start`](Self::start) with the temporary root made in `parent` (such as `/dev/shm`, for
+    /// tests that write gigabytes).
+    pub fn start_in(bin: &Path, parent: &Path, args: &[&str]) -> Server {
         let root = tempfile::Builder::new()
             .prefix("thinftp-root.")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("create a temporary root");
         let root_arg = root
             .path()

@@ -197,6 +197,8 @@ mod tests {
             "passive-address" => r#""192.0.2.1""#,
             "proxy-protocol-from" => r#"["10.0.0.0/8", "192.0.2.7"]"#,
             "banner" => r#""Welcome""#,
+            "max-rate" => r#""down=20M,up=5M""#,
+            "max-rate-per-session" => r#""10M""#,
             "verbose" | "quiet" => "2",
             "max-passive-per-ip"
             | "max-sessions"

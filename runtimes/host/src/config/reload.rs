@@ -66,16 +66,6 @@ fn restart_only_changes(old: &Options, new: &Options) -> Vec<&'static str> {
     check("listen", old.listen != new.listen);
     check("root", old.root != new.root);
     check("umask", old.umask != new.umask);
-    check("passive-ports", old.passive_ports != new.passive_ports);
-    check(
-        "max-passive-per-ip",
-        old.max_passive_per_ip != new.max_passive_per_ip,
-    );
-    check("busy-poll", old.busy_poll != new.busy_poll);
-    check("ban-after", old.ban_after != new.ban_after);
-    check("ban-user-after", old.ban_user_after != new.ban_user_after);
-    check("ban-window", old.ban_window != new.ban_window);
-    check("ban-time", old.ban_time != new.ban_time);
     check(
         "max-pending-logins",
         old.max_pending_logins != new.max_pending_logins,
@@ -97,4 +87,70 @@ fn restart_only_changes(old: &Options, new: &Options) -> Vec<&'static str> {
         old.transfer_log_format != new.transfer_log_format,
     );
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bans::BanPolicy;
+    use std::time::Duration;
+
+    #[test]
+    fn a_reload_applies_bans_passive_ports_busy_poll_and_rates() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("thinftp.toml");
+        let root = dir.path().to_str().unwrap().replace('\\', "/");
+        let write = |extra: &str| {
+            std::fs::write(&config, format!("root = \"{root}\"\n{extra}")).unwrap();
+        };
+        write("passive-ports = \"50000-50100\"\n");
+        let args: Vec<OsString> = ["thinftp-test", "--config", config.to_str().unwrap()]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let options = Options::parse_with_config("thinftp-test", args.clone()).unwrap();
+        let host = Arc::new(Host::from_options(&options).unwrap());
+        let mut reloader = Reloader::new("thinftp-test", args, host.clone(), options);
+        write(
+            "passive-ports = \"50200-50209\"\nmax-passive-per-ip = 2\nbusy-poll = 0\n\
+             ban-after = 3\nban-user-after = 4\nban-window = 5\nban-time = 6\n\
+             max-rate = \"down=20M\"\nmax-rate-per-session = \"up=1M\"\n",
+        );
+        assert!(reloader.reload());
+        let now = host.reloadable_settings();
+        assert_eq!(
+            now.bans,
+            BanPolicy {
+                per_address: 3,
+                per_user: 4,
+                window: Duration::from_secs(5),
+                ban_for: Duration::from_secs(6),
+            }
+        );
+        assert_eq!(now.passive_ports, Some(50200..=50209));
+        assert_eq!(now.max_passive_per_ip, 2);
+        assert_eq!(now.busy_poll, Duration::ZERO);
+        assert_eq!(host.rate_buckets().limit().down, Some(20_000_000));
+        assert_eq!(host.rate_per_session().up, Some(1_000_000));
+        // None of these is reported as needing a restart any more.
+        let old = Options::try_parse_args(["t"]).unwrap();
+        let new = Options::try_parse_args([
+            "t",
+            "--passive-ports=1-2",
+            "--max-passive-per-ip=1",
+            "--busy-poll=0",
+            "--ban-after=1",
+            "--ban-user-after=1",
+            "--ban-window=1",
+            "--ban-time=1",
+            "--max-rate=1",
+            "--max-rate-per-session=1",
+        ])
+        .unwrap();
+        assert_eq!(restart_only_changes(&old, &new), Vec::<&str>::new());
+        // A broken file changes nothing.
+        write("ban-after = \"many\"\n");
+        assert!(!reloader.reload());
+        assert_eq!(host.reloadable_settings().bans.per_address, 3);
+    }
 }

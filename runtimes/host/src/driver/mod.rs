@@ -60,6 +60,7 @@ pub use work::Job;
 
 use crate::busy_poll::Polling;
 use crate::observe::SessionObserver;
+use crate::session_limits::SessionLimits;
 use crate::shutdown::{SessionWatch, TransferGuard};
 use crate::{limits, socket, Admission, Host, SessionStorage};
 use channels::DataChannels;
@@ -78,6 +79,8 @@ pub struct Driver<S, W> {
     /// Where this session's filesystem requests and transfers go: the root before login, the
     /// user's home after.
     storage: SessionStorage,
+    /// Rates and quota of this session's transfers (the user's, once logged in).
+    limits: SessionLimits,
     /// The client's address.
     peer: SocketAddr,
     blocking: Blocking,
@@ -131,6 +134,7 @@ impl<S, W: Waiter> Driver<S, W> {
             observer,
             data_timeout: host.data_timeout(),
             storage: SessionStorage::new(&host),
+            limits: SessionLimits::new(&host),
             peer,
             host,
             admission,
@@ -329,7 +333,18 @@ impl<S, W: Waiter> Driver<S, W> {
         let before = matches!(input, Input::Auth { .. }).then(|| self.storage.clone());
         let input = self.storage.fed(input);
         self.observer.input(&input);
-        if let Err(e) = self.session.handle_input(now, input) {
+        let accepted = matches!(
+            input,
+            Input::Auth {
+                result: thinftp::AuthResult::Accepted(_),
+                ..
+            }
+        );
+        let fed = self.session.handle_input(now, input);
+        if accepted && fed.is_ok() {
+            self.limits.logged_in(&self.host, &**self.storage.storage());
+        }
+        if let Err(e) = fed {
             // A late answer racing an ABOR or a close is normal (stale); anything else is a bug
             // in the driver or the storage (an answer of the wrong shape, which the core still
             // answered the client for), never the client's doing.
@@ -351,9 +366,16 @@ impl<S, W: Waiter> Driver<S, W> {
             Output::Reply(reply) => self.replies.push(reply.as_bytes()),
             Output::Fs { id, op } => {
                 let storage = std::sync::Arc::clone(self.storage.storage());
-                return self.request(Task::Fs { id, op, storage });
+                let limits = self.limits.clone();
+                return self.request(Task::Fs {
+                    id,
+                    op,
+                    storage,
+                    limits,
+                });
             }
             Output::Authenticate { id, user, password } => {
+                self.limits.logging_in(&user);
                 return self.request(Task::Auth { id, user, password });
             }
             Output::OpenPassive { id, ip } => {
@@ -376,7 +398,7 @@ impl<S, W: Waiter> Driver<S, W> {
             // TLS on the data connection (`protection`) is not built yet: see issue 11.
             Output::StartTransfer { id, data, kind, .. } => {
                 let stream = self.channels.take_stream(data);
-                let setup = setup(&self.host, &self.storage, &self.admission);
+                let setup = setup(&self.host, &self.storage, &self.admission, &self.limits);
                 let opening = self.transfers.start(&setup, id, kind, stream);
                 match opening {
                     Ok(job) => return self.request(job.task),
@@ -385,7 +407,7 @@ impl<S, W: Waiter> Driver<S, W> {
             }
             // Carried out once the `150` before it is written: now the bytes move.
             Output::MoveBytes { id } => {
-                let setup = setup(&self.host, &self.storage, &self.admission);
+                let setup = setup(&self.host, &self.storage, &self.admission, &self.limits);
                 match self.transfers.move_bytes(&setup, id) {
                     Ok(job) => return Some(Action::Run(job)),
                     Err(answer) => self.queue.push_back(Completion::Input(answer)),
@@ -405,13 +427,23 @@ impl<S, W: Waiter> Driver<S, W> {
     fn request(&mut self, task: Task<S>) -> Option<Action<S>> {
         if self.runs_here(&task) {
             let answer = match &task {
-                Task::Fs { id, op, storage } => work::fs(&**storage, *id, op),
+                Task::Fs {
+                    id,
+                    op,
+                    storage,
+                    limits,
+                } => work::fs(&**storage, *id, op, limits),
                 Task::Auth { id, user, password } => {
                     let session = &self.admission.guard;
                     work::auth(&self.host, session, *id, user, password)
                 }
-                Task::Open { id, kind, storage } => {
-                    self.queue.push_back(work::open(&**storage, *id, kind));
+                Task::Open {
+                    id,
+                    kind,
+                    storage,
+                    limits,
+                } => {
+                    self.queue.push_back(work::open(storage, *id, kind, limits));
                     return None;
                 }
                 Task::Transfer { .. } | Task::DataHeader { .. } => return None,
@@ -509,10 +541,16 @@ impl<S, W: Waiter> Driver<S, W> {
     }
 }
 /// What a transfer job needs of the session.
-fn setup<'a>(host: &'a Host, storage: &'a SessionStorage, admission: &'a Admission) -> Setup<'a> {
+fn setup<'a>(
+    host: &'a Host,
+    storage: &'a SessionStorage,
+    admission: &'a Admission,
+    limits: &'a SessionLimits,
+) -> Setup<'a> {
     Setup {
         host,
         storage: storage.storage(),
+        limits,
         span: &admission.span,
         session: &admission.guard,
         stall: host.reply_timeout(),

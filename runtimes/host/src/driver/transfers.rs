@@ -17,6 +17,7 @@ use tracing::Span;
 
 use super::work::{Job, Task};
 use crate::limits::SessionGuard;
+use crate::session_limits::SessionLimits;
 use crate::shutdown::TransferGuard;
 use crate::storage::Storage;
 use crate::transfer::{AbortHandle, Opened};
@@ -54,6 +55,7 @@ struct Running<S> {
 pub(super) struct Setup<'a> {
     pub(super) host: &'a Host,
     pub(super) storage: &'a Arc<dyn Storage>,
+    pub(super) limits: &'a SessionLimits,
     pub(super) span: &'a Span,
     pub(super) session: &'a SessionGuard,
     pub(super) stall: Duration,
@@ -90,6 +92,7 @@ impl<S> Transfers<S> {
                 id,
                 kind,
                 storage: Arc::clone(setup.storage),
+                limits: setup.limits.clone(),
             },
             span: setup.span.clone(),
             session: setup.session.clone(),
@@ -200,9 +203,11 @@ mod tests {
     }
 
     fn setup<'a>(host: &'a Host, span: &'a Span, session: &'a SessionGuard) -> Setup<'a> {
+        static NO_LIMITS: std::sync::OnceLock<SessionLimits> = std::sync::OnceLock::new();
         Setup {
             host,
             storage: host.storage(),
+            limits: NO_LIMITS.get_or_init(SessionLimits::default),
             span,
             session,
             stall: Duration::from_secs(5),

@@ -17,9 +17,10 @@ use tracing::Span;
 
 use super::Completion;
 use crate::limits::SessionGuard;
+use crate::session_limits::SessionLimits;
 use crate::shutdown::TransferGuard;
-use crate::storage::{execute_checked, Storage};
-use crate::transfer::{move_bytes, open_transfer, AbortHandle, Opened};
+use crate::storage::Storage;
+use crate::transfer::{move_bytes, AbortHandle, Opened};
 use crate::Host;
 
 /// One piece of blocking work for a session, with what it needs to run anywhere: the session's
@@ -41,6 +42,8 @@ pub(super) enum Task<S> {
         id: FsId,
         op: FsOp,
         storage: Arc<dyn Storage>,
+        /// The quota usage that removals and renames change.
+        limits: SessionLimits,
     },
     /// [`Output::Authenticate`](thinftp::Output::Authenticate).
     Auth {
@@ -54,6 +57,8 @@ pub(super) enum Task<S> {
         id: TransferId,
         kind: TransferKind,
         storage: Arc<dyn Storage>,
+        /// Rates and quota the transfer runs under.
+        limits: SessionLimits,
     },
     /// [`Output::MoveBytes`](thinftp::Output::MoveBytes): move the bytes of the opened transfer
     /// on the data connection `stream`, made by
@@ -104,8 +109,18 @@ impl Job<TcpStream> {
                 drop(counted);
                 Input::TransferDone { id, result }
             }
-            Task::Open { id, kind, storage } => return open(&*storage, id, &kind),
-            Task::Fs { id, op, storage } => fs(&*storage, id, &op),
+            Task::Open {
+                id,
+                kind,
+                storage,
+                limits,
+            } => return open(&storage, id, &kind, &limits),
+            Task::Fs {
+                id,
+                op,
+                storage,
+                limits,
+            } => fs(&*storage, id, &op, &limits),
             Task::Auth { id, user, password } => auth(host, &self.session, id, &user, &password),
             Task::DataHeader { id, stream, proxy } => {
                 let result = match crate::proxy_protocol::read_data_header(&stream, proxy) {
@@ -124,8 +139,13 @@ impl Job<TcpStream> {
 
 /// Opens what transfer `id` reads or writes beneath `storage` (blocking): the file is kept in
 /// the completion, or the error is the transfer's end, before any `150`.
-pub(super) fn open<S>(storage: &dyn Storage, id: TransferId, kind: &TransferKind) -> Completion<S> {
-    match open_transfer(storage, kind) {
+pub(super) fn open<S>(
+    storage: &Arc<dyn Storage>,
+    id: TransferId,
+    kind: &TransferKind,
+    limits: &SessionLimits,
+) -> Completion<S> {
+    match limits.open(storage, kind) {
         Ok(opened) => Completion::TransferOpened { id, opened },
         Err(e) => {
             tracing::info!(?kind, error = ?e, "transfer refused: cannot open");
@@ -135,8 +155,8 @@ pub(super) fn open<S>(storage: &dyn Storage, id: TransferId, kind: &TransferKind
 }
 
 /// Carries out a filesystem request beneath `storage` (blocking) and returns its answer.
-pub(super) fn fs(storage: &dyn Storage, id: FsId, op: &FsOp) -> Input {
-    let result = execute_checked(storage, op);
+pub(super) fn fs(storage: &dyn Storage, id: FsId, op: &FsOp, limits: &SessionLimits) -> Input {
+    let result = crate::quota::execute(storage, op, limits.usage());
     tracing::debug!(?op, ok = result.is_ok(), "fs");
     Input::Fs { id, result }
 }
@@ -151,10 +171,12 @@ pub(super) fn auth(
     user: &str,
     password: &str,
 ) -> Input {
-    Input::Auth {
-        id,
-        result: host.authenticate_session(session, user, password),
+    let result = host.authenticate_session(session, user, password);
+    if let AuthResult::Accepted(permissions) = &result {
+        // A quota's first measurement of the home, here off the session's loop.
+        host.user_usage(user, permissions);
     }
+    Input::Auth { id, result }
 }
 
 impl<S> Job<S> {

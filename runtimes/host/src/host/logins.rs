@@ -43,6 +43,16 @@ impl Logins {
         }
     }
 
+    /// Puts the ban `policy` in force from now on (a reload; see [`Bans::set_policy`]).
+    pub(crate) fn set_ban_policy(&self, policy: BanPolicy) {
+        self.bans.set_policy(policy);
+    }
+
+    /// The ban policy in force.
+    pub(crate) fn ban_policy(&self) -> BanPolicy {
+        self.bans.policy()
+    }
+
     /// The users now in force.
     pub(crate) fn users(&self) -> Arc<Users> {
         Arc::clone(&self.users.read().unwrap_or_else(|e| e.into_inner()))

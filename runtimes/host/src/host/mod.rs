@@ -26,6 +26,9 @@ use crate::cli::Options;
 use crate::observe::Observe;
 use crate::passive::PassivePorts;
 use crate::proxy_protocol::TrustedProxies;
+use crate::quota::{Quotas, Usage};
+use crate::rate::RateLimit;
+use crate::session_limits::RateBuckets;
 use crate::shutdown::Lifecycle;
 use crate::storage::{execute_checked, LocalStorage, Storage, STALE_SCAN_ENTRIES};
 
@@ -49,8 +52,27 @@ pub struct Host {
     busy_poll: BusyPoll,
     /// The settings of each new session (replaced by a reload).
     config: RwLock<Config>,
+    /// Bandwidth: the server's buckets (`--max-rate`) and the rate of each new session
+    /// (`--max-rate-per-session`), replaced by a reload when they change.
+    rates: RwLock<(RateBuckets, RateLimit)>,
+    /// Every user's quota usage.
+    quotas: Quotas,
     /// Metrics and the transfer log.
     observe: Observe,
+}
+
+/// What [`Host::reloadable_settings`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReloadableSettings {
+    /// `--ban-after`, `--ban-user-after`, `--ban-window`, `--ban-time`.
+    pub bans: crate::bans::BanPolicy,
+    /// `--passive-ports`.
+    pub passive_ports: Option<std::ops::RangeInclusive<u16>>,
+    /// `--max-passive-per-ip`, as bounded by the range.
+    pub max_passive_per_ip: usize,
+    /// `--busy-poll`.
+    pub busy_poll: Duration,
 }
 
 /// Why a server could not start.
@@ -128,8 +150,50 @@ impl Host {
             lifecycle,
             passive: PassivePorts::new(range, options.max_passive_per_ip),
             config: RwLock::new(options.config()),
+            rates: RwLock::new((
+                RateBuckets::new(options.max_rate),
+                options.max_rate_per_session,
+            )),
+            quotas: Quotas::default(),
             observe,
         })
+    }
+
+    /// The server's rate buckets, shared by every transfer of their direction.
+    pub fn rate_buckets(&self) -> RateBuckets {
+        self.rates
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
+    }
+
+    /// The rate limit of each new session (`--max-rate-per-session`).
+    pub fn rate_per_session(&self) -> RateLimit {
+        self.rates.read().unwrap_or_else(|e| e.into_inner()).1
+    }
+
+    /// The users-file rate limit of `user`, and its quota usage if it has a quota (measured
+    /// beneath `home` the first time: blocking, a bounded walk).
+    pub fn user_limits(
+        &self,
+        user: &str,
+        home: &dyn Storage,
+    ) -> (Option<RateLimit>, Option<Arc<Usage>>) {
+        let limits = self.logins.users().limits(user);
+        let usage = self.quotas.for_user(user, limits.quota, home);
+        (limits.rate, usage)
+    }
+
+    /// Measures the home of `user` for its quota, if it has one and it is not measured yet
+    /// (blocking): for a login's job, so that the session's loop later finds it done.
+    pub fn user_usage(&self, user: &str, permissions: &Permissions) {
+        if !self.logins.users().limits(user).quota.is_some() {
+            return;
+        }
+        if let Ok(home) = self.storage.for_home(&permissions.home) {
+            let _ = self.user_limits(user, &*home);
+        }
     }
 
     /// Metrics and the transfer log, for each session's
@@ -147,9 +211,13 @@ impl Host {
     /// starts from now on: the users (`--user`, `--users-file`, `--anonymous`,
     /// `--anonymous-write`, `--read-only`; a session logged in keeps its permissions) and the
     /// settings of new sessions (`--banner`, `--idle-timeout`, `--data-timeout`,
-    /// `--max-login-failures`, `--passive-address`) and the session limits (`--max-sessions`,
+    /// `--max-login-failures`, `--passive-address`), the session limits (`--max-sessions`,
     /// `--max-sessions-per-ip`, `--max-unauthenticated-sessions`: sessions past a lowered
-    /// limit go on). On an error nothing changes.
+    /// limit go on), the rates (`--max-rate`, `--max-rate-per-session`: for sessions that
+    /// start afterwards), the bans (`--ban-after`, `--ban-user-after`, `--ban-window`,
+    /// `--ban-time`: failures counted so far count on, bans under way keep their end), the
+    /// passive listeners (`--passive-ports`, `--max-passive-per-ip`: listeners open keep their
+    /// ports) and `--busy-poll`. On an error nothing changes.
     pub fn reload(&self, options: &Options) -> Result<(), StartupError> {
         let (users, default_anonymous) = users_from_options(options)?;
         self.logins.replace_users(users);
@@ -161,7 +229,33 @@ impl Host {
         self.default_anonymous
             .store(default_anonymous, Ordering::Relaxed);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = options.config();
+        let mut rates = self.rates.write().unwrap_or_else(|e| e.into_inner());
+        // New buckets only for a changed rate: the transfers running keep sharing the old.
+        if rates.0.limit() != options.max_rate {
+            rates.0 = RateBuckets::new(options.max_rate);
+        }
+        rates.1 = options.max_rate_per_session;
+        drop(rates);
+        self.logins.set_ban_policy(options.ban_policy());
+        self.passive.set_range(
+            options.passive_ports.map(|r| r.range()),
+            options.max_passive_per_ip,
+        );
+        self.busy_poll
+            .set_window(Duration::from_micros(options.busy_poll));
         Ok(())
+    }
+
+    /// The settings a reload can change that are not session settings, as now in force: the
+    /// ban policy, the passive port range, the passive cap per client and the busy-poll
+    /// window (for tests and logs).
+    pub fn reloadable_settings(&self) -> ReloadableSettings {
+        ReloadableSettings {
+            bans: self.logins.ban_policy(),
+            passive_ports: self.passive.range(),
+            max_passive_per_ip: self.passive.max_per_client(),
+            busy_poll: self.busy_poll.window(),
+        }
     }
 
     /// The server's first log line: `bin` listens on `addrs`, and what it serves to whom. (Tests

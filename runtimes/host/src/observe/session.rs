@@ -313,6 +313,7 @@ fn error_kind(e: FsError) -> &'static str {
         FsError::NoSpace => "no_space",
         FsError::InvalidName => "invalid_name",
         FsError::Unsupported => "unsupported",
+        FsError::QuotaExceeded => "quota_exceeded",
         _ => "other",
     }
 }
@@ -326,6 +327,12 @@ mod tests {
         let observe = Observe::default();
         let peer = "192.0.2.1:40000".parse().unwrap();
         (observe.clone(), SessionObserver::new(observe, 1, peer))
+    }
+
+    #[test]
+    fn a_quota_refusal_is_its_own_kind_of_storage_error() {
+        assert_eq!(error_kind(FsError::QuotaExceeded), "quota_exceeded");
+        assert_eq!(error_kind(FsError::NoSpace), "no_space");
     }
 
     fn has(observe: &Observe, line: &str) -> bool {
