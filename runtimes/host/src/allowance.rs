@@ -33,8 +33,8 @@ impl Allowance {
         self.pacer.watch(abort);
     }
 
-    /// How many bytes (at most `want`, at least one if `want` is) to move next: waits for the
-    /// rate, and stops one byte past the quota. Report them with [`moved`](Self::moved).
+    /// How many bytes (at most `want`, at least one if `want` is) to move next: a slice of the
+    /// rate, stopping one byte past the quota. Report them with [`moved`](Self::moved).
     pub(crate) fn grant(&mut self, want: usize) -> usize {
         let want = match &self.quota {
             Some(quota) => quota.cap(want),
@@ -43,7 +43,8 @@ impl Allowance {
         self.pacer.grant(want)
     }
 
-    /// `moved` of the `granted` bytes went over the connection.
+    /// `moved` of the `granted` bytes went over the connection: waits until the rate has paid
+    /// for them.
     pub(crate) fn moved(&mut self, granted: usize, moved: usize) {
         self.pacer.moved(granted, moved);
     }

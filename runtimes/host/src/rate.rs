@@ -2,15 +2,18 @@
 //! user's `max_rate`), and the token buckets that pace transfers to them.
 //!
 //! A transfer keeps moving bytes with `sendfile`/`splice` (see the `copy` module): before each
-//! chunk it asks its [`Pacer`] how many bytes it may move, and the pacer waits until every
-//! bucket it draws on (the server's, the session's or the user's) has paid for them. Buckets
+//! chunk it asks its [`Pacer`] how many bytes to move at most (a slice of the rate), and after
+//! it the pacer charges what was really moved and waits until every bucket it draws on (the
+//! server's, the session's or the user's) has paid for it. Paying after the move means a call
+//! that moves less than it asked (the socket had less) never waits for bytes it did not move. Buckets
 //! are shared: the server's by every transfer of its direction, so that two downloads under
 //! `--max-rate 20M` get 20 MB/s together.
 //!
 //! A bucket is kept as the instant at which the bytes taken so far are paid for (one `Instant`
 //! under a lock): taking `n` bytes moves it on by `n / rate`, and the taker sleeps until then.
 //! An idle bucket lends at most [`BURST`] worth of bytes at once, so a limit holds to within
-//! that over any stretch of time. A late wake-up costs nothing: the next chunk is due at once.
+//! that (and one slice) over any stretch of time. A late wake-up costs nothing: the next chunk
+//! is due at once.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -163,13 +166,6 @@ impl Bucket {
         *paid = start + self.time_for(bytes);
         *paid
     }
-
-    /// Gives back `bytes` taken but not moved.
-    fn give_back(&self, bytes: u64) {
-        let mut paid = self.paid.lock().unwrap_or_else(|e| e.into_inner());
-        let back = self.time_for(bytes);
-        *paid = paid.checked_sub(back).unwrap_or(*paid);
-    }
 }
 
 /// What paces one transfer: the buckets it draws on (none: unlimited), and the transfer's
@@ -204,34 +200,31 @@ impl Pacer {
         self.abort = Some(abort.clone());
     }
 
-    /// How many bytes (at most `want`) the transfer may move now: waits until the buckets have
-    /// paid for them, or until the transfer is aborted (the move that follows then fails).
-    /// Report what was moved with [`moved`](Self::moved).
+    /// How many bytes (at most `want`) the transfer should move next: a slice of the slowest
+    /// rate. Report what was moved with [`moved`](Self::moved), which waits.
     pub fn grant(&mut self, want: usize) -> usize {
         let Some(slowest) = self.buckets.iter().map(|b| b.rate).min() else {
             return want;
         };
         let slice = (slowest / SLICE_DIVISOR).max(MIN_CHUNK);
-        let n = want.min(usize::try_from(slice).unwrap_or(usize::MAX));
+        want.min(usize::try_from(slice).unwrap_or(usize::MAX))
+    }
+
+    /// `moved` of the `granted` bytes were moved: charges them to every bucket and waits until
+    /// they are paid for (or until the transfer is aborted).
+    pub fn moved(&mut self, granted: usize, moved: usize) {
+        let _ = granted;
+        if moved == 0 || self.buckets.is_empty() {
+            return;
+        }
         let now = Instant::now();
         let due = self
             .buckets
             .iter()
-            .map(|b| b.take(n as u64, now))
+            .map(|b| b.take(moved as u64, now))
             .max()
             .unwrap_or(now);
         self.wait_until(due);
-        n
-    }
-
-    /// `moved` of the `granted` bytes moved: the rest goes back to the buckets.
-    pub fn moved(&mut self, granted: usize, moved: usize) {
-        let unused = granted.saturating_sub(moved) as u64;
-        if unused > 0 {
-            for bucket in &self.buckets {
-                bucket.give_back(unused);
-            }
-        }
     }
 
     fn wait_until(&self, due: Instant) {
@@ -293,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bucket_charges_each_byte_once_and_lends_at_most_the_burst() {
+    fn a_bucket_charges_each_byte_and_lends_at_most_the_burst() {
         let bucket = Bucket::new(1_000_000);
         let now = Instant::now() + Duration::from_secs(10);
         // Idle for long: the first take may start up to BURST in the past.
@@ -302,8 +295,6 @@ mod tests {
         // The next take queues behind the first.
         let due2 = bucket.take(500_000, now);
         assert_eq!(due2, due + Duration::from_millis(500));
-        bucket.give_back(500_000);
-        assert_eq!(bucket.take(0, now), due);
     }
 
     #[test]
