@@ -30,8 +30,9 @@ const PUBLIC: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
 const PROXY: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 5));
 const NODE: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// Ports in each node's passive range.
-const RANGE: u16 = 12;
+/// Ports in each node's passive range: the per-client cap on passive listeners is half of it,
+/// and all 10 sessions at once of phase one come from one client address.
+const RANGE: u16 = 40;
 
 /// Where the nodes keep their files: one store they all serve.
 #[derive(Debug)]
