@@ -279,6 +279,16 @@ pub struct Options {
     #[arg(long, value_name = "BOOL")]
     pub s3_path_style: Option<bool>,
 
+    /// Load balancers (HAProxy with send-proxy or send-proxy-v2) in front of this server, as
+    /// networks or addresses (10.0.0.0/8,192.0.2.7): a control or passive data connection from
+    /// one must start with a PROXY protocol header (v1 or v2, within 5 s), and the client it
+    /// names is the one limits, bans, logs and the data-connection check see. From any other
+    /// address a PROXY header is not understood (it is a bad command). Behind one, give every
+    /// node the shared public address (--passive-address) and a passive range of its own
+    /// (--passive-ports), and forward those ports with PROXY headers too.
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',',
+          value_parser = crate::proxy_protocol::parse_net)]
+    pub proxy_protocol_from: Vec<ipnet::IpNet>,
     // Observability (metrics branch): Prometheus metrics and the transfer log.
     /// Serve Prometheus metrics (text format) at http://IP:PORT/metrics: sessions, logins,
     /// commands, transfers, data connections, storage errors. Bind it where only the scraper

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
@@ -69,8 +69,9 @@ pub struct SessionGuard {
 #[derive(Debug)]
 struct Place {
     limits: Limits,
-    /// The client's address group ([`ip_group`]).
-    group: IpAddr,
+    /// The client's address group ([`ip_group`]); not set yet for a connection from a trusted
+    /// proxy whose PROXY header has not been read ([`Limits::try_acquire_proxied`]).
+    group: OnceLock<IpAddr>,
     logged_in: AtomicBool,
 }
 
@@ -136,14 +137,36 @@ impl Limits {
         counts.total += 1;
         counts.unauthenticated += 1;
         counts.per_ip.insert(group, from_ip + 1);
+        Ok(self.place(OnceLock::from(group)))
+    }
+
+    /// Admits a connection from a trusted proxy whose PROXY header is still to be read: it
+    /// counts in total and as not logged in, but against no address until
+    /// [`SessionGuard::place_client`] names the client (the proxy's own address would count
+    /// every client of the proxy as one). The limit that refused, as for
+    /// [`try_acquire_or_why`](Self::try_acquire_or_why).
+    pub fn try_acquire_proxied(&self) -> Result<SessionGuard, Refusal> {
+        let mut counts = self.lock();
+        if counts.total >= counts.max_total {
+            return Err(Refusal::MaxSessions);
+        }
+        if counts.unauthenticated >= counts.max_unauthenticated {
+            return Err(Refusal::MaxUnauthenticated);
+        }
+        counts.total += 1;
+        counts.unauthenticated += 1;
+        Ok(self.place(OnceLock::new()))
+    }
+
+    fn place(&self, group: OnceLock<IpAddr>) -> SessionGuard {
         let place = Place {
             limits: self.clone(),
             group,
             logged_in: AtomicBool::new(false),
         };
-        Ok(SessionGuard {
+        SessionGuard {
             place: Arc::new(place),
-        })
+        }
     }
 
     /// Live sessions in total.
@@ -162,9 +185,29 @@ impl Limits {
 }
 
 impl SessionGuard {
-    /// The client's address group ([`ip_group`]).
+    /// The client's address group ([`ip_group`]); the unspecified address while a proxied
+    /// connection's client is not known yet (nothing is asked of a session before then).
     pub fn ip_group(&self) -> IpAddr {
-        self.place.group
+        self.place
+            .group
+            .get()
+            .copied()
+            .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+    }
+
+    /// Names the client of a place taken with [`Limits::try_acquire_proxied`], from its PROXY
+    /// header: from now on it counts against `ip`'s group. False (the place counts against no
+    /// address) when that group already holds as many sessions as it may: refuse the session
+    /// ([`reject`]), or when the place already had its address.
+    pub fn place_client(&self, ip: IpAddr) -> bool {
+        let group = ip_group(ip);
+        let mut counts = self.place.limits.lock();
+        let from_ip = counts.per_ip.get(&group).copied().unwrap_or(0);
+        if from_ip >= counts.max_per_ip || self.place.group.set(group).is_err() {
+            return false;
+        }
+        counts.per_ip.insert(group, from_ip + 1);
+        true
     }
 
     /// Records that the session logged in: it no longer counts against the limit on sessions
@@ -185,11 +228,14 @@ impl Drop for Place {
         if !self.logged_in.load(Ordering::Relaxed) {
             counts.unauthenticated = counts.unauthenticated.saturating_sub(1);
         }
-        if let Some(n) = counts.per_ip.get_mut(&self.group) {
+        let Some(group) = self.group.get() else {
+            return;
+        };
+        if let Some(n) = counts.per_ip.get_mut(group) {
             *n -= 1;
             if *n == 0 {
                 // Forget the address, so the map does not grow with every client ever seen.
-                counts.per_ip.remove(&self.group);
+                counts.per_ip.remove(group);
             }
         }
     }
@@ -311,6 +357,33 @@ mod tests {
         drop(c);
         assert_eq!(limits.unauthenticated(), 1);
         assert_eq!(limits.active(), 1);
+    }
+
+    #[test]
+    fn a_proxied_place_counts_against_the_client_named_in_its_header() {
+        let limits = Limits::new(4, 2);
+        let client = ip("192.0.2.1");
+        let _direct = limits.try_acquire(client).unwrap();
+        // Three connections from the proxy at once: none counts against the proxy's address.
+        let a = limits.try_acquire_proxied().unwrap();
+        let b = limits.try_acquire_proxied().unwrap();
+        let c = limits.try_acquire_proxied().unwrap();
+        assert!(
+            limits.try_acquire_proxied().is_err(),
+            "the total still holds"
+        );
+        assert!(a.place_client(client));
+        assert_eq!(a.ip_group(), client);
+        assert!(!a.place_client(ip("192.0.2.9")), "named once");
+        assert!(!b.place_client(client), "the client's cap is 2");
+        assert!(c.place_client(ip("192.0.2.2")));
+        assert!(limits.try_acquire(client).is_none());
+        drop((a, b));
+        assert_eq!(limits.active(), 2);
+        assert!(limits.try_acquire(client).is_some(), "a's place was freed");
+        drop(c);
+        let _d = limits.try_acquire(ip("192.0.2.2")).unwrap();
+        let _e = limits.try_acquire(ip("192.0.2.2")).unwrap();
     }
 
     #[test]

@@ -76,3 +76,15 @@ fn syslog_priority(level: Level) -> u8 {
 pub fn session_span(id: u64, peer: SocketAddr) -> Span {
     tracing::info_span!("session", id, %peer, user = tracing::field::Empty)
 }
+
+/// The span of a session that comes through the trusted proxy at `proxy`: the client's address
+/// (`peer`) is recorded once its PROXY header is read (`span.record("peer", ...)`).
+pub fn proxied_session_span(id: u64, proxy: SocketAddr) -> Span {
+    tracing::info_span!(
+        "session",
+        id,
+        peer = tracing::field::Empty,
+        %proxy,
+        user = tracing::field::Empty
+    )
+}

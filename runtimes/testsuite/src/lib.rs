@@ -37,9 +37,11 @@ pub mod load;
 pub mod object_store;
 pub mod observability;
 pub mod operations;
+pub mod proxy_protocol;
 pub mod refusals;
 pub mod s3_server;
 pub mod safety;
+pub mod scale_out;
 pub mod server;
 pub mod transfers;
 pub mod util;
@@ -149,6 +151,20 @@ macro_rules! clients {
             ftps::ftps_python_ftplib,
             ftps::ftps_sighup_reloads_the_certificate,
             object_store::s3_real_clients,
+        );
+    };
+}
+
+/// Expands to one `#[test]` per PROXY protocol and scale-out scenario (issue 12) against the
+/// server binary at `$bin`: headers written by hand, and two nodes behind HAProxy.
+#[macro_export]
+macro_rules! scale_out {
+    ($bin:expr) => {
+        $crate::__scenarios!($bin;
+            proxy_protocol::headers_from_an_allowed_proxy_name_the_client,
+            proxy_protocol::a_header_from_elsewhere_is_a_bad_command,
+            scale_out::the_shipped_haproxy_config_is_valid,
+            scale_out::two_nodes_behind_haproxy,
         );
     };
 }

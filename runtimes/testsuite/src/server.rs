@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,9 +20,29 @@ pub struct Server {
     child: Child,
     addr: SocketAddr,
     first_line: String,
-    root: TempDir,
-    /// The lines the server logs after its first one, for [`wait_for_line`](Self::wait_for_line).
-    lines: Receiver<String>,
+    root: Root,
+    /// The lines logged after the first ([`logged`](Server::logged),
+    /// [`wait_for_line`](Server::wait_for_line)).
+    log: Mutex<Log>,
+}
+
+/// What the server logged after its first line.
+#[derive(Debug)]
+struct Log {
+    rx: Receiver<String>,
+    /// Every line taken from `rx` so far.
+    lines: Vec<String>,
+    /// The first of `lines` that [`Server::wait_for_line`] has not passed over.
+    next: usize,
+}
+
+/// What the server serves.
+#[derive(Debug)]
+enum Root {
+    /// A temporary directory of its own.
+    Own(TempDir),
+    /// Storage named by the caller's arguments (shared with other servers), removed by it.
+    Given,
 }
 
 impl Server {
@@ -49,12 +70,28 @@ impl Server {
             .prefix("thinftp-root.")
             .tempdir_in(parent)
             .expect("create a temporary root");
+        let root_arg = root
+            .path()
+            .to_str()
+            .expect("a UTF-8 temporary path")
+            .to_owned();
+        let mut all = vec!["--root", &root_arg];
+        all.extend_from_slice(args);
+        Server::launch(bin, Root::Own(root), &all, env)
+    }
+
+    /// Starts `bin` on the storage its `args` name (`--root DIR`, shared with other servers:
+    /// the caller makes and removes it), like [`start`](Self::start) otherwise.
+    /// [`root`](Self::root) is then empty.
+    pub fn start_on_storage(bin: &Path, args: &[&str]) -> Server {
+        Server::launch(bin, Root::Given, args, &[])
+    }
+
+    fn launch(bin: &Path, root: Root, args: &[&str], env: &[(&str, String)]) -> Server {
         crate::util::raise_fd_limit();
         let log_filter = std::env::var("THINFTP_TEST_LOG").ok();
         let verbose = log_filter.is_some();
         let mut child = Command::new(bin)
-            .arg("--root")
-            .arg(root.path())
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             // A known level, so that the line naming the address is there whatever the caller's
@@ -78,14 +115,19 @@ impl Server {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             first_line: String::new(),
             root,
-            lines: rx,
+            log: Mutex::new(Log {
+                rx,
+                lines: Vec::new(),
+                next: 0,
+            }),
         };
         // The first line names the address. With a more verbose THINFTP_TEST_LOG, other lines
         // may come first: the first one that names an address counts.
         let deadline = Instant::now() + TIMEOUT;
         let (first, addr) = loop {
             let wait = deadline.saturating_duration_since(Instant::now());
-            let line = match server.lines.recv_timeout(wait) {
+            let next = server.lock_log().rx.recv_timeout(wait);
+            let line = match next {
                 Ok(line) => line,
                 Err(e) => {
                     let status = server.child.try_wait();
@@ -111,12 +153,22 @@ impl Server {
     pub fn wait_for_line(&self, needles: &[&str]) -> String {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(wait) {
-                Ok(line) if needles.iter().all(|n| line.contains(n)) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("the server logged no line with {needles:?} ({e})"),
+            {
+                let mut log = self.lock_log();
+                let log = &mut *log;
+                log.lines.extend(log.rx.try_iter());
+                while let Some(line) = log.lines.get(log.next) {
+                    log.next += 1;
+                    if needles.iter().all(|n| line.contains(n)) {
+                        return line.clone();
+                    }
+                }
             }
+            assert!(
+                Instant::now() < deadline,
+                "the server logged no line with {needles:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -135,14 +187,51 @@ impl Server {
         &self.first_line
     }
 
-    /// The served directory on the disk.
+    /// The served directory on the disk (empty for [`start_on_storage`](Self::start_on_storage)).
     pub fn root(&self) -> &Path {
-        self.root.path()
+        match &self.root {
+            Root::Own(dir) => dir.path(),
+            Root::Given => Path::new(""),
+        }
     }
 
     /// `rel` beneath the served directory, on the disk.
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.root.path().join(rel)
+        self.root().join(rel)
+    }
+
+    /// Every line the server logged after the first, so far.
+    pub fn logged(&self) -> Vec<String> {
+        let mut log = self.lock_log();
+        let log = &mut *log;
+        log.lines.extend(log.rx.try_iter());
+        log.lines.clone()
+    }
+
+    /// Waits (at most [`TIMEOUT`]) until the server has logged a line containing `what`.
+    #[track_caller]
+    pub fn wait_for_log(&self, what: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(line) = self.logged().into_iter().find(|l| l.contains(what)) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server never logged {what:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn lock_log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would, and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM to the server.

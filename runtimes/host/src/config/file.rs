@@ -195,6 +195,7 @@ mod tests {
             "umask" => r#""077""#,
             "passive-ports" => r#""50000-50100""#,
             "passive-address" => r#""192.0.2.1""#,
+            "proxy-protocol-from" => r#"["10.0.0.0/8", "192.0.2.7"]"#,
             "banner" => r#""Welcome""#,
             "max-rate" => r#""down=20M,up=5M""#,
             "max-rate-per-session" => r#""10M""#,

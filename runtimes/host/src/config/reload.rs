@@ -75,6 +75,10 @@ fn restart_only_changes(old: &Options, new: &Options) -> Vec<&'static str> {
         old.max_pending_logins_per_ip != new.max_pending_logins_per_ip,
     );
     check("shutdown-grace", old.shutdown_grace != new.shutdown_grace);
+    check(
+        "proxy-protocol-from",
+        old.proxy_protocol_from != new.proxy_protocol_from,
+    );
     check("verbose", old.verbosity() != new.verbosity());
     check("ftps", old.ftps != new.ftps);
     check(

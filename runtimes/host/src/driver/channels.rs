@@ -50,6 +50,15 @@ pub enum Completion<S> {
         /// Who connected.
         peer: SocketAddr,
     },
+    /// The PROXY header of a passive data connection from a trusted proxy was read (what its
+    /// job returned): the connection and the client the header names, or `None` when it had no
+    /// good header (the listener then accepts again).
+    HeaderRead {
+        /// The channel.
+        id: DataId,
+        /// The connection and its client.
+        result: Option<(S, SocketAddr)>,
+    },
     /// The active connection of channel `id` to `addr` is up, or failed.
     Connected {
         /// The channel.
@@ -129,8 +138,8 @@ impl<S, W> DataChannels<S, W> {
     pub(super) fn input(&mut self, event: Completion<S>) -> Option<Input> {
         match event {
             Completion::Input(input) => Some(input),
-            // Transfers are the driver's: it never hands this one here.
-            Completion::TransferOpened { .. } => None,
+            // Transfers and PROXY headers are the driver's: it never hands these here.
+            Completion::TransferOpened { .. } | Completion::HeaderRead { .. } => None,
             Completion::Accepted { id, stream, peer } => self.connected(id, stream, peer),
             Completion::Connected {
                 id,
@@ -202,6 +211,15 @@ impl<S, W> DataChannels<S, W> {
                 tracing::debug!(%id, "refusal of an unknown data connection");
                 None
             }
+        }
+    }
+
+    /// The waiter of `id` if it is waiting for a connection (to make it accept again after a
+    /// connection it reported turned out bad).
+    pub(super) fn waiting(&mut self, id: DataId) -> Option<&mut W> {
+        match self.channels.get_mut(&id) {
+            Some(Channel::Waiting(waiter)) => Some(waiter),
+            _ => None,
         }
     }
 

@@ -41,6 +41,7 @@ impl Session {
             id: 1,
             span: Span::none(),
             guard: host.admission().try_admit(PEER.ip()).unwrap(),
+            proxied: false,
         };
         let driver = Driver::new(
             Arc::clone(&host),

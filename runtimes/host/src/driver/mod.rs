@@ -40,6 +40,7 @@
 mod action;
 mod channels;
 mod control_tls;
+mod proxied;
 mod replies;
 mod timer;
 mod transfers;
@@ -63,9 +64,10 @@ use crate::busy_poll::Polling;
 use crate::observe::SessionObserver;
 use crate::session_limits::SessionLimits;
 use crate::shutdown::{SessionWatch, TransferGuard};
-use crate::{socket, Admission, Host, SessionStorage};
+use crate::{limits, socket, Admission, Host, SessionStorage};
 use channels::DataChannels;
 use control_tls::ControlChannel;
+use proxied::{HeaderWait, Step};
 use replies::Replies;
 use timer::Timer;
 use transfers::{Protection, Setup, Transfers};
@@ -109,6 +111,13 @@ pub struct Driver<S, W> {
     /// The control connection's TLS, once `AUTH TLS` (or an implicit listener) asked for it:
     /// socket bytes pass through it both ways.
     control: ControlChannel,
+    /// A connection from a trusted proxy whose PROXY header is being read: until it is, there
+    /// is no session yet (`session` is a stand-in, never polled). See [`proxied`].
+    header: Option<HeaderWait>,
+    /// On an implicit-TLS listener behind a proxy: the bytes that came right after the PROXY
+    /// header (the start of the client's TLS handshake), kept for the TLS layer, which the
+    /// session asks for with its first output.
+    early: Option<bytes::Bytes>,
     /// Sees every input fed and every output taken: metrics, transfer log, audit lines.
     observer: SessionObserver,
     /// Shared with the session's filesystem jobs and set when the driver goes: a digest of a
@@ -125,6 +134,10 @@ impl<S, W> Drop for Driver<S, W> {
 impl<S, W: Waiter> Driver<S, W> {
     /// The driver of the admitted control connection from `peer` to the local address `local`,
     /// with the `220` greeting queued. Run the session inside `admission.span`.
+    ///
+    /// A connection from a trusted proxy ([`Admission::proxied`]) first has its PROXY header
+    /// read from the control bytes, within a deadline (the timer): the session, its `220` and
+    /// its peer are the client's the header names.
     pub fn new(
         host: Arc<Host>,
         admission: Admission,
@@ -134,6 +147,7 @@ impl<S, W: Waiter> Driver<S, W> {
         blocking: Blocking,
     ) -> Self {
         let session = host.new_session(peer, local, now);
+        let header = admission.proxied.then(|| HeaderWait::new(local, now));
         let observer = SessionObserver::new(host.observe().clone(), admission.id, peer);
         Driver {
             observer,
@@ -157,6 +171,8 @@ impl<S, W: Waiter> Driver<S, W> {
             watch: None,
             control: ControlChannel::default(),
             fs_cancel: Arc::new(AtomicBool::new(false)),
+            header,
+            early: None,
         }
     }
 
@@ -262,6 +278,12 @@ impl<S, W: Waiter> Driver<S, W> {
     /// something. Feeds what was reported, one input at a time, and carries out every output
     /// of an input before the next is fed.
     pub fn poll_action(&mut self, now: Instant) -> Option<Action<S>> {
+        if self.header.is_some() {
+            let action = self.poll_header(now);
+            if action.is_some() || self.header.is_some() {
+                return action;
+            }
+        }
         loop {
             // TLS records of the control connection's own (handshake, alerts, close_notify)
             // leave before anything else.
@@ -302,6 +324,28 @@ impl<S, W: Waiter> Driver<S, W> {
             if let Some(completion) = self.queue.pop_front() {
                 let input = match completion {
                     Completion::TransferOpened { id, opened } => self.transfers.opened(id, opened),
+                    // From a trusted proxy: its PROXY header names the client the core checks.
+                    Completion::Accepted { id, stream, peer }
+                        if self.host.admission().from_proxy(peer.ip()) =>
+                    {
+                        let proxy = peer;
+                        match self.request(Task::DataHeader { id, stream, proxy }) {
+                            Some(action) => return Some(action),
+                            None => continue,
+                        }
+                    }
+                    Completion::HeaderRead { id, result } => match result {
+                        Some((stream, peer)) => {
+                            let accepted = Completion::Accepted { id, stream, peer };
+                            self.channels.input(accepted)
+                        }
+                        None => {
+                            if let Some(waiter) = self.channels.waiting(id) {
+                                waiter.accept_again();
+                            }
+                            None
+                        }
+                    },
                     other => self.channels.input(other),
                 };
                 if let Some(input) = input {
@@ -422,6 +466,10 @@ impl<S, W: Waiter> Driver<S, W> {
             Output::SecureControl => {
                 if let Some(failed) = self.control.secure(&self.host) {
                     self.queue.push_back(Completion::Input(failed));
+                } else if let Some(early) = self.early.take() {
+                    for input in self.control.received(&early) {
+                        self.queue.push_back(Completion::Input(input));
+                    }
                 }
             }
             // The `200` to `CCC` is written through TLS: close_notify, then clear text.
@@ -465,7 +513,7 @@ impl<S, W: Waiter> Driver<S, W> {
                     self.queue.push_back(work::open(storage, *id, kind, limits));
                     return None;
                 }
-                Task::Transfer { .. } => return None,
+                Task::Transfer { .. } | Task::DataHeader { .. } => return None,
             };
             self.queue.push_back(Completion::Input(answer));
             return None;
@@ -481,7 +529,7 @@ impl<S, W: Waiter> Driver<S, W> {
     /// Whether `task` runs on the loop (see [`Blocking`]).
     fn runs_here(&self, task: &Task<S>) -> bool {
         match (self.blocking, task) {
-            (_, Task::Transfer { .. }) => false,
+            (_, Task::Transfer { .. } | Task::DataHeader { .. }) => false,
             (Blocking::Allowed, _) => true,
             (Blocking::Never, Task::Auth { user, .. }) => self.host.authenticate_is_quick(user),
             // SIZE, MDTM, CWD, MLST and the check before RETR: on local disk a `stat` is one
@@ -493,6 +541,60 @@ impl<S, W: Waiter> Driver<S, W> {
             // Opening a file on local disk is as quick (an upload over an existing file makes
             // its temporary file, one more call).
             (Blocking::Never, Task::Open { storage, .. }) => storage.capabilities().local,
+        }
+    }
+
+    /// Before a proxied connection's session starts ([`proxied`]): gathers its PROXY header,
+    /// then starts the session of the client it names (and returns `None` with `header`
+    /// cleared: the session's own actions follow), or closes.
+    fn poll_header(&mut self, now: Instant) -> Option<Action<S>> {
+        loop {
+            let wait = self.header.as_mut()?;
+            if wait.closing {
+                return self.close();
+            }
+            let next = self.queue.pop_front();
+            let nothing_more = next.is_none();
+            match wait.step(now, next) {
+                Step::Wait(deadline) if nothing_more => {
+                    return self.timer.arm(Some(deadline)).map(Action::ArmTimer);
+                }
+                Step::Wait(_) => {}
+                Step::Close => {
+                    wait.closing = true;
+                    return self.close();
+                }
+                Step::Start { client, rest } => {
+                    let local = wait.local;
+                    let client = client.unwrap_or(self.peer);
+                    // The per-address limit, bans and everything after count the client.
+                    if !self
+                        .host
+                        .admission()
+                        .place_client(&self.admission.guard, client)
+                    {
+                        wait.closing = true;
+                        return Some(Action::Write(limits::TOO_MANY.to_vec()));
+                    }
+                    self.header = None;
+                    let span = &self.admission.span;
+                    span.record("peer", tracing::field::display(client));
+                    tracing::debug!(proxy = %self.peer, "PROXY header read");
+                    self.peer = client;
+                    self.session = self.host.new_session(client, local, now);
+                    let observe = self.host.observe().clone();
+                    self.observer = SessionObserver::new(observe, self.admission.id, client);
+                    if !rest.is_empty() {
+                        if self.host.is_implicit(local) {
+                            self.early = Some(rest);
+                        } else {
+                            let first = Completion::Input(Input::ControlBytes(rest));
+                            self.queue.push_front(first);
+                        }
+                    }
+                    return None;
+                }
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 //! simulated runtime would do, in small.
 
 use std::cell::Cell;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::rc::Rc;
 
 use super::*;
@@ -56,6 +56,7 @@ fn driver_on<S>(host: Arc<Host>, blocking: Blocking) -> Driver<S, FakeWaiter> {
         id: 1,
         span: Span::none(),
         guard: host.admission().try_admit(PEER.ip()).unwrap(),
+        proxied: false,
     };
     Driver::new(host, admission, PEER, LOCAL, Instant::now(), blocking)
 }
@@ -498,4 +499,193 @@ fn ccc_sends_close_notify_and_the_control_connection_goes_on_in_clear_text() {
     let replies = writes(&actions(&mut driver));
     assert_eq!(replies.len(), 1, "{replies:?}");
     assert!(replies[0].starts_with("200"), "in clear text: {replies:?}");
+}
+
+/// A driver for a connection from `PEER` admitted by `host`'s gate, as an accept loop does
+/// (a real socket pair: the gate sets socket options on it).
+fn admitted(host: &Arc<Host>) -> Option<TestDriver> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut conn, _) = listener.accept().unwrap();
+    let admission = host.admission().admit(PEER, &mut conn)?;
+    let now = Instant::now();
+    let host = Arc::clone(host);
+    Some(Driver::new(
+        host,
+        admission,
+        PEER,
+        LOCAL,
+        now,
+        Blocking::Never,
+    ))
+}
+
+#[test]
+fn a_proxied_session_starts_for_the_client_its_header_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--user",
+        "u:p",
+        "--busy-poll",
+        "0",
+        "--max-sessions-per-ip",
+        "1",
+    ];
+    let mut args = args.to_vec();
+    args.extend(["--proxy-protocol-from", "10.0.0.0/8,127.0.0.1"]);
+    let host = host_for(&dir, &args);
+    // Nothing is said before the header; the deadline is armed.
+    let mut a = admitted(&host).unwrap();
+    let first = actions(&mut a);
+    assert!(
+        matches!(first.as_slice(), [Action::ArmTimer(_)]),
+        "{first:?}"
+    );
+    send(
+        &mut a,
+        b"PROXY TCP4 192.0.2.7 198.51.100.1 40001 21\r\nNOOP\r\n",
+    );
+    let replies = writes(&actions(&mut a));
+    assert!(replies.concat().starts_with("220"), "{replies:?}");
+    assert!(
+        replies.concat().contains("200"),
+        "the bytes after the header: {replies:?}"
+    );
+    assert_eq!(a.peer, SocketAddr::from(([192, 0, 2, 7], 40001)));
+    // The passive listeners count against the client too.
+    send(&mut a, b"USER u\r\nPASS p\r\nPASV\r\n");
+    let pasv = actions(&mut a);
+    let listen = pasv.iter().find(|a| matches!(a, Action::Listen { .. }));
+    assert!(
+        matches!(listen, Some(Action::Listen { client, .. }) if *client == IpAddr::from([192, 0, 2, 7])),
+        "{pasv:?}"
+    );
+
+    // Another session of the proxy for the same client: past its cap of one, so 421; the
+    // proxy's own address (many clients) is never what counts.
+    let mut b = admitted(&host).unwrap();
+    let _ = actions(&mut b);
+    send(&mut b, b"PROXY TCP4 192.0.2.7 198.51.100.1 40002 21\r\n");
+    let refused = actions(&mut b);
+    assert!(
+        matches!(refused.as_slice(), [Action::Write(bytes), Action::Close] if bytes.starts_with(b"421")),
+        "{refused:?}"
+    );
+    let mut c = admitted(&host).unwrap();
+    let _ = actions(&mut c);
+    send(&mut c, b"PROXY TCP4 192.0.2.8 198.51.100.1 40003 21\r\n");
+    assert!(writes(&actions(&mut c)).concat().starts_with("220"));
+
+    // A bad header, or none before the end: closed without a word.
+    let mut d = admitted(&host).unwrap();
+    let _ = actions(&mut d);
+    send(&mut d, b"USER u\r\n");
+    let closed = actions(&mut d);
+    assert!(matches!(closed.as_slice(), [Action::Close]), "{closed:?}");
+    assert!(d.poll_action(Instant::now()).is_none());
+    let mut e = admitted(&host).unwrap();
+    let _ = actions(&mut e);
+    send(&mut e, b"");
+    assert!(matches!(actions(&mut e).as_slice(), [Action::Close]));
+}
+
+#[test]
+fn the_deadline_closes_a_proxied_connection_without_a_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_for(&dir, &["--proxy-protocol-from", "127.0.0.1"]);
+    let mut driver = admitted(&host).unwrap();
+    let start = Instant::now();
+    let armed = std::iter::from_fn(|| driver.poll_action(start)).collect::<Vec<_>>();
+    let [Action::ArmTimer(at)] = armed.as_slice() else {
+        panic!("{armed:?}");
+    };
+    assert!(*at > start && *at <= start + crate::proxy_protocol::HEADER_TIMEOUT);
+    send(&mut driver, b"PROXY TCP4 ");
+    driver.timer_fired();
+    let at = *at;
+    let end = std::iter::from_fn(|| driver.poll_action(at)).collect::<Vec<_>>();
+    assert!(matches!(end.as_slice(), [Action::Close]), "{end:?}");
+}
+
+#[test]
+fn without_the_option_a_proxy_header_is_a_bad_command() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    let _ = actions(&mut driver);
+    send(
+        &mut driver,
+        b"PROXY TCP4 192.0.2.7 198.51.100.1 40001 21\r\n",
+    );
+    let replies = writes(&actions(&mut driver));
+    assert!(replies.concat().starts_with("500"), "{replies:?}");
+    assert_eq!(driver.peer, PEER);
+}
+
+#[test]
+fn a_data_connection_from_the_proxy_has_its_header_read_before_the_core_hears_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"hello").unwrap();
+    let host = host_for(&dir, &["--user", "u:p", "--busy-poll", "0"]);
+    let mut driver = driver_on(host, Blocking::Never);
+    login(&mut driver);
+    send(&mut driver, b"PASV\r\n");
+    let listen = actions(&mut driver);
+    let Some(Action::Listen { id, client, .. }) = listen.first() else {
+        panic!("{listen:?}");
+    };
+    assert_eq!(*client, PEER.ip(), "the passive cap counts the client");
+    let id = *id;
+    let counts = Rc::new(Counts::default());
+    driver.listening(id, Ok((FakeWaiter(Rc::clone(&counts)), LISTENER)));
+    let _ = actions(&mut driver);
+    // This host trusts no proxy: the connection is offered as it is.
+    driver.complete(Completion::HeaderRead { id, result: None });
+    let _ = actions(&mut driver);
+    assert_eq!(
+        counts.accepts_again.get(),
+        1,
+        "no good header: accept again"
+    );
+    driver.complete(Completion::HeaderRead {
+        id,
+        result: Some(("through the proxy", SocketAddr::new(PEER.ip(), 5000))),
+    });
+    let _ = actions(&mut driver);
+    assert_eq!(counts.drops.get(), 1, "kept by the core");
+}
+
+#[test]
+fn a_data_connection_from_a_trusted_proxy_becomes_a_header_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--user",
+        "u:p",
+        "--busy-poll",
+        "0",
+        "--proxy-protocol-from",
+        "127.0.0.9",
+    ];
+    let host = host_for(&dir, &args);
+    let mut driver = driver_on(host, Blocking::Allowed);
+    login(&mut driver);
+    send(&mut driver, b"PASV\r\n");
+    let listen = actions(&mut driver);
+    let Some(Action::Listen { id, .. }) = listen.first() else {
+        panic!("{listen:?}");
+    };
+    let id = *id;
+    let counts = Rc::new(Counts::default());
+    driver.listening(id, Ok((FakeWaiter(Rc::clone(&counts)), LISTENER)));
+    let _ = actions(&mut driver);
+    let proxy = SocketAddr::from(([127, 0, 0, 9], 6000));
+    driver.complete(Completion::Accepted {
+        id,
+        stream: "from the proxy",
+        peer: proxy,
+    });
+    let done = actions(&mut driver);
+    let [Action::Run(job)] = done.as_slice() else {
+        panic!("{done:?}");
+    };
+    assert_eq!(job.name(), "proxy-header");
+    assert_eq!(counts.drops.get(), 0, "still waiting: not offered yet");
 }

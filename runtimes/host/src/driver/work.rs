@@ -6,13 +6,13 @@
 //! [`Completion`] it returns.
 
 use std::fmt;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use thinftp::{
-    AuthId, AuthResult, FsError, FsId, FsOp, Input, TransferError, TransferId, TransferKind,
+    AuthId, AuthResult, DataId, FsError, FsId, FsOp, Input, TransferError, TransferId, TransferKind,
 };
 use tracing::Span;
 
@@ -83,6 +83,15 @@ pub(super) enum Task<S> {
         /// session until the final reply is written.
         counted: TransferGuard,
     },
+    /// A passive data connection accepted from a trusted proxy: read its PROXY header
+    /// ([`read_data_header`](crate::proxy_protocol::read_data_header)) before the core hears
+    /// of it, so that the core checks the client the header names.
+    DataHeader {
+        id: DataId,
+        stream: S,
+        /// The proxy's address.
+        proxy: SocketAddr,
+    },
 }
 
 impl Job<TcpStream> {
@@ -123,6 +132,16 @@ impl Job<TcpStream> {
                 limits,
             } => fs(&*storage, id, &op, &cancel, &limits),
             Task::Auth { id, user, password } => auth(host, &self.session, id, &user, &password),
+            Task::DataHeader { id, stream, proxy } => {
+                let result = match crate::proxy_protocol::read_data_header(&stream, proxy) {
+                    Ok(client) => Some((stream, client)),
+                    Err(e) => {
+                        tracing::info!(%id, %proxy, "data connection from the proxy refused: {e}");
+                        None
+                    }
+                };
+                return Completion::HeaderRead { id, result };
+            }
         };
         Completion::Input(input)
     }
@@ -208,6 +227,9 @@ impl<S> Job<S> {
                 id: *id,
                 result: Err(TransferError::ConnectionLost),
             },
+            // The connection is dropped with the job; the core's data timer ends the wait (an
+            // early timeout only re-arms the timer).
+            Task::DataHeader { .. } => Input::Timeout,
         }
     }
 
@@ -218,6 +240,7 @@ impl<S> Job<S> {
             Task::Auth { .. } => "auth",
             Task::Open { .. } => "open",
             Task::Transfer { .. } => "transfer",
+            Task::DataHeader { .. } => "proxy-header",
         }
     }
 
@@ -249,6 +272,11 @@ impl<S> fmt::Debug for Job<S> {
                 .debug_struct("Transfer")
                 .field("id", id)
                 .field("opened", opened)
+                .finish_non_exhaustive(),
+            Task::DataHeader { id, proxy, .. } => f
+                .debug_struct("DataHeader")
+                .field("id", id)
+                .field("proxy", proxy)
                 .finish_non_exhaustive(),
         }
     }

@@ -11,6 +11,7 @@ use tracing::Span;
 
 use crate::limits::{self, Limits, SessionGuard};
 use crate::observe::Metrics;
+use crate::proxy_protocol::TrustedProxies;
 
 /// How long to pause after a failed `accept` before the next one, so that a lasting error (out
 /// of file descriptors) does not make the accept loop spin.
@@ -23,6 +24,8 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 pub struct Gate {
     limits: Limits,
     next_session: AtomicU64,
+    /// Connections from these addresses start with a PROXY header naming the client.
+    proxies: TrustedProxies,
     /// Counts sessions admitted and refused.
     metrics: Metrics,
 }
@@ -39,6 +42,10 @@ pub struct Admission {
     pub span: Span,
     /// The session's place within the limits, freed when dropped.
     pub guard: SessionGuard,
+    /// The connection comes from a trusted proxy: its PROXY header, which names the client, is
+    /// still to be read (the driver does), and the place counts against no address until then
+    /// ([`SessionGuard::place_client`]).
+    pub proxied: bool,
 }
 
 impl Gate {
@@ -53,8 +60,20 @@ impl Gate {
         Gate {
             limits: Limits::with_max_unauthenticated(max_total, max_per_ip, max_unauthenticated),
             next_session: AtomicU64::new(1),
+            proxies: TrustedProxies::default(),
             metrics,
         }
+    }
+
+    /// Connections from `proxies` start with a PROXY header (`--proxy-protocol-from`).
+    pub(crate) fn behind(mut self, proxies: TrustedProxies) -> Gate {
+        self.proxies = proxies;
+        self
+    }
+
+    /// Whether connections from `ip` start with a PROXY header naming the client.
+    pub fn from_proxy(&self, ip: IpAddr) -> bool {
+        !self.proxies.is_empty() && self.proxies.contains(ip)
     }
 
     /// Replaces the session limits (as [`new`](Self::new) sets them) for the sessions admitted
@@ -74,15 +93,57 @@ impl Gate {
     /// connection at once. Once admitted, the connection's socket options are set
     /// ([`socket::prepare_control`](crate::socket::prepare_control)) and the session gets an id
     /// and a span. A non-blocking `conn` is fine: the `421` fits an empty send buffer.
+    ///
+    /// A connection from a trusted proxy ([`from_proxy`](Self::from_proxy)) counts in total
+    /// but against no address until the driver has read its PROXY header, which names the
+    /// client; the per-address limit is applied to that client then.
     pub fn admit<C: Write + AsFd>(&self, peer: SocketAddr, conn: &mut C) -> Option<Admission> {
-        let Some(guard) = self.try_admit(peer.ip()) else {
+        let proxied = self.from_proxy(peer.ip());
+        let guard = if proxied {
+            // Counted as admitted (in the metrics) once its header names the client.
+            match self.limits.try_acquire_proxied() {
+                Ok(guard) => Some(guard),
+                Err(why) => {
+                    self.metrics.session_refused(why);
+                    let limit = why.as_str();
+                    tracing::warn!(proxy = %peer, limit, "too many sessions: refused with 421");
+                    None
+                }
+            }
+        } else {
+            self.try_admit(peer.ip())
+        };
+        let Some(guard) = guard else {
             limits::reject(conn);
             return None;
         };
         crate::socket::prepare_control(conn);
         let id = self.next_session_id();
-        let span = crate::logging::session_span(id, peer);
-        Some(Admission { id, span, guard })
+        let span = if proxied {
+            crate::logging::proxied_session_span(id, peer)
+        } else {
+            crate::logging::session_span(id, peer)
+        };
+        Some(Admission {
+            id,
+            span,
+            guard,
+            proxied,
+        })
+    }
+
+    /// Names the client of a session admitted from a trusted proxy, from its PROXY header
+    /// ([`SessionGuard::place_client`]); false (logged and counted) when the client already
+    /// holds `--max-sessions-per-ip` sessions: refuse it with [`limits::reject`].
+    pub fn place_client(&self, guard: &SessionGuard, client: SocketAddr) -> bool {
+        if guard.place_client(client.ip()) {
+            self.metrics.session_admitted();
+            return true;
+        }
+        let why = limits::Refusal::MaxSessionsPerIp;
+        self.metrics.session_refused(why);
+        tracing::warn!(%client, limit = why.as_str(), "too many sessions: refused with 421");
+        false
     }
 
     /// Admits a session from `ip`, or `None` when a limit is reached: then send

@@ -25,6 +25,7 @@ use crate::busy_poll::{BusyPoll, Polling};
 use crate::cli::Options;
 use crate::observe::Observe;
 use crate::passive::PassivePorts;
+use crate::proxy_protocol::TrustedProxies;
 use crate::quota::{Quotas, Usage};
 use crate::rate::RateLimit;
 use crate::session_limits::RateBuckets;
@@ -161,7 +162,8 @@ impl Host {
                 options.max_sessions_per_ip,
                 options.unauthenticated_cap(),
                 metrics,
-            ),
+            )
+            .behind(TrustedProxies::new(options.proxy_protocol_from.clone())),
             busy_poll: BusyPoll::new(window, lifecycle.transfers().clone()),
             lifecycle,
             passive: PassivePorts::new(range, options.max_passive_per_ip),

@@ -457,6 +457,7 @@ impl World {
             id: i as u64,
             span: Span::none(),
             guard,
+            proxied: false,
         };
         let peer = SocketAddr::new(sim.ip, 40_000);
         let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 255, 0, 1)), 21);
@@ -694,6 +695,12 @@ impl World {
                     }
                     completion
                 }
+            }
+            // The simulated host trusts no proxy, so no data connection waits for a header.
+            Task::DataHeader { id, .. } => {
+                return Err(format!(
+                    "#{i}: data connection {id} waits for a PROXY header"
+                ));
             }
             Task::Transfer {
                 id,
