@@ -192,9 +192,9 @@ impl<'a> arbitrary::Arbitrary<'a> for ListPattern {
     fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
         let component: String = u.arbitrary()?;
         let max: u16 = u.arbitrary()?;
-        Ok(Self::new(&component, "", usize::from(max))
+        Self::new(&component, "", usize::from(max))
             .or_else(|| Self::new("*", "", usize::from(max)))
-            .expect("* is a pattern"))
+            .ok_or(arbitrary::Error::IncorrectFormat)
     }
 }
 
