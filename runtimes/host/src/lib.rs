@@ -62,6 +62,7 @@ pub mod names;
 pub mod object_store;
 pub mod observe;
 pub mod passive;
+pub mod progress;
 pub mod proxy_protocol;
 pub mod quota;
 pub mod rate;

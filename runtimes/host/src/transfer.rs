@@ -220,6 +220,12 @@ impl Opened {
         self.allowance.set_pacer(pacer);
     }
 
+    /// Counts the bytes it moves into `progress`, which the session reads if the transfer
+    /// ends aborted or failed (see the `progress` module).
+    pub(crate) fn count_into(&mut self, progress: crate::progress::TransferProgress) {
+        self.allowance.count_into(progress);
+    }
+
     /// Charges the upload's bytes to a quota.
     pub(crate) fn charge(&mut self, charge: crate::quota::QuotaCharge) {
         self.allowance.set_quota(charge);
@@ -559,20 +565,30 @@ fn send_file(
     let mut out = Vec::with_capacity(ASCII_BUF * 2);
     let mut sent = 0u64;
     loop {
-        // Paced by the file bytes read (the encoded ones are at most twice as many).
-        let granted = allowance.grant(ASCII_BUF);
-        let read = read_retrying(file, buf.get_mut(..granted).unwrap_or_default());
-        allowance.moved(granted, *read.as_ref().unwrap_or(&0));
-        let n = read.map_err(|e| TransferError::Fs(fs_error(&e)))?;
+        let n = read_retrying(file, &mut buf).map_err(|e| TransferError::Fs(fs_error(&e)))?;
         let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
             break;
         };
         out.clear();
         encoder.encode(chunk, &mut out);
-        stream.write_all(&out).map_err(|e| socket_error(&e))?;
+        // Paced and counted by the encoded bytes: those are what go over the connection.
+        write_paced(stream, &out, allowance).map_err(|e| socket_error(&e))?;
         sent += out.len() as u64;
     }
     Ok(sent)
+}
+
+/// Writes `bytes` to the data connection in the slices `allowance` grants (the rate limits),
+/// each counted as moved once written.
+fn write_paced(stream: &mut Data, mut bytes: &[u8], allowance: &mut Allowance) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let granted = allowance.grant(bytes.len()).clamp(1, bytes.len());
+        let (now, rest) = bytes.split_at(granted);
+        stream.write_all(now)?;
+        allowance.moved(granted, now.len());
+        bytes = rest;
+    }
+    Ok(())
 }
 
 /// Receives the upload into `upload` and commits it if the client's data ended cleanly (and
