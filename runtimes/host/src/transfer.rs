@@ -580,7 +580,11 @@ fn send_file(
 
 /// Writes `bytes` to the data connection in the slices `allowance` grants (the rate limits),
 /// each counted as moved once written.
-fn write_paced(stream: &mut Data, mut bytes: &[u8], allowance: &mut Allowance) -> io::Result<()> {
+fn write_paced(
+    stream: &mut impl Write,
+    mut bytes: &[u8],
+    allowance: &mut Allowance,
+) -> io::Result<()> {
     while !bytes.is_empty() {
         let granted = allowance.grant(bytes.len()).clamp(1, bytes.len());
         let (now, rest) = bytes.split_at(granted);
