@@ -38,6 +38,7 @@ pub mod object_store;
 pub mod observability;
 pub mod operations;
 pub mod proxy_protocol;
+pub mod rate_sharing;
 pub mod refusals;
 pub mod s3_server;
 pub mod safety;
@@ -116,6 +117,8 @@ macro_rules! suite {
             limits::server_rate_is_shared_by_sessions,
             limits::quotas_refuse_with_552_and_keep_the_old_file,
             limits::sighup_applies_bans_and_the_passive_cap,
+            rate_sharing::a_users_rate_is_shared_by_its_sessions,
+            rate_sharing::listings_are_paced_like_downloads,
         );
     };
 }

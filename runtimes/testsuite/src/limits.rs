@@ -17,15 +17,15 @@ use crate::server::Server;
 use crate::util::{wait_until, TIMEOUT};
 
 /// How far a measured rate may be from the rate asked for.
-const TOLERANCE: f64 = 0.05;
+pub(crate) const TOLERANCE: f64 = 0.05;
 /// The measured stretch of each transfer.
-const WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const WINDOW: Duration = Duration::from_secs(10);
 /// Moved before the window starts, so that socket buffers are full and the first burst a
 /// bucket lends is behind (what is buffered would otherwise count as moved).
-const WARM_UP: Duration = Duration::from_secs(1);
+pub(crate) const WARM_UP: Duration = Duration::from_secs(1);
 
 /// A users file in a temporary directory of its own: `(name, password, extra lines)`.
-fn users_file(bin: &Path, users: &[(&str, &str, &str)]) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn users_file(bin: &Path, users: &[(&str, &str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::Builder::new()
         .prefix("thinftp-users.")
         .tempdir()
@@ -63,7 +63,7 @@ struct Case {
 
 /// Downloads `big` (a sparse file larger than the window needs) as `user` and returns the
 /// bytes per second received over [`WINDOW`], after [`WARM_UP`].
-fn measure_download(addr: SocketAddr, user: &str) -> f64 {
+pub(crate) fn measure_download(addr: SocketAddr, user: &str) -> f64 {
     let mut client = Client::login(addr, user, "pw");
     let mut data = client
         .open_transfer(DataMode::Pasv, "RETR big")
