@@ -40,6 +40,7 @@ pub mod operations;
 pub mod proxy_protocol;
 pub mod rate_sharing;
 pub mod refusals;
+pub mod resume_safety;
 pub mod s3_server;
 pub mod safety;
 pub mod scale_out;
@@ -119,6 +120,8 @@ macro_rules! suite {
             limits::sighup_applies_bans_and_the_passive_cap,
             rate_sharing::a_users_rate_is_shared_by_its_sessions,
             rate_sharing::listings_are_paced_like_downloads,
+            resume_safety::a_broken_rest_stor_leaves_the_file_as_it_was,
+            resume_safety::a_rest_stor_stopped_by_the_quota_leaves_the_file_as_it_was,
         );
     };
 }
