@@ -214,14 +214,16 @@ impl Host {
         (limits.rate, usage)
     }
 
-    /// Measures the home of `user` for its quota, if it has one and it is not measured yet
-    /// (blocking): for a login's job, so that the session's loop later finds it done.
+    /// Measures the home of `user` for its quota, if it has one and it is not measured yet or
+    /// its measurement is stale ([`Quotas::refresh`]; blocking): for a login's job, so that the
+    /// session's loop later finds it done.
     pub fn user_usage(&self, user: &str, permissions: &Permissions) {
         if !self.logins.users().limits(user).quota.is_some() {
             return;
         }
         if let Ok(home) = self.storage.for_home(&permissions.home) {
-            let _ = self.user_limits(user, &*home);
+            let quota = self.logins.users().limits(user).quota;
+            let _ = self.quotas.refresh(user, quota, &*home);
         }
     }
 
