@@ -17,8 +17,8 @@
 //!                     # --tls-required-control says
 //! # Limits, each optional:
 //! max_rate = "down=10M,up=2M"  # bytes per second, as --max-rate takes it; replaces
-//!                              # --max-rate-per-session for this user's sessions ("0":
-//!                              # unlimited; --max-rate still applies)
+//!                              # --max-rate-per-session, shared by all of this user's
+//!                              # sessions ("0": unlimited; --max-rate still applies)
 //! quota_bytes = "5G"           # bytes of regular files beneath the home (decimal K/M/G)
 //! quota_files = 10000          # regular files beneath the home
 //! # A storage of its own, instead of the server's (--root or --storage); `home` is then
@@ -73,7 +73,7 @@ struct User {
 /// A user's limits from the users file: rates and quota.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UserLimits {
-    /// `max_rate`: for each of the user's sessions, instead of `--max-rate-per-session` (whole:
+    /// `max_rate`: shared by all of the user's sessions, instead of `--max-rate-per-session` (whole:
     /// a direction it leaves out, or `"0"`, is unlimited for this user).
     pub rate: Option<crate::rate::RateLimit>,
     /// `quota_bytes` and `quota_files`.

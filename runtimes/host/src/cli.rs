@@ -180,8 +180,8 @@ pub struct Options {
     pub max_rate: crate::rate::RateLimit,
 
     /// Bandwidth of each session, as --max-rate takes it (`10M`, `down=10M,up=1M`). A user's
-    /// `max_rate` in the users file replaces it for that user's sessions (`"0"`: unlimited);
-    /// --max-rate still applies on top.
+    /// `max_rate` in the users file replaces it for that user, shared by all of the user's
+    /// sessions (`"0"`: unlimited); --max-rate still applies on top.
     #[arg(long, value_name = "RATE", default_value = "0", value_parser = crate::rate::RateLimit::parse)]
     pub max_rate_per_session: crate::rate::RateLimit,
 

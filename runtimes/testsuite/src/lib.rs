@@ -38,7 +38,9 @@ pub mod object_store;
 pub mod observability;
 pub mod operations;
 pub mod proxy_protocol;
+pub mod rate_sharing;
 pub mod refusals;
+pub mod resume_safety;
 pub mod s3_server;
 pub mod safety;
 pub mod scale_out;
@@ -120,6 +122,11 @@ macro_rules! suite {
             limits::server_rate_is_shared_by_sessions,
             limits::quotas_refuse_with_552_and_keep_the_old_file,
             limits::sighup_applies_bans_and_the_passive_cap,
+            limits::quota_sees_changes_made_behind_the_servers_back,
+            rate_sharing::a_users_rate_is_shared_by_its_sessions,
+            rate_sharing::listings_are_paced_like_downloads,
+            resume_safety::a_broken_rest_stor_leaves_the_file_as_it_was,
+            resume_safety::a_rest_stor_stopped_by_the_quota_leaves_the_file_as_it_was,
         );
     };
 }

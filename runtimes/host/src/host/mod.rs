@@ -34,6 +34,7 @@ use crate::session_limits::RateBuckets;
 use crate::shutdown::Lifecycle;
 use crate::storage::{execute_checked, LocalStorage, Storage, STALE_SCAN_ENTRIES};
 use crate::tls::{SessionTls, Tls};
+use crate::user_rates::UserRates;
 
 /// The storage, users, limits and settings shared by every session of a server. Runtimes keep
 /// one in an `Arc` and call its blocking methods off their event loop.
@@ -66,6 +67,8 @@ pub struct Host {
     rates: RwLock<(RateBuckets, RateLimit)>,
     /// Every user's quota usage.
     quotas: Quotas,
+    /// The rate buckets of the users logged in whose users-file entry has a `max_rate`.
+    user_rates: UserRates,
     /// Metrics and the transfer log.
     observe: Observe,
 }
@@ -190,6 +193,7 @@ impl Host {
                 options.max_rate_per_session,
             )),
             quotas: Quotas::default(),
+            user_rates: UserRates::default(),
             observe,
         })
     }
@@ -208,6 +212,11 @@ impl Host {
         self.rates.read().unwrap_or_else(|e| e.into_inner()).1
     }
 
+    /// The shared rate buckets of users with a users-file `max_rate`.
+    pub fn user_rates(&self) -> &UserRates {
+        &self.user_rates
+    }
+
     /// The users-file rate limit of `user`, and its quota usage if it has a quota (measured
     /// beneath `home` the first time: blocking, a bounded walk).
     pub fn user_limits(
@@ -220,8 +229,9 @@ impl Host {
         (limits.rate, usage)
     }
 
-    /// Measures the home of `user` for its quota, if it has one and it is not measured yet
-    /// (blocking): for a login's job, so that the session's loop later finds it done.
+    /// Measures the home of `user` for its quota, if it has one and it is not measured yet or
+    /// its measurement is stale ([`Quotas::refresh`]; blocking): for a login's job, so that the
+    /// session's loop later finds it done.
     pub fn user_usage(&self, user: &str, permissions: &Permissions) {
         if !self.logins.users().limits(user).quota.is_some() {
             return;
@@ -230,7 +240,8 @@ impl Host {
             return;
         };
         if let Ok(home) = storage.for_home(&permissions.home) {
-            let _ = self.user_limits(user, &*home);
+            let quota = self.logins.users().limits(user).quota;
+            let _ = self.quotas.refresh(user, quota, &*home);
         }
     }
 
