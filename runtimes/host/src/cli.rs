@@ -327,7 +327,7 @@ pub struct Options {
     /// the upload ends cleanly, so that a broken upload, or a node killed mid-upload, leaves
     /// nothing at the name (as on an object store). The price: a broken upload of a new file
     /// keeps none of its bytes, so a client cannot resume it with REST+STOR or APPE and must
-    /// start again (REST+STOR and APPE of a file that exists still write in place). Default:
+    /// start again (APPE and REST+STOR of a file that exists are not changed by this). Default:
     /// a new file is written in place and a broken upload keeps what arrived, to be resumed.
     #[arg(long)]
     pub atomic_uploads: bool,
