@@ -51,6 +51,7 @@ pub mod busy_poll;
 pub mod cli;
 pub mod config;
 mod copy;
+pub mod data_stream;
 pub mod driver;
 pub mod errors;
 mod hashing;
@@ -79,6 +80,7 @@ pub mod transfer;
 pub mod user_rates;
 
 pub use cli::Options;
+pub use data_stream::DataStream;
 pub use host::{Admission, Gate, Host, ReloadableSettings, StartupError};
 pub use session_storage::SessionStorage;
 pub use storage::{LocalStorage, Storage};

@@ -156,7 +156,7 @@ fn measure(server: &Target, case: Case, n: usize) -> f64 {
 /// 5%) also needs the machine to keep up: the pacing catches up after a short stall (a bucket
 /// lends up to 100 ms of bytes), but on a loaded 2-core machine a 200 MB/s upload through a
 /// debug-built client may simply not fit (seen: 48 MB/s beside the rest of the suite, 136 MB/s
-/// alone). So a case below it is measured once more, alone; if it is still below, the machine's
+/// alone). So a case below it is measured again, alone (up to three times); if it is still below, the machine's
 /// own capacity is measured right after, with the same transfer unlimited (user `free`), and
 /// the case fails only if the machine could move at least 10% more than the rate: then the
 /// limiter, not the machine, held it back.
@@ -181,12 +181,18 @@ fn check_rates(server: &Server, cases: &[Case]) -> Vec<(Case, f64)> {
             "{case:?}: measured {rate:.0} B/s, more than 5% over the limit"
         );
         let rate = if rate < lower {
-            eprintln!("{case:?}: measured {rate:.0} B/s alongside the others; once more alone");
-            let again = measure(server, *case, n);
-            assert!(
-                again <= upper,
-                "{case:?}: {again:.0} B/s alone, over the limit"
-            );
+            eprintln!("{case:?}: measured {rate:.0} B/s alongside the others; again alone");
+            // Up to three runs alone, keeping the best: a stall of the whole machine longer than
+            // the bucket's 100 ms of credit is lost time no limiter may make up.
+            let mut again = 0.0_f64;
+            for _ in 0..3 {
+                let run = measure(server, *case, n);
+                assert!(run <= upper, "{case:?}: {run:.0} B/s alone, over the limit");
+                again = again.max(run);
+                if again >= lower {
+                    break;
+                }
+            }
             if again < lower {
                 let free = Case {
                     user: "free",

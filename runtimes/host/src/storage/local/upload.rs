@@ -4,7 +4,9 @@
 //!   it over the target only when the upload ended cleanly; on failure or abort the temporary is
 //!   removed and the old file was never touched.
 //! - `STOR` of a new file writes straight to it: a broken upload keeps what arrived, so the client
-//!   can resume it with `REST` + `STOR` or with `APPE`.
+//!   can resume it with `REST` + `STOR` or with `APPE`. With
+//!   [`atomic_uploads`](super::LocalSettings::atomic_uploads) it goes through a temporary file
+//!   too, so that a broken upload (or a node killed mid-upload) leaves nothing at the name.
 //! - `REST` + `STOR` that does not complete (broken, aborted, stopped by the quota) leaves the
 //!   file exactly as it was. At the file's end (the usual resume) it writes in place and a
 //!   failure cuts the file back to its old length; inside the file, where it would overwrite
@@ -30,7 +32,8 @@ use std::sync::{Mutex, MutexGuard};
 use cap_std::fs::OpenOptions;
 use thinftp::{FsError, VirtualPath, WriteMode};
 
-use super::{join_rel, LocalStorage, TEMP_PREFIX};
+use super::settings::swept_by;
+use super::{join_rel, LocalStorage};
 use crate::errors::fs_error;
 use crate::storage::WriteStream;
 
@@ -187,10 +190,14 @@ impl Drop for Upload {
     }
 }
 
-/// `STOR`: create the target if it is new, else write a temporary file beside it.
+/// `STOR`: create the target if it is new (unless uploads are atomic), else write a temporary
+/// file beside it.
 fn open_replace(storage: &LocalStorage, path: &VirtualPath) -> Result<Upload, FsError> {
     let rel = storage.relative(path)?;
     let rel = rel.as_path();
+    if storage.settings().atomic_uploads {
+        return open_temp(storage, path, rel);
+    }
     // `create_new` decides atomically whether the target is new: no window in which another
     // upload could create it between a check and the open.
     let mut options = OpenOptions::new();
@@ -209,7 +216,16 @@ fn open_replace(storage: &LocalStorage, path: &VirtualPath) -> Result<Upload, Fs
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(fs_error(&e)),
     }
-    // Something is there. A directory cannot be replaced by a file; anything else (a file, a
+    open_temp(storage, path, rel)
+}
+
+/// `STOR` to a temporary file beside the target `rel` (of `path`), renamed over it at the end.
+fn open_temp(
+    storage: &LocalStorage,
+    path: &VirtualPath,
+    rel: &std::path::Path,
+) -> Result<Upload, FsError> {
+    // Something is there (or uploads are atomic and there may be nothing). A directory cannot be replaced by a file; anything else (a file, a
     // symlink, even one leading outside the root) is replaced by the rename at the end, which
     // acts on the name beneath the root and never follows the link.
     let old = storage.dir().metadata(rel);
@@ -281,7 +297,7 @@ fn create_temp(
     dir_rel: &std::path::Path,
 ) -> Result<(File, PathBuf), FsError> {
     for _ in 0..64 {
-        let name = format!("{TEMP_PREFIX}{:016x}", fastrand::u64(..));
+        let name = format!("{}{:016x}", storage.temp_prefix(), fastrand::u64(..));
         let rel = join_rel(dir_rel, name.as_ref());
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
@@ -358,7 +374,8 @@ pub struct StaleCleanup {
 }
 
 /// [`LocalStorage::remove_stale_temp_files`]: a walk of the tree with a stack of open directories,
-/// removing each `.thinftp-part.*` file.
+/// removing each of this node's `.thinftp-part.NODE.*` files (and the node-less ones of older
+/// versions), never another node's.
 pub(crate) fn remove_stale_temp_files(storage: &LocalStorage, max_entries: usize) -> StaleCleanup {
     let mut cleanup = StaleCleanup {
         removed: 0,
@@ -384,7 +401,7 @@ pub(crate) fn remove_stale_temp_files(storage: &LocalStorage, max_entries: usize
                 continue;
             };
             let name = entry.file_name();
-            if kind.is_file() && name.as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+            if kind.is_file() && swept_by(storage.temp_prefix(), name.as_encoded_bytes()) {
                 if entry.remove_file().is_ok() {
                     cleanup.removed += 1;
                 }
