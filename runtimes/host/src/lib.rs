@@ -77,6 +77,7 @@ pub mod systemd;
 mod throttle;
 pub mod tls;
 pub mod transfer;
+pub mod user_rates;
 
 pub use cli::Options;
 pub use data_stream::DataStream;

@@ -205,13 +205,14 @@ pub fn open_transfer(storage: &dyn Storage, kind: &TransferKind) -> Result<Opene
 }
 
 impl Opened {
-    /// Which way the bytes of this transfer go, for its rate limit: `None` for listings,
-    /// which are not limited.
-    pub fn direction(&self) -> Option<crate::rate::Direction> {
+    /// Which way the bytes of this transfer go, for its rate limit: listings go down, like
+    /// downloads, and are paced by the same buckets.
+    pub fn direction(&self) -> crate::rate::Direction {
         match **self.source.lock().unwrap_or_else(|e| e.into_inner()) {
-            Source::Read { .. } => Some(crate::rate::Direction::Down),
-            Source::Write { .. } => Some(crate::rate::Direction::Up),
-            _ => None,
+            Source::Write { .. } => crate::rate::Direction::Up,
+            Source::Read { .. } | Source::Bytes(_) | Source::Listing { .. } => {
+                crate::rate::Direction::Down
+            }
         }
     }
 
@@ -337,15 +338,14 @@ fn carry_out(
         Source::Write { upload, ascii } => {
             receive_file(upload, ascii, &mut stream, abort, allowance)
         }
-        Source::Bytes(bytes) => stream
-            .write_all(&bytes)
+        Source::Bytes(bytes) => write_paced(&mut stream, &bytes, allowance)
             .map(|()| bytes.len() as u64)
             .map_err(|e| socket_error(&e)),
         Source::Listing {
             entries,
             format,
             now,
-        } => send_listing(entries, format, now, &mut stream, abort),
+        } => send_listing(entries, format, now, &mut stream, abort, allowance),
     };
     abort.detach();
     // (close_notify, then) FIN after the last byte: for a download this is the client's end of
@@ -412,16 +412,19 @@ fn open_matching(
 /// just read, so that memory stays flat for any directory. A directory of at most
 /// [`SORTED_ENTRIES`] entries is sorted by name first; a bigger one goes out in directory order
 /// (sorting it would mean holding all of it). Stops reading once the transfer is aborted or the
-/// connection is lost; an error reading the directory ends the listing with that error.
+/// connection is lost; an error reading the directory ends the listing with that error. Paced
+/// by `allowance` like a download.
 fn send_listing(
     entries: Entries,
     format: ListFormat,
     now: i64,
     stream: &mut impl DataStream,
     abort: &AbortHandle,
+    allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     let mut out = ListingWriter {
         stream,
+        allowance,
         buf: String::with_capacity(LISTING_CHUNK + 4096),
         sent: 0,
     };
@@ -487,6 +490,8 @@ fn stream_entries(
 /// The chunk buffer of a listing on its way to the data connection.
 struct ListingWriter<'a> {
     stream: &'a mut dyn Write,
+    /// The rate limits (and the count of bytes moved).
+    allowance: &'a mut Allowance,
     buf: String,
     sent: u64,
 }
@@ -504,8 +509,7 @@ impl ListingWriter<'_> {
     }
 
     fn flush(&mut self) -> Result<(), TransferError> {
-        self.stream
-            .write_all(self.buf.as_bytes())
+        write_paced(&mut self.stream, self.buf.as_bytes(), self.allowance)
             .map_err(|e| socket_error(&e))?;
         self.sent += self.buf.len() as u64;
         self.buf.clear();

@@ -121,10 +121,18 @@ mod tests {
         let old = rates.for_user("alice", rate(1000));
         let new = rates.for_user("alice", rate(2000));
         assert!(!Arc::ptr_eq(&old, &new));
-        assert_eq!(old.buckets().limit(), rate(1000), "a running session keeps its own");
+        assert_eq!(
+            old.buckets().limit(),
+            rate(1000),
+            "a running session keeps its own"
+        );
         assert!(Arc::ptr_eq(&new, &rates.for_user("alice", rate(2000))));
         drop(old);
-        assert_eq!(rates.users(), 1, "the old set does not take the new one's entry");
+        assert_eq!(
+            rates.users(),
+            1,
+            "the old set does not take the new one's entry"
+        );
         drop(new);
         assert_eq!(rates.users(), 0);
     }

@@ -22,7 +22,10 @@ fn within(what: &str, rate: f64, measure: impl Fn() -> f64) -> f64 {
     let upper = rate * (1.0 + TOLERANCE);
     let lower = rate * (1.0 - TOLERANCE);
     let mut measured = measure();
-    assert!(measured <= upper, "{what}: {measured:.0} B/s, over {rate:.0}");
+    assert!(
+        measured <= upper,
+        "{what}: {measured:.0} B/s, over {rate:.0}"
+    );
     if measured < lower {
         eprintln!("{what}: {measured:.0} B/s, under {rate:.0}; once more");
         measured = measure();
@@ -80,10 +83,16 @@ pub fn a_users_rate_is_shared_by_its_sessions(bin: &Path) {
             "the user's two sessions: {shared:.0} B/s together, over the user's 10 MB/s"
         );
         for solo in &r[2..] {
-            assert!(*solo <= 5e6 * (1.0 + TOLERANCE), "a session over 5 MB/s: {r:?}");
+            assert!(
+                *solo <= 5e6 * (1.0 + TOLERANCE),
+                "a session over 5 MB/s: {r:?}"
+            );
         }
         for one in &r[..2] {
-            assert!(*one > 10e6 * 0.2, "one of the user's sessions starved: {r:?}");
+            assert!(
+                *one > 10e6 * 0.2,
+                "one of the user's sessions starved: {r:?}"
+            );
         }
         let under = shared < 10e6 * (1.0 - TOLERANCE)
             || r[2..].iter().any(|solo| *solo < 5e6 * (1.0 - TOLERANCE));
@@ -124,7 +133,8 @@ fn measure_listing(addr: SocketAddr, user: &str, line: &str) -> f64 {
     data.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     let rate = rate_over_window(&mut data, line);
     let mut rest = Vec::new();
-    data.read_to_end(&mut rest).expect("the rest of the listing");
+    data.read_to_end(&mut rest)
+        .expect("the rest of the listing");
     client.expect_reply(226, line);
     rate
 }

@@ -413,6 +413,7 @@ impl<S, W: Waiter> Driver<S, W> {
             }
             Output::Authenticate { id, user, password } => {
                 self.limits.logging_in(&user);
+                self.storage.logging_in(&self.host, &user);
                 return self.request(Task::Auth { id, user, password });
             }
             Output::OpenPassive { id, ip } => {
