@@ -27,6 +27,7 @@ IDLE_THINFTP=${IDLE_THINFTP:-1000,10000}
 IDLE_PEERS=${IDLE_PEERS:-1000}
 SERVERS=${*:-thinftp-smol thinftp-std vsftpd pure-ftpd pyftpdlib}
 BIN=$TOP/target/release
+. "$HERE/lib.sh"
 export PASV_RANGE=30000-30999
 declare -A PORT=( [vsftpd]=2110 [pure-ftpd]=2120 [proftpd]=2130 [pyftpdlib]=2140
                   [pyftpdlib-threaded]=2145 [thinftp-smol]=2160 [thinftp-std]=2170 )
@@ -46,21 +47,10 @@ start_thinftp() {  # $1 = thinftp-smol | thinftp-std
     --max-sessions 20000 --max-sessions-per-ip 20000 --passive-ports "$PASV_RANGE" -q \
     >> "$LAB/logs/$n.log" 2>&1 < /dev/null &
   echo $! > "$LAB/run/$n.pid"
-  for _ in $(seq 1 50); do
-    ss -ltnH "sport = :$port" | grep -q . && return 0
-    sleep 0.1
-  done
-  echo "$n: did not start" >&2; return 1
+  wait_listening "$port" "$n"
 }
 
-stop_thinftp() {
-  local pf=$LAB/run/$1.pid
-  [ -s "$pf" ] || return 0
-  kill -TERM "$(cat "$pf")" 2>/dev/null
-  for _ in $(seq 1 100); do kill -0 "$(cat "$pf")" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$(cat "$pf")" 2>/dev/null
-  rm -f "$pf"
-}
+stop_thinftp() { stop_pidfile "$LAB/run/$1.pid"; }
 
 "$PEERS" stop all > /dev/null
 # The loopback ceiling in the same run: iperf3 single stream, plain and -Z (sendfile sender).

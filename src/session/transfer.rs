@@ -374,9 +374,10 @@ impl Session {
         }
     }
 
-    /// A `STOU` that never got to receive (its data connection failed, it was aborted before it
-    /// ran, or its file could not be opened): its new empty file is removed, so that a failed
-    /// `STOU` leaves nothing behind. The answer is not the client's business: no reply.
+    /// A `STOU` that failed (its data connection failed or was lost, it was aborted, or its
+    /// file could not be opened or written): its new file, empty or partly received, is removed,
+    /// so that a failed `STOU` leaves nothing behind, as a failed `STOR` of a new name does. The
+    /// answer is not the client's business: no reply.
     fn remove_unused_unique_file(&mut self, kind: &TransferKind) {
         if let TransferKind::ReceiveFile {
             path,
@@ -462,7 +463,7 @@ impl Session {
             self.reply(226, "ABOR command successful.");
         }
         self.arm_idle();
-        if !pending.opened && result.is_err() {
+        if result.is_err() {
             self.remove_unused_unique_file(&pending.kind);
         }
         if self.shutting_down {

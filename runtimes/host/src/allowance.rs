@@ -5,6 +5,7 @@
 
 use thinftp::FsError;
 
+use crate::progress::TransferProgress;
 use crate::quota::QuotaCharge;
 use crate::rate::Pacer;
 use crate::transfer::AbortHandle;
@@ -15,6 +16,9 @@ pub struct Allowance {
     pacer: Pacer,
     /// Boxed: most transfers have none, and jobs carry an `Allowance` around.
     quota: Option<Box<QuotaCharge>>,
+    /// Counts what [`moved`](Self::moved) reports, for the session to read when the transfer
+    /// ends without a count of its own (aborted or failed).
+    progress: TransferProgress,
 }
 
 impl Allowance {
@@ -26,6 +30,11 @@ impl Allowance {
     /// Charged to a quota (an upload).
     pub(crate) fn set_quota(&mut self, quota: QuotaCharge) {
         self.quota = Some(Box::new(quota));
+    }
+
+    /// Counts the bytes moved into `progress` (shared with the session).
+    pub(crate) fn count_into(&mut self, progress: TransferProgress) {
+        self.progress = progress;
     }
 
     /// Ends waits early once the transfer is aborted.
@@ -43,9 +52,10 @@ impl Allowance {
         self.pacer.grant(want)
     }
 
-    /// `moved` of the `granted` bytes went over the connection: waits until the rate has paid
-    /// for them.
+    /// `moved` of the `granted` bytes went over the connection: counts them and waits until
+    /// the rate has paid for them.
     pub(crate) fn moved(&mut self, granted: usize, moved: usize) {
+        self.progress.add(moved as u64);
         self.pacer.moved(granted, moved);
     }
 

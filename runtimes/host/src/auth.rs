@@ -17,10 +17,14 @@
 //!                     # --tls-required-control says
 //! # Limits, each optional:
 //! max_rate = "down=10M,up=2M"  # bytes per second, as --max-rate takes it; replaces
-//!                              # --max-rate-per-session for this user's sessions ("0":
-//!                              # unlimited; --max-rate still applies)
+//!                              # --max-rate-per-session, shared by all of this user's
+//!                              # sessions ("0": unlimited; --max-rate still applies)
 //! quota_bytes = "5G"           # bytes of regular files beneath the home (decimal K/M/G)
 //! quota_files = 10000          # regular files beneath the home
+//! # A storage of its own, instead of the server's (--root or --storage); `home` is then
+//! # inside it. A bucket is reached with --s3-endpoint/--s3-region/--s3-path-style and the
+//! # AWS_* credentials of the environment, like --storage:
+//! storage = "s3://bucket/prefix"   # or a local directory: "/srv/ftp/alice"
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -62,12 +66,14 @@ struct User {
     secret: Secret,
     permissions: Permissions,
     limits: UserLimits,
+    /// `storage`: where this user's files are, if not in the server's storage.
+    storage: Option<crate::storage::StorageUrl>,
 }
 
 /// A user's limits from the users file: rates and quota.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UserLimits {
-    /// `max_rate`: for each of the user's sessions, instead of `--max-rate-per-session` (whole:
+    /// `max_rate`: shared by all of the user's sessions, instead of `--max-rate-per-session` (whole:
     /// a direction it leaves out, or `"0"`, is unlimited for this user).
     pub rate: Option<crate::rate::RateLimit>,
     /// `quota_bytes` and `quota_files`.
@@ -105,6 +111,8 @@ pub enum UsersError {
     Duplicate(String),
     /// A user's `max_rate`, `quota_bytes` or `quota_files` is not valid.
     BadLimit(String, String),
+    /// A user's `storage` is not a storage URL: the file, the line, the user and why.
+    BadStorage(PathBuf, usize, String, String),
 }
 
 impl fmt::Display for UsersError {
@@ -123,6 +131,11 @@ impl fmt::Display for UsersError {
             UsersError::BadHome(name) => write!(f, "user {name:?}: invalid home directory"),
             UsersError::Duplicate(name) => write!(f, "user {name:?} is defined twice"),
             UsersError::BadLimit(name, e) => write!(f, "user {name:?}: {e}"),
+            UsersError::BadStorage(path, line, name, e) => write!(
+                f,
+                "users file {} line {line}: user {name:?}: storage {e}",
+                path.display()
+            ),
         }
     }
 }
@@ -154,6 +167,8 @@ struct UserEntry {
     quota_bytes: Option<SizeText>,
     #[serde(default)]
     quota_files: Option<u64>,
+    #[serde(default)]
+    storage: Option<toml::Spanned<String>>,
 }
 
 /// A rate or size written as text (`"20M"`) or as a plain number.
@@ -236,6 +251,9 @@ impl Users {
             std::fs::read_to_string(path).map_err(|e| UsersError::Read(path.to_owned(), e))?;
         self.load_toml(&text).map_err(|e| match e {
             UsersError::Parse(_, msg) => UsersError::Parse(path.to_owned(), msg),
+            UsersError::BadStorage(_, line, name, msg) => {
+                UsersError::BadStorage(path.to_owned(), line, name, msg)
+            }
             other => other,
         })
     }
@@ -253,12 +271,23 @@ impl Users {
             };
             let permissions = Permissions::new(home, entry.write);
             let limits = entry.limits()?;
+            let storage = match &entry.storage {
+                None => None,
+                Some(url) => Some(crate::storage::StorageUrl::parse(url.get_ref()).map_err(
+                    |e| {
+                        let before = &text.as_bytes()[..url.span().start.min(text.len())];
+                        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+                        UsersError::BadStorage(PathBuf::new(), line, entry.name.clone(), e)
+                    },
+                )?),
+            };
             self.add_hashed(&entry.name, &entry.password_hash, permissions)?;
             if let Some(require) = entry.require_tls {
                 self.tls_overrides.insert(entry.name.clone(), require);
             }
             if let Some(user) = self.named.get_mut(&entry.name) {
                 user.limits = limits;
+                user.storage = storage;
             }
         }
         Ok(())
@@ -295,6 +324,19 @@ impl Users {
     /// The limits of the named user `user` (none for unknown and anonymous users).
     pub fn limits(&self, user: &str) -> UserLimits {
         self.named.get(user).map(|u| u.limits).unwrap_or_default()
+    }
+
+    /// The storage of its own the named user `user` has in the users file (`None`: the
+    /// server's, also for unknown and anonymous users).
+    pub fn storage(&self, user: &str) -> Option<&crate::storage::StorageUrl> {
+        self.named.get(user).and_then(|u| u.storage.as_ref())
+    }
+
+    /// Every named user with a storage of its own, and that storage.
+    pub fn storages(&self) -> impl Iterator<Item = (&str, &crate::storage::StorageUrl)> {
+        self.named
+            .iter()
+            .filter_map(|(name, u)| Some((name.as_str(), u.storage.as_ref()?)))
     }
 
     /// Makes every user read-only (`--read-only`).
@@ -442,6 +484,7 @@ impl Users {
                 secret,
                 permissions,
                 limits: UserLimits::default(),
+                storage: None,
             },
         );
         Ok(())
@@ -530,6 +573,33 @@ mod tests {
             format!("[[user]]\nname = \"d\"\npassword_hash = \"{hash}\"\nmax_rate = \"fast\"\n");
         let err = Users::new().load_toml(&bad).unwrap_err().to_string();
         assert!(err.contains("\"d\"") && err.contains("max_rate"), "{err}");
+    }
+
+    #[test]
+    fn a_users_file_gives_storages_of_their_own() {
+        let hash = hash_password("pw").unwrap();
+        let mut users = Users::new();
+        let text = format!(
+            "[[user]]\nname = \"a\"\npassword_hash = \"{hash}\"\nstorage = \"s3://bucket/a\"\n\
+             [[user]]\nname = \"b\"\npassword_hash = \"{hash}\"\nstorage = \"/srv/b\"\n\
+             [[user]]\nname = \"c\"\npassword_hash = \"{hash}\"\n"
+        );
+        users.load_toml(&text).unwrap();
+        let named = |n| users.storage(n).map(ToString::to_string);
+        assert_eq!(named("a").as_deref(), Some("s3://bucket/a"));
+        assert_eq!(named("b").as_deref(), Some("/srv/b"));
+        assert_eq!(named("c"), None);
+        assert_eq!(named("nobody"), None);
+        assert_eq!(users.storages().count(), 2);
+        let bad = format!(
+            "[[user]]\nname = \"c\"\npassword_hash = \"{hash}\"\n\
+             [[user]]\nname = \"d\"\npassword_hash = \"{hash}\"\nstorage = \"s4://x\"\n"
+        );
+        let err = Users::new().load_toml(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("line 7") && err.contains("\"d\"") && err.contains("s4://x"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -52,6 +52,11 @@ pub struct Options {
     /// TOML file of users with argon2 password hashes, home directories and write access
     /// (`[[user]]` tables: name, password_hash, home, write; and limits: max_rate as --max-rate
     /// takes it, quota_bytes such as "5G", quota_files). Make a hash with --hash-password.
+    /// A user may have a storage of its own instead of the server's: `storage =
+    /// "s3://BUCKET/PREFIX"` (reached with --s3-endpoint, --s3-region, --s3-path-style and the
+    /// AWS_* credentials, as --storage) or `storage = "/srv/ftp/alice"` (a local directory);
+    /// its home is then inside that storage. Storages are opened at start and by SIGHUP: one
+    /// that cannot be opened stops the start (or the reload), naming the user.
     #[arg(long, value_name = "FILE")]
     pub users_file: Option<PathBuf>,
 
@@ -175,8 +180,8 @@ pub struct Options {
     pub max_rate: crate::rate::RateLimit,
 
     /// Bandwidth of each session, as --max-rate takes it (`10M`, `down=10M,up=1M`). A user's
-    /// `max_rate` in the users file replaces it for that user's sessions (`"0"`: unlimited);
-    /// --max-rate still applies on top.
+    /// `max_rate` in the users file replaces it for that user, shared by all of the user's
+    /// sessions (`"0"`: unlimited); --max-rate still applies on top.
     #[arg(long, value_name = "RATE", default_value = "0", value_parser = crate::rate::RateLimit::parse)]
     pub max_rate_per_session: crate::rate::RateLimit,
 
@@ -266,16 +271,18 @@ pub struct Options {
     #[arg(long, value_name = "s3://BUCKET/PREFIX", value_parser = crate::object_store::S3Location::parse)]
     pub storage: Option<crate::object_store::S3Location>,
 
-    /// With --storage: URL of the S3 service, for S3-compatible servers
-    /// (`http://127.0.0.1:9000`). Default: AWS, from the region.
+    /// With --storage (and for users-file storages on s3://): URL of the S3 service, for
+    /// S3-compatible servers (`http://127.0.0.1:9000`). Default: AWS, from the region.
     #[arg(long, value_name = "URL")]
     pub s3_endpoint: Option<String>,
 
-    /// With --storage: the S3 region. Default: AWS_REGION, else us-east-1.
+    /// With --storage (and users-file storages on s3://): the S3 region. Default: AWS_REGION,
+    /// else us-east-1.
     #[arg(long, value_name = "REGION")]
     pub s3_region: Option<String>,
 
-    /// With --storage: path-style S3 requests (ENDPOINT/BUCKET/KEY) if true, virtual-hosted ones
+    /// With --storage (and users-file storages on s3://): path-style S3 requests
+    /// (ENDPOINT/BUCKET/KEY) if true, virtual-hosted ones
     /// (BUCKET.ENDPOINT/KEY) if false. Default: path-style with --s3-endpoint (what
     /// S3-compatible servers expect), virtual-hosted on AWS.
     #[arg(long, value_name = "BOOL")]
@@ -308,6 +315,24 @@ pub struct Options {
     /// direction, type, bytes, seconds, status).
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::observe::transfer_log::Format::Xferlog)]
     pub transfer_log_format: crate::observe::transfer_log::Format,
+
+    // Several nodes on one local directory (s3nodes branch).
+    /// This node's name in its temporary upload files (`.thinftp-part.ID.*`): at start-up a
+    /// node removes only its own that a crash left, never the running uploads of other nodes
+    /// serving the same directory (a shared file system behind a load balancer). Give every
+    /// node on a shared directory its own ID, also two on one machine. Letters, digits, `-`, `_`.
+    /// Default: the host name.
+    #[arg(long, value_name = "ID", value_parser = crate::storage::parse_node_id)]
+    pub node_id: Option<String>,
+
+    /// Local directories: STOR of a new file also writes a temporary file and renames it when
+    /// the upload ends cleanly, so that a broken upload, or a node killed mid-upload, leaves
+    /// nothing at the name (as on an object store). The price: a broken upload of a new file
+    /// keeps none of its bytes, so a client cannot resume it with REST+STOR or APPE and must
+    /// start again (REST+STOR and APPE of a file that exists still write in place). Default:
+    /// a new file is written in place and a broken upload keeps what arrived, to be resumed.
+    #[arg(long)]
+    pub atomic_uploads: bool,
 }
 
 impl Options {
@@ -363,6 +388,18 @@ impl Options {
         location.region.clone_from(&self.s3_region);
         location.path_style = self.s3_path_style;
         Some(location)
+    }
+
+    /// How local directories are written: --umask, --node-id, --atomic-uploads.
+    pub fn local_settings(&self) -> crate::storage::LocalSettings {
+        crate::storage::LocalSettings {
+            umask: self.umask,
+            node_id: self
+                .node_id
+                .clone()
+                .unwrap_or_else(crate::storage::default_node_id),
+            atomic_uploads: self.atomic_uploads,
+        }
     }
 
     /// The ban policy these options ask for (auth branch).

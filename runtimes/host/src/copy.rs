@@ -1,6 +1,7 @@
 //! Moving bytes between a file and a socket inside the kernel: `sendfile` for downloads, `splice`
 //! through a pipe for uploads, with a buffered copy as the fallback, and the same buffered copy
-//! for storage streams that have no local file behind them.
+//! for storage streams that have no local file behind them and for data streams that are no
+//! plain TCP connection (TLS, the simulator's).
 //!
 //! `std::io::copy` does not do this for a `File` and a `TcpStream` (seen with strace on Rust 1.95):
 //! its Linux specialisation refuses `sendfile` from a file to a socket (later changes to the file
@@ -190,38 +191,6 @@ fn drain_pipe(
         }
     }
     Ok(())
-}
-
-/// Sends everything `reader` (a storage's stream with no local file) yields; returns the bytes
-/// sent. The socket's timeouts, set by the caller, bound a stall.
-pub(crate) fn reader_to_socket(
-    reader: &mut (impl Read + ?Sized),
-    stream: &mut TcpStream,
-    allowance: &mut Allowance,
-) -> Result<u64, CopyError> {
-    buffered(
-        reader,
-        stream,
-        CopyError::File,
-        CopyError::Socket,
-        allowance,
-    )
-}
-
-/// Receives the socket's bytes until its end into `writer` (a storage's stream with no local
-/// file); returns the bytes received.
-pub(crate) fn socket_to_writer(
-    stream: &mut TcpStream,
-    writer: &mut (impl Write + ?Sized),
-    allowance: &mut Allowance,
-) -> Result<u64, CopyError> {
-    buffered(
-        stream,
-        writer,
-        CopyError::Socket,
-        CopyError::File,
-        allowance,
-    )
 }
 
 /// The plain copy loop, with each side's errors wrapped by its own constructor, each chunk

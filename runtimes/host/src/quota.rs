@@ -1,10 +1,16 @@
 //! Quotas per user, in bytes and files (a users file's `quota_bytes` and `quota_files`).
 //!
-//! A user's [`Usage`] is shared by all of the user's sessions. It is measured once, at the
-//! user's first login, by a bounded walk of the home ([`MEASURE_ENTRIES`] entries at most;
-//! what lies beyond is not counted, and a warning says so), then kept up to date by what the
-//! server does: uploads, deletes and renames over an existing file. Changes made to the home
-//! by other means are seen at the next start of the server. Only regular files count (the
+//! A user's [`Usage`] is shared by all of the user's sessions. It is measured at the user's
+//! first login by a bounded walk of the home ([`MEASURE_ENTRIES`] entries at most; what lies
+//! beyond is not counted, and a warning says so), then kept up to date by what the server
+//! does: uploads, deletes and renames over an existing file. Changes made to the home by
+//! other means are seen when the home is measured again: at a login while none of the user's
+//! sessions is active (nothing then holds the usage, so no upload's charge is under way), in
+//! the login's job, off the session's loop. So that a client that logs in and out in a loop
+//! does not walk a huge home over and over, a home is measured again only once the last walk
+//! is at least [`RESCAN_FACTOR`] times its own duration old: a walk of 1 ms may repeat after
+//! 0.1 s, one of 5 s after about 8 minutes. A user who always keeps a session open sees
+//! outside changes only once all of them ended. Only regular files count (the
 //! walk lists with [`Storage::list`], which never shows a storage's temporary files; the
 //! uploads that run are counted by their upload). Storage-neutral: it uses the [`Storage`]
 //! trait only.
@@ -18,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use thinftp::{FileKind, FsError, FsOp, FsReply, VirtualPath, WriteMode};
 
@@ -25,6 +32,11 @@ use crate::storage::{execute_checked, Storage, WriteStream};
 
 /// Most directory entries the first measurement of a home looks at.
 pub const MEASURE_ENTRIES: usize = 1_000_000;
+
+/// A home is measured again (at a login with none of its user's sessions active) only once its
+/// last measurement is this many times its own duration old: walking homes takes at most about
+/// 1% of the time.
+pub const RESCAN_FACTOR: u32 = 100;
 
 /// Directories deeper than this below the home are not measured.
 const MEASURE_DEPTH: usize = 64;
@@ -68,7 +80,7 @@ impl Usage {
                 "quota: the home is too big to measure whole; what lies beyond is not counted"
             );
         }
-        tracing::debug!(bytes, files, "quota: home measured");
+        tracing::info!(bytes, files, "quota: home measured");
         Usage {
             state: Mutex::new(Held {
                 quota,
@@ -134,28 +146,81 @@ impl Usage {
 /// Every user's [`Usage`], by name, for the life of the server.
 #[derive(Debug, Default)]
 pub struct Quotas {
-    by_user: Mutex<HashMap<String, Arc<Usage>>>,
+    by_user: Mutex<HashMap<String, Measured>>,
+}
+
+/// A user's usage and when its home was measured.
+#[derive(Debug)]
+struct Measured {
+    usage: Arc<Usage>,
+    at: Instant,
+    /// How long the walk took.
+    took: Duration,
+}
+
+impl Measured {
+    /// Whether the home should be measured again: no session holds the usage (only this entry
+    /// does) and the last walk is old enough (see [`RESCAN_FACTOR`]).
+    fn is_stale(&self) -> bool {
+        Arc::strong_count(&self.usage) == 1
+            && self.at.elapsed() >= self.took.saturating_mul(RESCAN_FACTOR)
+    }
 }
 
 impl Quotas {
-    /// The usage of `user` under `quota` (measured beneath `home` the first time: blocking).
+    /// The usage of `user` under `quota`, measured beneath `home` if it never was (blocking).
     /// `None` when `quota` limits nothing.
     pub fn for_user(&self, user: &str, quota: Quota, home: &dyn Storage) -> Option<Arc<Usage>> {
+        self.usage(user, quota, home, false)
+    }
+
+    /// [`for_user`](Self::for_user) for a login's job: also measures the home again if the
+    /// usage is stale (none of the user's sessions is active and the last walk is old enough),
+    /// so that changes made behind the server's back count from this login on.
+    pub fn refresh(&self, user: &str, quota: Quota, home: &dyn Storage) -> Option<Arc<Usage>> {
+        self.usage(user, quota, home, true)
+    }
+
+    fn usage(
+        &self,
+        user: &str,
+        quota: Quota,
+        home: &dyn Storage,
+        rescan: bool,
+    ) -> Option<Arc<Usage>> {
         if !quota.is_some() {
             return None;
         }
-        if let Some(usage) = self.lock().get(user) {
-            // A reload may have changed the quota.
-            usage.set_quota(quota);
-            return Some(usage.clone());
+        if let Some(measured) = self.lock().get(user) {
+            if !(rescan && measured.is_stale()) {
+                // A reload may have changed the quota.
+                measured.usage.set_quota(quota);
+                return Some(measured.usage.clone());
+            }
         }
-        // Measured outside the lock: another user's login does not wait for this walk. Two
-        // first logins of one user at once both measure; the first one stored wins.
+        // Measured outside the lock: another user's login does not wait for this walk.
+        let started = Instant::now();
         let usage = Arc::new(Usage::measure(home, quota));
-        Some(self.lock().entry(user.to_owned()).or_insert(usage).clone())
+        let took = started.elapsed();
+        let mut map = self.lock();
+        // Meanwhile a session may have taken the old usage (its charges go there: keep it), or
+        // another login measured too (the first one stored wins).
+        if let Some(measured) = map.get(user) {
+            if !measured.is_stale() || measured.at >= started {
+                measured.usage.set_quota(quota);
+                return Some(measured.usage.clone());
+            }
+        }
+        let measured = Measured {
+            usage: usage.clone(),
+            at: Instant::now(),
+            took,
+        };
+        map.insert(user.to_owned(), measured);
+        Some(usage)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Usage>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Measured>> {
         self.by_user.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -468,6 +533,35 @@ mod tests {
         // Full with nothing to credit: refused at once.
         let usage = Arc::new(Usage::measure(&*storage, quota(150, 10)));
         assert!(QuotaCharge::admit(usage, target(&storage, false, 0)).is_err());
+    }
+
+    #[test]
+    fn a_home_is_measured_again_once_no_session_holds_its_usage() {
+        let (dir, storage) = home();
+        let quotas = Quotas::default();
+        let first = quotas.refresh("u", quota(1000, 10), &*storage).unwrap();
+        assert_eq!(first.held(), (150, 2));
+        std::fs::write(dir.path().join("outside"), [0u8; 300]).unwrap();
+        // A session holds the usage: its charges go there, so it is not measured again.
+        let held = quotas.refresh("u", quota(1000, 10), &*storage).unwrap();
+        assert!(Arc::ptr_eq(&first, &held));
+        assert_eq!(held.held(), (150, 2));
+        drop((first, held));
+        // No session holds it: the loop's lookup measures nothing, a login's refresh does once
+        // the last walk is old enough (a bounded wait: the walk took well under a second).
+        let looked_up = quotas.for_user("u", quota(1000, 10), &*storage).unwrap();
+        assert_eq!(looked_up.held(), (150, 2));
+        drop(looked_up);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(100);
+        let again = loop {
+            let usage = quotas.refresh("u", quota(1000, 10), &*storage).unwrap();
+            if usage.held() != (150, 2) || std::time::Instant::now() > deadline {
+                break usage;
+            }
+            drop(usage);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(again.held(), (450, 3));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The limits one session's transfers run under: the server's rate buckets (`--max-rate`,
-//! shared by every session), the session's own (`--max-rate-per-session`, or its user's
-//! `max_rate` from the users file, which replaces it), and after login its user's quota.
+//! shared by every session), the session's own (`--max-rate-per-session`), or instead its
+//! user's `max_rate` from the users file (buckets shared by all of that user's sessions: see
+//! [`user_rates`](crate::user_rates)), and after login its user's quota.
 //!
 //! The driver keeps one per session: it names the user when a login is asked for
 //! ([`logging_in`](SessionLimits::logging_in)), takes the user's limits once the login is
@@ -16,6 +17,7 @@ use crate::quota::{QuotaCharge, UploadBefore, Usage};
 use crate::rate::{Bucket, Direction, Pacer, RateLimit};
 use crate::storage::Storage;
 use crate::transfer::{open_transfer, Opened};
+use crate::user_rates::UserBuckets;
 use crate::Host;
 
 /// The server's buckets, one per direction (none: no limit).
@@ -55,6 +57,9 @@ impl RateBuckets {
 pub struct SessionLimits {
     server: RateBuckets,
     session: RateBuckets,
+    /// The logged-in user's shared buckets, if the users file gives the user a `max_rate`:
+    /// they replace `session`.
+    user_rate: Option<Arc<UserBuckets>>,
     usage: Option<Arc<Usage>>,
     /// The name of the login under way.
     user: Option<String>,
@@ -67,6 +72,7 @@ impl SessionLimits {
         SessionLimits {
             server: host.rate_buckets(),
             session: RateBuckets::new(host.rate_per_session()),
+            user_rate: None,
             usage: None,
             user: None,
         }
@@ -78,16 +84,15 @@ impl SessionLimits {
     }
 
     /// The login asked for is accepted, with its `home`: the user's `max_rate`, if the users
-    /// file gives one, replaces the session's rates, and its quota applies (the home is
-    /// measured at the user's first login: blocking, see [`Host::user_usage`]).
+    /// file gives one, replaces the session's rates with the user's buckets, shared by all of
+    /// the user's sessions, and its quota applies (the home is measured at the user's first
+    /// login: blocking, see [`Host::user_usage`]).
     pub fn logged_in(&mut self, host: &Host, home: &dyn Storage) {
         let Some(user) = self.user.take() else {
             return;
         };
         let (rate, usage) = host.user_limits(&user, home);
-        if let Some(rate) = rate {
-            self.session = RateBuckets::new(rate);
-        }
+        self.user_rate = rate.map(|rate| host.user_rates().for_user(&user, rate));
         self.usage = usage;
     }
 
@@ -98,7 +103,11 @@ impl SessionLimits {
 
     /// The pacer of a transfer in `direction`.
     pub fn pacer(&self, direction: Direction) -> Pacer {
-        let buckets = [&self.server, &self.session]
+        let own = match &self.user_rate {
+            Some(user) => user.buckets(),
+            None => &self.session,
+        };
+        let buckets = [&self.server, own]
             .into_iter()
             .filter_map(|b| b.get(direction).cloned());
         Pacer::new(buckets)
@@ -120,10 +129,7 @@ impl SessionLimits {
             _ => None,
         };
         let mut opened = open_transfer(&**storage, kind)?;
-        let Some(direction) = opened.direction() else {
-            return Ok(opened);
-        };
-        opened.pace(self.pacer(direction));
+        opened.pace(self.pacer(opened.direction()));
         if let (Some(usage), Some(before)) = (&self.usage, before) {
             match QuotaCharge::admit(usage.clone(), before.clone()) {
                 Ok(charge) => opened.charge(charge),

@@ -1,5 +1,6 @@
 //! The storage one session sees: the server's root until a login is accepted, then the user's
-//! home, opened once at login so that every later access of the user resolves beneath it.
+//! home (in the server's storage, or in the user's storage of its own), opened once at login
+//! so that every later access of the user resolves beneath it.
 
 use std::sync::Arc;
 
@@ -13,7 +14,10 @@ use crate::Host;
 /// with [`storage`](Self::storage). Cheap to clone (for work run on another thread).
 #[derive(Debug, Clone)]
 pub struct SessionStorage {
-    root: Arc<dyn Storage>,
+    /// Where the home of the login under way is looked for: the server's root, or the user's
+    /// storage of its own ([`logging_in`](Self::logging_in)); `None`: that one is not open,
+    /// and the login is refused.
+    root: Option<Arc<dyn Storage>>,
     current: Arc<dyn Storage>,
 }
 
@@ -23,8 +27,14 @@ impl SessionStorage {
         let root = host.storage().clone();
         SessionStorage {
             current: Arc::clone(&root),
-            root,
+            root: Some(root),
         }
+    }
+
+    /// A login of `user` is asked for: its home is looked for in the user's storage of its
+    /// own, if the users file gives one (see [`Host::storage_for`]), else in the server's.
+    pub fn logging_in(&mut self, host: &Host, user: &str) {
+        self.root = host.storage_for(user);
     }
 
     /// Call with every input before feeding it, and feed what it returns. An accepted login
@@ -39,7 +49,14 @@ impl SessionStorage {
         else {
             return input;
         };
-        match self.root.for_home(&permissions.home) {
+        let Some(root) = &self.root else {
+            tracing::warn!(home = %permissions.home, "the user's storage is not open: login refused");
+            return Input::Auth {
+                id,
+                result: AuthResult::Refused,
+            };
+        };
+        match root.for_home(&permissions.home) {
             Ok(home) => {
                 self.current = home;
                 Input::Auth {

@@ -23,6 +23,8 @@ pub struct Lifecycle {
     /// The root storage: what uploads cut short by the end of the grace period leave behind
     /// is removed through it (it knows the running uploads of every home beneath it).
     storage: Arc<dyn Storage>,
+    /// The users' storages of their own, cleaned up the same way.
+    also: Mutex<Vec<Arc<dyn Storage>>>,
 }
 
 impl Lifecycle {
@@ -36,7 +38,17 @@ impl Lifecycle {
             sessions: OpenSessions::default(),
             cut_short: AtomicBool::new(false),
             storage,
+            also: Mutex::default(),
         }
+    }
+
+    /// [`drain`](Self::drain) removes what cut uploads leave in `storage` too (a user's storage
+    /// of its own).
+    pub fn clean_up_also(&self, storage: Arc<dyn Storage>) {
+        self.also
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(storage);
     }
 
     /// The shutdown flag: raised by SIGINT/SIGTERM once [`signals::install`](crate::signals::install)
@@ -106,7 +118,11 @@ impl Lifecycle {
         if !finished {
             // Uploads the abort has not ended yet would leave their temporary files behind
             // (no upload's own cleanup runs after `main` returns).
-            let removed = self.storage.remove_unfinished_uploads();
+            let also = self.also.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let removed: usize = std::iter::once(&self.storage)
+                .chain(&also)
+                .map(|s| s.remove_unfinished_uploads())
+                .sum();
             if removed > 0 {
                 tracing::warn!(removed_temp_files = removed, "uploads cut short");
             }

@@ -9,7 +9,6 @@
 //! read buffers and convert them with the core's [`AsciiEncoder`]/[`AsciiDecoder`].
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -19,12 +18,11 @@ use thinftp::{render_entry, ListFormat};
 use thinftp::{DirEntry, FsError, ListPattern, TransferError, TransferKind, VirtualPath};
 
 use crate::allowance::Allowance;
-use crate::copy::{
-    buffered, file_to_socket, reader_to_socket, socket_to_file, socket_to_writer, CopyError,
-};
+use crate::copy::{buffered, file_to_socket, socket_to_file, CopyError};
+use crate::data_stream::{DataStream, Interrupt};
 use crate::errors::fs_error;
 use crate::storage::{pattern_list, DirStream, ReadStream, Storage, WriteStream};
-use crate::tls::data::{DataTlsError, TlsStream};
+use crate::tls::data::DataTlsError;
 use crate::tls::{self, SessionTls};
 
 /// Buffer size for `TYPE A` conversion.
@@ -45,12 +43,20 @@ pub struct AbortHandle {
     inner: Arc<AbortInner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct AbortInner {
     aborted: AtomicBool,
-    /// A clone of the data connection while a transfer runs on it: shutting it down makes a copy
-    /// blocked in `read`, `write`, `sendfile` or `splice` return at once.
-    stream: Mutex<Option<TcpStream>>,
+    /// The data connection's [`Interrupt`] while a transfer runs on it: it makes a copy blocked
+    /// in `read`, `write`, `sendfile` or `splice` return at once.
+    stream: Mutex<Option<Box<dyn Interrupt>>>,
+}
+
+impl std::fmt::Debug for AbortInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AbortInner")
+            .field("aborted", &self.aborted)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AbortHandle {
@@ -67,7 +73,7 @@ impl AbortHandle {
         // stream under the lock: whichever runs second shuts the stream down.
         self.inner.aborted.store(true, Ordering::SeqCst);
         if let Some(stream) = self.lock().as_ref() {
-            let _ = stream.shutdown(Shutdown::Both);
+            stream.interrupt();
         }
     }
 
@@ -76,13 +82,13 @@ impl AbortHandle {
         self.inner.aborted.load(Ordering::SeqCst)
     }
 
-    fn attach(&self, stream: &TcpStream) {
+    fn attach(&self, stream: &impl DataStream) {
         let mut slot = self.lock();
-        if let Ok(clone) = stream.try_clone() {
-            *slot = Some(clone);
-        }
+        *slot = stream.interrupter();
         if self.is_aborted() {
-            let _ = stream.shutdown(Shutdown::Both);
+            if let Some(stream) = slot.as_ref() {
+                stream.interrupt();
+            }
         }
     }
 
@@ -90,7 +96,7 @@ impl AbortHandle {
         self.lock().take();
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<TcpStream>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Box<dyn Interrupt>>> {
         // A panic elsewhere while holding the lock leaves a plain Option behind: still usable.
         self.inner.stream.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -199,19 +205,26 @@ pub fn open_transfer(storage: &dyn Storage, kind: &TransferKind) -> Result<Opene
 }
 
 impl Opened {
-    /// Which way the bytes of this transfer go, for its rate limit: `None` for listings,
-    /// which are not limited.
-    pub fn direction(&self) -> Option<crate::rate::Direction> {
+    /// Which way the bytes of this transfer go, for its rate limit: listings go down, like
+    /// downloads, and are paced by the same buckets.
+    pub fn direction(&self) -> crate::rate::Direction {
         match **self.source.lock().unwrap_or_else(|e| e.into_inner()) {
-            Source::Read { .. } => Some(crate::rate::Direction::Down),
-            Source::Write { .. } => Some(crate::rate::Direction::Up),
-            _ => None,
+            Source::Write { .. } => crate::rate::Direction::Up,
+            Source::Read { .. } | Source::Bytes(_) | Source::Listing { .. } => {
+                crate::rate::Direction::Down
+            }
         }
     }
 
     /// Paces the transfer by `pacer`.
     pub(crate) fn pace(&mut self, pacer: crate::rate::Pacer) {
         self.allowance.set_pacer(pacer);
+    }
+
+    /// Counts the bytes it moves into `progress`, which the session reads if the transfer
+    /// ends aborted or failed (see the `progress` module).
+    pub(crate) fn count_into(&mut self, progress: crate::progress::TransferProgress) {
+        self.allowance.count_into(progress);
     }
 
     /// Charges the upload's bytes to a quota.
@@ -234,7 +247,7 @@ impl Opened {
 pub fn run_transfer(
     storage: &dyn Storage,
     kind: &TransferKind,
-    stream: TcpStream,
+    stream: impl DataStream,
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
     match open_transfer(storage, kind) {
@@ -250,14 +263,14 @@ pub fn run_transfer(
 /// blocking until it ends, closes the connection (the client sees EOF) and logs it. Returns the
 /// bytes moved over the connection.
 ///
-/// `stream` must be in blocking mode (it is set so). Read and write timeouts set on it by the
-/// caller bound how long the transfer may stall: a timeout ends it with
-/// [`TransferError::ConnectionLost`]. A client that closes the connection before a download ends
-/// or resets it during an upload also gives `ConnectionLost`; after [`AbortHandle::abort`] the
-/// result is [`TransferError::Aborted`].
+/// `stream` must be in blocking mode (it is set so). Its stall timeout (for a `TcpStream`, the
+/// read and write timeouts) set by the caller bounds how long the transfer may stall: a timeout
+/// ends it with [`TransferError::ConnectionLost`]. A client that closes the connection before a
+/// download ends or resets it during an upload also gives `ConnectionLost`; after
+/// [`AbortHandle::abort`] the result is [`TransferError::Aborted`].
 pub fn move_bytes(
     opened: Opened,
-    stream: TcpStream,
+    stream: impl DataStream,
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
     move_bytes_protected(opened, stream, None, abort)
@@ -266,14 +279,15 @@ pub fn move_bytes(
 /// [`move_bytes`], under `PROT P` when `tls` is given: the server handshake runs first on
 /// `stream` (see [`tls::data::accept`]); if it fails, or does not resume the control
 /// connection's session where that is required, no byte is sent or written (an upload's file
-/// stays as it was) and the error says which.
+/// stays as it was) and the error says which. A stream that is no TCP connection
+/// ([`DataStream::into_tcp`]) cannot be secured: [`TransferError::TlsFailed`].
 pub fn move_bytes_protected(
     opened: Opened,
-    stream: TcpStream,
+    mut stream: impl DataStream,
     tls: Option<&SessionTls>,
     abort: &AbortHandle,
 ) -> Result<u64, TransferError> {
-    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_blocking();
     let started = Instant::now();
     let kind = opened.kind.clone();
     let mut allowance = opened.allowance;
@@ -282,57 +296,61 @@ pub fn move_bytes_protected(
         .source
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
-    let result = carry_out(*source, stream, tls, abort, &mut allowance);
+    let result = match tls {
+        None => carry_out(*source, stream, abort, &mut allowance),
+        Some(session) => secure(session, stream, abort)
+            .and_then(|secured| carry_out(*source, secured, abort, &mut allowance)),
+    };
     log_transfer(&kind, &result, started.elapsed());
     result
 }
 
+/// Runs the `PROT P` handshake on `stream` (an abort stops it). On an error, the caller drops
+/// the source unused: nothing was received, which leaves an upload's file as it was (a file the
+/// upload created is removed again).
+fn secure(
+    session: &SessionTls,
+    stream: impl DataStream,
+    abort: &AbortHandle,
+) -> Result<Box<tls::data::TlsStream>, TransferError> {
+    let Ok(stream) = stream.into_tcp() else {
+        return Err(TransferError::TlsFailed);
+    };
+    abort.attach(&stream);
+    let secured = tls::data::accept(session, stream);
+    abort.detach();
+    match secured {
+        Ok(secured) => Ok(Box::new(secured)),
+        Err(_) if abort.is_aborted() => Err(TransferError::Aborted),
+        Err(e) => Err(tls_error(&e)),
+    }
+}
+
 fn carry_out(
     source: Source,
-    stream: TcpStream,
-    tls: Option<&SessionTls>,
+    mut stream: impl DataStream,
     abort: &AbortHandle,
     allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     abort.attach(&stream);
-    let mut stream = match tls {
-        None => Data::Plain(stream),
-        Some(session) => match tls::data::accept(session, stream) {
-            Ok(secured) => Data::Tls(Box::new(secured)),
-            Err(e) => {
-                abort.detach();
-                // Nothing was received: dropping the source leaves an upload's file as it was
-                // (a file the upload created is removed again).
-                drop(source);
-                if abort.is_aborted() {
-                    return Err(TransferError::Aborted);
-                }
-                return Err(tls_error(&e));
-            }
-        },
-    };
     let result = match source {
         Source::Read { mut file, ascii } => send_file(&mut *file, ascii, &mut stream, allowance),
         Source::Write { upload, ascii } => {
             receive_file(upload, ascii, &mut stream, abort, allowance)
         }
-        Source::Bytes(bytes) => stream
-            .write_all(&bytes)
+        Source::Bytes(bytes) => write_paced(&mut stream, &bytes, allowance)
             .map(|()| bytes.len() as u64)
             .map_err(|e| socket_error(&e)),
         Source::Listing {
             entries,
             format,
             now,
-        } => send_listing(entries, format, now, &mut stream, abort),
+        } => send_listing(entries, format, now, &mut stream, abort, allowance),
     };
     abort.detach();
-    // close_notify, then FIN after the last byte: for a download this is the client's end of
+    // (close_notify, then) FIN after the last byte: for a download this is the client's end of
     // file.
-    if let Data::Tls(secured) = &mut stream {
-        secured.finish();
-    }
-    let _ = stream.tcp().shutdown(Shutdown::Write);
+    stream.finish();
     if abort.is_aborted() {
         return Err(TransferError::Aborted);
     }
@@ -394,16 +412,19 @@ fn open_matching(
 /// just read, so that memory stays flat for any directory. A directory of at most
 /// [`SORTED_ENTRIES`] entries is sorted by name first; a bigger one goes out in directory order
 /// (sorting it would mean holding all of it). Stops reading once the transfer is aborted or the
-/// connection is lost; an error reading the directory ends the listing with that error.
+/// connection is lost; an error reading the directory ends the listing with that error. Paced
+/// by `allowance` like a download.
 fn send_listing(
     entries: Entries,
     format: ListFormat,
     now: i64,
-    stream: &mut Data,
+    stream: &mut impl DataStream,
     abort: &AbortHandle,
+    allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     let mut out = ListingWriter {
         stream,
+        allowance,
         buf: String::with_capacity(LISTING_CHUNK + 4096),
         sent: 0,
     };
@@ -468,7 +489,9 @@ fn stream_entries(
 
 /// The chunk buffer of a listing on its way to the data connection.
 struct ListingWriter<'a> {
-    stream: &'a mut Data,
+    stream: &'a mut dyn Write,
+    /// The rate limits (and the count of bytes moved).
+    allowance: &'a mut Allowance,
     buf: String,
     sent: u64,
 }
@@ -486,8 +509,7 @@ impl ListingWriter<'_> {
     }
 
     fn flush(&mut self) -> Result<(), TransferError> {
-        self.stream
-            .write_all(self.buf.as_bytes())
+        write_paced(&mut self.stream, self.buf.as_bytes(), self.allowance)
             .map_err(|e| socket_error(&e))?;
         self.sent += self.buf.len() as u64;
         self.buf.clear();
@@ -531,18 +553,15 @@ fn open_send(
 fn send_file(
     file: &mut dyn ReadStream,
     ascii: Option<AsciiEncoder>,
-    stream: &mut Data,
+    stream: &mut impl DataStream,
     allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
     let Some(mut encoder) = ascii else {
-        // A local file goes out inside the kernel; any other stream, and anything through TLS,
-        // through a large buffer.
-        let copied = match (stream, file.local_file()) {
-            (Data::Plain(stream), Some(local)) => file_to_socket(local, stream, allowance),
-            (Data::Plain(stream), None) => reader_to_socket(file, stream, allowance),
-            (Data::Tls(secured), _) => {
-                buffered(file, secured, CopyError::File, CopyError::Socket, allowance)
-            }
+        // A local file goes out on a plain TCP connection inside the kernel; any other stream,
+        // and anything through TLS, through a large buffer.
+        let copied = match (stream.as_tcp(), file.local_file()) {
+            (Some(tcp), Some(local)) => file_to_socket(local, tcp, allowance),
+            _ => buffered(file, stream, CopyError::File, CopyError::Socket, allowance),
         };
         return copied.map_err(copy_error);
     };
@@ -550,20 +569,34 @@ fn send_file(
     let mut out = Vec::with_capacity(ASCII_BUF * 2);
     let mut sent = 0u64;
     loop {
-        // Paced by the file bytes read (the encoded ones are at most twice as many).
-        let granted = allowance.grant(ASCII_BUF);
-        let read = read_retrying(file, buf.get_mut(..granted).unwrap_or_default());
-        allowance.moved(granted, *read.as_ref().unwrap_or(&0));
-        let n = read.map_err(|e| TransferError::Fs(fs_error(&e)))?;
+        let n = read_retrying(file, &mut buf).map_err(|e| TransferError::Fs(fs_error(&e)))?;
         let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
             break;
         };
         out.clear();
         encoder.encode(chunk, &mut out);
-        stream.write_all(&out).map_err(|e| socket_error(&e))?;
+        // Paced and counted by the encoded bytes: those are what go over the connection.
+        write_paced(stream, &out, allowance).map_err(|e| socket_error(&e))?;
         sent += out.len() as u64;
     }
     Ok(sent)
+}
+
+/// Writes `bytes` to the data connection in the slices `allowance` grants (the rate limits),
+/// each counted as moved once written.
+fn write_paced(
+    stream: &mut impl Write,
+    mut bytes: &[u8],
+    allowance: &mut Allowance,
+) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let granted = allowance.grant(bytes.len()).clamp(1, bytes.len());
+        let (now, rest) = bytes.split_at(granted);
+        stream.write_all(now)?;
+        allowance.moved(granted, now.len());
+        bytes = rest;
+    }
+    Ok(())
 }
 
 /// Receives the upload into `upload` and commits it if the client's data ended cleanly (and
@@ -571,25 +604,25 @@ fn send_file(
 fn receive_file(
     mut upload: Box<dyn WriteStream>,
     ascii: bool,
-    stream: &mut Data,
+    stream: &mut impl DataStream,
     abort: &AbortHandle,
     allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
-    let result = match stream {
-        _ if ascii => receive_ascii(stream, &mut *upload, allowance),
-        Data::Plain(stream) => match upload.local_file() {
-            Some(local) => socket_to_file(stream, local, allowance),
-            None => socket_to_writer(stream, &mut *upload, allowance),
+    // Into a local file from a plain TCP connection inside the kernel, else through a buffer.
+    let result = if ascii {
+        receive_ascii(stream, &mut *upload, allowance)
+    } else {
+        match (stream.as_tcp(), upload.local_file()) {
+            (Some(tcp), Some(local)) => socket_to_file(tcp, local, allowance),
+            _ => buffered(
+                stream,
+                &mut *upload,
+                CopyError::Socket,
+                CopyError::File,
+                allowance,
+            ),
         }
-        .map_err(copy_error),
-        Data::Tls(secured) => buffered(
-            secured,
-            &mut *upload,
-            CopyError::Socket,
-            CopyError::File,
-            allowance,
-        )
-        .map_err(copy_error),
+        .map_err(copy_error)
     };
     if matches!(result, Err(TransferError::Fs(FsError::QuotaExceeded))) {
         // Past the quota: no trace of the upload stays, the old file is intact.
@@ -616,7 +649,7 @@ fn receive_file(
 }
 
 fn receive_ascii(
-    stream: &mut Data,
+    stream: &mut impl DataStream,
     file: &mut dyn WriteStream,
     allowance: &mut Allowance,
 ) -> Result<u64, TransferError> {
@@ -651,46 +684,6 @@ fn read_retrying(reader: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Resul
         match reader.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
-        }
-    }
-}
-
-/// A data connection under `PROT P`: the plain connection beneath, or the secured one.
-enum Data {
-    Plain(TcpStream),
-    Tls(Box<TlsStream>),
-}
-
-impl Data {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Data::Plain(stream) => stream,
-            Data::Tls(secured) => secured.tcp(),
-        }
-    }
-}
-
-impl Read for Data {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Data::Plain(stream) => stream.read(buf),
-            Data::Tls(secured) => secured.read(buf),
-        }
-    }
-}
-
-impl Write for Data {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Data::Plain(stream) => stream.write(buf),
-            Data::Tls(secured) => secured.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Data::Plain(stream) => stream.flush(),
-            Data::Tls(secured) => secured.flush(),
         }
     }
 }

@@ -39,12 +39,16 @@ pub mod object_store;
 pub mod observability;
 pub mod operations;
 pub mod proxy_protocol;
+pub mod rate_sharing;
 pub mod refusals;
+pub mod resume_safety;
 pub mod s3_server;
 pub mod safety;
 pub mod scale_out;
 pub mod server;
+pub mod shared_dir;
 pub mod transfers;
+pub mod user_storage;
 pub mod util;
 
 pub use ftp::{Client, DataMode, Reply};
@@ -113,10 +117,17 @@ macro_rules! suite {
             object_store::s3_transfers_are_byte_exact,
             object_store::s3_commands_and_refusals,
             object_store::s3_broken_upload_keeps_the_old_object,
+            user_storage::users_on_storages_of_their_own,
+            user_storage::a_bad_storage_url_stops_the_start,
             limits::rate_limits_hold_both_ways,
             limits::server_rate_is_shared_by_sessions,
             limits::quotas_refuse_with_552_and_keep_the_old_file,
             limits::sighup_applies_bans_and_the_passive_cap,
+            limits::quota_sees_changes_made_behind_the_servers_back,
+            rate_sharing::a_users_rate_is_shared_by_its_sessions,
+            rate_sharing::listings_are_paced_like_downloads,
+            resume_safety::a_broken_rest_stor_leaves_the_file_as_it_was,
+            resume_safety::a_rest_stor_stopped_by_the_quota_leaves_the_file_as_it_was,
         );
     };
 }
@@ -169,6 +180,8 @@ macro_rules! scale_out {
             proxy_protocol::a_header_from_elsewhere_is_a_bad_command,
             scale_out::the_shipped_haproxy_config_is_valid,
             scale_out::two_nodes_behind_haproxy,
+            scale_out::two_nodes_on_a_bucket_behind_haproxy,
+            shared_dir::killed_node_leaves_no_partial_new_file,
         );
     };
 }

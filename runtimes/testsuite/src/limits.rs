@@ -17,15 +17,15 @@ use crate::server::Server;
 use crate::util::{wait_until, TIMEOUT};
 
 /// How far a measured rate may be from the rate asked for.
-const TOLERANCE: f64 = 0.05;
+pub(crate) const TOLERANCE: f64 = 0.05;
 /// The measured stretch of each transfer.
-const WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const WINDOW: Duration = Duration::from_secs(10);
 /// Moved before the window starts, so that socket buffers are full and the first burst a
 /// bucket lends is behind (what is buffered would otherwise count as moved).
-const WARM_UP: Duration = Duration::from_secs(1);
+pub(crate) const WARM_UP: Duration = Duration::from_secs(1);
 
 /// A users file in a temporary directory of its own: `(name, password, extra lines)`.
-fn users_file(bin: &Path, users: &[(&str, &str, &str)]) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn users_file(bin: &Path, users: &[(&str, &str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::Builder::new()
         .prefix("thinftp-users.")
         .tempdir()
@@ -63,7 +63,7 @@ struct Case {
 
 /// Downloads `big` (a sparse file larger than the window needs) as `user` and returns the
 /// bytes per second received over [`WINDOW`], after [`WARM_UP`].
-fn measure_download(addr: SocketAddr, user: &str) -> f64 {
+pub(crate) fn measure_download(addr: SocketAddr, user: &str) -> f64 {
     let mut client = Client::login(addr, user, "pw");
     let mut data = client
         .open_transfer(DataMode::Pasv, "RETR big")
@@ -156,7 +156,7 @@ fn measure(server: &Target, case: Case, n: usize) -> f64 {
 /// 5%) also needs the machine to keep up: the pacing catches up after a short stall (a bucket
 /// lends up to 100 ms of bytes), but on a loaded 2-core machine a 200 MB/s upload through a
 /// debug-built client may simply not fit (seen: 48 MB/s beside the rest of the suite, 136 MB/s
-/// alone). So a case below it is measured once more, alone; if it is still below, the machine's
+/// alone). So a case below it is measured again, alone (up to three times); if it is still below, the machine's
 /// own capacity is measured right after, with the same transfer unlimited (user `free`), and
 /// the case fails only if the machine could move at least 10% more than the rate: then the
 /// limiter, not the machine, held it back.
@@ -181,12 +181,18 @@ fn check_rates(server: &Server, cases: &[Case]) -> Vec<(Case, f64)> {
             "{case:?}: measured {rate:.0} B/s, more than 5% over the limit"
         );
         let rate = if rate < lower {
-            eprintln!("{case:?}: measured {rate:.0} B/s alongside the others; once more alone");
-            let again = measure(server, *case, n);
-            assert!(
-                again <= upper,
-                "{case:?}: {again:.0} B/s alone, over the limit"
-            );
+            eprintln!("{case:?}: measured {rate:.0} B/s alongside the others; again alone");
+            // Up to three runs alone, keeping the best: a stall of the whole machine longer than
+            // the bucket's 100 ms of credit is lost time no limiter may make up.
+            let mut again = 0.0_f64;
+            for _ in 0..3 {
+                let run = measure(server, *case, n);
+                assert!(run <= upper, "{case:?}: {run:.0} B/s alone, over the limit");
+                again = again.max(run);
+                if again >= lower {
+                    break;
+                }
+            }
             if again < lower {
                 let free = Case {
                     user: "free",
@@ -432,4 +438,58 @@ pub fn sighup_applies_bans_and_the_passive_cap(bin: &Path) {
     );
     // The sessions from before the reload go on.
     first.expect("NOOP", 200);
+}
+
+/// The quota sees files changed behind the server's back: a user's usage is measured again at
+/// a login when none of the user's sessions is active (the server logs each measurement), so
+/// a file written into the home by other means counts, and one removed frees its room.
+pub fn quota_sees_changes_made_behind_the_servers_back(bin: &Path) {
+    let (_users_dir, users) =
+        users_file(bin, &[("q", "pw", "home = \"/q\"\nquota_bytes = \"1K\"")]);
+    let server = Server::start(bin, &["--users-file", users.to_str().unwrap()]);
+    fs::create_dir(server.path("q")).unwrap();
+    let mut c = Client::login(server.addr(), "q", "pw");
+    c.stor(DataMode::Pasv, "a", &[1u8; 600]);
+    c.expect("QUIT", 221);
+    c.expect_closed();
+    // Behind the server's back: 500 more bytes in the home.
+    fs::write(server.path("q/outside"), [2u8; 500]).unwrap();
+    let mut c = login_measured(&server, 2);
+    assert_eq!(
+        stor_refused(&mut c, "b", &[3u8; 300]),
+        552,
+        "600 + 500 held, 300 more pass the 1,000 of the quota"
+    );
+    c.expect("QUIT", 221);
+    c.expect_closed();
+    // And removed behind its back: room again.
+    fs::remove_file(server.path("q/outside")).unwrap();
+    let mut c = login_measured(&server, 3);
+    c.stor(DataMode::Pasv, "b", &[3u8; 300]);
+}
+
+/// Logs `q` in once the server has measured q's home `n` times in all: a login while the
+/// last session's end is still under way shares that session's usage and measures nothing,
+/// so such a session quits and the login is tried again.
+fn login_measured(server: &Server, n: usize) -> Client {
+    let measured = || {
+        server
+            .logged()
+            .iter()
+            .filter(|l| l.contains("quota: home measured"))
+            .count()
+    };
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut c = Client::login(server.addr(), "q", "pw");
+        // The login's reply follows the measurement, which logs before it.
+        if measured() >= n {
+            assert_eq!(measured(), n, "{:#?}", server.logged());
+            return c;
+        }
+        assert!(Instant::now() < deadline, "q's home was not measured again");
+        c.expect("QUIT", 221);
+        c.expect_closed();
+        thread::sleep(Duration::from_millis(20));
+    }
 }

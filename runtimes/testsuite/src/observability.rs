@@ -176,6 +176,34 @@ pub fn metrics_count_what_happens(bin: &Path) {
         ],
     );
 
+    // An aborted download counts the bytes it moved before the abort, not 0.
+    fs::write(server.path("huge"), big_bytes()).unwrap();
+    let mut data = c
+        .open_transfer(DataMode::Pasv, "RETR huge")
+        .unwrap_or_else(|r| panic!("RETR huge got {r}"));
+    data.read_exact(&mut first).unwrap();
+    c.send("ABOR");
+    c.expect_reply(426, "the aborted RETR");
+    c.expect_reply(226, "ABOR");
+    drop(data);
+    let aborted = scrape(metrics);
+    assert_moved(
+        &after,
+        &aborted,
+        &[(
+            "thinftp_transfers_total{direction=\"download\",status=\"aborted\"}",
+            1.0,
+        )],
+    );
+    let bytes = "thinftp_transfer_bytes_total{direction=\"download\"}";
+    let moved = value(&aborted, bytes) - value(&after, bytes);
+    #[allow(clippy::cast_precision_loss)]
+    let whole = big_bytes().len() as f64;
+    assert!(
+        (first.len() as f64..whole).contains(&moved),
+        "an aborted download counted {moved} bytes"
+    );
+
     // Over --max-sessions-per-ip: refused with 421, counted by reason.
     let second = Client::login(server.addr(), "alice", "secret");
     let third = Client::login(server.addr(), "alice", "secret");
@@ -283,6 +311,7 @@ pub fn transfer_log_xferlog(bin: &Path) {
         ("/big", "o", "i"),
         "aborted: incomplete"
     );
+    assert_aborted_bytes(fields[2][7], &lines[2]);
 
     // logrotate: move the file away, SIGHUP, and the next line goes to a new file.
     fs::rename(&log, dir.path().join("xferlog.1")).unwrap();
@@ -341,6 +370,25 @@ pub fn transfer_log_json(bin: &Path) {
             assert!(line.contains(&format!("\"bytes\":{bytes},")), "{line}");
         }
     }
+    let bytes = lines[2]
+        .split("\"bytes\":")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("no bytes in {}", lines[2]));
+    assert_aborted_bytes(bytes, &lines[2]);
+}
+
+/// The aborted download of [`transfers_for_the_log`] is logged with the bytes it moved: at
+/// least the 4,096 the client read, less than the whole file.
+#[track_caller]
+fn assert_aborted_bytes(bytes: &str, line: &str) {
+    let bytes: usize = bytes
+        .parse()
+        .unwrap_or_else(|_| panic!("bytes {bytes:?}: {line}"));
+    assert!(
+        (4096..big_bytes().len()).contains(&bytes),
+        "an aborted download logged {bytes} bytes: {line}"
+    );
 }
 
 /// Every change gets an audit line (target `thinftp::audit`) that names the session and the
@@ -420,5 +468,7 @@ pub fn transfer_log_keeps_what_shutdown_cut(bin: &Path) {
         lines[0].ends_with(" /big b _ o r alice ftp 0 * i"),
         "{text}"
     );
+    let bytes = lines[0].split_whitespace().nth(7).unwrap_or_default();
+    assert_aborted_bytes(bytes, lines[0]);
     drop(data);
 }

@@ -7,8 +7,10 @@
 //! 127.0.0.2, so the nodes' logs show whose address they took. The nodes listen on 127.0.0.1
 //! and advertise 127.0.0.3 in PASV.
 //!
-//! The storage is a parameter ([`SharedStorage`]): a local directory both nodes serve today;
-//! an object store later, with the same scenario.
+//! The storage is a parameter ([`SharedStorage`]): a local directory both nodes serve (each
+//! with its own `--node-id`), or a bucket of a real S3-compatible server (`s3s-fs`), with the
+//! same scenario. On the bucket an upload is visible only once complete, so the upload of a new
+//! file that the kill cuts must not appear at all: the scenario checks that too.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener};
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::ftp::Client;
+use crate::s3_server::S3Server;
 use crate::util::{self, TIMEOUT};
 use crate::Server;
 
@@ -39,7 +42,12 @@ const RANGE: u16 = 40;
 pub enum SharedStorage {
     /// A local directory (removed when dropped).
     Dir(TempDir),
+    /// A key prefix of a bucket of a real S3-compatible server (stopped when dropped).
+    Bucket(S3Server),
 }
+
+/// The key prefix the nodes serve on [`SharedStorage::Bucket`].
+const NODES_PREFIX: &str = "nodes";
 
 impl SharedStorage {
     /// A new empty local directory.
@@ -51,6 +59,12 @@ impl SharedStorage {
         SharedStorage::Dir(dir)
     }
 
+    /// A bucket of a new `s3s-fs`; `None` (the test passes, skipped) where it is not
+    /// installed outside CI.
+    pub fn bucket() -> Option<SharedStorage> {
+        S3Server::start().map(SharedStorage::Bucket)
+    }
+
     /// The options that put a node on this storage.
     pub fn node_args(&self) -> Vec<String> {
         match self {
@@ -58,7 +72,27 @@ impl SharedStorage {
                 "--root".to_owned(),
                 dir.path().to_str().expect("a UTF-8 path").to_owned(),
             ],
+            SharedStorage::Bucket(s3) => vec![
+                "--storage".to_owned(),
+                s3.storage_url(NODES_PREFIX),
+                "--s3-endpoint".to_owned(),
+                s3.endpoint(),
+            ],
         }
+    }
+
+    /// The environment a node on this storage needs (the bucket's credentials).
+    pub fn node_env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            SharedStorage::Dir(_) => Vec::new(),
+            SharedStorage::Bucket(s3) => s3.env(),
+        }
+    }
+
+    /// Whether the upload of a new file is visible only once complete (a cut one leaves
+    /// nothing), not written in place.
+    fn new_files_atomic(&self) -> bool {
+        matches!(self, SharedStorage::Bucket(_))
     }
 }
 
@@ -112,6 +146,18 @@ pub fn two_nodes_behind_haproxy(bin: &Path) {
     two_nodes_on(bin, &SharedStorage::local());
 }
 
+/// Two nodes of `bin` on one bucket of a real S3-compatible server behind HAProxy: see
+/// [`two_nodes_on`].
+pub fn two_nodes_on_a_bucket_behind_haproxy(bin: &Path) {
+    if !haproxy_installed() {
+        return;
+    }
+    let Some(bucket) = SharedStorage::bucket() else {
+        return;
+    };
+    two_nodes_on(bin, &bucket);
+}
+
 /// 100 sessions through the one address, spread over both nodes; uploads through one node
 /// read back through the other; the client's address (not the proxy's) in both nodes' logs;
 /// then one node is killed in the middle of uploads: the sessions after it all go to the
@@ -125,6 +171,8 @@ pub fn two_nodes_on(bin: &Path, storage: &SharedStorage) {
         let mut args = storage.node_args();
         args.extend(
             [
+                "--node-id",
+                name,
                 "--user",
                 "u:p",
                 "--proxy-protocol-from",
@@ -141,7 +189,7 @@ pub fn two_nodes_on(bin: &Path, storage: &SharedStorage) {
             .map(str::to_owned),
         );
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Server::start_on_storage(bin, &args)
+        Server::start_on_storage_with_env(bin, &args, &storage.node_env())
     });
     let front = SocketAddr::new(PUBLIC, free_block(&[first, second], 1));
     let config = haproxy_config(front, [(&nodes[0], first), (&nodes[1], second)]);
@@ -201,10 +249,18 @@ pub fn two_nodes_on(bin: &Path, storage: &SharedStorage) {
         assert!(logs.iter().any(|l| l.contains("proxy=127.0.0.5:")));
     }
 
-    let (outcomes, killed_at) = uploads_while_a_node_dies(front, &mut nodes[0]);
-    let cut = outcomes.iter().filter(|o| o.created && !o.done).count();
+    let atomic = storage.new_files_atomic();
+    let (outcomes, killed_at) = uploads_while_a_node_dies(front, &mut nodes[0], atomic);
+    // Uploads over a file, and (where new files appear only whole) uploads of a new file, that
+    // the kill cut on node a.
+    let cut_over = outcomes.iter().filter(|o| o.created && !o.done).count();
+    let cut_new = outcomes
+        .iter()
+        .filter(|o| atomic && o.node == Some('a') && !o.created)
+        .count();
+    let cut = cut_over + cut_new;
     println!(
-        "{} uploads, {cut} cut on node a by the kill",
+        "{} uploads, {cut_over} over a file and {cut_new} of a new file cut on node a by the kill",
         outcomes.len()
     );
     let around: Vec<_> = outcomes
@@ -235,7 +291,21 @@ pub fn two_nodes_on(bin: &Path, storage: &SharedStorage) {
     // (cut after its rename, before the 226) the whole new one: never a part.
     let mut reader = readers(front).pop().expect("a reader on node b");
     let listed = reader.names();
+    let mut vanished = 0;
     for o in &outcomes {
+        if !o.created && atomic && o.node == Some('a') {
+            // The new file's upload was cut: nothing at the name, or (cut after the store made
+            // it visible, before the 226) the whole file. Never a part.
+            if !listed.contains(&o.name) {
+                vanished += 1;
+                let reply = reader.cmd(&format!("SIZE {}", o.name));
+                assert_eq!(reply.code, 550, "{}: {reply}", o.name);
+            } else {
+                let back = reader.retr_from(CLIENT, &o.name);
+                util::assert_same_bytes(&back, &o.old, &format!("{}, cut: whole", o.name));
+            }
+            continue;
+        }
         if !o.created {
             continue;
         }
@@ -252,6 +322,14 @@ pub fn two_nodes_on(bin: &Path, storage: &SharedStorage) {
             .all(|n| n.starts_with("one-") || n.starts_with("two-")),
         "nothing else is visible: {listed:?}"
     );
+    if atomic {
+        println!("{vanished} uploads of a new file cut and not visible");
+        // The kill came while one was half-way through: it cannot have become visible.
+        assert!(
+            vanished >= 1,
+            "no cut upload of a new file was checked absent"
+        );
+    }
 }
 
 /// One upload of [`uploads_while_a_node_dies`].
@@ -284,17 +362,26 @@ impl std::fmt::Debug for Outcome {
 /// Six threads upload over files through the proxy, one session each time, while `victim`
 /// is killed (SIGKILL, mid-upload); then they go on for 3 s. Each upload replaces a file the
 /// same session wrote just before, so that what a cut upload leaves can be told apart. (A cut
-/// upload of a new file keeps what arrived, to be resumed: local storage's rule.)
-fn uploads_while_a_node_dies(front: SocketAddr, victim: &mut Server) -> (Vec<Outcome>, Instant) {
+/// upload of a new file keeps what arrived, to be resumed: local storage's rule.) With
+/// `atomic` (new files appear only whole) that first upload is slow too, so that the kill can
+/// cut it as well.
+fn uploads_while_a_node_dies(
+    front: SocketAddr,
+    victim: &mut Server,
+    atomic: bool,
+) -> (Vec<Outcome>, Instant) {
     let stop = AtomicBool::new(false);
     let done = AtomicUsize::new(0);
-    // Uploads half-way through on node a: the kill waits for one.
+    // Uploads half-way through on node a: the kill waits for one (with `atomic`, for one of a
+    // new file).
     let on_a = AtomicUsize::new(0);
+    let new_on_a = AtomicUsize::new(0);
     let outcomes = Mutex::new(Vec::new());
     let mut killed_at = None;
     thread::scope(|s| {
         for t in 0..6u64 {
-            let (stop, done, outcomes, on_a) = (&stop, &done, &outcomes, &on_a);
+            let (stop, done, outcomes) = (&stop, &done, &outcomes);
+            let (on_a, new_on_a) = (&on_a, &new_on_a);
             s.spawn(move || {
                 for k in 0..200 {
                     if stop.load(Ordering::Relaxed) {
@@ -311,13 +398,14 @@ fn uploads_while_a_node_dies(front: SocketAddr, victim: &mut Server) -> (Vec<Out
                     };
                     if let Ok((mut session, node)) = session(front) {
                         o.node = Some(node);
-                        o.created = stor(&mut session, &o.name, &o.old, None).is_ok();
-                        let pace = Pace {
+                        let pace = |midway| Pace {
                             pause: Duration::from_millis(10),
-                            midway: (node == 'a').then_some(on_a),
+                            midway: (node == 'a').then_some(midway),
                         };
-                        o.done =
-                            o.created && stor(&mut session, &o.name, &o.new, Some(pace)).is_ok();
+                        let first = atomic.then(|| pace(new_on_a));
+                        o.created = stor(&mut session, &o.name, &o.old, first).is_ok();
+                        o.done = o.created
+                            && stor(&mut session, &o.name, &o.new, Some(pace(on_a))).is_ok();
                     }
                     done.fetch_add(usize::from(o.done), Ordering::Relaxed);
                     outcomes.lock().unwrap().push(o);
@@ -332,7 +420,8 @@ fn uploads_while_a_node_dies(front: SocketAddr, victim: &mut Server) -> (Vec<Out
                 let on = |o: &&Outcome| o.node == Some(want) && o.done;
                 outcomes.iter().filter(on).count()
             };
-            finished('a') >= 5 && finished('b') >= 5 && on_a.load(Ordering::SeqCst) >= 1
+            let midway = if atomic { &new_on_a } else { &on_a };
+            finished('a') >= 5 && finished('b') >= 5 && midway.load(Ordering::SeqCst) >= 1
         });
         victim.kill();
         killed_at = Some(Instant::now());

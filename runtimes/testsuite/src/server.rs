@@ -87,6 +87,12 @@ impl Server {
         Server::launch(bin, Root::Given, args, &[])
     }
 
+    /// [`start_on_storage`](Self::start_on_storage), with `env` added to the server's
+    /// environment (the credentials of an object store).
+    pub fn start_on_storage_with_env(bin: &Path, args: &[&str], env: &[(&str, String)]) -> Server {
+        Server::launch(bin, Root::Given, args, env)
+    }
+
     fn launch(bin: &Path, root: Root, args: &[&str], env: &[(&str, String)]) -> Server {
         crate::util::raise_fd_limit();
         let log_filter = std::env::var("THINFTP_TEST_LOG").ok();

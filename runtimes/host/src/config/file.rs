@@ -232,6 +232,8 @@ mod tests {
             "metrics-listen" => r#""127.0.0.1:9121""#,
             "transfer-log" => r#""/var/log/thinftp/xferlog""#,
             "transfer-log-format" => r#""json""#,
+            "node-id" => r#""node-a""#,
+            "atomic-uploads" => "true",
             _ => return None,
         })
     }

@@ -66,6 +66,8 @@ fn restart_only_changes(old: &Options, new: &Options) -> Vec<&'static str> {
     check("listen", old.listen != new.listen);
     check("root", old.root != new.root);
     check("umask", old.umask != new.umask);
+    check("node-id", old.node_id != new.node_id);
+    check("atomic-uploads", old.atomic_uploads != new.atomic_uploads);
     check(
         "max-pending-logins",
         old.max_pending_logins != new.max_pending_logins,

@@ -413,6 +413,7 @@ impl<S, W: Waiter> Driver<S, W> {
             }
             Output::Authenticate { id, user, password } => {
                 self.limits.logging_in(&user);
+                self.storage.logging_in(&self.host, &user);
                 return self.request(Task::Auth { id, user, password });
             }
             Output::OpenPassive { id, ip } => {
@@ -448,6 +449,9 @@ impl<S, W: Waiter> Driver<S, W> {
                 };
                 let setup = setup(&self.host, &self.storage, &self.admission, &self.limits);
                 let opening = self.transfers.start(&setup, id, kind, stream, protection);
+                if let Some(progress) = self.transfers.progress(id) {
+                    self.observer.count(id, progress);
+                }
                 match opening {
                     Ok(job) => return self.request(job.task),
                     Err(answer) => self.queue.push_back(Completion::Input(answer)),

@@ -17,6 +17,7 @@ use tracing::Span;
 
 use super::work::{Job, Task};
 use crate::limits::SessionGuard;
+use crate::progress::TransferProgress;
 use crate::session_limits::SessionLimits;
 use crate::shutdown::TransferGuard;
 use crate::storage::Storage;
@@ -51,6 +52,8 @@ struct Running<S> {
     /// The opened file, from [`Completion::TransferOpened`](super::Completion::TransferOpened) until the move job takes it.
     opened: Option<Opened>,
     protection: Protection,
+    /// The bytes it has moved so far, counted by its copy loop.
+    progress: TransferProgress,
 }
 
 /// How a transfer's data connection is protected, as the driver carries it out.
@@ -99,6 +102,7 @@ impl<S> Transfers<S> {
             stream: Some(stream),
             opened: None,
             protection,
+            progress: TransferProgress::new(),
         };
         self.running.insert(id, running);
         Ok(Job {
@@ -124,8 +128,15 @@ impl<S> Transfers<S> {
                 result: Err(TransferError::Aborted),
             });
         }
+        let mut opened = opened;
+        opened.count_into(running.progress.clone());
         running.opened = Some(opened);
         Some(Input::TransferOpened { id })
+    }
+
+    /// The byte count of the running transfer `id` (what its copy loop has moved so far).
+    pub(super) fn progress(&self, id: TransferId) -> Option<TransferProgress> {
+        self.running.get(&id).map(|r| r.progress.clone())
     }
 
     /// For [`Output::MoveBytes`](thinftp::Output::MoveBytes) (its `150` is written): the job

@@ -6,7 +6,7 @@
 //! [`Completion`] it returns.
 
 use std::fmt;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use thinftp::{
 use tracing::Span;
 
 use super::Completion;
+use crate::data_stream::DataStream;
 use crate::limits::SessionGuard;
 use crate::session_limits::SessionLimits;
 use crate::shutdown::TransferGuard;
@@ -94,24 +95,23 @@ pub(super) enum Task<S> {
     },
 }
 
-impl Job<TcpStream> {
+impl<S: DataStream> Job<S> {
     /// Does the work (blocking; for a transfer, until it ends) inside the session's span and
     /// returns what to report.
-    pub fn run(self, host: &Host) -> Completion<TcpStream> {
+    pub fn run(self, host: &Host) -> Completion<S> {
         let _entered = self.span.enter();
         let input = match self.task {
             Task::Transfer {
                 id,
                 opened,
-                stream,
+                mut stream,
                 tls,
                 stall,
                 abort,
                 counted,
             } => {
                 // A client that stops moving bytes for this long is gone.
-                let _ = stream.set_read_timeout(Some(stall));
-                let _ = stream.set_write_timeout(Some(stall));
+                let _ = stream.set_stall_timeout(stall);
                 let result = move_bytes_protected(opened, stream, tls.as_ref(), &abort);
                 // The bytes are moved (or the upload cleaned up); the session's clone counts on
                 // until the final reply is written.
@@ -132,8 +132,17 @@ impl Job<TcpStream> {
                 limits,
             } => fs(&*storage, id, &op, &cancel, &limits),
             Task::Auth { id, user, password } => auth(host, &self.session, id, &user, &password),
-            Task::DataHeader { id, stream, proxy } => {
-                let result = match crate::proxy_protocol::read_data_header(&stream, proxy) {
+            Task::DataHeader {
+                id,
+                mut stream,
+                proxy,
+            } => {
+                // Only a TCP connection comes from a proxy.
+                let header = match stream.as_tcp() {
+                    Some(tcp) => crate::proxy_protocol::read_data_header(tcp, proxy),
+                    None => Err(std::io::ErrorKind::Unsupported.into()),
+                };
+                let result = match header {
                     Ok(client) => Some((stream, client)),
                     Err(e) => {
                         tracing::info!(%id, %proxy, "data connection from the proxy refused: {e}");

@@ -4,6 +4,7 @@
 
 mod admission;
 mod logins;
+mod user_storages;
 
 pub use admission::{Admission, Gate};
 
@@ -21,6 +22,7 @@ use crate::auth::{Users, UsersError};
 use crate::limits::SessionGuard;
 
 use self::logins::Logins;
+use self::user_storages::UserStorages;
 use crate::busy_poll::{BusyPoll, Polling};
 use crate::cli::Options;
 use crate::observe::Observe;
@@ -32,6 +34,7 @@ use crate::session_limits::RateBuckets;
 use crate::shutdown::Lifecycle;
 use crate::storage::{execute_checked, LocalStorage, Storage, STALE_SCAN_ENTRIES};
 use crate::tls::{SessionTls, Tls};
+use crate::user_rates::UserRates;
 
 /// The storage, users, limits and settings shared by every session of a server. Runtimes keep
 /// one in an `Arc` and call its blocking methods off their event loop.
@@ -39,6 +42,8 @@ use crate::tls::{SessionTls, Tls};
 pub struct Host {
     /// The files, beneath the root.
     storage: Arc<dyn Storage>,
+    /// The storages of their own that users of the users file have.
+    user_storages: UserStorages,
     /// Who may log in, and how; bans and the queue of password checks.
     logins: Logins,
     /// Anonymous read-only access because no user was named: said so in the first log line.
@@ -62,6 +67,8 @@ pub struct Host {
     rates: RwLock<(RateBuckets, RateLimit)>,
     /// Every user's quota usage.
     quotas: Quotas,
+    /// The rate buckets of the users logged in whose users-file entry has a `max_rate`.
+    user_rates: UserRates,
     /// Metrics and the transfer log.
     observe: Observe,
 }
@@ -92,6 +99,8 @@ pub enum StartupError {
     Tls(String),
     /// The object store (`--storage`) cannot be used: why.
     Storage(String),
+    /// A user's storage of its own (`storage` in the users file) cannot be used: whose, why.
+    UserStorage(String),
     /// The transfer log could not be opened.
     TransferLog(PathBuf, io::Error),
 }
@@ -103,6 +112,7 @@ impl fmt::Display for StartupError {
             StartupError::Users(e) => e.fmt(f),
             StartupError::Tls(e) => write!(f, "FTPS: {e}"),
             StartupError::Storage(e) => write!(f, "cannot serve the bucket: {e}"),
+            StartupError::UserStorage(e) => write!(f, "users file: {e}"),
             StartupError::TransferLog(path, e) => {
                 write!(f, "cannot open the transfer log {}: {e}", path.display())
             }
@@ -131,7 +141,7 @@ impl Host {
             Some(root) => root.clone(),
             None => std::env::current_dir().map_err(|e| StartupError::Root(".".into(), e))?,
         };
-        let storage = LocalStorage::open_with_umask(&root, options.umask)
+        let storage = LocalStorage::open_with(&root, &options.local_settings())
             .map_err(|e| StartupError::Root(root.clone(), e))?;
         Self::with_storage(options, Arc::new(storage))
     }
@@ -145,9 +155,16 @@ impl Host {
     ) -> Result<Host, StartupError> {
         let (users, default_anonymous) = users_from_options(options)?;
         users.reserve_hash_memory();
+        let user_storages = UserStorages::default();
         let range = options.passive_ports.map(|r| r.range());
         let grace = Duration::from_secs(options.shutdown_grace);
         let lifecycle = Lifecycle::new(grace, Arc::clone(&storage));
+        for opened in user_storages
+            .open_for(&users, options)
+            .map_err(StartupError::UserStorage)?
+        {
+            lifecycle.clean_up_also(opened);
+        }
         let window = Duration::from_micros(options.busy_poll);
         let tls = Tls::from_options(options).map_err(StartupError::Tls)?;
         let config = session_settings(options, &users, tls.is_some());
@@ -155,6 +172,7 @@ impl Host {
         let metrics = observe.metrics.clone();
         Ok(Host {
             storage,
+            user_storages,
             logins: Logins::new(users, options.ban_policy(), metrics.clone()),
             default_anonymous: AtomicBool::new(default_anonymous),
             admission: Gate::new(
@@ -175,6 +193,7 @@ impl Host {
                 options.max_rate_per_session,
             )),
             quotas: Quotas::default(),
+            user_rates: UserRates::default(),
             observe,
         })
     }
@@ -193,6 +212,11 @@ impl Host {
         self.rates.read().unwrap_or_else(|e| e.into_inner()).1
     }
 
+    /// The shared rate buckets of users with a users-file `max_rate`.
+    pub fn user_rates(&self) -> &UserRates {
+        &self.user_rates
+    }
+
     /// The users-file rate limit of `user`, and its quota usage if it has a quota (measured
     /// beneath `home` the first time: blocking, a bounded walk).
     pub fn user_limits(
@@ -205,14 +229,19 @@ impl Host {
         (limits.rate, usage)
     }
 
-    /// Measures the home of `user` for its quota, if it has one and it is not measured yet
-    /// (blocking): for a login's job, so that the session's loop later finds it done.
+    /// Measures the home of `user` for its quota, if it has one and it is not measured yet or
+    /// its measurement is stale ([`Quotas::refresh`]; blocking): for a login's job, so that the
+    /// session's loop later finds it done.
     pub fn user_usage(&self, user: &str, permissions: &Permissions) {
         if !self.logins.users().limits(user).quota.is_some() {
             return;
         }
-        if let Ok(home) = self.storage.for_home(&permissions.home) {
-            let _ = self.user_limits(user, &*home);
+        let Some(storage) = self.storage_for(user) else {
+            return;
+        };
+        if let Ok(home) = storage.for_home(&permissions.home) {
+            let quota = self.logins.users().limits(user).quota;
+            let _ = self.quotas.refresh(user, quota, &*home);
         }
     }
 
@@ -242,6 +271,14 @@ impl Host {
         let (users, default_anonymous) = users_from_options(options)?;
         if let Some(tls) = &self.tls {
             tls.reload().map_err(StartupError::Tls)?;
+        }
+        // Before the users that name them: a login finds its storage open.
+        for opened in self
+            .user_storages
+            .open_for(&users, options)
+            .map_err(StartupError::UserStorage)?
+        {
+            self.lifecycle.clean_up_also(opened);
         }
         let config = session_settings(options, &users, self.tls.is_some());
         self.logins.replace_users(users);
@@ -299,7 +336,10 @@ impl Host {
     /// tests read the address from.
     pub fn warn_missing_homes(&self) {
         for (name, permissions) in self.logins.users().named() {
-            if self.storage.for_home(&permissions.home).is_err() {
+            let home = self
+                .storage_for(name)
+                .map(|s| s.for_home(&permissions.home));
+            if !matches!(home, Some(Ok(_))) {
                 tracing::warn!(user = ?name, home = %permissions.home, "home directory is missing: this user cannot log in");
             }
         }
@@ -309,18 +349,23 @@ impl Host {
     /// [`Storage::remove_stale_uploads`]) and logs how many. Call it at start-up, after the
     /// first log line and before any session runs.
     pub fn remove_stale_uploads(&self) {
-        let cleanup = self.storage.remove_stale_uploads(STALE_SCAN_ENTRIES);
-        if cleanup.removed > 0 {
-            tracing::info!(
-                removed = cleanup.removed,
-                "removed temporary files of uploads a previous run left"
-            );
-        }
-        if !cleanup.complete {
-            tracing::warn!(
-                entries = STALE_SCAN_ENTRIES,
-                "stopped looking for stale temporary upload files: the tree is too big"
-            );
+        let users = self.user_storages.all();
+        for storage in std::iter::once(&self.storage).chain(&users) {
+            let cleanup = storage.remove_stale_uploads(STALE_SCAN_ENTRIES);
+            if cleanup.removed > 0 {
+                tracing::info!(
+                    removed = cleanup.removed,
+                    storage = %storage.describe(),
+                    "removed temporary files of uploads a previous run left"
+                );
+            }
+            if !cleanup.complete {
+                tracing::warn!(
+                    entries = STALE_SCAN_ENTRIES,
+                    storage = %storage.describe(),
+                    "stopped looking for stale temporary upload files: the tree is too big"
+                );
+            }
         }
     }
 
@@ -341,7 +386,13 @@ impl Host {
             Some(p) if p.write => "anonymous read-write",
             Some(_) => "anonymous read-only",
         };
-        format!("serving {root} to {named} user(s) ({writers} read-write), {anonymous}")
+        let own = users.storages().count();
+        let own = if own > 0 {
+            format!(", {own} on a storage of their own")
+        } else {
+            String::new()
+        };
+        format!("serving {root} to {named} user(s) ({writers} read-write{own}), {anonymous}")
     }
 
     /// Who gets in: session limits, ids and spans; what the accept loop asks.
@@ -360,6 +411,16 @@ impl Host {
         &self.storage
     }
 
+    /// The storage the user named `user` logs in to: its own (`storage` in the users file), or
+    /// the server's. `None` if its own is not open (a reload that named it failed): the login
+    /// must then be refused, never sent to the server's storage instead.
+    pub fn storage_for(&self, user: &str) -> Option<Arc<dyn Storage>> {
+        match self.logins.users().storage(user) {
+            None => Some(Arc::clone(&self.storage)),
+            Some(url) => self.user_storages.get(url),
+        }
+    }
+
     /// Whether the storage is local ([`Capabilities::local`](crate::storage::Capabilities::local)):
     /// a metadata request (a `stat`) is one system call and waits on no network, so that an
     /// event loop may run it in place. A network back-end (an object store) says no.
@@ -370,8 +431,10 @@ impl Host {
     /// The settings for each new [`Session`].
     pub fn session_config(&self) -> Config {
         let mut config = self.config().clone();
-        // FEAT does not promise MFMT where the storage cannot set times (an object store).
-        config.can_set_modified = self.storage.capabilities().set_modified;
+        // FEAT does not promise MFMT where the storage cannot set times (an object store): FEAT
+        // comes before the login, so every user's storage must be able to.
+        config.can_set_modified =
+            self.storage.capabilities().set_modified && self.user_storages.all_set_modified();
         config
     }
 

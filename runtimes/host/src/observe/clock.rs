@@ -1,92 +1,63 @@
-//! Wall-clock times as the transfer log writes them, in UTC (as vsftpd does by default), without
-//! a date crate: the proleptic Gregorian calendar from days since 1970 (Howard Hinnant's
-//! `civil_from_days`).
+//! Wall-clock times as the transfer log writes them, in UTC (as vsftpd does by default). The
+//! calendar arithmetic is the `time` crate's (already built for rcgen's certificate dates); only
+//! the two textual forms are written here, which keeps `time`'s formatting feature out of the build.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use time::OffsetDateTime;
 
 /// The broken-down UTC time of `time`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Utc {
-    year: i64,
-    month: u8,
-    day: u8,
-    hour: u8,
-    minute: u8,
-    second: u8,
-    millis: u16,
-    /// 0 is Sunday.
-    weekday: u8,
-}
+pub(crate) struct Utc(OffsetDateTime);
 
 impl Utc {
+    /// Times before 1970 (a clock set wrong) are written as the epoch.
     pub(crate) fn of(time: SystemTime) -> Utc {
-        let (secs, millis) = match time.duration_since(UNIX_EPOCH) {
-            Ok(d) => (
-                i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2),
-                d.subsec_millis(),
-            ),
-            Err(_) => (0, 0),
+        let at = if time < SystemTime::UNIX_EPOCH {
+            OffsetDateTime::UNIX_EPOCH
+        } else {
+            OffsetDateTime::from(time)
         };
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        Utc {
-            year,
-            month,
-            day,
-            hour: (rem / 3600) as u8,
-            minute: (rem / 60 % 60) as u8,
-            second: (rem % 60) as u8,
-            millis: millis as u16,
-            // 1970-01-01 was a Thursday.
-            weekday: (days + 4).rem_euclid(7) as u8,
-        }
+        Utc(at)
     }
 
     /// `Tue Dec  1 11:51:23 2026`: C's `ctime`, the date field of xferlog.
     pub(crate) fn ctime(&self) -> String {
-        const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
+        let t = self.0;
+        let weekday = t.weekday().to_string();
+        let month = t.month().to_string();
         format!(
             "{} {} {:>2} {:02}:{:02}:{:02} {}",
-            DAYS[usize::from(self.weekday)],
-            MONTHS[usize::from(self.month - 1)],
-            self.day,
-            self.hour,
-            self.minute,
-            self.second,
-            self.year
+            &weekday[..3],
+            &month[..3],
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.year()
         )
     }
 
     /// `2026-12-01T11:51:23.123Z` (RFC 3339).
     pub(crate) fn rfc3339(&self) -> String {
+        let t = self.0;
         format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            self.year, self.month, self.day, self.hour, self.minute, self.second, self.millis
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
         )
     }
-}
-
-fn civil_from_days(days: i64) -> (i64, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn formats_known_instants() {
@@ -101,5 +72,8 @@ mod tests {
         assert_eq!(at(951_782_400, 0).ctime(), "Tue Feb 29 00:00:00 2000");
         assert_eq!(at(0, 0).rfc3339(), "1970-01-01T00:00:00.000Z");
         assert_eq!(at(0, 0).ctime(), "Thu Jan  1 00:00:00 1970");
+        // A clock set before the epoch writes the epoch, never a malformed date.
+        let before = Utc::of(UNIX_EPOCH - Duration::from_secs(5));
+        assert_eq!(before.ctime(), "Thu Jan  1 00:00:00 1970");
     }
 }

@@ -16,6 +16,7 @@ use thinftp::{
 use super::commands::CommandTally;
 use super::transfer_log::{Direction, Record, Status};
 use super::Observe;
+use crate::progress::TransferProgress;
 
 /// The tracing target of audit lines: one per change to the files (upload, delete, rename,
 /// mkdir, rmdir, chmod, mfmt), inside the session's span (id, client, user).
@@ -48,6 +49,16 @@ struct Transfer {
     private: bool,
     /// When the bytes started to move (its `150`); `None` while its file opens.
     started: Option<Instant>,
+    /// The bytes moved so far, for a transfer that ends without a count of its own (aborted,
+    /// failed, or cut by the end of the session); given by the driver ([`SessionObserver::count`]).
+    progress: Option<TransferProgress>,
+}
+
+impl Transfer {
+    /// The bytes it moved before it ended without a count (0 if the driver gave none).
+    fn moved(&self) -> u64 {
+        self.progress.as_ref().map_or(0, TransferProgress::moved)
+    }
 }
 
 #[derive(Debug)]
@@ -159,6 +170,7 @@ impl SessionObserver {
                     kind,
                     private: *protection == thinftp::DataProtection::Private,
                     started: None,
+                    progress: None,
                 };
                 self.transfers.insert(*id, transfer);
             }
@@ -168,6 +180,14 @@ impl SessionObserver {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The driver counts the bytes of transfer `id` (started, see [`output`](Self::output))
+    /// in `progress`: what an aborted or failed transfer reports.
+    pub fn count(&mut self, id: TransferId, progress: TransferProgress) {
+        if let Some(transfer) = self.transfers.get_mut(&id) {
+            transfer.progress = Some(progress);
         }
     }
 
@@ -209,12 +229,12 @@ impl SessionObserver {
         let seconds = started.elapsed().as_secs_f64();
         let (status, bytes) = match result {
             Ok(bytes) => (Status::Complete, bytes),
-            Err(TransferError::Aborted) => (Status::Aborted, 0),
+            Err(TransferError::Aborted) => (Status::Aborted, transfer.moved()),
             Err(TransferError::Fs(e)) => {
                 self.observe.metrics.storage_error(error_kind(e));
-                (Status::Failed, 0)
+                (Status::Failed, transfer.moved())
             }
-            Err(_) => (Status::Failed, 0),
+            Err(_) => (Status::Failed, transfer.moved()),
         };
         self.finished(transfer.kind, status, bytes, seconds);
     }
@@ -266,12 +286,13 @@ impl SessionObserver {
 
 impl Drop for SessionObserver {
     /// Transfers still moving when the session ends (the client hung up, or shutdown) were cut:
-    /// their bytes are not known here.
+    /// they report the bytes moved until now.
     fn drop(&mut self) {
         for (_, transfer) in std::mem::take(&mut self.transfers) {
             if let Some(started) = transfer.started {
                 let seconds = started.elapsed().as_secs_f64();
-                self.finished(transfer.kind, Status::Aborted, 0, seconds);
+                let moved = transfer.moved();
+                self.finished(transfer.kind, Status::Aborted, moved, seconds);
             }
         }
     }
@@ -401,6 +422,30 @@ mod tests {
             &observe,
             "thinftp_transfers_total{direction=\"upload\",status=\"aborted\"} 1"
         ));
+    }
+
+    #[test]
+    fn aborted_and_failed_transfers_count_the_bytes_they_moved() {
+        let (observe, mut o) = observer();
+        for (n, result) in [
+            (6, Err(TransferError::Aborted)),
+            (7, Err(TransferError::ConnectionLost)),
+        ] {
+            let id = TransferId::from_raw(n);
+            o.output(&upload(n));
+            let progress = TransferProgress::new();
+            o.count(id, progress.clone());
+            o.output(&Output::MoveBytes { id });
+            progress.add(1000 * n);
+            o.input(&Input::TransferDone { id, result });
+        }
+        for line in [
+            "thinftp_transfers_total{direction=\"upload\",status=\"aborted\"} 1",
+            "thinftp_transfers_total{direction=\"upload\",status=\"failed\"} 1",
+            "thinftp_transfer_bytes_total{direction=\"upload\"} 13000",
+        ] {
+            assert!(has(&observe, line), "{line}");
+        }
     }
 
     #[test]

@@ -53,6 +53,7 @@ mod digest;
 mod listing;
 pub mod local;
 pub mod memory;
+pub mod url;
 
 use std::fmt;
 use std::fs::File;
@@ -64,8 +65,12 @@ use thinftp::{DirEntry, FsError, FsOp, FsReply, Metadata, VirtualPath, WriteMode
 pub use digest::{digest_file, digest_stream};
 pub use listing::{collect_listing, collect_matching, pattern_list};
 pub(crate) use local::STALE_SCAN_ENTRIES;
-pub use local::{LocalStorage, StaleCleanup, DEFAULT_UMASK, TEMP_PREFIX};
+pub use local::{
+    default_node_id, parse_node_id, LocalSettings, LocalStorage, StaleCleanup, DEFAULT_UMASK,
+    TEMP_PREFIX,
+};
 pub use memory::MemoryStorage;
+pub use url::StorageUrl;
 
 /// A back-end that holds the files: see the [module docs](self) for what an implementation must
 /// do. Object-safe; sessions hold an `Arc<dyn Storage>`. Every method may block.

@@ -6,8 +6,9 @@ use std::collections::VecDeque;
 
 use thinftp::VirtualPath;
 
+use super::data::PipeRef;
 use super::model::{Model, Node};
-use super::net::{End, PipeRef, DATA_BUFFER};
+use super::net::End;
 use super::replies::Reply;
 use crate::storage::MemoryStorage;
 
@@ -35,9 +36,12 @@ pub(super) enum DataFault {
 pub(super) enum Kind {
     Stor(Vec<u8>),
     Appe(Vec<u8>),
+    /// `STOU`: a new file of a name the server picks, said in its `150`.
+    Stou(Vec<u8>),
     Retr,
     Nlst,
     List,
+    Mlsd,
 }
 
 /// How the data connection is made.
@@ -72,7 +76,7 @@ pub(super) enum Op {
 
 /// What a command changes once its reply says it did.
 #[derive(Debug, Clone)]
-enum Effect {
+pub(super) enum Effect {
     None,
     Mkd(VirtualPath),
     Rmd(VirtualPath),
@@ -81,20 +85,37 @@ enum Effect {
     Rnto(VirtualPath),
     Cwd(VirtualPath),
     Rest(u64),
+    /// `TYPE A` (true) or `TYPE I`.
+    Type(bool),
+    Rang(u64, u64),
+    Hash(VirtualPath),
+    Mlst(VirtualPath),
+    /// A password, right or wrong.
+    Pass(bool),
     Store {
         path: VirtualPath,
+        /// What the file holds from the offset on once stored (in `TYPE A`, converted).
         data: Vec<u8>,
         append: bool,
     },
-    Retr(VirtualPath),
+    /// `STOU` in the directory, storing `data`.
+    Stou {
+        dir: VirtualPath,
+        data: Vec<u8>,
+    },
+    Retr {
+        path: VirtualPath,
+        ascii: bool,
+    },
     Nlst,
+    Mlsd,
     Pasv,
 }
 
 #[derive(Debug)]
-struct Sent {
-    line: String,
-    effect: Effect,
+pub(super) struct Sent {
+    pub(super) line: String,
+    pub(super) effect: Effect,
 }
 
 /// What the client asks the world to do.
@@ -112,45 +133,69 @@ pub(super) enum Act {
 
 /// A transfer under way.
 #[derive(Debug)]
-struct Live {
-    t: Transfer,
+pub(super) struct Live {
+    pub(super) t: Transfer,
     /// The `PASV`/`EPSV` reply came.
-    commanded: bool,
-    pipe: Option<PipeRef>,
-    moved: usize,
-    received: Vec<u8>,
-    data_done: bool,
+    pub(super) commanded: bool,
+    pub(super) pipe: Option<PipeRef>,
+    pub(super) moved: usize,
+    pub(super) received: Vec<u8>,
+    pub(super) data_done: bool,
     /// The transfer command's final reply, and what its data should then be.
-    outcome: Option<(u16, Option<Expect>)>,
-    checked: bool,
+    pub(super) outcome: Option<(u16, Option<Expect>)>,
+    pub(super) checked: bool,
+    /// The name a `STOU`'s `150` gave.
+    pub(super) unique: Option<String>,
 }
 
 #[derive(Debug, Clone)]
-enum Expect {
+pub(super) enum Expect {
     Bytes(Vec<u8>),
     Names(Vec<String>),
+    /// An `MLSD` listing of these entries.
+    Entries(std::collections::BTreeMap<String, Node>),
+}
+
+/// What a command never answered may have changed.
+#[derive(Debug, Clone)]
+pub(super) enum Unsettled {
+    /// This path and everything below it.
+    Path(VirtualPath),
+    /// A `STOU`'s file in this directory, of a name never learnt.
+    Unique(VirtualPath),
 }
 
 pub(super) struct Client {
     pub(super) user: String,
     pub(super) home: VirtualPath,
-    ops: VecDeque<Op>,
-    sent: VecDeque<Sent>,
+    pub(super) ops: VecDeque<Op>,
+    pub(super) sent: VecDeque<Sent>,
     /// Commands answered `421`: the server closed, perhaps after their work was done.
-    uncertain: Vec<Sent>,
-    cwd: VirtualPath,
+    pub(super) uncertain: Vec<Sent>,
+    pub(super) cwd: VirtualPath,
     pub(super) model: Model,
-    rnfr: Option<VirtualPath>,
-    rest: Option<u64>,
+    pub(super) rnfr: Option<VirtualPath>,
+    pub(super) rest: Option<u64>,
+    pub(super) rang: Option<(u64, u64)>,
+    /// `TYPE A` is in force.
+    pub(super) ascii: bool,
+    pub(super) password: String,
+    /// Logins refused for a wrong password.
+    pub(super) failed_logins: usize,
+    /// After this many, the address is banned (0: never).
+    pub(super) ban_after: usize,
+    /// A failed `STOU`'s file, removed after its reply: gone by the reply to the first
+    /// command sent after the ones then unanswered (their number).
+    pub(super) removing: Option<(Unsettled, usize)>,
     /// An operation is under way.
-    busy: bool,
-    live: Option<Live>,
+    pub(super) busy: bool,
+    pub(super) live: Option<Live>,
     /// The client reads its replies (a flood does not).
     pub(super) reads: bool,
     /// The client closed or reset the control connection.
     pub(super) gone: bool,
     pub(super) last_final: Option<u16>,
-    greeted: bool,
+    pub(super) greeted: bool,
     pub(super) quit_sent: bool,
     /// Strings only another home holds: no reply nor data may show them.
     pub(super) own_secret: String,
@@ -159,9 +204,20 @@ pub(super) struct Client {
 }
 
 impl Client {
-    pub(super) fn new(user: String, home: VirtualPath, model: Model, ops: Vec<Op>) -> Client {
+    pub(super) fn new(
+        (user, password): (String, String),
+        home: VirtualPath,
+        model: Model,
+        ops: Vec<Op>,
+    ) -> Client {
         Client {
             user,
+            password,
+            rang: None,
+            ascii: false,
+            failed_logins: 0,
+            ban_after: 0,
+            removing: None,
             home,
             ops: ops.into(),
             sent: VecDeque::new(),
@@ -183,7 +239,7 @@ impl Client {
     }
 
     /// A secret in `text` that only another home (or the root outside every home) holds.
-    fn foreign_secret<'a>(own: &str, text: &'a str) -> Option<&'a str> {
+    pub(super) fn foreign_secret<'a>(own: &str, text: &'a str) -> Option<&'a str> {
         if let Some(at) = text.find("SECRET-root") {
             return Some(&text[at..at + 11]);
         }
@@ -211,7 +267,7 @@ impl Client {
 
     /// The paths that commands never answered may have changed (their work can finish after
     /// the session closed, as on a real server): either outcome is right.
-    pub(super) fn unsettled(&self) -> Vec<VirtualPath> {
+    pub(super) fn unsettled(&self) -> Vec<Unsettled> {
         let mut paths = Vec::new();
         for sent in self.sent.iter().chain(&self.uncertain) {
             match &sent.effect {
@@ -219,15 +275,24 @@ impl Client {
                 | Effect::Rmd(p)
                 | Effect::Dele(p)
                 | Effect::Store { path: p, .. } => {
-                    paths.push(p.clone());
+                    paths.push(Unsettled::Path(p.clone()));
                 }
                 Effect::Rnto(p) => {
-                    paths.push(p.clone());
-                    paths.extend(self.rnfr.clone());
+                    paths.push(Unsettled::Path(p.clone()));
+                    paths.extend(self.rnfr.clone().map(Unsettled::Path));
+                }
+                Effect::Stou { dir, .. } => {
+                    let unique = self.live.as_ref().and_then(|l| l.unique.as_ref());
+                    paths.push(match unique.and_then(|name| dir.resolve(name).ok()) {
+                        Some(path) => Unsettled::Path(path),
+                        None => Unsettled::Unique(dir.clone()),
+                    });
                 }
                 _ => {}
             }
         }
+        // A removal not seen done (the session closed first: it may never run).
+        paths.extend(self.removing.as_ref().map(|(what, _)| what.clone()));
         paths
     }
 
@@ -251,13 +316,13 @@ impl Client {
         }
     }
 
-    fn send(&mut self, line: String, effect: Effect) -> Vec<u8> {
+    pub(super) fn send(&mut self, line: String, effect: Effect) -> Vec<u8> {
         let bytes = format!("{line}\r\n").into_bytes();
         self.sent.push_back(Sent { line, effect });
         bytes
     }
 
-    fn resolve(&self, arg: &str) -> VirtualPath {
+    pub(super) fn resolve(&self, arg: &str) -> VirtualPath {
         self.cwd
             .resolve(arg)
             .unwrap_or_else(|_| VirtualPath::root())
@@ -297,6 +362,7 @@ impl Client {
                     data_done: false,
                     outcome: None,
                     checked: false,
+                    unique: None,
                 });
                 vec![Act::Send(bytes)]
             }
@@ -320,7 +386,7 @@ impl Client {
         }
     }
 
-    fn effect_of(&self, line: &str) -> Effect {
+    pub(super) fn effect_of(&self, line: &str) -> Effect {
         let (verb, arg) = line.split_once(' ').unwrap_or((line, ""));
         let path = || self.resolve(arg);
         match verb {
@@ -331,6 +397,14 @@ impl Client {
             "RNTO" => Effect::Rnto(path()),
             "CWD" => Effect::Cwd(path()),
             "CDUP" => Effect::Cwd(self.resolve("..")),
+            "TYPE" => Effect::Type(arg == "A"),
+            "HASH" => Effect::Hash(path()),
+            "MLST" => Effect::Mlst(path()),
+            "PASS" => Effect::Pass(arg == self.password),
+            "RANG" => {
+                let mut n = arg.split(' ').map(|n| n.parse().unwrap_or(0));
+                Effect::Rang(n.next().unwrap_or(0), n.next().unwrap_or(0))
+            }
             _ => Effect::None,
         }
     }
@@ -357,6 +431,14 @@ impl Client {
             if !transfer {
                 return Err(format!("preliminary reply {:?} to no transfer", reply.text));
             }
+            if let Some(live) = self
+                .live
+                .as_mut()
+                .filter(|l| matches!(l.t.kind, Kind::Stou(_)))
+            {
+                let name = reply.text.strip_prefix("150 FILE: ");
+                live.unique = Some(name.ok_or("STOU's 150 names no file")?.to_owned());
+            }
             return Ok(Vec::new());
         }
         self.last_final = Some(reply.code);
@@ -371,7 +453,9 @@ impl Client {
             self.uncertain.push(sent);
             return Ok(acts);
         }
-        self.apply(&sent, reply.code, storage, &mut acts)
+        self.check_removed(storage)
+            .map_err(|e| format!("before {:?} -> {:?}: {e}", sent.line, reply.text))?;
+        self.apply(&sent, reply, storage, &mut acts)
             .map_err(|e| format!("after {:?} -> {:?}: {e}", sent.line, reply.text))?;
         if !self.reads {
             return Ok(Vec::new());
@@ -380,188 +464,7 @@ impl Client {
         Ok(acts)
     }
 
-    fn apply(
-        &mut self,
-        sent: &Sent,
-        code: u16,
-        storage: &MemoryStorage,
-        acts: &mut Vec<Act>,
-    ) -> Result<(), String> {
-        let ok = (200..400).contains(&code);
-        let rest = if matches!(sent.effect, Effect::Rest(_)) {
-            None
-        } else {
-            self.rest.take()
-        };
-        match &sent.effect {
-            Effect::None => {}
-            Effect::Rest(n) => self.rest = (code == 350).then_some(*n),
-            Effect::Mkd(p) => {
-                if code == 257 {
-                    if !matches!(
-                        self.model
-                            .get(&p.parent().unwrap_or_else(VirtualPath::root)),
-                        Some(Node::Dir)
-                    ) {
-                        return Err("made a directory in no directory".into());
-                    }
-                    self.model.put(p, Node::Dir);
-                }
-                self.model.check(storage, &self.home, p)?;
-            }
-            Effect::Rmd(p) | Effect::Dele(p) => {
-                if code == 250 {
-                    self.model.remove(p);
-                }
-                self.model.check(storage, &self.home, p)?;
-            }
-            Effect::Rnfr(p) => self.rnfr = (code == 350).then(|| p.clone()),
-            Effect::Rnto(to) => {
-                if let Some(from) = self.rnfr.take() {
-                    if code == 250 {
-                        self.model.rename(&from, to);
-                    }
-                    self.model.check(storage, &self.home, &from)?;
-                }
-                self.model.check(storage, &self.home, to)?;
-            }
-            Effect::Cwd(p) => {
-                if code == 250 {
-                    self.cwd = p.clone();
-                }
-            }
-            Effect::Pasv => {
-                let live = self.live.as_mut().expect("PASV belongs to a transfer");
-                if !matches!(code, 200 | 227 | 229) {
-                    self.live = None;
-                    return Ok(());
-                }
-                live.commanded = true;
-                if live.t.mode == Mode::Eprt {
-                    // The server connects when the transfer starts.
-                } else if live.t.fault != DataFault::NeverConnect {
-                    acts.push(Act::Connect);
-                } else {
-                    live.data_done = true;
-                }
-                let t = live.t.clone();
-                let mut bytes = Vec::new();
-                if let Some(n) = t.rest {
-                    bytes.extend(self.send(format!("REST {n}"), Effect::Rest(n)));
-                }
-                let path = self.resolve(&t.arg);
-                let (line, effect) = match &t.kind {
-                    Kind::Stor(data) => (
-                        format!("STOR {}", t.arg),
-                        Effect::Store {
-                            path,
-                            data: data.clone(),
-                            append: false,
-                        },
-                    ),
-                    Kind::Appe(data) => (
-                        format!("APPE {}", t.arg),
-                        Effect::Store {
-                            path,
-                            data: data.clone(),
-                            append: true,
-                        },
-                    ),
-                    Kind::Retr => (format!("RETR {}", t.arg), Effect::Retr(path)),
-                    Kind::Nlst => ("NLST".to_owned(), Effect::Nlst),
-                    Kind::List => ("LIST".to_owned(), Effect::None),
-                };
-                bytes.extend(self.send(line, effect));
-                if t.fault == DataFault::AborAtOnce {
-                    bytes.extend(self.send("ABOR".to_owned(), Effect::None));
-                }
-                acts.push(Act::Send(bytes));
-            }
-            Effect::Store { path, data, append } => {
-                if code == 226 {
-                    let old = self.model.file(path).unwrap_or_default().to_vec();
-                    let new = match (append, rest) {
-                        (true, _) => [old, data.clone()].concat(),
-                        (false, Some(n)) => {
-                            let keep = usize::try_from(n).unwrap_or(usize::MAX);
-                            if keep > old.len() {
-                                return Err("resumed an upload past the file's end".into());
-                            }
-                            [&old[..keep], data].concat()
-                        }
-                        (false, None) => data.clone(),
-                    };
-                    self.model.put(path, Node::File(new));
-                }
-                self.model.check(storage, &self.home, path)?;
-                self.transfer_replied(code, None)?;
-            }
-            Effect::Retr(path) => {
-                let expect = if code == 226 {
-                    let Some(data) = self.model.file(path) else {
-                        return Err("sent a file the replies never made".into());
-                    };
-                    let from = usize::try_from(rest.unwrap_or(0)).unwrap_or(usize::MAX);
-                    Some(Expect::Bytes(data.get(from..).unwrap_or_default().to_vec()))
-                } else {
-                    None
-                };
-                self.transfer_replied(code, expect)?;
-            }
-            Effect::Nlst => {
-                let names = self.model.children(&self.cwd).into_iter().collect();
-                let expect = (code == 226).then_some(Expect::Names(names));
-                self.transfer_replied(code, expect)?;
-            }
-        }
-        let _ = ok;
-        Ok(())
-    }
-
-    fn transfer_replied(&mut self, code: u16, expect: Option<Expect>) -> Result<(), String> {
-        if let Some(live) = &mut self.live {
-            live.outcome = Some((code, expect));
-        }
-        self.check_data()
-    }
-
-    /// Once the transfer's data is in and its reply says it succeeded: the data is right.
-    fn check_data(&mut self) -> Result<(), String> {
-        let Some(live) = &mut self.live else {
-            return Ok(());
-        };
-        let clean = matches!(live.t.fault, DataFault::None | DataFault::Quit(_));
-        if live.checked || !live.data_done || !clean {
-            return Ok(());
-        }
-        let Some((226, Some(expect))) = &live.outcome else {
-            return Ok(());
-        };
-        live.checked = true;
-        match expect {
-            Expect::Bytes(bytes) if *bytes != live.received => Err(format!(
-                "downloaded {:?}, the file is {:?}",
-                String::from_utf8_lossy(&live.received),
-                String::from_utf8_lossy(bytes)
-            )),
-            Expect::Names(names) => {
-                let text = String::from_utf8_lossy(&live.received);
-                let mut got: Vec<String> = text
-                    .split("\r\n")
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                got.sort();
-                if got != *names {
-                    return Err(format!("NLST gave {got:?}, the directory holds {names:?}"));
-                }
-                Ok(())
-            }
-            Expect::Bytes(_) => Ok(()),
-        }
-    }
-
-    fn maybe_done(&mut self, acts: &mut Vec<Act>) -> Result<(), String> {
+    pub(super) fn maybe_done(&mut self, acts: &mut Vec<Act>) -> Result<(), String> {
         if !self.busy || !self.sent.is_empty() {
             return Ok(());
         }
@@ -573,7 +476,7 @@ impl Client {
         if let Some(mut live) = self.live.take() {
             // Whatever is left of the connection goes.
             if let Some(pipe) = live.pipe.take() {
-                let mut pipe = pipe.borrow_mut();
+                let mut pipe = pipe.lock();
                 if !pipe.client_fin {
                     pipe.client_reset = true;
                 }
@@ -582,96 +485,5 @@ impl Client {
         self.busy = false;
         acts.push(Act::Next);
         Ok(())
-    }
-
-    /// Moves the transfer's data a step. `Ok(true)` if there is more to do later.
-    pub(super) fn data_step(&mut self, chunk: usize) -> Result<(Vec<Act>, bool), String> {
-        let mut acts = Vec::new();
-        let Some(live) = &mut self.live else {
-            return Ok((acts, false));
-        };
-        let Some(pipe) = live.pipe.clone() else {
-            return Ok((acts, false));
-        };
-        if live.data_done {
-            return Ok((acts, false));
-        }
-        let mut p = pipe.borrow_mut();
-        let upload = match &live.t.kind {
-            Kind::Stor(d) | Kind::Appe(d) => Some(d.len()),
-            _ => None,
-        };
-        if let DataFault::Quit(k) = live.t.fault {
-            if live.moved >= k && !self.quit_sent {
-                self.quit_sent = true;
-                let bytes = b"QUIT\r\n".to_vec();
-                self.sent.push_back(Sent {
-                    line: "QUIT".to_owned(),
-                    effect: Effect::None,
-                });
-                acts.push(Act::Send(bytes));
-            }
-        }
-        let Some(live) = &mut self.live else {
-            return Ok((acts, false));
-        };
-        let fault_at = match live.t.fault {
-            DataFault::Reset(k) | DataFault::Abor(k) | DataFault::Stall(k) => Some(k),
-            _ => None,
-        };
-        if fault_at.is_some_and(|k| live.moved >= k) {
-            match live.t.fault {
-                DataFault::Abor(_) => {
-                    p.client_reset = true;
-                    drop(p);
-                    live.data_done = true;
-                    let bytes = self.send("ABOR".to_owned(), Effect::None);
-                    acts.push(Act::Send(bytes));
-                    return Ok((acts, false));
-                }
-                DataFault::Reset(_) => p.client_reset = true,
-                _ => {}
-            }
-            live.data_done = true;
-        } else if let Some(len) = upload {
-            if p.server_closed {
-                live.data_done = true;
-            } else {
-                let room = DATA_BUFFER.saturating_sub(p.to_server.len());
-                let mut n = chunk.min(room).min(len - live.moved);
-                if let Some(k) = fault_at {
-                    n = n.min(k - live.moved);
-                }
-                if let Kind::Stor(data) | Kind::Appe(data) = &live.t.kind {
-                    p.to_server.extend(&data[live.moved..live.moved + n]);
-                }
-                live.moved += n;
-                if live.moved == len && fault_at.is_none() {
-                    p.client_fin = true;
-                    live.data_done = true;
-                }
-            }
-        } else if live.t.fault == DataFault::StopReading {
-            live.data_done = true;
-        } else {
-            let mut n = chunk.min(p.to_client.len());
-            if let Some(k) = fault_at {
-                n = n.min(k - live.moved);
-            }
-            live.received.extend(p.to_client.drain(..n));
-            live.moved += n;
-            if p.to_client.is_empty() && p.server_closed {
-                live.data_done = true;
-                let text = String::from_utf8_lossy(&live.received);
-                if let Some(secret) = Self::foreign_secret(&self.own_secret, &text) {
-                    return Err(format!("downloaded data shows {secret}"));
-                }
-            }
-        }
-        drop(p);
-        let more = !self.live.as_ref().is_some_and(|l| l.data_done);
-        self.check_data()?;
-        self.maybe_done(&mut acts)?;
-        Ok((acts, more))
     }
 }

@@ -4,38 +4,54 @@
 //! A seed makes a [`World`](world::World): a host serving a [`MemoryStorage`] (sometimes with
 //! fewer capabilities, sometimes nearly full), one user per session with a home of its own
 //! holding a secret, and a client per session with a plan (see `plan.rs`): logins good and
-//! bad, MKD/RMD/DELE/RNFR+RNTO/CWD/SIZE/STAT/..., pipelined groups, STOR/APPE/REST+STOR/RETR/
-//! REST+RETR/NLST/LIST over PASV or EPSV, floods from a client that never reads, and an end
-//! (QUIT, a hang-up or a reset). Faults come from the seed too: commands split at random points
+//! bad (and guessing until the address is banned), MKD/RMD/DELE/RNFR+RNTO/CWD/SIZE/STAT/MLST/
+//! HASH/RANG+HASH/..., `TYPE A` and `TYPE I`, pipelined groups, STOR/APPE/STOU/REST+STOR/RETR/
+//! REST+RETR/NLST/LIST/MLSD over PASV, EPSV or EPRT, floods from a client that never reads, and
+//! an end (QUIT, a hang-up or a reset). Half the sessions run as on a thread per session
+//! ([`Blocking::Allowed`](crate::driver::Blocking): requests on the loop), half as tasks
+//! (`Blocking::Never`: jobs). Faults come from the seed too: commands split at random points
 //! and delayed, partial reads, slow jobs, storage errors, a passive listener that cannot be
 //! opened, data connections reset, aborted, stalled, never made or never read.
 //!
 //! Checked at every step: every batch of replies is well formed; every final reply answers a
 //! command (each command gets one); every change a reply reports is in the storage and a
 //! failed one changed nothing (a failed or aborted upload keeps the old file; a completed one
-//! holds exactly the bytes sent); downloads and NLST show what the replies made; no reply or
+//! holds exactly the bytes sent, converted as `TYPE A` says; a failed STOU leaves no file);
+//! downloads (converted in `TYPE A`), NLST, MLSD, MLST and HASH digests show what the replies
+//! made, computed by the model on its own (`checks.rs`); a banned address cannot log in; no
+//! reply or
 //! data shows another home's secret; a session closes only with its commands answered (or its
 //! client gone). At the end: every session closed by the [`HORIZON`](world) of simulated time,
 //! no transfer left, and the whole tree is what the replies said.
 //!
-//! Jobs run in the simulator, through the functions the driver uses (`work::fs`,
-//! `work::auth`, `work::open`). Moving a transfer's bytes is the one thing the real code cannot
-//! do here: `Job::run` and `move_bytes` need a `TcpStream` (sendfile, splice, the abort
-//! handle's shutdown). So the simulator keeps its own stream of each opened transfer, opened
-//! the same way right after the real open succeeded, and moves it through an in-memory pipe
-//! a random chunk at a time, with the real code's rules (an abort wins over the end of data;
-//! a stall of the idle timeout is a lost connection; commit only at a clean end).
+//! Every job runs through the real [`Job::run`](crate::driver::Job::run), transfers too: a
+//! data connection is a [`DataStream`](crate::DataStream) over an in-memory pipe (`data.rs`),
+//! and a transfer job runs on a thread of its own in lockstep with the simulation
+//! (`lockstep.rs`), each read or write waiting for a step that grants it a chunk of random
+//! size. So the real copy, ASCII conversion, listing, abort, stall and commit code moves every
+//! byte, and a seed still gives one run.
 //!
 //! Run: `cargo test -p thinftp-host sim` runs [`SEEDS`] seeds of [`SESSIONS`] sessions.
 //! `THINFTP_SIM_SEED=n` replays seed `n` alone, event for event,
 //! `THINFTP_SIM_SEEDS=k` runs k seeds, `THINFTP_SIM_SESSIONS=m` sets the sessions per seed. A
-//! failing seed prints itself, the replay command and the last events.
+//! failing seed prints itself, the replay command and the last events (`THINFTP_SIM_TRACE=n`:
+//! the last n).
 
+mod answers;
+mod checks;
 mod client;
+mod client_data;
+mod data;
+mod finish;
+mod jobs;
+mod lockstep;
 mod model;
 mod net;
 mod plan;
 mod replies;
+mod server;
+mod setup;
+mod traffic;
 mod world;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -83,6 +83,17 @@ impl Model {
             .collect()
     }
 
+    /// The entries directly in the directory `dir`, by name.
+    pub(super) fn entries(&self, dir: &VirtualPath) -> BTreeMap<String, Node> {
+        self.children(dir)
+            .into_iter()
+            .filter_map(|name| {
+                let node = self.get(&dir.resolve(&name).ok()?)?.clone();
+                Some((name, node))
+            })
+            .collect()
+    }
+
     /// Every path and node, in order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (&String, &Node)> {
         self.nodes.iter()

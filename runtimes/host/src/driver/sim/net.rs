@@ -1,51 +1,12 @@
-//! The simulated network: data connections as in-memory pipes shared by the server's end (the
-//! driver's connection type) and the client's, the waiter of a passive listener, and the
-//! server's end of a control connection as a reader.
+//! The simulated network's control side: the waiter of a passive listener and the server's end
+//! of a control connection as a reader (data connections are in `data.rs`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::VecDeque;
-use std::fmt;
 use std::io::{self, Read};
 use std::rc::Rc;
 
 use crate::driver::Waiter;
-
-/// Bytes a data connection holds in one direction before the writer must wait (the socket
-/// buffers of both ends together).
-pub(super) const DATA_BUFFER: usize = 16 * 1024;
-
-/// One data connection, both directions.
-#[derive(Debug, Default)]
-pub(super) struct Pipe {
-    /// Server to client (a download), not yet read by the client.
-    pub(super) to_client: VecDeque<u8>,
-    /// Client to server (an upload), not yet read by the server.
-    pub(super) to_server: VecDeque<u8>,
-    /// The client closed its sending side cleanly (end of an upload).
-    pub(super) client_fin: bool,
-    /// The client reset the connection: both directions fail.
-    pub(super) client_reset: bool,
-    /// The server's end is closed (FIN after its last byte, or dropped).
-    pub(super) server_closed: bool,
-}
-
-pub(super) type PipeRef = Rc<RefCell<Pipe>>;
-
-/// The server's end of a data connection: the driver's `S`. Dropping it closes it, as dropping
-/// a socket does.
-pub(super) struct SimData(pub(super) PipeRef);
-
-impl Drop for SimData {
-    fn drop(&mut self) {
-        self.0.borrow_mut().server_closed = true;
-    }
-}
-
-impl fmt::Debug for SimData {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SimData")
-    }
-}
 
 /// A passive listener's accepting side, or an active connect under way. Dropping it closes the
 /// listener: a client connecting later is refused.

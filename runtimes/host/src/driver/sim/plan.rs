@@ -25,12 +25,16 @@ const NAMES: &[&str] = &[
     "d//f",
 ];
 
-/// Bytes of uploads: lowercase and digits, so that no upload spells a home's secret.
+/// Failed logins from one address that ban it.
+pub(super) const BAN_AFTER: usize = 3;
+
+/// Bytes of uploads: lowercase, digits and line ends (LF, CR, CRLF, for `TYPE A`), so that no
+/// upload spells a home's secret.
 fn data(rng: &mut Rng, max: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; rng.usize(0..=max)];
     rng.fill(&mut bytes);
     for byte in &mut bytes {
-        *byte = b"abcdefghij0123456789\n"[usize::from(*byte) % 21];
+        *byte = b"abcdefghij0123456789\n\r"[usize::from(*byte) % 22];
     }
     bytes
 }
@@ -73,11 +77,13 @@ fn simple(rng: &mut Rng, others: usize) -> String {
         5 => "FEAT".into(),
         6 => format!("STAT {n}"),
         7 => "XYZZY plugh".into(),
-        8 => "TYPE I".into(),
+        8 if rng.bool() => "TYPE I".into(),
+        8 => "TYPE A".into(),
         9 => format!("MKD {n}"),
         10 => format!("DELE {n}"),
         11 => format!("RMD {n}"),
-        12 => "HELP".into(),
+        12 if rng.bool() => "HELP".into(),
+        12 => format!("HASH {n}"),
         _ => format!("MLST {n}"),
     }
 }
@@ -85,7 +91,13 @@ fn simple(rng: &mut Rng, others: usize) -> String {
 fn transfer(rng: &mut Rng, others: usize) -> Transfer {
     let arg = name(rng, others);
     let max = if rng.u8(..16) == 0 { 40_000 } else { 3_000 };
-    let (kind, upload, len) = match rng.u8(..6) {
+    let (kind, upload, len) = match rng.u8(..8) {
+        6 => {
+            let d = data(rng, max);
+            let len = d.len();
+            (Kind::Stou(d), true, len)
+        }
+        7 => (Kind::Mlsd, false, 300),
         0 | 1 => {
             let d = data(rng, max);
             let len = d.len();
@@ -100,8 +112,8 @@ fn transfer(rng: &mut Rng, others: usize) -> Transfer {
         4 => (Kind::Nlst, false, 200),
         _ => (Kind::List, false, 200),
     };
-    let rest = (rng.u8(..6) == 0 && !matches!(kind, Kind::Nlst | Kind::List | Kind::Appe(_)))
-        .then(|| rng.u64(0..200));
+    let rest =
+        (rng.u8(..6) == 0 && matches!(kind, Kind::Stor(_) | Kind::Retr)).then(|| rng.u64(0..200));
     Transfer {
         kind,
         arg,
@@ -129,6 +141,17 @@ pub(super) fn plan(rng: &mut Rng, user: &str, password: &str, others: usize) -> 
         }
         // Never logged in: every command after is refused.
         1 => ops.push(Op::Lines(vec![format!("USER {user}"), "PASS nope".into()])),
+        // Guessing: banned after `BAN_AFTER` wrong passwords, so that the right one is refused
+        // (421) and the session closes.
+        3 => {
+            for _ in 0..rng.usize(BAN_AFTER - 1..BAN_AFTER + 2) {
+                ops.push(Op::Lines(vec![format!("USER {user}"), "PASS guess".into()]));
+            }
+            ops.push(Op::Lines(vec![
+                format!("USER {user}"),
+                format!("PASS {password}"),
+            ]));
+        }
         // A hang-up right at the login.
         2 if rng.bool() => {
             ops.push(Op::Lines(vec![format!("USER {user}")]));
@@ -153,10 +176,18 @@ pub(super) fn plan(rng: &mut Rng, user: &str, password: &str, others: usize) -> 
         let n = name(rng, others);
         let op = match rng.u8(..10) {
             0..=3 => Op::Transfer(transfer(rng, others)),
-            4 => Op::Lines(vec![
+            4 if rng.bool() => Op::Lines(vec![
                 format!("RNFR {n}"),
                 format!("RNTO {}", name(rng, others)),
             ]),
+            // A range of a file's bytes, then its digest.
+            4 => {
+                let first = rng.u64(0..60);
+                Op::Lines(vec![
+                    format!("RANG {first} {}", first + rng.u64(0..60)),
+                    format!("HASH {n}"),
+                ])
+            }
             5 => Op::Lines(vec![if rng.bool() {
                 format!("CWD {n}")
             } else {

@@ -7,6 +7,8 @@
 pub(super) struct Reply {
     pub(super) code: u16,
     pub(super) text: String,
+    /// The lines of a multi-line reply between its first and its last.
+    pub(super) body: Vec<String>,
 }
 
 impl Reply {
@@ -25,6 +27,7 @@ pub(super) fn parse_batch(bytes: &[u8]) -> Result<Vec<Reply>, String> {
     let mut replies = Vec::new();
     // The code of a multi-line reply under way.
     let mut open: Option<u16> = None;
+    let mut body = Vec::new();
     for line in text[..text.len() - 2].split("\r\n") {
         if line.contains(['\r', '\n']) {
             return Err(format!("bare CR or LF in reply line {line:?}"));
@@ -41,13 +44,15 @@ pub(super) fn parse_batch(bytes: &[u8]) -> Result<Vec<Reply>, String> {
                 replies.push(Reply {
                     code,
                     text: line.to_owned(),
+                    body: std::mem::take(&mut body),
                 });
             }
             // Lines inside a multi-line reply may say anything.
-            (Some(_), _, _) => {}
+            (Some(_), _, _) => body.push(line.to_owned()),
             (None, Some(code), Some(b' ')) => replies.push(Reply {
                 code,
                 text: line.to_owned(),
+                body: Vec::new(),
             }),
             (None, Some(code), Some(b'-')) => open = Some(code),
             (None, _, _) => return Err(format!("malformed reply line {line:?}")),

@@ -30,12 +30,14 @@ use super::{
 use crate::errors::fs_error;
 use crate::names;
 pub use dir_stream::LocalDirStream;
+pub use settings::{default_node_id, parse_node_id, LocalSettings};
 pub use upload::StaleCleanup;
 pub(crate) use upload::STALE_SCAN_ENTRIES;
 use upload::{Unfinished, Upload};
 
 mod attrs;
 mod dir_stream;
+mod settings;
 mod upload;
 
 /// Names starting with this are the host's temporary upload files (see
@@ -69,6 +71,10 @@ struct Inner {
     home: VirtualPath,
     /// Permission bits taken away from the files and directories the server creates.
     umask: u32,
+    /// The umask again, the node id and whether uploads of new files are atomic.
+    settings: LocalSettings,
+    /// `settings`' start of temporary file names (`.thinftp-part.NODE.`).
+    temp_prefix: String,
     /// The temporary files of running uploads, shared with every home's storage.
     unfinished: Arc<Unfinished>,
 }
@@ -84,13 +90,26 @@ impl LocalStorage {
     /// Opens the directory `root`; new files get mode `0o666 & !umask`, new directories
     /// `0o777 & !umask` (the process's own umask applies on top).
     pub fn open_with_umask(root: &Path, umask: u32) -> io::Result<LocalStorage> {
+        let settings = LocalSettings {
+            umask,
+            ..LocalSettings::default()
+        };
+        Self::open_with(root, &settings)
+    }
+
+    /// Opens the directory `root` with `settings` (umask, node id, atomic uploads).
+    pub fn open_with(root: &Path, settings: &LocalSettings) -> io::Result<LocalStorage> {
         let dir = Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
+        let mut settings = settings.clone();
+        settings.umask &= 0o777;
         Ok(LocalStorage {
             inner: Arc::new(Inner {
                 dir,
                 root: root.to_path_buf(),
                 home: VirtualPath::root(),
-                umask: umask & 0o777,
+                umask: settings.umask,
+                temp_prefix: settings.temp_prefix(),
+                settings,
                 unfinished: Arc::default(),
             }),
         })
@@ -114,6 +133,8 @@ impl LocalStorage {
                 root: self.inner.root.join(&rel),
                 home: home.clone(),
                 umask: self.inner.umask,
+                settings: self.inner.settings.clone(),
+                temp_prefix: self.inner.temp_prefix.clone(),
                 unfinished: Arc::clone(&self.inner.unfinished),
             }),
         })
@@ -122,6 +143,16 @@ impl LocalStorage {
     /// The permission bits new files and directories do not get.
     pub fn umask(&self) -> u32 {
         self.inner.umask
+    }
+
+    /// The umask, node id and upload rule this storage was opened with.
+    pub fn settings(&self) -> &LocalSettings {
+        &self.inner.settings
+    }
+
+    /// The start of this node's temporary file names (`.thinftp-part.NODE.`).
+    pub(crate) fn temp_prefix(&self) -> &str {
+        &self.inner.temp_prefix
     }
 
     /// The directory on the host (the root as it was given to [`open`](Self::open), joined
@@ -137,8 +168,9 @@ impl LocalStorage {
 
     /// Removes the temporary upload files a crashed or killed server left beneath this storage,
     /// looking at no more than `max_entries` directory entries, never following a symlink.
-    /// Call it at start-up, before any session runs: a running upload's file would be removed
-    /// too (so two servers must not share a root).
+    /// Only this node's files (and those of versions without node ids) are removed, so that
+    /// nodes with different `--node-id`s can share a directory. Call it at start-up, before any
+    /// session of this node runs: its own running uploads' files would be removed too.
     pub fn remove_stale_temp_files(&self, max_entries: usize) -> StaleCleanup {
         upload::remove_stale_temp_files(self, max_entries)
     }

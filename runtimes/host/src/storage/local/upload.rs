@@ -4,7 +4,14 @@
 //!   it over the target only when the upload ended cleanly; on failure or abort the temporary is
 //!   removed and the old file was never touched.
 //! - `STOR` of a new file writes straight to it: a broken upload keeps what arrived, so the client
-//!   can resume it with `REST` + `STOR` or with `APPE`.
+//!   can resume it with `REST` + `STOR` or with `APPE`. With
+//!   [`atomic_uploads`](super::LocalSettings::atomic_uploads) it goes through a temporary file
+//!   too, so that a broken upload (or a node killed mid-upload) leaves nothing at the name.
+//! - `REST` + `STOR` that does not complete (broken, aborted, stopped by the quota) leaves the
+//!   file exactly as it was. At the file's end (the usual resume) it writes in place and a
+//!   failure cuts the file back to its old length; inside the file, where it would overwrite
+//!   bytes, it writes a temporary file (the first `offset` bytes copied inside the kernel,
+//!   then the upload's) renamed over the file only when it completes. `REST 0` is a `STOR`.
 //!
 //! A temporary file outlives its upload only if the process dies: [`Unfinished`] knows every
 //! temporary file in use, so that shutdown can remove those of uploads it cuts short, and
@@ -25,7 +32,8 @@ use std::sync::{Mutex, MutexGuard};
 use cap_std::fs::OpenOptions;
 use thinftp::{FsError, VirtualPath, WriteMode};
 
-use super::{join_rel, LocalStorage, TEMP_PREFIX};
+use super::settings::swept_by;
+use super::{join_rel, LocalStorage};
 use crate::errors::fs_error;
 use crate::storage::WriteStream;
 
@@ -53,9 +61,9 @@ enum How {
     /// unless the upload never started (its data connection was refused before any byte, e.g.
     /// a TLS handshake that did not resume): the file is removed again, as if never made.
     Created { target: PathBuf },
-    /// Writing the target itself from an offset: cut off whatever the old file had beyond what
-    /// was written, at the end.
-    Resumed,
+    /// Writing the target itself from its end (`len`, its size before): at the end, on success
+    /// cut it where the upload ended; otherwise cut it back to `len`, as it was.
+    Resumed { len: u64 },
     /// Writing a temporary file beside the target: rename it over the target on success, remove it
     /// otherwise. `ticket` is its entry in [`Unfinished`].
     Temp {
@@ -77,17 +85,8 @@ impl Upload {
         let mut options = OpenOptions::new();
         let (file, how) = match mode {
             WriteMode::Replace => return open_replace(storage, path),
-            WriteMode::Resume(offset) => {
-                // Keep the first `offset` bytes: no truncation now, a cut at the end.
-                options.write(true).create(offset == 0);
-                let mut file = storage
-                    .open_file_write(rel, &mut options)
-                    .map_err(|e| fs_error(&e))?;
-                file.seek(SeekFrom::Start(offset))
-                    .map_err(|e| fs_error(&e))?;
-                drop_special_bits(&file)?;
-                (file, How::Resumed)
-            }
+            WriteMode::Resume(0) => return open_replace(storage, path),
+            WriteMode::Resume(offset) => return open_resume(storage, path, offset),
             WriteMode::Append => {
                 options.append(true).create(true);
                 let file = storage
@@ -128,13 +127,13 @@ impl Upload {
             }
             How::Created { .. } => Ok(()),
             // Never started: the file is as it was.
-            How::Resumed if !self.started => Ok(()),
-            How::Resumed => {
-                // Also on failure: the file then ends where the received bytes ended, so its size
-                // tells the client where to resume.
+            How::Resumed { .. } if !self.started => Ok(()),
+            How::Resumed { .. } if complete => {
                 let end = self.file.stream_position().map_err(|e| fs_error(&e))?;
                 self.file.set_len(end).map_err(|e| fs_error(&e))
             }
+            // It only added past the old end: cutting there restores the file exactly.
+            How::Resumed { len } => self.file.set_len(len).map_err(|e| fs_error(&e)),
             How::Temp {
                 temp,
                 target,
@@ -191,10 +190,14 @@ impl Drop for Upload {
     }
 }
 
-/// `STOR`: create the target if it is new, else write a temporary file beside it.
+/// `STOR`: create the target if it is new (unless uploads are atomic), else write a temporary
+/// file beside it.
 fn open_replace(storage: &LocalStorage, path: &VirtualPath) -> Result<Upload, FsError> {
     let rel = storage.relative(path)?;
     let rel = rel.as_path();
+    if storage.settings().atomic_uploads {
+        return open_temp(storage, path, rel);
+    }
     // `create_new` decides atomically whether the target is new: no window in which another
     // upload could create it between a check and the open.
     let mut options = OpenOptions::new();
@@ -213,7 +216,16 @@ fn open_replace(storage: &LocalStorage, path: &VirtualPath) -> Result<Upload, Fs
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(fs_error(&e)),
     }
-    // Something is there. A directory cannot be replaced by a file; anything else (a file, a
+    open_temp(storage, path, rel)
+}
+
+/// `STOR` to a temporary file beside the target `rel` (of `path`), renamed over it at the end.
+fn open_temp(
+    storage: &LocalStorage,
+    path: &VirtualPath,
+    rel: &std::path::Path,
+) -> Result<Upload, FsError> {
+    // Something is there (or uploads are atomic and there may be nothing). A directory cannot be replaced by a file; anything else (a file, a
     // symlink, even one leading outside the root) is replaced by the rename at the end, which
     // acts on the name beneath the root and never follows the link.
     let old = storage.dir().metadata(rel);
@@ -222,7 +234,7 @@ fn open_replace(storage: &LocalStorage, path: &VirtualPath) -> Result<Upload, Fs
     }
     let parent = path.parent().unwrap_or_else(VirtualPath::root);
     let parent_rel = storage.relative(&parent)?;
-    let (file, temp) = create_temp(storage, &parent_rel)?;
+    let (file, temp, ticket) = create_temp(storage, &parent_rel)?;
     // The replacement keeps the old file's permission bits, but never setuid, setgid or sticky:
     // the content is the client's now.
     if let Ok(meta) = &old {
@@ -231,7 +243,6 @@ fn open_replace(storage: &LocalStorage, path: &VirtualPath) -> Result<Upload, Fs
             let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
         }
     }
-    let ticket = storage.unfinished().register(storage.clone(), temp.clone());
     Ok(Upload {
         file,
         storage: storage.clone(),
@@ -244,18 +255,62 @@ fn open_replace(storage: &LocalStorage, path: &VirtualPath) -> Result<Upload, Fs
     })
 }
 
-/// Creates a new hidden temporary file in the directory `dir_rel`.
+/// `REST offset` + `STOR` (`offset` above 0) of the existing file `path` (see the module docs):
+/// in place from the file's end, or a temporary file holding a copy of the first `offset`
+/// bytes when the upload starts inside the file. The copy costs `offset` bytes of the disk's
+/// time (`copy_file_range`, free on file systems that share extents) before the `150`.
+fn open_resume(storage: &LocalStorage, path: &VirtualPath, offset: u64) -> Result<Upload, FsError> {
+    let rel = storage.relative(path)?;
+    let mut options = OpenOptions::new();
+    options.read(true).write(true);
+    let mut file = storage
+        .open_file_write(&rel, &mut options)
+        .map_err(|e| fs_error(&e))?;
+    let len = file.metadata().map_err(|e| fs_error(&e))?.len();
+    if offset >= len {
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| fs_error(&e))?;
+        drop_special_bits(&file)?;
+        return Ok(Upload {
+            file,
+            storage: storage.clone(),
+            how: How::Resumed { len },
+            started: false,
+        });
+    }
+    let mut upload = open_replace(storage, path)?;
+    // The first `offset` bytes, from the file opened above (the name may have been replaced
+    // since: what is copied is what was checked). A shorter copy means the file shrank
+    // meanwhile: the upload is refused, and dropping it removes the temporary file.
+    let copied =
+        io::copy(&mut io::Read::take(&file, offset), &mut upload.file).map_err(|e| fs_error(&e))?;
+    if copied != offset {
+        return Err(FsError::Other);
+    }
+    Ok(upload)
+}
+
+/// Creates a new hidden temporary file in the directory `dir_rel`, registered in [`Unfinished`]
+/// (the ticket is returned with it).
 fn create_temp(
     storage: &LocalStorage,
     dir_rel: &std::path::Path,
-) -> Result<(File, PathBuf), FsError> {
+) -> Result<(File, PathBuf, u64), FsError> {
+    // The file is created and registered under one lock: a shutdown's `remove_all` either runs
+    // before the file exists or finds it registered, never a temporary file it does not know.
+    let unfinished = storage.unfinished();
+    let mut temps = unfinished.lock();
     for _ in 0..64 {
-        let name = format!("{TEMP_PREFIX}{:016x}", fastrand::u64(..));
+        let name = format!("{}{:016x}", storage.temp_prefix(), fastrand::u64(..));
         let rel = join_rel(dir_rel, name.as_ref());
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         match storage.open_file_write(&rel, &mut options) {
-            Ok(file) => return Ok((file, rel)),
+            Ok(file) => {
+                let ticket = unfinished.next.fetch_add(1, Ordering::Relaxed);
+                temps.insert(ticket, (storage.clone(), rel.clone()));
+                return Ok((file, rel, ticket));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(fs_error(&e)),
         }
@@ -285,12 +340,6 @@ pub(crate) struct Unfinished {
 }
 
 impl Unfinished {
-    fn register(&self, storage: LocalStorage, temp: PathBuf) -> u64 {
-        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(ticket, (storage, temp));
-        ticket
-    }
-
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, (LocalStorage, PathBuf)>> {
         // A panic while holding the lock leaves a plain map behind: still usable.
         self.temps.lock().unwrap_or_else(|e| e.into_inner())
@@ -327,7 +376,8 @@ pub struct StaleCleanup {
 }
 
 /// [`LocalStorage::remove_stale_temp_files`]: a walk of the tree with a stack of open directories,
-/// removing each `.thinftp-part.*` file.
+/// removing each of this node's `.thinftp-part.NODE.*` files (and the node-less ones of older
+/// versions), never another node's.
 pub(crate) fn remove_stale_temp_files(storage: &LocalStorage, max_entries: usize) -> StaleCleanup {
     let mut cleanup = StaleCleanup {
         removed: 0,
@@ -353,7 +403,7 @@ pub(crate) fn remove_stale_temp_files(storage: &LocalStorage, max_entries: usize
                 continue;
             };
             let name = entry.file_name();
-            if kind.is_file() && name.as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+            if kind.is_file() && swept_by(storage.temp_prefix(), name.as_encoded_bytes()) {
                 if entry.remove_file().is_ok() {
                     cleanup.removed += 1;
                 }
