@@ -93,7 +93,12 @@ impl Session {
     pub(super) fn cmd_help(&mut self, topic: Option<&str>) {
         match topic {
             None => {
-                let names = verbs::implemented_names(self.tls_offered());
+                let mut names = verbs::implemented_names(self.tls_offered());
+                // Implicit FTPS: TLS came first and AUTH is refused, so it is not offered (as in
+                // FEAT). PBSZ and PROT stay: they apply (PROT C turns data connections clear).
+                if self.tls.implicit {
+                    names.retain(|name| *name != "AUTH");
+                }
                 let rows: Vec<String> = names.chunks(8).map(|row| row.join(" ")).collect();
                 self.send(Reply::multiline(
                     214,
@@ -105,6 +110,12 @@ impl Session {
             Some(topic) => {
                 let verb = topic.trim().to_ascii_uppercase();
                 let offered = self.tls_offered();
+                if self.tls.implicit && verb == "AUTH" {
+                    return self.reply(
+                        214,
+                        "AUTH is not used here: this is implicit FTPS, TLS is in force already.",
+                    );
+                }
                 match verbs::find(&verb).filter(|v| v.implemented && (offered || !v.tls)) {
                     Some(known) => self.reply(214, &format!("Syntax: {}", known.help)),
                     None => self.reply(501, &format!("Unknown command {verb}.")),

@@ -212,7 +212,7 @@ impl Control {
     pub fn into_stream(self) -> TcpStream {
         match self.stream {
             Stream::Plain(s) => s,
-            Stream::Tls(s) => s.sock,
+            Stream::Tls(s) => s.sock.tcp,
         }
     }
 

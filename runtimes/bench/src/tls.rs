@@ -39,22 +39,27 @@ pub enum Stream {
     /// Clear.
     Plain(TcpStream),
     /// Secured.
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    Tls(Box<StreamOwned<ClientConnection, Sock>>),
 }
 
 impl Stream {
     /// Starts a client TLS connection over `tcp` (the handshake runs on the first read or write).
     pub fn secure(config: &Arc<ClientConfig>, tcp: TcpStream) -> io::Result<Stream> {
         let name = ServerName::try_from("localhost").expect("a valid name");
-        let conn = ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)?;
-        Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
+        let mut conn = ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)?;
+        // An upload's chunk is encrypted at once and leaves in one writev.
+        conn.set_buffer_limit(Some(SOCK_BUF));
+        Ok(Stream::Tls(Box::new(StreamOwned::new(
+            conn,
+            Sock::new(tcp),
+        ))))
     }
 
     /// The TCP connection beneath.
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
-            Stream::Tls(s) => &s.sock,
+            Stream::Tls(s) => &s.sock.tcp,
         }
     }
 
@@ -90,6 +95,62 @@ impl Write for Stream {
             Stream::Plain(s) => s.flush(),
             Stream::Tls(s) => s.flush(),
         }
+    }
+}
+
+/// The socket beneath a TLS stream, with a large read buffer in front: rustls reads at most
+/// 4 KiB at a time, which straight from the socket would be a system call per 4 KiB and make
+/// the client, not the server, the limit of a download.
+pub struct Sock {
+    /// The connection.
+    pub tcp: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// Bytes read from the socket at a time.
+const SOCK_BUF: usize = 256 * 1024;
+
+impl Sock {
+    fn new(tcp: TcpStream) -> Sock {
+        Sock {
+            tcp,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
+impl Read for Sock {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.start == self.end {
+            if self.buf.is_empty() {
+                self.buf = vec![0; SOCK_BUF];
+            }
+            self.end = self.tcp.read(&mut self.buf)?;
+            self.start = 0;
+        }
+        let have = &self.buf[self.start..self.end];
+        let n = have.len().min(out.len());
+        out[..n].copy_from_slice(&have[..n]);
+        self.start += n;
+        Ok(n)
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.tcp.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
     }
 }
 

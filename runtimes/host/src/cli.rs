@@ -234,7 +234,9 @@ pub struct Options {
     #[arg(long, value_name = "WHO", value_enum, default_value = "none")]
     pub tls_required_data: TlsRequired,
 
-    /// Accept `CCC` (back to a clear control connection after login, for NAT helpers).
+    /// Accept `CCC` (back to a clear control connection after login, for NAT helpers). curl's
+    /// default `--ftp-ssl-ccc-mode passive` leaves its TLS session unresumable, so its data
+    /// connections need `--tls-no-session-reuse-required` (or curl's active mode).
     #[arg(long)]
     pub tls_allow_ccc: bool,
 

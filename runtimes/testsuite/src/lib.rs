@@ -28,6 +28,7 @@ pub mod commands;
 pub mod containment;
 pub mod ftp;
 pub mod ftps;
+pub mod ftps_options;
 pub mod globbing;
 pub mod hostile_holds;
 pub mod hostile_logins;
@@ -161,6 +162,9 @@ macro_rules! clients {
             ftps::ftps_rclone_copy_check,
             ftps::ftps_python_ftplib,
             ftps::ftps_sighup_reloads_the_certificate,
+            ftps_options::ftps_curl_ccc,
+            ftps_options::ftps_client_certificates,
+            ftps_options::ftps_implicit_help,
             object_store::s3_real_clients,
         );
     };

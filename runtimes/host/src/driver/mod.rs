@@ -476,8 +476,9 @@ impl<S, W: Waiter> Driver<S, W> {
                     }
                 }
             }
-            // The `200` to `CCC` is written through TLS: close_notify, then clear text.
-            Output::ClearControl => self.control.clear(),
+            // The `200` to `CCC` is written through TLS: close_notify, at once (the client
+            // waits for it), then clear text.
+            Output::ClearControl => return self.control.clear().map(Action::Write),
             // One filesystem request runs at a time: the flag stops it, and the next gets a
             // fresh one.
             Output::CancelFs { .. } => {

@@ -463,10 +463,9 @@ fn auth_tls_secures_the_control_connection_inside_the_driver_and_ends_with_close
     );
 }
 
-#[test]
-fn ccc_sends_close_notify_and_the_control_connection_goes_on_in_clear_text() {
+/// A logged-in session over TLS with CCC allowed, right before `CCC`.
+fn before_ccc(dir: &tempfile::TempDir) -> (TestDriver, rustls::ClientConnection) {
     use std::io::Write;
-    let dir = tempfile::tempdir().unwrap();
     let args = [
         "--user",
         "u:p",
@@ -476,29 +475,86 @@ fn ccc_sends_close_notify_and_the_control_connection_goes_on_in_clear_text() {
         "--tls-self-signed",
         "--tls-allow-ccc",
     ];
-    let mut driver: TestDriver = driver_on(host_for(&dir, &args), Blocking::Allowed);
+    let mut driver: TestDriver = driver_on(host_for(dir, &args), Blocking::Allowed);
     assert!(writes(&actions(&mut driver))[0].starts_with("220"));
     send(&mut driver, b"AUTH TLS\r\n");
     assert!(writes(&actions(&mut driver))[0].starts_with("234"));
     let (_, client_config) = crate::tls::testing::configs(&[]);
     let mut client = crate::tls::testing::client(client_config);
     pump_tls(&mut driver, &mut client);
-    client
-        .writer()
-        .write_all(b"USER u\r\nPASS p\r\nCCC\r\n")
-        .unwrap();
+    client.writer().write_all(b"USER u\r\nPASS p\r\n").unwrap();
     let got = pump_tls(&mut driver, &mut client).concat();
-    assert!(got.contains("230") && got.contains("200"), "{got:?}");
-    // The server's close_notify came after the 200; the client answers with its own.
-    let mut rest = String::new();
-    use std::io::Read;
-    assert_eq!(client.reader().read_to_string(&mut rest).unwrap(), 0);
+    assert!(got.contains("230"), "{got:?}");
+    (driver, client)
+}
+
+/// Sends `CCC` and checks that the `200` and the server's `close_notify` are written in the
+/// same round, before the driver waits for anything (the client waits for that close_notify:
+/// curl gives up after 10 s).
+fn ccc(driver: &mut TestDriver, client: &mut rustls::ClientConnection) {
+    use std::io::{Read, Write};
+    client.writer().write_all(b"CCC\r\n").unwrap();
+    let mut to_server = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut to_server).unwrap();
+    }
+    assert!(driver.read_control(&mut to_server.as_slice()));
+    let mut plain = String::new();
+    for action in actions(driver) {
+        let Action::Write(bytes) = action else {
+            break;
+        };
+        let mut bytes = bytes.as_slice();
+        while !bytes.is_empty() {
+            client.read_tls(&mut bytes).unwrap();
+            client.process_new_packets().unwrap();
+        }
+    }
+    let closed = client.reader().read_to_string(&mut plain);
+    assert!(plain.starts_with("200"), "{plain:?}");
+    assert!(
+        closed.is_ok(),
+        "no close_notify before the driver waited: {closed:?}"
+    );
+}
+
+#[test]
+fn ccc_sends_close_notify_and_the_control_connection_goes_on_in_clear_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut driver, mut client) = before_ccc(&dir);
+    ccc(&mut driver, &mut client);
+    // The client answers with its own close_notify (curl --ftp-ssl-ccc-mode active).
     client.send_close_notify();
     pump_tls(&mut driver, &mut client);
     send(&mut driver, b"NOOP\r\n");
     let replies = writes(&actions(&mut driver));
     assert_eq!(replies.len(), 1, "{replies:?}");
     assert!(replies[0].starts_with("200"), "in clear text: {replies:?}");
+}
+
+#[test]
+fn after_ccc_clear_text_may_follow_without_or_right_behind_the_clients_close_notify() {
+    let dir = tempfile::tempdir().unwrap();
+    // No close_notify from the client (curl's default, passive CCC): clear text at once.
+    let (mut driver, mut client) = before_ccc(&dir);
+    ccc(&mut driver, &mut client);
+    send(&mut driver, b"NOOP\r\n");
+    let replies = writes(&actions(&mut driver));
+    assert_eq!(replies, ["200 NOOP ok.\r\n"], "in clear text");
+
+    // The client's close_notify and a clear command in one read.
+    let (mut driver, mut client) = before_ccc(&dir);
+    ccc(&mut driver, &mut client);
+    client.send_close_notify();
+    let mut bytes = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut bytes).unwrap();
+    }
+    bytes.extend_from_slice(b"PWD\r\n");
+    assert!(driver.read_control(&mut bytes.as_slice()));
+    let replies = writes(&actions(&mut driver));
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(replies[0].starts_with("257"), "in clear text: {replies:?}");
 }
 
 /// A driver for a connection from `PEER` admitted by `host`'s gate, as an accept loop does

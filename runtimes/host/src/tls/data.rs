@@ -87,17 +87,44 @@ impl TlsStream {
 impl Read for TlsStream {
     /// Plaintext; `Ok(0)` once the client sent `close_notify`. An end of the connection
     /// without it is an `UnexpectedEof` error: the data may be cut short.
+    ///
+    /// Fills `buf` with every record already read from the socket (one socket read brings
+    /// about [`BUF`] bytes, sixteen records), so that an upload writes its file in large
+    /// pieces rather than one record at a time; it waits on the socket only while it has
+    /// nothing to return.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
         loop {
-            match self.conn.reader().read(buf) {
+            match self
+                .conn
+                .reader()
+                .read(buf.get_mut(filled..).unwrap_or_default())
+            {
+                Ok(0) => return Ok(filled),
+                Ok(n) => {
+                    filled += n;
+                    if filled == buf.len() {
+                        return Ok(filled);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                other => return other,
+                // What came before the error is good: it goes first, the error comes again.
+                Err(_) if filled > 0 => return Ok(filled),
+                Err(e) => return Err(e),
             }
-            self.conn.read_tls(&mut self.sock)?;
+            if filled > 0 && self.sock.is_empty() {
+                return Ok(filled);
+            }
+            if let Err(e) = self.conn.read_tls(&mut self.sock) {
+                return if filled > 0 { Ok(filled) } else { Err(e) };
+            }
             let processed = self.conn.process_new_packets();
             // Alerts, key updates: whatever rustls has to say goes out now.
             let _ = self.flush_tls();
             if let Err(e) = processed {
+                if filled > 0 {
+                    return Ok(filled);
+                }
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
         }
@@ -134,6 +161,13 @@ impl Buffered {
             start: 0,
             end: 0,
         }
+    }
+}
+
+impl Buffered {
+    /// Whether every byte read from the socket was handed on.
+    fn is_empty(&self) -> bool {
+        self.start == self.end
     }
 }
 
@@ -226,6 +260,40 @@ mod tests {
         let (got, echoed) = connect(&session, &client, &payload);
         assert_eq!(got.unwrap(), payload);
         assert_eq!(echoed, payload);
+    }
+
+    #[test]
+    fn a_read_returns_every_record_already_received_not_one() {
+        let (session, client) = session(false);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut tls = accept(&session, stream).unwrap();
+            // Every record is in the socket before the first read.
+            sent_rx.recv().unwrap();
+            thread::sleep(std::time::Duration::from_millis(100));
+            let mut buf = vec![0; BUF];
+            let first = tls.read(&mut buf).unwrap();
+            let mut rest = Vec::new();
+            tls.read_to_end(&mut rest).unwrap();
+            (first, first + rest.len())
+        });
+        let mut conn = testing::client(client);
+        let mut sock = TcpStream::connect(addr).unwrap();
+        let mut stream = rustls::Stream::new(&mut conn, &mut sock);
+        // Four full records: 64 KiB fits the socket's first receive buffer.
+        stream.write_all(&[7u8; 4 * 16384]).unwrap();
+        stream.conn.send_close_notify();
+        stream.flush().unwrap();
+        sent_tx.send(()).unwrap();
+        let (first, total) = server.join().unwrap();
+        assert_eq!(total, 4 * 16384);
+        assert!(
+            first > 16384,
+            "one read gave one record only: {first} bytes"
+        );
     }
 
     #[test]

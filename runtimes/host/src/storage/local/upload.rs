@@ -234,7 +234,7 @@ fn open_temp(
     }
     let parent = path.parent().unwrap_or_else(VirtualPath::root);
     let parent_rel = storage.relative(&parent)?;
-    let (file, temp) = create_temp(storage, &parent_rel)?;
+    let (file, temp, ticket) = create_temp(storage, &parent_rel)?;
     // The replacement keeps the old file's permission bits, but never setuid, setgid or sticky:
     // the content is the client's now.
     if let Ok(meta) = &old {
@@ -243,7 +243,6 @@ fn open_temp(
             let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
         }
     }
-    let ticket = storage.unfinished().register(storage.clone(), temp.clone());
     Ok(Upload {
         file,
         storage: storage.clone(),
@@ -291,18 +290,27 @@ fn open_resume(storage: &LocalStorage, path: &VirtualPath, offset: u64) -> Resul
     Ok(upload)
 }
 
-/// Creates a new hidden temporary file in the directory `dir_rel`.
+/// Creates a new hidden temporary file in the directory `dir_rel`, registered in [`Unfinished`]
+/// (the ticket is returned with it).
 fn create_temp(
     storage: &LocalStorage,
     dir_rel: &std::path::Path,
-) -> Result<(File, PathBuf), FsError> {
+) -> Result<(File, PathBuf, u64), FsError> {
+    // The file is created and registered under one lock: a shutdown's `remove_all` either runs
+    // before the file exists or finds it registered, never a temporary file it does not know.
+    let unfinished = storage.unfinished();
+    let mut temps = unfinished.lock();
     for _ in 0..64 {
         let name = format!("{}{:016x}", storage.temp_prefix(), fastrand::u64(..));
         let rel = join_rel(dir_rel, name.as_ref());
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         match storage.open_file_write(&rel, &mut options) {
-            Ok(file) => return Ok((file, rel)),
+            Ok(file) => {
+                let ticket = unfinished.next.fetch_add(1, Ordering::Relaxed);
+                temps.insert(ticket, (storage.clone(), rel.clone()));
+                return Ok((file, rel, ticket));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(fs_error(&e)),
         }
@@ -332,12 +340,6 @@ pub(crate) struct Unfinished {
 }
 
 impl Unfinished {
-    fn register(&self, storage: LocalStorage, temp: PathBuf) -> u64 {
-        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(ticket, (storage, temp));
-        ticket
-    }
-
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, (LocalStorage, PathBuf)>> {
         // A panic while holding the lock leaves a plain map behind: still usable.
         self.temps.lock().unwrap_or_else(|e| e.into_inner())
