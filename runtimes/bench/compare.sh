@@ -8,6 +8,9 @@
 #          ONLY=retr,stor,noop,size,login,list,conc,idle  (tests; default all)
 #          IDLE_THINFTP=1000,10000  IDLE_PEERS=1000  (idle session counts)
 #          BENCH_ARGS="..." (more thinftp-bench options for every server)
+#          IPERF=0 (skip the iperf3 ceiling)
+#          BASE_BIN=DIR: also servers base-thinftp-smol and base-thinftp-std, the binaries in DIR
+#          (another build, e.g. main's, to compare with this tree's in the same run)
 #
 # Needs `../../shared/bench/peers.sh setup` done once and a release build:
 #   cargo build --release --bin thinftp-smol --bin thinftp-std --bin thinftp-bench
@@ -28,9 +31,11 @@ IDLE_PEERS=${IDLE_PEERS:-1000}
 SERVERS=${*:-thinftp-smol thinftp-std vsftpd pure-ftpd pyftpdlib}
 BIN=$TOP/target/release
 . "$HERE/lib.sh"
+BASE_BIN=${BASE_BIN:-}
 export PASV_RANGE=30000-30999
 declare -A PORT=( [vsftpd]=2110 [pure-ftpd]=2120 [proftpd]=2130 [pyftpdlib]=2140
-                  [pyftpdlib-threaded]=2145 [thinftp-smol]=2160 [thinftp-std]=2170 )
+                  [pyftpdlib-threaded]=2145 [thinftp-smol]=2160 [thinftp-std]=2170
+                  [base-thinftp-smol]=2180 [base-thinftp-std]=2190 )
 mkdir -p "$OUT" "$LAB/run" "$LAB/logs"
 
 root=$LAB/root-thinftp
@@ -41,9 +46,10 @@ if [ "$(ls -f "$root/many" | wc -l)" -lt 10002 ]; then
   (cd "$root/many" && seq -f 'file%05g.dat' 0 9999 | xargs touch)
 fi
 
-start_thinftp() {  # $1 = thinftp-smol | thinftp-std
-  local n=$1 port=${PORT[$1]}
-  setsid "$BIN/$n" --listen "127.0.0.1:$port" --root "$root" --user bench:bench \
+start_thinftp() {  # $1 = thinftp-smol | thinftp-std | base-thinftp-smol | base-thinftp-std
+  local n=$1 port=${PORT[$1]} bin=$BIN/$1
+  case $n in base-*) bin=$BASE_BIN/${n#base-} ;; esac
+  setsid "$bin" --listen "127.0.0.1:$port" --root "$root" --user bench:bench \
     --max-sessions 20000 --max-sessions-per-ip 20000 --passive-ports "$PASV_RANGE" -q \
     >> "$LAB/logs/$n.log" 2>&1 < /dev/null &
   echo $! > "$LAB/run/$n.pid"
@@ -54,7 +60,7 @@ stop_thinftp() { stop_pidfile "$LAB/run/$1.pid"; }
 
 "$PEERS" stop all > /dev/null
 # The loopback ceiling in the same run: iperf3 single stream, plain and -Z (sendfile sender).
-if command -v iperf3 > /dev/null; then
+if [ "${IPERF:-1}" = 1 ] && command -v iperf3 > /dev/null; then
   for mode in plain zerocopy; do
     z=(); [ $mode = zerocopy ] && z=(-Z)
     iperf3 -s -B 127.0.0.1 -p 2199 -1 > /dev/null 2>&1 &
@@ -65,7 +71,7 @@ if command -v iperf3 > /dev/null; then
 fi
 for s in $SERVERS; do
   case $s in
-    thinftp-*) start_thinftp "$s" || continue; idle=$IDLE_THINFTP ;;
+    thinftp-*|base-thinftp-*) start_thinftp "$s" || continue; idle=$IDLE_THINFTP ;;
     *) "$PEERS" start "$s" || { echo "$s: did not start, skipped"; continue; }; idle=$IDLE_PEERS ;;
   esac
   sleep 1
@@ -77,7 +83,7 @@ for s in $SERVERS; do
     > /dev/null 2> "$OUT/$s.log"
   tail -n 25 "$OUT/$s.log"
   case $s in
-    thinftp-*) stop_thinftp "$s" ;;
+    thinftp-*|base-thinftp-*) stop_thinftp "$s" ;;
     *) "$PEERS" stop "$s" > /dev/null ;;
   esac
   sleep 2

@@ -9,31 +9,41 @@
 //! - `main`: [`server::main`] parses the command line, starts logging, builds the [`Host`],
 //!   binds the listeners (or takes systemd's), logs the first line, raises the open-files limit
 //!   and installs the signal handlers, then calls the runtime's accept loop with a [`server::Server`].
-//! - The accept loop: [`Gate::admit`](Gate::admit) ([`Host::admission`]) for each
-//!   connection (over a limit it answers `421`; else it prepares the socket and gives the
-//!   session an [`Admission`]: an id, a span and its place within the limits),
-//!   [`Gate::accept_failed`](Gate::accept_failed) when `accept` fails, and, once the
-//!   [shutdown flag](shutdown::Lifecycle::shutdown) ([`Host::lifecycle`]) is raised,
+//! - The accept loop: [`runtime::Acceptor::accepted`] for each result of `accept` (admission
+//!   through [`Gate::admit`](Gate::admit): over a limit it answers `421`; else it prepares the
+//!   socket and gives the session an [`Admission`]: an id, a span and its place within the
+//!   limits; a pause after a failed `accept`; the stop once the
+//!   [shutdown flag](shutdown::Lifecycle::shutdown) is raised), then
 //!   [`Lifecycle::drain`](shutdown::Lifecycle::drain) while the sessions keep running.
-//! - The session loop: a [`driver::Driver`] per session. The runtime carries out the
-//!   [`driver::Action`]s it gives (write bytes, run a blocking [`driver::Job`], listen, connect,
-//!   arm the timer, close) and tells it what happened (control bytes, completions, the timer).
-//!   Blocking work runs on the runtime's threads: [`driver::Job::run`].
+//! - The session loop: a [`runtime::SessionLoop`] per session, around a [`driver::Driver`]. It
+//!   starts the blocking [`driver::Job`]s, passive accepts and active connects through the
+//!   runtime's [`runtime::Runtime`], and leaves the runtime the control connection's I/O (write
+//!   bytes, arm the timer, close) and the waiting ([`runtime::SessionLoop::look`]).
+//!
+//! See [`runtime`] for the whole contract; `thinftp-std` and `thinftp-smol` are two adapters of
+//! about 300 lines each.
 //!
 //! A server's `main` is then:
 //!
 //! ```no_run
 //! use std::process::ExitCode;
+//! use thinftp_host::runtime::{Accepted, Acceptor};
 //! use thinftp_host::server::{self, Server};
 //!
 //! fn main() -> ExitCode {
 //!     server::main("my-ftpd", |server: Server| {
 //!         // One accept loop per listener (`--listen` is repeatable); here, the first.
-//!         for conn in server.listeners[0].incoming() {
-//!             if server.host.lifecycle().shutdown().is_triggered() {
-//!                 break;
+//!         let acceptor = Acceptor::new(&server.host, usize::MAX);
+//!         acceptor.stop_on_shutdown(&server.listeners[0])?;
+//!         loop {
+//!             match acceptor.accepted(server.listeners[0].accept()) {
+//!                 // `new.start(runtime)`: the control connection and its runtime::SessionLoop,
+//!                 // to run on a thread or task of its own.
+//!                 Accepted::Session(new) => drop(new),
+//!                 Accepted::Pause(pause) => std::thread::sleep(pause),
+//!                 Accepted::Next => {}
+//!                 Accepted::Stop => break,
 //!             }
-//!             // host.admission().admit(peer, &mut conn), then a session loop around a driver::Driver
 //!         }
 //!         server.host.lifecycle().drain();
 //!         Ok(())
@@ -66,6 +76,7 @@ pub mod progress;
 pub mod proxy_protocol;
 pub mod quota;
 pub mod rate;
+pub mod runtime;
 pub mod server;
 pub mod session_limits;
 pub mod session_storage;

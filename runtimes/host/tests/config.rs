@@ -33,6 +33,48 @@ fn the_example_file_in_dist_is_accepted() {
     assert!(!options.anonymous);
 }
 
+/// The README's service runs `dist/thinftp.service` with `dist/thinftp.toml`: the example
+/// serves metrics and writes a transfer log, and the unit (`ProtectSystem=strict`: everything
+/// else is read-only) lets the server write that log and the served root.
+#[test]
+fn the_example_unit_lets_the_example_config_write_its_log_and_root() {
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist");
+    let config = dist.join("thinftp.toml");
+    let options = parse(&["--config", config.to_str().unwrap()]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        options.metrics_listen,
+        Some("127.0.0.1:9121".parse().unwrap())
+    );
+    let log = options
+        .transfer_log
+        .expect("the example writes a transfer log");
+    let unit = std::fs::read_to_string(dist.join("thinftp.service")).unwrap();
+    assert!(unit.lines().any(|l| l == "ProtectSystem=strict"), "{unit}");
+    let writable: Vec<PathBuf> = unit
+        .lines()
+        .flat_map(|line| {
+            let logs = line
+                .strip_prefix("LogsDirectory=")
+                .into_iter()
+                .flat_map(str::split_whitespace)
+                .map(|d| Path::new("/var/log").join(d));
+            let paths = line
+                .strip_prefix("ReadWritePaths=")
+                .into_iter()
+                .flat_map(str::split_whitespace)
+                .map(PathBuf::from);
+            logs.chain(paths).collect::<Vec<_>>()
+        })
+        .collect();
+    for path in [log.as_path(), options.root.as_deref().unwrap()] {
+        assert!(
+            writable.iter().any(|dir| path.starts_with(dir)),
+            "{} is read-only under the unit (writable: {writable:?})",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn the_command_line_wins_over_the_file() {
     let dir = tempfile::tempdir().unwrap();

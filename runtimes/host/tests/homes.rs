@@ -230,3 +230,51 @@ fn link_targets_are_shown_only_when_they_stay_in_the_home() {
     assert_eq!(target(&root_view, "up").as_deref(), Some("../bob"));
     assert_eq!(target(&root_view, "abs"), None);
 }
+
+#[test]
+fn a_user_with_a_storage_of_its_own_logs_in_to_it_and_the_others_to_the_root() {
+    let tree = Tree::new();
+    let own = Tree::new();
+    tree.write("root.txt", b"the server's");
+    own.write("bob.txt", b"bob's");
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let hash = thinftp_host::auth::hash_password("pw").unwrap();
+    std::fs::write(
+        &users,
+        format!(
+            "[[user]]\nname = \"bob\"\npassword_hash = \"{hash}\"\nstorage = \"{}\"\n\
+             [[user]]\nname = \"alice\"\npassword_hash = \"{hash}\"\n",
+            own.root().display()
+        ),
+    )
+    .unwrap();
+    let options = thinftp_host::Options::try_parse_args([
+        "thinftp-test",
+        "--root",
+        tree.root().to_str().unwrap(),
+        "--users-file",
+        users.to_str().unwrap(),
+    ])
+    .unwrap();
+    let host = thinftp_host::Host::from_options(&options).unwrap();
+    let id = AuthId::from_raw(1);
+    let accepted = Input::Auth {
+        id,
+        result: AuthResult::Accepted(Permissions::new(vp("/"), true)),
+    };
+    for (user, sees, not) in [
+        ("bob", "/bob.txt", "/root.txt"),
+        ("alice", "/root.txt", "/bob.txt"),
+    ] {
+        let mut session = thinftp_host::SessionStorage::new(&host);
+        session.logging_in(&host, user);
+        assert_eq!(session.fed(accepted.clone()), accepted, "{user}");
+        assert!(stat(&**session.storage(), sees).is_ok(), "{user}: {sees}");
+        assert_eq!(
+            stat(&**session.storage(), not).err(),
+            Some(FsError::NotFound),
+            "{user}: {not}"
+        );
+    }
+}

@@ -1,210 +1,177 @@
-//! One session as a task: the [`Driver`] on smol's sockets, timer and blocking pool.
+//! One session as a task: the host's [`SessionLoop`] on smol's sockets, timer and blocking pool.
 //!
-//! The task carries out the driver's actions, then waits for the first of three things, raced
-//! with `futures_lite`'s `or`: a report on the session's channel (jobs run on
-//! `blocking::unblock`; accepts and connects are small tasks of their own), the control socket
-//! becoming readable, or the timer. Before it waits, it busy-polls the channel and the socket
-//! for the window the driver allows, yielding to other tasks between looks: the client's next
-//! command usually arrives within it, and then the executor thread never went to sleep.
+//! The task carries out the loop's I/O, then looks for what came; when the host says to wait,
+//! it waits for the first of three things, raced with `futures_lite`'s `or`: a report on the
+//! session's channel (jobs run on `blocking::unblock`; accepts and connects are small tasks of
+//! their own), the control socket becoming readable, or the timer. While the host keeps a
+//! busy-poll window open it yields to other tasks between looks: the client's next command
+//! usually arrives within it, and then the executor thread never went to sleep.
 //!
 //! Reports travel boxed: an unbounded channel keeps a block of 31 slots allocated per session
 //! once used, and boxing keeps that block small (a pointer a slot) for each of thousands of idle
 //! sessions.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
+use async_executor::Task;
 use async_io::{Async, Timer};
 use futures_lite::future::{self, FutureExt};
 use futures_lite::AsyncWriteExt;
-use thinftp::Input;
-use thinftp_host::driver::{Action, Blocking, Completion, Driver};
-use thinftp_host::{Admission, Host};
+use thinftp_host::driver::{Blocking, Completion};
+use thinftp_host::runtime::{DataChannel, Io, Look, NewSession, Runtime, SessionLoop};
+use tracing::Instrument;
 
-use crate::data::{Report, Waiter};
+use crate::EXECUTOR;
 
-/// Runs the session of the admitted control connection `control` from `peer` until it closes.
-/// Call it inside the session's span.
-pub(crate) async fn run(
-    host: Arc<Host>,
-    control: Async<TcpStream>,
-    peer: SocketAddr,
-    admission: Admission,
-) {
-    let Ok(local) = control.get_ref().local_addr() else {
+type Report = Box<Completion<TcpStream>>;
+
+/// Runs the session of `new` until it closes. Run it inside the session's span.
+pub(crate) async fn run(new: NewSession) {
+    let (tx, rx) = async_channel::unbounded();
+    let Some((control, mut session)) = new.start(Helpers(tx)) else {
         return;
     };
-    let mut driver = Driver::new(
-        Arc::clone(&host),
-        admission,
-        peer,
-        local,
-        Instant::now(),
-        Blocking::Never,
-    );
-    let (tx, rx) = async_channel::unbounded();
-    let stop = tx.clone();
-    driver.on_shutdown(move || {
-        // Unbounded: never full; closed only once the session has ended.
-        let _ = stop.try_send(Box::new(Completion::Input(Input::Shutdown)));
-    });
-    let mut task = SessionTask {
-        host,
-        control,
-        driver,
-        tx,
-        rx,
-        timer: Timer::never(),
-        armed: false,
+    let Ok(control) = Async::new(control) else {
+        return;
     };
-    task.run().await;
-}
-
-struct SessionTask {
-    host: Arc<Host>,
-    control: Async<TcpStream>,
-    driver: Driver<TcpStream, Waiter>,
-    /// Cloned into every job and waiter; also keeps `rx` from ever reporting "closed".
-    tx: Sender<Report>,
-    rx: Receiver<Report>,
-    timer: Timer,
-    /// Whether `timer` is armed (and has not fired).
-    armed: bool,
-}
-
-impl SessionTask {
-    async fn run(&mut self) {
+    let mut timer = Timer::never();
+    // Whether `timer` is armed (and has not fired).
+    let mut armed = false;
+    loop {
+        while let Some(io) = session.poll_io() {
+            match io {
+                Io::Write(bytes) => write(&mut session, &control, &bytes).await,
+                Io::ArmTimer(at) => {
+                    timer.set_at(at);
+                    armed = true;
+                }
+                Io::Close => return session.close(control.get_ref()),
+            }
+        }
         loop {
-            while let Some(action) = self.driver.poll_action(Instant::now()) {
-                if !self.carry_out(action).await {
-                    return;
+            let report = rx.try_recv().ok().map(|report| *report);
+            match session.look(report, &mut control.get_ref()) {
+                Look::Came => break,
+                Look::Again => future::yield_now().await,
+                Look::Wait => {
+                    let wants_control = session.wants_control();
+                    match wait(&rx, &control, wants_control, &mut timer, &mut armed).await {
+                        Wake::Report(report) => session.complete(*report),
+                        // Taken by the next look.
+                        Wake::Readable => continue,
+                        Wake::Timer => session.timer_fired(),
+                    }
+                    break;
                 }
             }
-            if !self.busy_poll().await {
-                self.wait().await;
-            }
         }
     }
+}
 
-    /// Carries out one action; false once the session is over.
-    async fn carry_out(&mut self, action: Action<TcpStream>) -> bool {
-        match action {
-            Action::Write(bytes) => self.write(&bytes).await,
-            Action::Run(job) => {
-                let (host, tx) = (Arc::clone(&self.host), self.tx.clone());
-                blocking::unblock(move || {
-                    // The session may have closed meanwhile: then nobody wants the answer.
-                    let _ = tx.try_send(Box::new(job.run(&host)));
-                })
-                .detach();
-            }
-            Action::Listen { id, ip, client } => {
-                let (tx, span) = (self.tx.clone(), self.driver.span().clone());
-                let opened = self
-                    .host
-                    .open_passive(client, ip)
-                    .and_then(|(listener, addr)| {
-                        Ok((Waiter::accepting(id, listener, tx, span)?, addr))
-                    });
-                self.driver.listening(id, opened);
-            }
-            Action::Connect { id, addr, timeout } => {
-                let (tx, span) = (self.tx.clone(), self.driver.span().clone());
-                let waiter = Waiter::connecting(id, addr, timeout, tx, span);
-                self.driver.connecting(id, waiter);
-            }
-            Action::ArmTimer(at) => {
-                self.timer.set_at(at);
-                self.armed = true;
-            }
-            Action::Close => {
-                let _ = self.control.get_ref().shutdown(Shutdown::Write);
-                return false;
-            }
-            other => tracing::warn!(?other, "action not known to this runtime: ignored"),
+async fn write(session: &mut SessionLoop<Helpers>, control: &Async<TcpStream>, bytes: &[u8]) {
+    let timeout = async {
+        Timer::after(session.write_timeout()).await;
+        Err(io::Error::from(io::ErrorKind::TimedOut))
+    };
+    let mut writer = control;
+    if let Err(e) = writer.write_all(bytes).or(timeout).await {
+        session.write_failed(&e);
+    }
+}
+
+enum Wake {
+    Report(Report),
+    Readable,
+    Timer,
+}
+
+/// The first of a report, the control socket readable (if wanted) and the timer (if armed).
+async fn wait(
+    rx: &Receiver<Report>,
+    control: &Async<TcpStream>,
+    wants_control: bool,
+    timer: &mut Timer,
+    armed: &mut bool,
+) -> Wake {
+    let report = async {
+        match rx.recv().await {
+            Ok(report) => Wake::Report(report),
+            // Never: the session's `Helpers` keep the channel open.
+            Err(_) => future::pending().await,
         }
-        true
+    };
+    let readable = async {
+        if !wants_control {
+            future::pending::<()>().await;
+        }
+        // An error here shows up again in the read that follows.
+        let _ = control.readable().await;
+        Wake::Readable
+    };
+    let deadline = async {
+        if !*armed {
+            future::pending::<()>().await;
+        }
+        timer.await;
+        *armed = false;
+        Wake::Timer
+    };
+    report.or(readable).or(deadline).await
+}
+
+/// A session's helpers: the blocking pool and small tasks, reporting on its channel.
+#[derive(Clone)]
+struct Helpers(Sender<Report>);
+
+impl Runtime for Helpers {
+    const BLOCKING: Blocking = Blocking::Never;
+    /// Dropping it cancels the task.
+    type Wait = Task<()>;
+
+    fn spawn(&self, work: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        blocking::unblock(work).detach();
+        Ok(())
     }
 
-    async fn write(&mut self, bytes: &[u8]) {
-        let timeout = async {
-            Timer::after(self.driver.write_timeout()).await;
-            Err(io::Error::from(io::ErrorKind::TimedOut))
+    fn accept(
+        &self,
+        listener: Arc<TcpListener>,
+        channel: DataChannel<Self>,
+    ) -> io::Result<Task<()>> {
+        let socket = Async::new(listener)?;
+        let span = channel.span().clone();
+        let task = async move {
+            while let Some(pause) = channel.accepted(socket.read_with(|l| l.accept()).await) {
+                Timer::after(pause).await;
+            }
         };
-        let mut control = &self.control;
-        if let Err(e) = control.write_all(bytes).or(timeout).await {
-            self.driver.write_failed(&e);
-        }
+        Ok(EXECUTOR.spawn(task.instrument(span)))
     }
 
-    /// Looks at the channel and the control socket without waiting, for the window the driver
-    /// allows; yields to the executor's other tasks between looks. True if something came.
-    async fn busy_poll(&mut self) -> bool {
-        let Some(window) = self.driver.busy_poll() else {
-            return false;
+    fn connect(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+        channel: DataChannel<Self>,
+    ) -> io::Result<Task<()>> {
+        let span = channel.span().clone();
+        let task = async move {
+            let timed_out = async {
+                Timer::after(timeout).await;
+                Err(io::Error::from(io::ErrorKind::TimedOut))
+            };
+            let connected = Async::<TcpStream>::connect(addr).or(timed_out).await;
+            channel.connected(addr, connected.and_then(Async::into_inner));
         };
-        while !window.is_over() {
-            if let Ok(report) = self.rx.try_recv() {
-                self.driver.complete(*report);
-                return true;
-            }
-            if self.driver.read_control(&mut self.control.get_ref()) {
-                return true;
-            }
-            future::yield_now().await;
-        }
-        false
+        Ok(EXECUTOR.spawn(task.instrument(span)))
     }
 
-    /// Waits for the next event and hands it to the driver. Reports go first: they are bounded
-    /// (one request of each kind at a time), so they cannot starve the control connection,
-    /// while a client that keeps the control socket readable could otherwise starve them.
-    async fn wait(&mut self) {
-        enum Wake {
-            Report(Report),
-            Readable,
-            Timer,
-        }
-        let wants_control = self.driver.wants_control();
-        let SessionTask {
-            rx,
-            control,
-            timer,
-            armed,
-            ..
-        } = self;
-        let report = async {
-            match rx.recv().await {
-                Ok(report) => Wake::Report(report),
-                // Never: `self.tx` keeps the channel open.
-                Err(_) => future::pending().await,
-            }
-        };
-        let readable = async {
-            if !wants_control {
-                future::pending::<()>().await;
-            }
-            // An error here shows up again in the read that follows.
-            let _ = control.readable().await;
-            Wake::Readable
-        };
-        let deadline = async {
-            if !*armed {
-                future::pending::<()>().await;
-            }
-            timer.await;
-            *armed = false;
-            Wake::Timer
-        };
-        match report.or(readable).or(deadline).await {
-            Wake::Report(report) => self.driver.complete(*report),
-            Wake::Readable => {
-                self.driver.read_control(&mut self.control.get_ref());
-            }
-            Wake::Timer => self.driver.timer_fired(),
-        }
+    fn report(&self, completion: Completion<TcpStream>) {
+        // Unbounded: never full; closed only once the session has ended.
+        let _ = self.0.try_send(Box::new(completion));
     }
 }

@@ -74,7 +74,14 @@ fn assert_moved(
 pub fn metrics_count_what_happens(bin: &Path) {
     let (server, metrics) = with_metrics(
         bin,
-        &["--user", "alice:secret", "--max-sessions-per-ip", "3"],
+        &[
+            "--user",
+            "alice:secret",
+            "--max-sessions-per-ip",
+            "3",
+            "--ban-user-after",
+            "2",
+        ],
     );
     let size = 8 << 20;
     fs::write(server.path("big"), &big_bytes()[..size]).unwrap();
@@ -202,6 +209,54 @@ pub fn metrics_count_what_happens(bin: &Path) {
     assert!(
         (first.len() as f64..whole).contains(&moved),
         "an aborted download counted {moved} bytes"
+    );
+
+    // An upload whose connection breaks fails, and counts the bytes it had read.
+    let mut data = c
+        .open_transfer(DataMode::Pasv, "STOR cut.bin")
+        .unwrap_or_else(|r| panic!("STOR cut.bin got {r}"));
+    data.write_all(&big_bytes()[..1 << 20]).unwrap();
+    wait_until("the upload's first bytes", || {
+        fs::metadata(server.path("cut.bin")).is_ok_and(|m| m.len() > 0)
+    });
+    crate::util::reset(data);
+    c.expect_reply(426, "a STOR whose connection was reset");
+    let failed = scrape(metrics);
+    assert_moved(
+        &aborted,
+        &failed,
+        &[(
+            "thinftp_transfers_total{direction=\"upload\",status=\"failed\"}",
+            1.0,
+        )],
+    );
+    let bytes = "thinftp_transfer_bytes_total{direction=\"upload\"}";
+    let moved = value(&failed, bytes) - value(&aborted, bytes);
+    assert!(
+        (1.0..=f64::from(1u32 << 20)).contains(&moved),
+        "a failed upload counted {moved} bytes"
+    );
+
+    // Two failed logins of one name, then its ban (--ban-user-after 2).
+    let mut guesser = Client::open(server.addr());
+    for _ in 0..2 {
+        guesser.expect("USER mallory", 331);
+        guesser.expect("PASS guess", 530);
+    }
+    guesser.expect("USER mallory", 331);
+    assert_eq!(guesser.cmd("PASS guess").code, 421, "a banned name");
+    drop(guesser);
+    wait_until("the guesser's session to end", || {
+        value(&scrape(metrics), "thinftp_sessions_active") == 1.0
+    });
+    let after = scrape(metrics);
+    assert_moved(
+        &failed,
+        &after,
+        &[
+            ("thinftp_logins_total{result=\"failed\"}", 2.0),
+            ("thinftp_logins_total{result=\"banned\"}", 1.0),
+        ],
     );
 
     // Over --max-sessions-per-ip: refused with 421, counted by reason.

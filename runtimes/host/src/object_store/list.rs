@@ -1,6 +1,6 @@
 //! A directory of an object store read one entry at a time: the store's listing (S3
-//! `ListObjectsV2` with delimiter `/`, a page of up to 1,000 keys per request) fetched page by
-//! page as the entries are taken, so a listing of any size holds one page at most.
+//! `ListObjectsV2` with delimiter `/`, a page of up to [`LIST_PAGE`] keys per request) fetched
+//! page by page as the entries are taken, so a listing of any size holds one page at most.
 
 use futures::StreamExt;
 use opendal::{Entry, EntryMode, Lister};
@@ -8,6 +8,12 @@ use thinftp::{DirEntry, FsError, Metadata};
 
 use super::keys::entry_name;
 use super::runtime::Blocking;
+
+/// Keys asked for in one listing request. AWS S3 and most compatible servers answer at most
+/// 1,000 whatever is asked (and the listing pages on); a server that gives more spares a round
+/// trip per thousand keys, and s3s-fs, which scans the whole bucket for every request, a scan.
+/// At about 250 bytes a key, a page is a few MiB at most.
+pub(crate) const LIST_PAGE: usize = 10_000;
 
 /// The entries of one directory (a key prefix), as the store lists them: files with their size
 /// and last-modified time, subdirectories (deeper prefixes) with no time, the directory's own
@@ -42,7 +48,7 @@ impl ObjectDirStream {
         dir_key: &str,
     ) -> Result<Option<ObjectDirStream>, opendal::Error> {
         let (lister, first) = runtime.run(async {
-            let mut lister = op.lister(dir_key).await?;
+            let mut lister = op.lister_with(dir_key).limit(LIST_PAGE).await?;
             let first = lister.next().await.transpose()?;
             Ok::<_, opendal::Error>((lister, first))
         })?;
@@ -56,6 +62,20 @@ impl ObjectDirStream {
             first: Some(first),
             saw_own_key: false,
         }))
+    }
+
+    /// Whether the prefix `dir_key` has any key at all (a marker counts), that is, whether it is
+    /// a directory: a listing of one key, so that the check costs one short page however big
+    /// the directory is.
+    pub(crate) fn any_key(
+        runtime: &Blocking,
+        op: &opendal::Operator,
+        dir_key: &str,
+    ) -> Result<bool, opendal::Error> {
+        runtime.run(async {
+            let mut lister = op.lister_with(dir_key).limit(1).await?;
+            Ok(lister.next().await.transpose()?.is_some())
+        })
     }
 
     /// A directory with no entry (an empty bucket's top).

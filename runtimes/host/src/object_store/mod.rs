@@ -6,7 +6,9 @@
 //!   (`dir/.thinftp-dir`, never listed), so that `MKD` of an empty directory is visible; a
 //!   prefix without a marker (keys uploaded by other tools) is a directory too ([`keys`]);
 //! - `LIST`/`NLST`/`MLSD` page through the store's listing as they send ([`ObjectDirStream`]);
-//! - `RETR` is one streamed GET, `REST n` + `RETR` a ranged one ([`ObjectReader`]);
+//! - `RETR` is one streamed GET, `REST n` + `RETR` a ranged one, a big object ranged GETs in
+//!   parallel ([`ObjectReader`]); small objects read lately are served from memory while the
+//!   store still has the same version (the same ETag) of them ([`cache`]);
 //! - `STOR` is a streamed (multipart) upload, visible only once complete; a failed or aborted
 //!   one leaves the old object as it was ([`ObjectUpload`]);
 //! - `RNFR`/`RNTO` of a file is a server-side copy, then a delete of the old key; an empty
@@ -23,6 +25,7 @@
 //! method here blocks on it: call them from a thread made for blocking work, as the runtimes do
 //! for filesystem jobs and transfers.
 
+mod cache;
 mod errors;
 mod keys;
 mod list;
@@ -70,6 +73,8 @@ pub struct ObjectStore {
 struct Shared {
     op: Operator,
     runtime: Blocking,
+    /// Small objects read lately, for every home of the store.
+    small_objects: Arc<cache::SmallObjects>,
     /// For logs: `s3://bucket/prefix`, `memory://`.
     name: String,
 }
@@ -120,7 +125,12 @@ impl ObjectStore {
     pub(crate) fn with_operator(op: Operator, name: String) -> Result<ObjectStore, String> {
         let runtime = Blocking::start().map_err(|e| format!("cannot start the runtime: {e}"))?;
         Ok(ObjectStore {
-            shared: Arc::new(Shared { op, runtime, name }),
+            shared: Arc::new(Shared {
+                op,
+                runtime,
+                small_objects: Arc::default(),
+                name,
+            }),
             home: VirtualPath::root(),
             prefix: String::new(),
         })

@@ -3,6 +3,7 @@
 
 use thinftp::{FsError, Metadata, VirtualPath, WriteMode};
 
+use super::cache::Version;
 use super::errors::fs_error;
 use super::keys::{keys, Keys};
 use super::list::metadata_of;
@@ -24,9 +25,10 @@ impl ObjectStore {
         if let Some(meta) = self.file_meta(&keys)? {
             return Ok(meta);
         }
-        match self.open_dir(&keys.dir)? {
-            Some(_) => Ok(Metadata::dir(None)),
-            None => Err(FsError::NotFound),
+        if self.is_dir_key(&keys.dir)? {
+            Ok(Metadata::dir(None))
+        } else {
+            Err(FsError::NotFound)
         }
     }
 
@@ -50,15 +52,28 @@ impl ObjectStore {
     /// Opens the file `path` for reading from `offset` (`REST`); a directory is
     /// [`FsError::IsADirectory`]. The object's size is checked first, so a read past the end
     /// reads nothing rather than failing.
+    /// A small object the store gives an ETag for may come from the store's
+    /// [`SmallObjects`](super::cache::SmallObjects), when the version kept is the one the store
+    /// has now.
     pub(super) fn reader(&self, path: &VirtualPath, offset: u64) -> Result<ObjectReader, FsError> {
         let keys = self.keys(path)?;
-        let meta = self.stat_path(path)?;
-        if meta.is_dir() {
-            return Err(FsError::IsADirectory);
+        let Some(meta) = self.file_stat(&keys)? else {
+            // No object: the home, another directory, or nothing at all.
+            return Err(if keys.home || self.is_dir_key(&keys.dir)? {
+                FsError::IsADirectory
+            } else {
+                FsError::NotFound
+            });
+        };
+        let (runtime, op) = (&self.shared.runtime, &self.shared.op);
+        match Version::of(&meta) {
+            Some(version) => {
+                let cache = &self.shared.small_objects;
+                ObjectReader::open_cached(runtime, op, &keys.file, offset, cache, version)
+            }
+            None => ObjectReader::open(runtime, op, &keys.file, offset, meta.content_length()),
         }
-        let op = &self.shared.op;
-        ObjectReader::open(&self.shared.runtime, op, &keys.file, offset, meta.size)
-            .map_err(|e| fs_error(&e))
+        .map_err(|e| fs_error(&e))
     }
 
     /// Starts the upload of `path` the way `mode` says, before any byte is received: its
@@ -81,7 +96,7 @@ impl ObjectStore {
             return Err(FsError::IsADirectory);
         }
         self.require_parent(path)?;
-        if self.file_meta(&keys)?.is_none() && self.open_dir(&keys.dir)?.is_some() {
+        if self.file_meta(&keys)?.is_none() && self.is_dir_key(&keys.dir)? {
             return Err(FsError::IsADirectory);
         }
         ObjectUpload::start(&self.shared.runtime, &self.shared.op, &keys.file)
@@ -90,7 +105,7 @@ impl ObjectStore {
 
     pub(super) fn make_dir(&self, path: &VirtualPath) -> Result<(), FsError> {
         let keys = self.keys(path)?;
-        if keys.home || self.file_meta(&keys)?.is_some() || self.open_dir(&keys.dir)?.is_some() {
+        if keys.home || self.file_meta(&keys)?.is_some() || self.is_dir_key(&keys.dir)? {
             return Err(FsError::AlreadyExists);
         }
         self.require_parent(path)?;
@@ -142,9 +157,10 @@ impl ObjectStore {
             return Err(FsError::IsADirectory);
         }
         if self.file_meta(&keys)?.is_none() {
-            return Err(match self.open_dir(&keys.dir)? {
-                Some(_) => FsError::IsADirectory,
-                None => FsError::NotFound,
+            return Err(if self.is_dir_key(&keys.dir)? {
+                FsError::IsADirectory
+            } else {
+                FsError::NotFound
             });
         }
         let op = &self.shared.op;
@@ -166,7 +182,7 @@ impl ObjectStore {
         self.require_parent(to)?;
         let op = &self.shared.op;
         if is_file {
-            if self.file_meta(&dst)?.is_none() && self.open_dir(&dst.dir)?.is_some() {
+            if self.file_meta(&dst)?.is_none() && self.is_dir_key(&dst.dir)? {
                 return Err(FsError::IsADirectory);
             }
             self.copy_object(&src.file, &dst.file)?;
@@ -181,7 +197,7 @@ impl ObjectStore {
         if dst.dir.starts_with(&src.dir) {
             return Err(FsError::InvalidName);
         }
-        if self.file_meta(&dst)?.is_some() || self.open_dir(&dst.dir)?.is_some() {
+        if self.file_meta(&dst)?.is_some() || self.is_dir_key(&dst.dir)? {
             return Err(FsError::AlreadyExists);
         }
         self.write_marker(&dst.marker)?;
@@ -233,12 +249,17 @@ impl ObjectStore {
 
     /// The metadata of the object `keys.file`, `None` if there is none.
     fn file_meta(&self, keys: &Keys) -> Result<Option<Metadata>, FsError> {
+        Ok(self.file_stat(keys)?.map(|meta| metadata_of(&meta)))
+    }
+
+    /// What the store says of the object `keys.file`, `None` if there is none.
+    fn file_stat(&self, keys: &Keys) -> Result<Option<opendal::Metadata>, FsError> {
         if keys.home {
             return Ok(None);
         }
         let op = &self.shared.op;
         match self.run(op.stat(&keys.file)) {
-            Ok(meta) if meta.is_file() => Ok(Some(metadata_of(&meta))),
+            Ok(meta) if meta.is_file() => Ok(Some(meta)),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
             // Some S3-compatible servers that keep objects as files (s3s-fs) fail a HEAD of a
@@ -246,7 +267,7 @@ impl ObjectStore {
             // RMD). If the store then lists the prefix fine, the name is no file: a directory
             // if the prefix has keys, else nothing. If the listing fails too, that error counts.
             Err(e) if e.kind() == opendal::ErrorKind::Unexpected => {
-                self.open_dir(&keys.dir)?;
+                self.is_dir_key(&keys.dir)?;
                 tracing::debug!(key = %keys.file, error = %e, "object store: HEAD failed, the listing did not");
                 Ok(None)
             }
@@ -257,6 +278,12 @@ impl ObjectStore {
     /// The listing of the prefix `dir_key` if it has any key (its marker counts), else `None`.
     fn open_dir(&self, dir_key: &str) -> Result<Option<ObjectDirStream>, FsError> {
         ObjectDirStream::open(&self.shared.runtime, &self.shared.op, dir_key)
+            .map_err(|e| fs_error(&e))
+    }
+
+    /// Whether the prefix `dir_key` has any key (its marker counts): a directory.
+    fn is_dir_key(&self, dir_key: &str) -> Result<bool, FsError> {
+        ObjectDirStream::any_key(&self.shared.runtime, &self.shared.op, dir_key)
             .map_err(|e| fs_error(&e))
     }
 

@@ -141,6 +141,32 @@ fn big_uploads_and_ranged_reads_are_byte_exact() {
 }
 
 #[test]
+fn big_downloads_read_ahead_in_ranged_chunks_byte_exact_from_any_offset() {
+    use super::read::{READ_AHEAD, READ_AHEAD_FROM, READ_CHUNK};
+    let s = store();
+    // Past the read-ahead threshold by more chunks than are in flight, and not chunk-aligned.
+    let len = READ_AHEAD_FROM as usize + (READ_AHEAD + 2) * READ_CHUNK + 777;
+    let bytes: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+    put(&s, "/big", &bytes);
+    for offset in [0, 1, READ_CHUNK - 1, READ_CHUNK + 12_345] {
+        let got = get(&s, "/big", offset as u64).unwrap();
+        assert!(got == bytes[offset..], "read from {offset} differs");
+    }
+    // Read in small pieces, as a data connection takes them: the chunks join seamlessly.
+    let mut reader = s.open_read(&vp("/big"), 3).unwrap();
+    let mut piece = [0u8; 65_537];
+    let mut got = Vec::with_capacity(len);
+    loop {
+        let n = reader.read(&mut piece).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&piece[..n]);
+    }
+    assert!(got == bytes[3..], "piecewise read differs");
+}
+
+#[test]
 fn reads_of_directories_and_missing_files_are_refused() {
     let s = store();
     run(&s, FsOp::MakeDir(vp("/d"))).unwrap();

@@ -42,20 +42,24 @@ impl Client {
             Effect::Hash(p) => {
                 if code == 213 {
                     check_hash(&reply.text, self.model.file(p), rang)?;
+                    self.passed(if rang.is_some() { "RANG+HASH" } else { "HASH" });
                 }
             }
             Effect::Mlst(p) => {
                 if code == 250 {
                     check_mlst(&reply.body, self.model.get(p))?;
+                    self.passed("MLST");
                 }
             }
+            // A banned address's password gets `421` (see `on_reply`), nothing else; its
+            // `USER` is answered as any other.
+            Effect::Pass(_) if self.banned() => {
+                return Err(format!(
+                    "banned after {} failed logins, but a login was answered {code}",
+                    self.failed_logins
+                ));
+            }
             Effect::Pass(right) => {
-                if self.ban_after > 0 && self.failed_logins >= self.ban_after && code != 421 {
-                    return Err(format!(
-                        "banned after {} failed logins, but a login was answered {code}",
-                        self.failed_logins
-                    ));
-                }
                 if code == 530 && !right {
                     self.failed_logins += 1;
                 }
@@ -129,6 +133,7 @@ impl Client {
                             path,
                             data: stored(data),
                             append: false,
+                            ascii: self.ascii,
                         },
                     ),
                     Kind::Appe(data) => (
@@ -137,6 +142,7 @@ impl Client {
                             path,
                             data: stored(data),
                             append: true,
+                            ascii: self.ascii,
                         },
                     ),
                     Kind::Stou(data) => (
@@ -163,7 +169,12 @@ impl Client {
                 }
                 acts.push(Act::Send(bytes));
             }
-            Effect::Store { path, data, append } => {
+            Effect::Store {
+                path,
+                data,
+                append,
+                ascii,
+            } => {
                 if code == 226 {
                     let old = self.model.file(path).unwrap_or_default().to_vec();
                     let new = match (append, rest) {
@@ -180,6 +191,9 @@ impl Client {
                     self.model.put(path, Node::File(new));
                 }
                 self.model.check(storage, &self.home, path)?;
+                if code == 226 {
+                    self.passed(if *ascii { "STOR (TYPE A)" } else { "STOR" });
+                }
                 self.transfer_replied(code, None)?;
             }
             Effect::Stou { dir, data } => {
@@ -194,6 +208,7 @@ impl Client {
                         }
                         self.model.put(&path, Node::File(data.clone()));
                         self.model.check(storage, &self.home, &path)?;
+                        self.passed("STOU");
                     } else {
                         // A failed STOU leaves no file behind, once its removal is done.
                         self.removing = Some((Unsettled::Path(path), self.sent.len()));
@@ -212,11 +227,12 @@ impl Client {
                         return Err("sent a file the replies never made".into());
                     };
                     let from = usize::try_from(rest.unwrap_or(0)).unwrap_or(usize::MAX);
-                    Some(Expect::Bytes(if *ascii {
+                    let bytes = if *ascii {
                         ascii_sent(data, from)
                     } else {
                         data.get(from..).unwrap_or_default().to_vec()
-                    }))
+                    };
+                    Some(Expect::Bytes(bytes, *ascii))
                 } else {
                     None
                 };
@@ -303,8 +319,14 @@ impl Client {
             return Ok(());
         };
         live.checked = true;
-        match expect {
-            Expect::Bytes(bytes) if *bytes != live.received => Err(format!(
+        let passed = match expect {
+            Expect::Bytes(_, true) => "RETR (TYPE A)",
+            Expect::Bytes(_, false) => "RETR",
+            Expect::Names(_) => "NLST",
+            Expect::Entries(_) => "MLSD",
+        };
+        let checked = match expect {
+            Expect::Bytes(bytes, _) if *bytes != live.received => Err(format!(
                 "downloaded {:?}, the file is {:?}",
                 String::from_utf8_lossy(&live.received),
                 String::from_utf8_lossy(bytes)
@@ -323,7 +345,19 @@ impl Client {
                 Ok(())
             }
             Expect::Entries(entries) => check_mlsd(&live.received, entries),
-            Expect::Bytes(_) => Ok(()),
-        }
+            Expect::Bytes(..) => Ok(()),
+        };
+        checked?;
+        self.passed(passed);
+        Ok(())
+    }
+
+    /// Whether this client's address is banned by now.
+    pub(super) fn banned(&self) -> bool {
+        self.ban_after > 0 && self.failed_logins >= self.ban_after
+    }
+
+    pub(super) fn passed(&mut self, check: &'static str) {
+        *self.checks.entry(check).or_default() += 1;
     }
 }

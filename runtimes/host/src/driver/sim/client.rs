@@ -97,6 +97,7 @@ pub(super) enum Effect {
         /// What the file holds from the offset on once stored (in `TYPE A`, converted).
         data: Vec<u8>,
         append: bool,
+        ascii: bool,
     },
     /// `STOU` in the directory, storing `data`.
     Stou {
@@ -150,7 +151,8 @@ pub(super) struct Live {
 
 #[derive(Debug, Clone)]
 pub(super) enum Expect {
-    Bytes(Vec<u8>),
+    /// A download's bytes, and whether in `TYPE A`.
+    Bytes(Vec<u8>, bool),
     Names(Vec<String>),
     /// An `MLSD` listing of these entries.
     Entries(std::collections::BTreeMap<String, Node>),
@@ -187,6 +189,8 @@ pub(super) struct Client {
     /// A failed `STOU`'s file, removed after its reply: gone by the reply to the first
     /// command sent after the ones then unanswered (their number).
     pub(super) removing: Option<(Unsettled, usize)>,
+    /// How many checks of each kind passed, for the run's summary.
+    pub(super) checks: std::collections::BTreeMap<&'static str, usize>,
     /// An operation is under way.
     pub(super) busy: bool,
     pub(super) live: Option<Live>,
@@ -218,6 +222,7 @@ impl Client {
             failed_logins: 0,
             ban_after: 0,
             removing: None,
+            checks: std::collections::BTreeMap::new(),
             home,
             ops: ops.into(),
             sent: VecDeque::new(),
@@ -450,6 +455,9 @@ impl Client {
         };
         let mut acts = Vec::new();
         if reply.code == 421 {
+            if self.banned() && matches!(sent.effect, Effect::Pass(_)) {
+                self.passed("banned login");
+            }
             self.uncertain.push(sent);
             return Ok(acts);
         }

@@ -12,6 +12,11 @@ use super::world::World;
 impl World {
     /// After the last event: every session closed, the tree is what the replies made it.
     pub(super) fn finish(&mut self) -> Result<(), String> {
+        for sim in &self.sims {
+            for (check, n) in &sim.client.checks {
+                *self.stats.checks.entry(check).or_default() += n;
+            }
+        }
         for (i, sim) in self.sims.iter().enumerate() {
             if !sim.closed {
                 return Err(format!("#{i} never closed (a hang)"));

@@ -112,6 +112,9 @@ fn many_sessions_with_faults_keep_every_invariant() {
                 for (code, n) in stats.codes {
                     *total.codes.entry(code).or_default() += n;
                 }
+                for (check, n) in stats.checks {
+                    *total.checks.entry(check).or_default() += n;
+                }
             }
             Err(e) => failures.push(e),
         }
@@ -128,6 +131,7 @@ fn many_sessions_with_faults_keep_every_invariant() {
         "sim: final and preliminary replies by code: {:?}",
         total.codes
     );
+    println!("sim: model checks passed by kind: {:?}", total.checks);
     assert!(
         failures.is_empty(),
         "{} of {} seeds failed; the first:\n{}",

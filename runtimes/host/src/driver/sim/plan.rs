@@ -175,7 +175,9 @@ pub(super) fn plan(rng: &mut Rng, user: &str, password: &str, others: usize) -> 
     for _ in 0..rng.usize(3..25) {
         let n = name(rng, others);
         let op = match rng.u8(..10) {
-            0..=3 => Op::Transfer(transfer(rng, others)),
+            // Now and then in the other type first (it stays in force).
+            0 => Op::Lines(vec![if rng.bool() { "TYPE A" } else { "TYPE I" }.into()]),
+            1..=3 => Op::Transfer(transfer(rng, others)),
             4 if rng.bool() => Op::Lines(vec![
                 format!("RNFR {n}"),
                 format!("RNTO {}", name(rng, others)),

@@ -62,6 +62,9 @@ impl World {
             "86400",
             "--ban-user-after",
             "0",
+            // More than the ban needs: the session is not closed for its failures first.
+            "--max-login-failures",
+            "10",
         ])
         .expect("the simulator's options");
         let host = Arc::new(

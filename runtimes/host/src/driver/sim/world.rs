@@ -115,6 +115,8 @@ pub(super) struct Stats {
     pub(super) replies: usize,
     pub(super) transfers: usize,
     pub(super) sim_time: Duration,
+    /// Checks of the client's model that passed, by kind.
+    pub(super) checks: BTreeMap<&'static str, usize>,
 }
 
 /// A failed check, with the trace that led to it.

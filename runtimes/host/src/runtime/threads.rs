@@ -1,6 +1,8 @@
-//! Threads for sessions and their helpers, kept for reuse once their job ends.
+//! Threads kept for reuse once their job ends, for a runtime whose sessions and helpers are
+//! threads (thread per session: see [`sessions_on_threads`](super::capacity::sessions_on_threads)
+//! for how many it can run).
 //!
-//! This runtime starts a thread for each session, each transfer, each passive accept and each
+//! Such a runtime starts a thread for each session, each transfer, each passive accept and each
 //! active connect. Starting and ending a thread costs tens of microseconds (a stack and a signal
 //! stack mapped and unmapped, `clone`, the kernel's bookkeeping), more than a whole login
 //! exchange on loopback. So a thread whose job is done waits, up to [`IDLE_FOR`], for the next
@@ -14,31 +16,6 @@ use std::thread;
 use std::time::Duration;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
-
-/// Memory mappings one thread costs: its stack and guard page, its signal stack and guard page.
-const MAPS_PER_THREAD: usize = 4;
-/// Threads a session may have at once: its own and one helper (a transfer, an accept or a
-/// connect; the core runs one of them at a time).
-const THREADS_PER_SESSION: usize = 2;
-/// Mappings kept back for everything else (the binary, libraries, the heap's arenas).
-const MAPS_RESERVED: usize = 4096;
-
-/// How many sessions this process can run before starting a thread would fail, from the
-/// kernel's per-process limit on memory mappings (`vm.max_map_count`, 65,530 by default) and its
-/// limit on threads. Past it a failed thread start can take the whole process down (an
-/// allocation that cannot map memory aborts), so the server refuses sessions before that.
-pub fn session_budget() -> usize {
-    let read = |path: &str| {
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|text| text.trim().parse::<usize>().ok())
-    };
-    let maps = read("/proc/sys/vm/max_map_count").unwrap_or(65_530);
-    let by_maps = maps.saturating_sub(MAPS_RESERVED) / (MAPS_PER_THREAD * THREADS_PER_SESSION);
-    let by_threads =
-        read("/proc/sys/kernel/threads-max").map_or(usize::MAX, |t| t / THREADS_PER_SESSION);
-    by_maps.min(by_threads).max(1)
-}
 
 /// Most threads waiting for a job at once; more exit when their job ends.
 const KEEP_IDLE: usize = 256;
