@@ -69,24 +69,7 @@ pub(crate) fn measure_download(addr: SocketAddr, user: &str) -> f64 {
         .open_transfer(DataMode::Pasv, "RETR big")
         .unwrap_or_else(|r| panic!("RETR big: {r}"));
     data.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    let started = Instant::now();
-    let mut mark: Option<(u64, Instant)> = None;
-    loop {
-        let n = data.read(&mut buf).expect("read the download");
-        assert!(n > 0, "the download ended before the window did");
-        total += n as u64;
-        let now = Instant::now();
-        match mark {
-            None if now - started >= WARM_UP => mark = Some((total, now)),
-            Some((at, since)) if now - since >= WINDOW => {
-                #[allow(clippy::cast_precision_loss)]
-                return (total - at) as f64 / (now - since).as_secs_f64();
-            }
-            _ => {}
-        }
-    }
+    rate_over_window(&mut data, "the download")
 }
 
 /// Uploads zeros to `name` as `user` for as long as it takes, and returns the bytes per second
@@ -495,5 +478,27 @@ fn login_measured(server: &Server, before: usize) -> (Client, usize) {
         assert!(Instant::now() < deadline, "q's home was not measured again");
         c.expect("QUIT", 221);
         c.expect_closed();
+    }
+}
+
+/// The bytes per second read from `data` over [`WINDOW`], after [`WARM_UP`].
+pub(crate) fn rate_over_window(data: &mut std::net::TcpStream, what: &str) -> f64 {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    let started = Instant::now();
+    let mut mark: Option<(u64, Instant)> = None;
+    loop {
+        let n = data.read(&mut buf).expect("read the data");
+        assert!(n > 0, "{what} ended before the window did ({total} bytes)");
+        total += n as u64;
+        let now = Instant::now();
+        match mark {
+            None if now - started >= WARM_UP => mark = Some((total, now)),
+            Some((at, since)) if now - since >= WINDOW => {
+                #[allow(clippy::cast_precision_loss)]
+                return (total - at) as f64 / (now - since).as_secs_f64();
+            }
+            _ => {}
+        }
     }
 }

@@ -1,17 +1,16 @@
 //! Who shares a rate, through the running server: a users-file `max_rate` is the user's, shared
 //! by all of the user's sessions, while `--max-rate-per-session` stays each session's own; and
 //! listings are paced by the same buckets as downloads. Measured like the rates of the `limits`
-//! module: over [`WINDOW`] after [`WARM_UP`], within [`TOLERANCE`].
+//! module: over [`WINDOW`](crate::limits::WINDOW) after [`WARM_UP`](crate::limits::WARM_UP), within [`TOLERANCE`].
 
 use std::fs;
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::thread;
-use std::time::Instant;
 
 use crate::ftp::{Client, DataMode};
-use crate::limits::{measure_download, users_file, TOLERANCE, WARM_UP, WINDOW};
+use crate::limits::{measure_download, rate_over_window, users_file, TOLERANCE};
 use crate::server::Server;
 use crate::util::TIMEOUT;
 
@@ -123,7 +122,7 @@ pub fn listings_are_paced_like_downloads(bin: &Path) {
     });
 }
 
-/// The bytes per second of the listing `line` as `user`, over [`WINDOW`] after [`WARM_UP`];
+/// The bytes per second of the listing `line` as `user`, over [`WINDOW`](crate::limits::WINDOW) after [`WARM_UP`](crate::limits::WARM_UP);
 /// then reads the rest and checks the `226`.
 fn measure_listing(addr: SocketAddr, user: &str, line: &str) -> f64 {
     let mut client = Client::login(addr, user, "pw");
@@ -137,25 +136,4 @@ fn measure_listing(addr: SocketAddr, user: &str, line: &str) -> f64 {
         .expect("the rest of the listing");
     client.expect_reply(226, line);
     rate
-}
-
-fn rate_over_window(data: &mut TcpStream, what: &str) -> f64 {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    let started = Instant::now();
-    let mut mark: Option<(u64, Instant)> = None;
-    loop {
-        let n = data.read(&mut buf).expect("read the data");
-        assert!(n > 0, "{what} ended before the window did ({total} bytes)");
-        total += n as u64;
-        let now = Instant::now();
-        match mark {
-            None if now - started >= WARM_UP => mark = Some((total, now)),
-            Some((at, since)) if now - since >= WINDOW => {
-                #[allow(clippy::cast_precision_loss)]
-                return (total - at) as f64 / (now - since).as_secs_f64();
-            }
-            _ => {}
-        }
-    }
 }
