@@ -301,22 +301,38 @@ impl<S, W: Waiter> Driver<S, W> {
                 self.observer.output(&output);
                 if let Output::Reply(reply) = &output {
                     self.replies.push(reply.as_bytes());
+                    if self.replies.is_full() {
+                        return self
+                            .replies
+                            .take()
+                            .map(|b| Action::Write(self.control.seal(b)));
+                    }
                     continue;
                 }
-                // Anything else happens after the replies before it have left.
-                if let Some(batch) = self.replies.take() {
-                    self.held = Some(output);
-                    return Some(Action::Write(self.control.seal(batch)));
+                // Anything else happens after the replies before it have left, but for a
+                // request answered here at once: a pipelined run of SIZE makes one write, not
+                // one each, and a slow request never holds back the replies before it.
+                if !self.answers_at_once(&output) {
+                    if let Some(batch) = self.replies.take() {
+                        self.held = Some(output);
+                        return Some(Action::Write(self.control.seal(batch)));
+                    }
                 }
                 if let Some(action) = self.carry_out(output) {
                     return Some(action);
                 }
             }
-            if let Some(batch) = self.replies.take() {
-                return Some(Action::Write(self.control.seal(batch)));
-            }
-            // Every output of the last input is carried out and its replies are written.
+            // Every output of the last input is carried out.
             self.channels.settle();
+            // Its replies are written now, unless more input is already here (the answer to a
+            // pipelined request run on the loop): their replies join the batch. A transfer
+            // that ended counts for shutdown until its final reply is written, and a session
+            // that closed writes its last replies before it goes.
+            if self.queue.is_empty() || self.ended.is_some() || self.session.is_closed() {
+                if let Some(batch) = self.replies.take() {
+                    return Some(Action::Write(self.control.seal(batch)));
+                }
+            }
             self.ended = None;
             if self.session.is_closed() {
                 return self.close();
@@ -433,7 +449,6 @@ impl<S, W: Waiter> Driver<S, W> {
             // Dropping a channel closes its connection or listener and stops its waiter.
             Output::CloseData { id } => self.channels.close(id),
             // The transfer's file is opened first; its `150` follows once it is.
-            // TLS on the data connection (`protection`) is not built yet: see issue 11.
             Output::StartTransfer {
                 id,
                 data,
@@ -529,6 +544,23 @@ impl<S, W: Waiter> Driver<S, W> {
             span: self.admission.span.clone(),
             session: self.admission.guard.clone(),
         }))
+    }
+
+    /// Whether `output` is a request that [`request`](Self::request) answers on the loop at
+    /// once: a quick password check, or a filesystem request on local disk that runs here.
+    fn answers_at_once(&self, output: &Output) -> bool {
+        match output {
+            Output::Authenticate { user, .. } => self.host.authenticate_is_quick(user),
+            Output::Fs { op, .. } => {
+                let storage = self.storage.storage();
+                let here = match self.blocking {
+                    Blocking::Allowed => true,
+                    Blocking::Never => matches!(op, FsOp::Stat(_)),
+                };
+                here && storage.capabilities().local
+            }
+            _ => false,
+        }
     }
 
     /// Whether `task` runs on the loop (see [`Blocking`]).

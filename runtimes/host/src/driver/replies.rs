@@ -5,6 +5,10 @@
 //! not a reply happens after the replies before it have left, so a batch ends at the first
 //! output that is not a reply, and at the end of the outputs of an input.
 
+/// A batch this long is written before the next request, even one answered at once: what one
+/// pipelined read can ask for stays a bounded buffer.
+pub(super) const BATCH_LIMIT: usize = 64 * 1024;
+
 /// Replies gathered and not yet handed to the runtime, and whether the control connection
 /// still takes them.
 #[derive(Debug, Default)]
@@ -22,6 +26,11 @@ impl Replies {
         if !self.failed {
             self.batch.extend_from_slice(bytes);
         }
+    }
+
+    /// Whether the batch has reached [`BATCH_LIMIT`]: write it now.
+    pub(super) fn is_full(&self) -> bool {
+        self.batch.len() >= BATCH_LIMIT
     }
 
     /// The batch to write now, if there is one.

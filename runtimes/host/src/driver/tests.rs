@@ -745,3 +745,59 @@ fn a_data_connection_from_a_trusted_proxy_becomes_a_header_job() {
     assert_eq!(job.name(), "proxy-header");
     assert_eq!(counts.drops.get(), 0, "still waiting: not offered yet");
 }
+
+#[test]
+fn pipelined_requests_answered_on_the_loop_share_one_write() {
+    for blocking in [Blocking::Never, Blocking::Allowed] {
+        let (_dir, mut driver) = driver(blocking);
+        login(&mut driver);
+        send(
+            &mut driver,
+            b"SIZE a.txt\r\nSIZE a.txt\r\nMDTM a.txt\r\nSIZE a.txt\r\n",
+        );
+        let done = actions(&mut driver);
+        let replies = writes(&done);
+        assert_eq!(replies.len(), 1, "{blocking:?}: {done:?}");
+        assert_eq!(replies[0].matches("213 ").count(), 4, "{replies:?}");
+    }
+}
+
+#[test]
+fn replies_leave_before_a_request_that_becomes_a_job() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    login(&mut driver);
+    send(&mut driver, b"SIZE a.txt\r\nMKD d\r\n");
+    let done = actions(&mut driver);
+    let job = done.iter().position(|a| matches!(a, Action::Run(_)));
+    let write = done
+        .iter()
+        .position(|a| matches!(a, Action::Write(b) if b.starts_with(b"213 5")));
+    assert!(
+        matches!((write, job), (Some(w), Some(j)) if w < j),
+        "{done:?}"
+    );
+}
+
+#[test]
+fn a_long_pipelined_run_is_written_in_bounded_batches() {
+    let (_dir, mut driver) = driver(Blocking::Never);
+    login(&mut driver);
+    send(&mut driver, b"HELP\r\n");
+    let one = writes(&actions(&mut driver)).concat().len();
+    // HELP and SIZE: a long reply with no request, and requests answered on the loop.
+    let lines = b"HELP\r\nSIZE a.txt\r\n".repeat(2_000);
+    let mut unread = &lines[..];
+    let mut written: Vec<String> = Vec::new();
+    // The driver reads a bounded amount at a time, as from a socket.
+    while written.concat().matches("213 ").count() < 2_000 {
+        assert!(
+            driver.read_control(&mut unread),
+            "stuck after {} writes",
+            written.len()
+        );
+        written.extend(writes(&actions(&mut driver)));
+    }
+    let longest = written.iter().map(String::len).max();
+    assert!(longest <= Some(replies::BATCH_LIMIT + one), "{longest:?}");
+    assert!(written.len() < 2_000 * 2 / 10, "{} writes", written.len());
+}
