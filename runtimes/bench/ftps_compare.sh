@@ -12,6 +12,8 @@
 #   - the server's CPU seconds per GiB for the curl RETR and the thinftp-bench STOR (its process
 #     and the session processes it reaped, from /proc): on a loaded machine the MB/s measure the
 #     scheduler as much as the server, CPU time per byte does not.
+#   - in each round, the ceiling: thinftp-bench --only tls-ceiling (one TLS download over loopback with
+#     no FTP server, from memory and from the 1 GiB file), the most any server could show here.
 # Medians of RUNS (default 3). Needs `peers.sh setup` and release builds of thinftp-smol,
 # thinftp-std and thinftp-bench (cargo build --release). Loopback only.
 set -u
@@ -110,7 +112,29 @@ visit() {  # one round of every figure for server $1, appended to the arrays
   stop "$s"
 }
 
+# The ceiling, once a round like a server's visit (the machine's speed drifts between rounds):
+# one TLS download over loopback with no FTP server (a thread of thinftp-bench sending with
+# rustls), from memory and from the 1 GiB file the servers send: MB/s each, and the sender's
+# CPU seconds per GiB from the file.
+declare -a CM CF CC
+ceiling() {
+  local out
+  out=$("$REL/thinftp-bench" --target 127.0.0.1:1 --only tls-ceiling --ceiling-file "$LAB/data/big.bin" \
+    --runs 1 2>/dev/null | python3 -c "
+import json, sys
+m = json.load(sys.stdin)['results']['tls-ceiling']['median']
+f = m['file']
+print('%.0f %.0f %.2f' % (m['memory']['mb_s'], f['mb_s'], f['sender_cpu_s'] / f['bytes'] * 2**30))" 2>/dev/null) || return
+  read -r m f c <<< "$out"
+  CM+=("$m"); CF+=("$f"); CC+=("$c")
+}
+
 for i in $(seq "$RUNS"); do
+  if [ -n "${LOCK:-}" ]; then
+    exec {lockfd}>"$LOCK"; flock "$lockfd"; ceiling; flock -u "$lockfd"; exec {lockfd}>&-
+  else
+    ceiling
+  fi
   for s in $SERVERS; do
     if [ -n "${LOCK:-}" ]; then
       exec {lockfd}>"$LOCK"; flock "$lockfd"; visit "$s"; flock -u "$lockfd"; exec {lockfd}>&-
@@ -119,6 +143,9 @@ for i in $(seq "$RUNS"); do
     fi
   done
 done
+echo "TLS loopback ceiling (no FTP server; rustls sender, thinftp-bench receiver; medians of ${#CM[@]}): \
+$(med "${CM[@]:-}") MB/s from memory, $(med "${CF[@]:-}") MB/s from the 1 GiB file, sender $(medf2 "${CC[@]:-}") CPU s/GiB from the file"
+echo
 printf '| server | RETR 1 GiB MB/s (curl) | RETR / STOR 1 GiB MB/s (thinftp-bench) | server CPU s/GiB, RETR (curl) / STOR (bench) | TLS logins/s | LIST 10k over PROT P, ms |\n|---|---:|---:|---:|---:|---:|\n'
 for s in $SERVERS; do
   # shellcheck disable=SC2086 # the lists are space-separated on purpose

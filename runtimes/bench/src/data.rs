@@ -239,6 +239,11 @@ impl Source {
         Source { buf }
     }
 
+    /// The buffer itself, to write from elsewhere.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
     /// Writes exactly `total` bytes; returns how many were written before an error, if any.
     pub fn send(&self, stream: &mut impl Write, total: u64) -> io::Result<u64> {
         let mut sent = 0u64;

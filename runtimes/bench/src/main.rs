@@ -7,6 +7,7 @@
 //! Its figures are meant to agree with ../../shared/bench/ftpbench.py where both measure; it
 //! differs by receiving without copies and by pipelining, so that the client is not the limit.
 
+mod ceiling;
 mod commands;
 mod data;
 mod ftp;
@@ -33,6 +34,9 @@ const ALL_TESTS: [&str; 8] = [
     "retr", "stor", "noop", "size", "login", "list", "conc", "idle",
 ];
 
+/// Tests that run only when named in `--only`: the TLS loopback ceiling talks to no server.
+const EXTRA_TESTS: [&str; 1] = ["tls-ceiling"];
+
 /// Command-line options. Sizes and counts left out take the full-suite defaults, or the tiny
 /// `--smoke` ones.
 #[derive(Parser, Debug)]
@@ -51,7 +55,9 @@ struct Opts {
     /// Password.
     #[arg(long, default_value = "bench")]
     password: String,
-    /// Comma list of tests: retr,stor,noop,size,login,list,conc,idle ("conn" = login).
+    /// Comma list of tests: retr,stor,noop,size,login,list,conc,idle ("conn" = login), and
+    /// tls-ceiling (no server: one TLS download over loopback from a thread of this process,
+    /// from memory and from --ceiling-file; the most any FTPS server could reach here).
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
     /// Runs of each test; every figure is the median.
@@ -115,6 +121,10 @@ struct Opts {
     /// connections resume the control connection's TLS session. Any certificate is accepted.
     #[arg(long)]
     tls: bool,
+    /// File the tls-ceiling test sends from (the 1 GiB file the servers send, to include its
+    /// read from the page cache); none: from memory only.
+    #[arg(long)]
+    ceiling_file: Option<String>,
     /// NOOPs per run (sequential, then as many pipelined).
     #[arg(long)]
     noop_count: Option<usize>,
@@ -372,10 +382,12 @@ fn main() -> ExitCode {
             *t = "login".into();
         }
     }
-    if let Some(bad) = tests.iter().find(|t| !ALL_TESTS.contains(&t.as_str())) {
+    let known = |t: &String| ALL_TESTS.contains(&t.as_str()) || EXTRA_TESTS.contains(&t.as_str());
+    if let Some(bad) = tests.iter().find(|t| !known(t)) {
         eprintln!(
-            "thinftp-bench: unknown test {bad:?}; tests: {}",
-            ALL_TESTS.join(",")
+            "thinftp-bench: unknown test {bad:?}; tests: {},{}",
+            ALL_TESTS.join(","),
+            EXTRA_TESTS.join(",")
         );
         return ExitCode::from(2);
     }
@@ -441,6 +453,11 @@ fn main() -> ExitCode {
             "size" => results.insert("size".into(), run_test(&s, runs, t, &commands::size)),
             "login" => results.insert("login".into(), run_test(&s, runs, t, &commands::login)),
             "list" => results.insert("list".into(), run_test(&s, runs, t, &listing::list)),
+            "tls-ceiling" => {
+                let file = opts.ceiling_file.as_deref();
+                let f = |s: &Settings| ceiling::tls_ceiling(s, file);
+                results.insert(t.clone(), run_test(&s, runs, t, &f))
+            }
             "conc" => {
                 for &n in &s.conc {
                     let key = format!("conc_{n}");

@@ -129,9 +129,18 @@ pub fn cpu_s(root: u32) -> f64 {
 
 /// CPU seconds (user + system) of this benchmark process, all threads.
 pub fn client_cpu_s() -> f64 {
+    rusage_s(libc::RUSAGE_SELF)
+}
+
+/// CPU seconds (user and system) of the calling thread.
+pub fn thread_cpu_s() -> f64 {
+    rusage_s(libc::RUSAGE_THREAD)
+}
+
+fn rusage_s(who: libc::c_int) -> f64 {
     // SAFETY: getrusage fills the zeroed struct.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
         return 0.0;
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;

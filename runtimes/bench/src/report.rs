@@ -118,6 +118,18 @@ pub fn table(header: &str, results: &Map<String, Value>) -> String {
                     cpu(test)
                 ),
             )),
+            "tls-ceiling" => rows.push((
+                "TLS ceiling MB/s memory / file".into(),
+                format!(
+                    "{} / {}  (CPU s sender {} / {}, receiver {} / {})",
+                    g(test, &["memory", "mb_s"]),
+                    g(test, &["file", "mb_s"]),
+                    g(test, &["memory", "sender_cpu_s"]),
+                    g(test, &["file", "sender_cpu_s"]),
+                    g(test, &["memory", "receiver_cpu_s"]),
+                    g(test, &["file", "receiver_cpu_s"]),
+                ),
+            )),
             "noop" | "size" => rows.push((
                 format!("{} ops/s seq / pipelined", test.to_uppercase()),
                 format!(

@@ -17,21 +17,34 @@ static BASE: OnceLock<Arc<ClientConfig>> = OnceLock::new();
 
 /// Turns FTPS on for every connection made from now on.
 pub fn enable() {
+    let _ = BASE.set(base_config());
+}
+
+fn base_config() -> Arc<ClientConfig> {
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("ring supports TLS 1.2 and 1.3")
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCertificate))
         .with_no_client_auth();
-    let _ = BASE.set(Arc::new(config));
+    Arc::new(config)
 }
 
 /// A configuration for one control connection and its data connections (its own resumption
 /// store), if `--tls` is on.
 pub fn for_session() -> Option<Arc<ClientConfig>> {
-    let mut config = (**BASE.get()?).clone();
+    BASE.get().map(with_own_store)
+}
+
+/// A configuration as [`for_session`] gives, whether or not `--tls` is on.
+pub fn standalone() -> Arc<ClientConfig> {
+    with_own_store(&base_config())
+}
+
+fn with_own_store(base: &Arc<ClientConfig>) -> Arc<ClientConfig> {
+    let mut config = (**base).clone();
     config.resumption = Resumption::in_memory_sessions(8);
-    Some(Arc::new(config))
+    Arc::new(config)
 }
 
 /// A connection, clear or secured.
@@ -154,7 +167,8 @@ impl Write for Sock {
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
+/// ring, as thinftp uses.
+pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
