@@ -243,11 +243,17 @@ pub struct Options {
     /// Take `PROT P` data connections that do not resume the control connection's TLS session.
     /// By default they are refused (522), as vsftpd's `require_ssl_reuse`, so that nobody else
     /// can connect in the client's place. Needed for clients that cannot resume: Python
-    /// ftplib's plain `FTP_TLS`, `curl --no-sessionid`, rclone with more than one connection
-    /// (its session cache is shared by all of them; `--ftp-concurrency 1` works without this),
-    /// and some older FileZilla and WinSCP settings.
+    /// ftplib's plain `FTP_TLS`, `curl --no-sessionid`, and some older FileZilla and WinSCP
+    /// settings (rclone with more than one connection: --tls-reuse-same-user is enough).
     #[arg(long)]
     pub tls_no_session_reuse_required: bool,
+
+    /// A PROT P data connection may also resume the TLS session of another open control
+    /// connection of the same user from the same address: for rclone with more than one
+    /// connection (it shares one session cache among them), safer than
+    /// --tls-no-session-reuse-required.
+    #[arg(long)]
+    pub tls_reuse_same_user: bool,
 
     /// Log more (-v: debug, -vv: trace).
     #[arg(short, long, action = ArgAction::Count)]

@@ -83,6 +83,11 @@ impl SessionLimits {
         self.user = Some(user.to_owned());
     }
 
+    /// The user of the login asked for, until it is accepted.
+    pub fn user_logging_in(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
     /// The login asked for is accepted, with its `home`: the user's `max_rate`, if the users
     /// file gives one, replaces the session's rates with the user's buckets, shared by all of
     /// the user's sessions, and its quota applies (the home is measured at the user's first

@@ -245,10 +245,21 @@ pub fn ftps_lftp_mirror_both_ways(bin: &Path) {
 /// data connection may resume another's session (refused): `--ftp-concurrency 1` keeps it to
 /// one.
 pub fn ftps_rclone_copy_check(bin: &Path) {
+    rclone_copy_check(bin, &[], 1);
+}
+
+/// rclone with four connections at once, which resume each other's TLS sessions: refused by
+/// default (`522`), served with `--tls-reuse-same-user` (the sessions are the same user's,
+/// from the same address).
+pub fn ftps_rclone_several_connections_with_reuse_same_user(bin: &Path) {
+    rclone_copy_check(bin, &["--tls-reuse-same-user"], 4);
+}
+
+fn rclone_copy_check(bin: &Path, args: &[&str], concurrency: u32) {
     if !require("rclone", &["version"]) {
         return;
     }
-    let ftps = FtpsServer::start(bin, &[]);
+    let ftps = FtpsServer::start(bin, args);
     let server = &ftps.server;
     let work = tempfile::tempdir().unwrap();
     let up = work.path().join("up");
@@ -256,7 +267,7 @@ pub fn ftps_rclone_copy_check(bin: &Path) {
     let obscured = run(Command::new("rclone").args(["obscure", "p"]));
     let remote = format!(
         ":ftp,host=127.0.0.1,port={},user=u,pass={},explicit_tls=true,no_check_certificate=true,\
-         concurrency=1:",
+         concurrency={concurrency}:",
         server.addr().port(),
         obscured.trim()
     );

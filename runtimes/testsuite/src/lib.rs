@@ -160,6 +160,7 @@ macro_rules! clients {
             ftps::ftps_reuse_requirement_can_be_turned_off,
             ftps::ftps_lftp_mirror_both_ways,
             ftps::ftps_rclone_copy_check,
+            ftps::ftps_rclone_several_connections_with_reuse_same_user,
             ftps::ftps_python_ftplib,
             ftps::ftps_sighup_reloads_the_certificate,
             ftps_options::ftps_curl_ccc,

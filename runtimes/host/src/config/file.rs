@@ -217,9 +217,11 @@ mod tests {
             | "max-unauthenticated-sessions"
             | "shutdown-grace" => "7",
             "anonymous" | "anonymous-write" | "read-only" => "true",
-            "ftps" | "tls-self-signed" | "tls-allow-ccc" | "tls-no-session-reuse-required" => {
-                "true"
-            }
+            "ftps"
+            | "tls-self-signed"
+            | "tls-allow-ccc"
+            | "tls-no-session-reuse-required"
+            | "tls-reuse-same-user" => "true",
             "implicit-listen" => r#"["127.0.0.1:990"]"#,
             "tls-cert" => r#""/etc/thinftp/cert.pem""#,
             "tls-key" => r#""/etc/thinftp/key.pem""#,

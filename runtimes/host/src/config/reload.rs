@@ -98,6 +98,10 @@ fn restart_only_changes(old: &Options, new: &Options) -> Vec<&'static str> {
         "tls-no-session-reuse-required",
         old.tls_no_session_reuse_required != new.tls_no_session_reuse_required,
     );
+    check(
+        "tls-reuse-same-user",
+        old.tls_reuse_same_user != new.tls_reuse_same_user,
+    );
     check("metrics-listen", old.metrics_listen != new.metrics_listen);
     check("transfer-log", old.transfer_log != new.transfer_log);
     check(

@@ -5,6 +5,8 @@
 //! end. The session's [`SessionTls`] (its own resumption store) is made here at the first need,
 //! for the control connection and every data connection of the session.
 
+use std::net::IpAddr;
+
 use bytes::Bytes;
 use thinftp::{Input, TlsInfo};
 
@@ -16,6 +18,8 @@ use crate::Host;
 pub(super) struct ControlChannel {
     /// The session's TLS configuration, once made.
     session: Option<SessionTls>,
+    /// The user the session is logged in as, for its ticket key (see [`SessionTls::logged_in`]).
+    user: Option<String>,
     /// The TLS connection, from `SecureControl` until the client's `close_notify` after `CCC`.
     tls: Option<ControlTls>,
     state: State,
@@ -42,18 +46,30 @@ enum State {
 }
 
 impl ControlChannel {
-    /// The session's TLS configuration, made at the first call; `None` if FTPS is off.
-    pub(super) fn session_tls(&mut self, host: &Host) -> Option<SessionTls> {
+    /// The session's TLS configuration, made at the first call for the client at `ip`; `None`
+    /// if FTPS is off.
+    pub(super) fn session_tls(&mut self, host: &Host, ip: IpAddr) -> Option<SessionTls> {
         if self.session.is_none() {
-            self.session = host.session_tls();
+            self.session = host.session_tls(ip);
+            if let Some(session) = &self.session {
+                session.logged_in(self.user.as_deref());
+            }
         }
         self.session.clone()
     }
 
+    /// The session is logged in as `user` now.
+    pub(super) fn logged_in(&mut self, user: &str) {
+        self.user = Some(user.to_owned());
+        if let Some(session) = &self.session {
+            session.logged_in(Some(user));
+        }
+    }
+
     /// For `SecureControl`: the handshake starts with the next bytes read. The answer to feed
     /// at once if it cannot (no TLS configuration).
-    pub(super) fn secure(&mut self, host: &Host) -> Option<Input> {
-        let config = self.session_tls(host)?.config;
+    pub(super) fn secure(&mut self, host: &Host, ip: IpAddr) -> Option<Input> {
+        let config = self.session_tls(host, ip)?.config;
         match ControlTls::new(config) {
             Ok(tls) => {
                 self.tls = Some(tls);

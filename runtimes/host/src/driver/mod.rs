@@ -391,8 +391,12 @@ impl<S, W: Waiter> Driver<S, W> {
                 ..
             }
         );
+        let user = accepted.then(|| self.limits.user_logging_in().map(str::to_owned));
         let fed = self.session.handle_input(now, input);
         if accepted && fed.is_ok() {
+            if let Some(user) = user.flatten() {
+                self.control.logged_in(&user);
+            }
             self.limits.logged_in(&self.host, &**self.storage.storage());
         }
         if let Err(e) = fed {
@@ -458,7 +462,7 @@ impl<S, W: Waiter> Driver<S, W> {
                 let stream = self.channels.take_stream(data);
                 let protection = match protection {
                     thinftp::DataProtection::Private => {
-                        Protection::Private(self.control.session_tls(&self.host))
+                        Protection::Private(self.control.session_tls(&self.host, self.peer.ip()))
                     }
                     _ => Protection::Clear,
                 };
@@ -483,7 +487,7 @@ impl<S, W: Waiter> Driver<S, W> {
             Output::AbortTransfer { id } => self.transfers.abort(id),
             // The `234` is written: the handshake reads what comes next.
             Output::SecureControl => {
-                if let Some(failed) = self.control.secure(&self.host) {
+                if let Some(failed) = self.control.secure(&self.host, self.peer.ip()) {
                     self.queue.push_back(Completion::Input(failed));
                 } else if let Some(early) = self.early.take() {
                     for input in self.control.received(&early) {

@@ -457,9 +457,9 @@ impl Host {
 
     /// A new session's TLS configuration (its own resumption store), if FTPS is on. `None`
     /// also when it cannot be made (logged): the session then refuses `AUTH TLS`.
-    pub fn session_tls(&self) -> Option<SessionTls> {
+    pub fn session_tls(&self, ip: std::net::IpAddr) -> Option<SessionTls> {
         let tls = self.tls.as_ref()?;
-        tls.session()
+        tls.session(ip)
             .map_err(|e| tracing::error!("no TLS for this session: {e}"))
             .ok()
     }

@@ -15,6 +15,11 @@ use super::{Negotiated, SessionTls};
 /// Bytes read from the socket at a time, and the size transfers write in.
 pub const BUF: usize = 256 * 1024;
 
+/// How long a data connection that resumed the ticket of another session still logging in
+/// waits for that login (`--tls-reuse-same-user`: see [`super::tickets`]); a client's login
+/// takes milliseconds.
+const LOGIN_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Why a data connection could not be secured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataTlsError {
@@ -34,7 +39,8 @@ pub struct TlsStream {
 /// Runs the server handshake on the data connection `stream` (blocking; its read and write
 /// timeouts bound it) with the session's configuration, and logs it. With
 /// [`SessionTls::require_reuse`], a handshake that does not resume one of the session's own
-/// TLS sessions is refused: the client is sent `close_notify` and nothing else.
+/// TLS sessions (or, with `--tls-reuse-same-user`, one of the same user's other sessions) is
+/// refused: the client is sent `close_notify` and nothing else.
 pub fn accept(session: &SessionTls, stream: TcpStream) -> Result<TlsStream, DataTlsError> {
     let failed = |e: &dyn std::fmt::Display| DataTlsError::Failed(e.to_string());
     let mut conn = ServerConnection::new(session.data.clone()).map_err(|e| failed(&e))?;
@@ -52,7 +58,7 @@ pub fn accept(session: &SessionTls, stream: TcpStream) -> Result<TlsStream, Data
     tls.flush_tls().map_err(|e| failed(&e))?;
     let negotiated = Negotiated::of(&tls.conn);
     negotiated.log("data");
-    if session.require_reuse && !negotiated.resumed {
+    if session.require_reuse && !(negotiated.resumed && session.tickets.confirm(LOGIN_WAIT)) {
         tracing::info!(
             "data connection refused: its TLS session is not the control connection's \
              (see --tls-no-session-reuse-required)"
@@ -211,13 +217,16 @@ mod tests {
     fn session(require_reuse: bool) -> (SessionTls, Arc<rustls::ClientConfig>) {
         let (server, client) = testing::configs(&[]);
         let mut config = (*server).clone();
-        config.ticketer = rustls::crypto::ring::Ticketer::new().unwrap();
+        let own = rustls::crypto::ring::Ticketer::new().unwrap();
+        let tickets = super::super::SessionTickets::new(own, [127, 0, 0, 1].into(), None);
+        config.ticketer = Arc::new(tickets.clone());
         let mut data = config.clone();
         data.send_tls13_tickets = 0;
         let session = SessionTls {
             config: Arc::new(config),
             data: Arc::new(data),
             require_reuse,
+            tickets,
         };
         (session, client)
     }

@@ -13,13 +13,17 @@
 //!   each session gets a [`SessionTls`], a copy of the server's configuration with its own
 //!   session cache and its own ticket key, so only the client holding the control connection
 //!   can resume (a second client, even from the same address, cannot).
+//! - `--tls-reuse-same-user` relaxes that for clients with several control connections and one
+//!   session cache (rclone): see [`tickets`].
 //! - The certificate is read again on SIGHUP ([`Tls::reload`]); sessions already running keep
 //!   the one they started with.
 
 mod certs;
 mod control;
 pub mod data;
+mod tickets;
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -29,6 +33,7 @@ use rustls::ServerConfig;
 
 pub use certs::{fingerprint, CertifiedKey};
 pub use control::{ControlTls, Received};
+pub use tickets::SessionTickets;
 
 use crate::cli::TlsRequired;
 use crate::Options;
@@ -56,6 +61,9 @@ pub struct Tls {
     client_ca: Option<PathBuf>,
     /// Data connections must resume the control connection's session.
     require_reuse: bool,
+    /// With `--tls-reuse-same-user`: every session's ticket key, so that a data connection may
+    /// resume another open session's of the same user and address.
+    shared_tickets: Option<Arc<tickets::Registry>>,
 }
 
 /// One session's TLS configuration: the server's, with a session cache and ticket key of its
@@ -71,6 +79,17 @@ pub struct SessionTls {
     pub data: Arc<ServerConfig>,
     /// Data connections must resume the control connection's session.
     pub require_reuse: bool,
+    /// The ticket key of `config` and `data`: tell it who is logged in.
+    pub tickets: SessionTickets,
+}
+
+impl SessionTls {
+    /// The session is logged in as `user` now (`None`: not yet): with
+    /// `--tls-reuse-same-user`, its tickets resume on the data connections of that user's other
+    /// sessions from the same address, and theirs on its own.
+    pub fn logged_in(&self, user: Option<&str>) {
+        self.tickets.set_user(user);
+    }
 }
 
 impl Tls {
@@ -85,7 +104,8 @@ impl Tls {
                 || options.tls_client_ca.is_some()
                 || options.tls_required_control != TlsRequired::None
                 || options.tls_required_data != TlsRequired::None
-                || options.tls_allow_ccc;
+                || options.tls_allow_ccc
+                || options.tls_reuse_same_user;
             if tls_only {
                 return Err(
                     "TLS options given, but FTPS is off: add --ftps (explicit AUTH TLS) \
@@ -128,6 +148,9 @@ impl Tls {
             source,
             client_ca: options.tls_client_ca.clone(),
             require_reuse: !options.tls_no_session_reuse_required,
+            shared_tickets: options
+                .tls_reuse_same_user
+                .then(|| Arc::new(tickets::Registry::default())),
         }))
     }
 
@@ -145,22 +168,26 @@ impl Tls {
         Ok(())
     }
 
-    /// A new session's configuration: the server's, with its own session cache and ticket key.
-    pub fn session(&self) -> Result<SessionTls, String> {
+    /// A new session's configuration, for the client at `ip`: the server's, with its own
+    /// session cache and ticket key.
+    pub fn session(&self, ip: IpAddr) -> Result<SessionTls, String> {
         let base = Arc::clone(&self.base.read().unwrap_or_else(|e| e.into_inner()));
         let mut config = (*base).clone();
         config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
         // Stateless tickets, with a key that only this session has: a TLS 1.3 ticket from the
         // session cache could be used once only, and clients resume one ticket for every data
         // connection.
-        config.ticketer = rustls::crypto::ring::Ticketer::new()
+        let own = rustls::crypto::ring::Ticketer::new()
             .map_err(|e| format!("cannot make a TLS ticket key: {e}"))?;
+        let tickets = SessionTickets::new(own, ip, self.shared_tickets.as_ref());
+        config.ticketer = Arc::new(tickets.clone());
         let mut data = config.clone();
         data.send_tls13_tickets = 0;
         Ok(SessionTls {
             config: Arc::new(config),
             data: Arc::new(data),
             require_reuse: self.require_reuse,
+            tickets,
         })
     }
 }
