@@ -278,3 +278,17 @@ fn a_user_with_a_storage_of_its_own_logs_in_to_it_and_the_others_to_the_root() {
         );
     }
 }
+
+/// Every session whose home is the root would otherwise hold a handle of its own: 10,000 idle
+/// sessions would need 20,000 descriptors, past the usual limit.
+#[test]
+fn homes_at_the_root_share_its_handle() {
+    let tree = Tree::new();
+    let open = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let before = open();
+    let homes: Vec<_> = (0..1000)
+        .map(|_| tree.storage.for_home(&vp("/")).unwrap())
+        .collect();
+    // Other tests of this file run meanwhile and open a few.
+    assert!(open() < before + 100, "{} descriptors for {} homes", open() - before, homes.len());
+}

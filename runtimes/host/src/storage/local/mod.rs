@@ -122,6 +122,11 @@ impl LocalStorage {
     pub fn for_local_home(&self, home: &VirtualPath) -> Result<LocalStorage, FsError> {
         let rel = self.relative(home)?;
         let dir = if rel == Path::new(".") {
+            // The same directory: share its handle rather than hold a copy per session (a
+            // descriptor each: 10,000 sessions would need 20,000).
+            if *home == self.inner.home {
+                return Ok(self.clone());
+            }
             self.dir().try_clone()
         } else {
             self.dir().open_dir(&rel)
