@@ -290,5 +290,10 @@ fn homes_at_the_root_share_its_handle() {
         .map(|_| tree.storage.for_home(&vp("/")).unwrap())
         .collect();
     // Other tests of this file run meanwhile and open a few.
-    assert!(open() < before + 100, "{} descriptors for {} homes", open() - before, homes.len());
+    assert!(
+        open() < before + 100,
+        "{} descriptors for {} homes",
+        open() - before,
+        homes.len()
+    );
 }

@@ -205,11 +205,20 @@ mod tests {
         let same = session(A, r, Some("u"));
         assert!(opens(&same, &ticket) && same.confirm(Duration::ZERO));
         assert!(!opens(&session(A, r, Some("v")), &ticket), "another user");
-        assert!(!opens(&session(B, r, Some("u")), &ticket), "another address");
-        assert!(!opens(&session(A, r, None), &ticket), "not logged in itself");
+        assert!(
+            !opens(&session(B, r, Some("u")), &ticket),
+            "another address"
+        );
+        assert!(
+            !opens(&session(A, r, None), &ticket),
+            "not logged in itself"
+        );
         let later = session(A, r, Some("u"));
         one.set_user(Some("v"));
-        assert!(!opens(&later, &ticket), "the issuing session logged in as another user");
+        assert!(
+            !opens(&later, &ticket),
+            "the issuing session logged in as another user"
+        );
         one.set_user(Some("u"));
         assert!(opens(&later, &ticket));
         drop((one, same));
@@ -224,13 +233,19 @@ mod tests {
         let r = Some(&registry);
         let data = session(A, r, Some("u"));
         let own = data.encrypt(b"state").unwrap();
-        assert!(opens(&data, &own) && data.confirm(Duration::ZERO), "its own");
+        assert!(
+            opens(&data, &own) && data.confirm(Duration::ZERO),
+            "its own"
+        );
 
         let logging_in = session(A, r, None);
         let ticket = logging_in.encrypt(b"state").unwrap();
         assert!(opens(&data, &ticket));
         let started = Instant::now();
-        assert!(!data.confirm(Duration::from_millis(50)), "it never logged in");
+        assert!(
+            !data.confirm(Duration::from_millis(50)),
+            "it never logged in"
+        );
         assert!(started.elapsed() >= Duration::from_millis(50));
 
         assert!(opens(&data, &ticket));
@@ -239,14 +254,20 @@ mod tests {
             std::thread::sleep(Duration::from_millis(30));
             login.set_user(Some("u"));
         });
-        assert!(data.confirm(Duration::from_secs(5)), "it logged in as u meanwhile");
+        assert!(
+            data.confirm(Duration::from_secs(5)),
+            "it logged in as u meanwhile"
+        );
         thread.join().unwrap();
 
         let other = session(A, r, None);
         let ticket = other.encrypt(b"state").unwrap();
         assert!(opens(&data, &ticket));
         other.set_user(Some("v"));
-        assert!(!data.confirm(Duration::from_secs(5)), "it logged in as someone else");
+        assert!(
+            !data.confirm(Duration::from_secs(5)),
+            "it logged in as someone else"
+        );
         assert!(!opens(&data, &ticket), "and is no peer now");
     }
 }
