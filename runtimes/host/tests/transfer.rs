@@ -349,6 +349,42 @@ fn new_writes_into_the_file_made_by_create_unique() {
     assert_eq!(result, Err(TransferError::Fs(FsError::NotFound)));
 }
 
+/// A `STOU` cut short leaves nothing behind, even when the session is gone and the core can no
+/// longer ask for its file to be removed (the control connection closed, the server stopping).
+#[test]
+fn a_broken_upload_into_a_unique_file_removes_it() {
+    let tree = Tree::new();
+    let Ok(FsReply::Created(path)) = tree.storage.execute(&FsOp::CreateUnique { dir: vp("/") })
+    else {
+        panic!("CreateUnique failed")
+    };
+    let rel = path.relative().to_owned();
+    let data = pattern(200_000);
+    let kind = TransferKind::ReceiveFile {
+        path,
+        mode: WriteMode::New,
+        ascii: false,
+    };
+    let (client_side, server_side) = socket_pair();
+    let sent = data.clone();
+    let peer = thread::spawn(move || {
+        let mut s = client_side;
+        s.write_all(&sent).unwrap();
+        s
+    });
+    let storage = tree.storage.clone();
+    let server =
+        thread::spawn(move || run_transfer(&storage, &kind, server_side, &AbortHandle::new()));
+    let client = peer.join().unwrap();
+    wait_for_size(&tree, &rel, data.len() as u64);
+    reset(client);
+    assert_eq!(server.join().unwrap(), Err(TransferError::ConnectionLost));
+    assert!(
+        !tree.root().join(&rel).exists(),
+        "the partial unique file was kept"
+    );
+}
+
 #[test]
 fn upload_onto_a_directory_is_refused() {
     let tree = Tree::new();

@@ -61,6 +61,10 @@ enum How {
     /// unless the upload never started (its data connection was refused before any byte, e.g.
     /// a TLS handshake that did not resume): the file is removed again, as if never made.
     Created { target: PathBuf },
+    /// Writing the file `CreateUnique` made for a `STOU`: removed unless the upload ends
+    /// cleanly, so that a failed `STOU` leaves nothing behind even when its session is gone and
+    /// the core can no longer ask for that.
+    Unique { target: PathBuf },
     /// Writing the target itself from its end (`len`, its size before): at the end, on success
     /// cut it where the upload ended; otherwise cut it back to `len`, as it was.
     Resumed { len: u64 },
@@ -102,7 +106,9 @@ impl Upload {
                     storage
                         .open_file_write(rel, &mut options)
                         .map_err(|e| fs_error(&e))?,
-                    How::Direct,
+                    How::Unique {
+                        target: rel.to_owned(),
+                    },
                 )
             }
             // A mode newer than this storage.
@@ -126,6 +132,11 @@ impl Upload {
                 Ok(())
             }
             How::Created { .. } => Ok(()),
+            How::Unique { .. } if complete => Ok(()),
+            How::Unique { target } => {
+                let _ = self.storage.dir().remove_file(&target);
+                Ok(())
+            }
             // Never started: the file is as it was.
             How::Resumed { .. } if !self.started => Ok(()),
             How::Resumed { .. } if complete => {
