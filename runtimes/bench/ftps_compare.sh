@@ -133,18 +133,17 @@ print('%.0f %.0f %.2f' % (m['memory']['mb_s'], f['mb_s'], f['sender_cpu_s'] / f[
   CM+=("$m"); CF+=("$f"); CC+=("$c")
 }
 
-for i in $(seq "$RUNS"); do
+locked() {  # locked CMD...: runs CMD holding `flock $LOCK`, if LOCK is set
   if [ -n "${LOCK:-}" ]; then
-    exec {lockfd}>"$LOCK"; flock "$lockfd"; ceiling; flock -u "$lockfd"; exec {lockfd}>&-
+    exec {lockfd}>"$LOCK"; flock "$lockfd"; "$@"; flock -u "$lockfd"; exec {lockfd}>&-
   else
-    ceiling
+    "$@"
   fi
+}
+for i in $(seq "$RUNS"); do
+  locked ceiling
   for s in $SERVERS; do
-    if [ -n "${LOCK:-}" ]; then
-      exec {lockfd}>"$LOCK"; flock "$lockfd"; visit "$s"; flock -u "$lockfd"; exec {lockfd}>&-
-    else
-      visit "$s"
-    fi
+    locked visit "$s"
   done
 done
 echo "TLS loopback ceiling (no FTP server; rustls sender, thinftp-bench receiver; medians of ${#CM[@]}): \

@@ -236,13 +236,16 @@ fn replace_with_the_connection_killed_midway_leaves_the_old_file() {
     assert_eq!(tree.names("sub"), ["f"]);
 }
 
-#[test]
-fn a_broken_upload_of_a_new_file_keeps_what_arrived() {
-    let tree = Tree::new();
-    let data = pattern(200_000);
-    let kind = receive("/partial", WriteMode::Replace, false);
+/// Runs the upload `kind`, sends `data`, waits until the file `rel` holds all of it, then
+/// resets the connection without ending the upload; the transfer's result.
+fn upload_then_reset(
+    tree: &Tree,
+    kind: TransferKind,
+    rel: &str,
+    data: &[u8],
+) -> Result<u64, TransferError> {
     let (client_side, server_side) = socket_pair();
-    let sent = data.clone();
+    let sent = data.to_vec();
     let peer = thread::spawn(move || {
         let mut s = client_side;
         s.write_all(&sent).unwrap();
@@ -252,9 +255,20 @@ fn a_broken_upload_of_a_new_file_keeps_what_arrived() {
     let server =
         thread::spawn(move || run_transfer(&storage, &kind, server_side, &AbortHandle::new()));
     let client = peer.join().unwrap();
-    wait_for_size(&tree, "partial", data.len() as u64);
+    wait_for_size(tree, rel, data.len() as u64);
     reset(client);
-    assert_eq!(server.join().unwrap(), Err(TransferError::ConnectionLost));
+    server.join().unwrap()
+}
+
+#[test]
+fn a_broken_upload_of_a_new_file_keeps_what_arrived() {
+    let tree = Tree::new();
+    let data = pattern(200_000);
+    let kind = receive("/partial", WriteMode::Replace, false);
+    assert_eq!(
+        upload_then_reset(&tree, kind, "partial", &data),
+        Err(TransferError::ConnectionLost)
+    );
     assert!(
         tree.read("partial") == data,
         "the partial upload was not kept"
@@ -365,20 +379,10 @@ fn a_broken_upload_into_a_unique_file_removes_it() {
         mode: WriteMode::New,
         ascii: false,
     };
-    let (client_side, server_side) = socket_pair();
-    let sent = data.clone();
-    let peer = thread::spawn(move || {
-        let mut s = client_side;
-        s.write_all(&sent).unwrap();
-        s
-    });
-    let storage = tree.storage.clone();
-    let server =
-        thread::spawn(move || run_transfer(&storage, &kind, server_side, &AbortHandle::new()));
-    let client = peer.join().unwrap();
-    wait_for_size(&tree, &rel, data.len() as u64);
-    reset(client);
-    assert_eq!(server.join().unwrap(), Err(TransferError::ConnectionLost));
+    assert_eq!(
+        upload_then_reset(&tree, kind, &rel, &data),
+        Err(TransferError::ConnectionLost)
+    );
     assert!(
         !tree.root().join(&rel).exists(),
         "the partial unique file was kept"

@@ -555,16 +555,21 @@ impl<S, W: Waiter> Driver<S, W> {
     fn answers_at_once(&self, output: &Output) -> bool {
         match output {
             Output::Authenticate { user, .. } => self.host.authenticate_is_quick(user),
-            Output::Fs { op, .. } => {
-                let storage = self.storage.storage();
-                let here = match self.blocking {
-                    Blocking::Allowed => true,
-                    Blocking::Never => matches!(op, FsOp::Stat(_)),
-                };
-                here && storage.capabilities().local
-            }
+            Output::Fs { op, .. } => self.fs_is_quick(op, &**self.storage.storage()),
             _ => false,
         }
+    }
+
+    /// Whether the filesystem request `op` on `storage` takes no time worth a thread: on local
+    /// disk, a `stat` (SIZE, MDTM, CWD, MLST and the check before RETR: one system call, cheaper
+    /// than the trip to a pool thread and back), or anything on a loop of its own. The
+    /// session's own storage decides (a user's may differ from the root's).
+    fn fs_is_quick(&self, op: &FsOp, storage: &dyn crate::storage::Storage) -> bool {
+        let cheap = match self.blocking {
+            Blocking::Allowed => true,
+            Blocking::Never => matches!(op, FsOp::Stat(_)),
+        };
+        cheap && storage.capabilities().local
     }
 
     /// Whether `task` runs on the loop (see [`Blocking`]).
@@ -573,12 +578,7 @@ impl<S, W: Waiter> Driver<S, W> {
             (_, Task::Transfer { .. } | Task::DataHeader { .. }) => false,
             (Blocking::Allowed, _) => true,
             (Blocking::Never, Task::Auth { user, .. }) => self.host.authenticate_is_quick(user),
-            // SIZE, MDTM, CWD, MLST and the check before RETR: on local disk a `stat` is one
-            // system call, cheaper than the trip to a pool thread and back. The session's own
-            // storage decides (a user's may differ from the root's).
-            (Blocking::Never, Task::Fs { op, storage, .. }) => {
-                matches!(**op, FsOp::Stat(_)) && storage.capabilities().local
-            }
+            (Blocking::Never, Task::Fs { op, storage, .. }) => self.fs_is_quick(op, &**storage),
             // Opening a file on local disk is as quick (an upload over an existing file makes
             // its temporary file, one more call).
             (Blocking::Never, Task::Open { storage, .. }) => storage.capabilities().local,
